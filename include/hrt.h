@@ -1,0 +1,264 @@
+/* hrt.h — the public interface of hrt, the hybrid-reasoning runtime.
+ *
+ * Conventions
+ * - Functions return an int status: 0 (HRT_OK) or a negative HRT_E_* code.
+ *   hrt_last_error() then holds a thread-local message naming the file, the
+ *   field or the call at fault. Functions that fill a caller's buffer return
+ *   the size they need (>= 0); when it exceeds the capacity given, only the
+ *   capacity was written and the caller retries with a larger buffer.
+ * - Handles are opaque, opened with hrt_x_open(), released with hrt_x_free();
+ *   hrt_x_free(NULL) is a no-op. Parameters come from hrt_x_default_params(),
+ *   so that new fields keep old callers working.
+ * - Text in and out is UTF-8 with explicit lengths. Invalid UTF-8 in input is
+ *   replaced by U+FFFD (one per maximal invalid subsequence) and reported
+ *   through the log callback.
+ * - The library never writes to stdout or stderr: it logs through the
+ *   callback set with hrt_set_log().
+ * - Thread safety: an hrt_model is read-only after hrt_model_open() and may be
+ *   shared by threads; an hrt_session is used by one thread at a time, except
+ *   hrt_session_cancel(), which any thread may call.
+ */
+#ifndef HRT_H
+#define HRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define HRT_API
+#else
+#define HRT_API __attribute__((visibility("default")))
+#endif
+
+#define HRT_VERSION_MAJOR 0
+#define HRT_VERSION_MINOR 1
+#define HRT_VERSION_PATCH 0
+
+/* ---- status codes ------------------------------------------------------ */
+enum {
+    HRT_OK = 0,
+    HRT_E_INVALID = -1,     /* a bad argument (NULL where not allowed, bad value) */
+    HRT_E_IO = -2,          /* a file could not be opened, read or mapped */
+    HRT_E_FORMAT = -3,      /* a file is malformed: truncated, wrong magic, bad field */
+    HRT_E_UNSUPPORTED = -4, /* well-formed but not supported (architecture, tensor type) */
+    HRT_E_NOMEM = -5,       /* an allocation failed */
+    HRT_E_CANCELLED = -6,   /* stopped by hrt_session_cancel() */
+    HRT_E_RANGE = -7,       /* a limit was reached (context length, buffer size) */
+    HRT_E_BACKEND = -8,     /* the compute backend failed (no device, device error) */
+};
+
+/* Thread-local message describing the last failure on this thread. Borrowed;
+ * valid until the next hrt call on this thread. Never NULL. */
+HRT_API const char *hrt_last_error(void);
+/* Static text for a status code. */
+HRT_API const char *hrt_strerror(int status);
+
+enum { HRT_LOG_DEBUG = 0, HRT_LOG_INFO = 1, HRT_LOG_WARN = 2, HRT_LOG_ERROR = 3 };
+typedef void (*hrt_log_fn)(int level, const char *msg, void *user_data);
+/* Sets the log callback for the whole process (NULL: discard). Not
+ * thread-safe against concurrent logging: call it once at start-up. */
+HRT_API void hrt_set_log(hrt_log_fn fn, void *user_data);
+
+/* ---- models ------------------------------------------------------------ */
+typedef struct hrt_model hrt_model;
+
+enum { HRT_BACKEND_AUTO = 0, HRT_BACKEND_CPU = 1, HRT_BACKEND_CUDA = 2 };
+
+/* Progress while loading: fraction in [0,1]. */
+typedef void (*hrt_progress_fn)(float fraction, void *user_data);
+
+typedef struct {
+    int n_threads;           /* CPU threads; 0 = number of online cores */
+    int backend;             /* HRT_BACKEND_*; AUTO uses CUDA when a device is present */
+    int device;              /* CUDA device index */
+    int f32_activations;     /* 1: multiply quantized weights with float
+                                activations (weights dequantized in
+                                registers) instead of 8-bit activations:
+                                slower, free of activation rounding; the
+                                reference path the tests check against HF
+                                transformers */
+    hrt_progress_fn progress;
+    void *progress_user_data;
+} hrt_model_params;
+
+HRT_API hrt_model_params hrt_model_default_params(void);
+
+/* Opens a model: a GGUF file, or a directory holding a Hugging Face
+ * checkpoint (config.json, *.safetensors, tokenizer.json or vocab.txt).
+ * On success *out owns the model (free with hrt_model_free). On failure *out
+ * is NULL and nothing stays allocated.
+ *   HRT_E_IO: the path cannot be opened or mapped;
+ *   HRT_E_FORMAT: the file is malformed (the message names file and field);
+ *   HRT_E_UNSUPPORTED: an architecture or tensor type hrt does not run. */
+HRT_API int hrt_model_open(const char *path, const hrt_model_params *params,
+                           hrt_model **out);
+HRT_API void hrt_model_free(hrt_model *model);
+
+typedef struct {
+    const char *arch;        /* "llama", "bert", ... (borrowed from the model) */
+    const char *name;        /* general.name or the directory name */
+    const char *path;
+    const char *weight_type; /* dominant tensor type, e.g. "Q4_1" */
+    const char *backend;     /* "cpu" or "cuda" */
+    int is_encoder;          /* 1 for embedding models (hrt_embed), 0 for decoders */
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    int n_threads;
+    int64_t n_params;
+    uint64_t weight_bytes;   /* bytes of tensor data */
+    int bos_id, eos_id;      /* -1 when the model has none */
+} hrt_model_info;
+
+/* Fills *out; strings are borrowed from the model. */
+HRT_API int hrt_model_info_get(const hrt_model *model, hrt_model_info *out);
+
+/* Reads one metadata value of a GGUF model as text (numbers printed,
+ * arrays summarised). Returns the length needed (without the NUL) or
+ * HRT_E_RANGE when the key is absent. */
+HRT_API int hrt_model_meta(const hrt_model *model, const char *key, char *buf,
+                           size_t cap);
+
+/* ---- tokens ------------------------------------------------------------ */
+/* Encodes text into token ids. add_special: add the model's BOS/EOS or
+ * [CLS]/[SEP] as the model's tokenizer does; parse_special: recognise special
+ * tokens such as "<|im_start|>" written in the text. Returns the number of
+ * ids (may exceed cap: then only cap were written), or a negative status. */
+HRT_API int hrt_tokenize(const hrt_model *model, const char *text, size_t len,
+                         int add_special, int parse_special, int32_t *ids,
+                         size_t cap);
+/* Decodes ids to UTF-8 text. Returns the bytes needed (no NUL is written;
+ * may exceed cap) or a negative status (an id out of range). */
+HRT_API int hrt_detokenize(const hrt_model *model, const int32_t *ids, size_t n,
+                           char *buf, size_t cap);
+
+/* ---- chat templates ---------------------------------------------------- */
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} hrt_chat_msg;
+
+/* Renders messages with the model's own chat template (ChatML, Llama 3,
+ * Gemma families recognised from the template text). add_generation_prompt
+ * appends the assistant header. Returns the bytes needed (a NUL is written
+ * when room remains), or HRT_E_UNSUPPORTED for a template it does not know. */
+HRT_API int hrt_chat_render(const hrt_model *model, const hrt_chat_msg *msgs,
+                            size_t n_msgs, int add_generation_prompt,
+                            char *buf, size_t cap);
+
+/* ---- sessions and generation ------------------------------------------ */
+typedef struct hrt_session hrt_session;
+
+typedef struct {
+    int n_ctx;                /* context length in tokens; 0 = min(model's, 4096) */
+} hrt_session_params;
+
+HRT_API hrt_session_params hrt_session_default_params(void);
+
+/* Opens a sequence on a decoder model: allocates its KV cache.
+ * HRT_E_INVALID for an encoder model; HRT_E_NOMEM when the cache does not fit. */
+HRT_API int hrt_session_open(hrt_model *model, const hrt_session_params *params,
+                             hrt_session **out);
+HRT_API void hrt_session_free(hrt_session *session);
+/* Forgets all tokens (the KV cache is reused). */
+HRT_API void hrt_session_reset(hrt_session *session);
+/* Number of tokens held in the session's cache. */
+HRT_API int hrt_session_n_past(const hrt_session *session);
+
+/* Appends ids to the sequence and runs the model over them. When logits is
+ * not NULL it receives the n_vocab logits after the last id.
+ *   HRT_E_RANGE: the context would overflow (nothing appended);
+ *   HRT_E_INVALID: an id is out of range (nothing appended);
+ *   HRT_E_CANCELLED: hrt_session_cancel() was called (the session is reset). */
+HRT_API int hrt_session_eval(hrt_session *session, const int32_t *ids, size_t n,
+                             float *logits);
+
+/* Asks a running hrt_session_eval/hrt_generate to stop at the next token.
+ * Safe from any thread. The flag clears when the next call starts. */
+HRT_API void hrt_session_cancel(hrt_session *session);
+
+typedef struct {
+    float temperature;        /* <= 0: greedy */
+    int top_k;                /* 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repeat_penalty;     /* 1: off */
+    int repeat_last_n;        /* window for repeat_penalty */
+    float dry_multiplier;     /* 0: off; DRY n-gram repetition penalty */
+    float dry_base;
+    int dry_allowed_length;
+    int dry_last_n;
+    uint64_t seed;
+} hrt_sampler_params;
+
+HRT_API hrt_sampler_params hrt_sampler_default_params(void);
+
+/* Called for each generated token with its text (may be empty while a
+ * multi-byte character is incomplete). Return non-zero to stop. */
+typedef int (*hrt_token_fn)(const char *piece, size_t len, int32_t id,
+                            void *user_data);
+
+enum {
+    HRT_STOP_NONE = 0,
+    HRT_STOP_EOS = 1,        /* the model ended its turn */
+    HRT_STOP_LENGTH = 2,     /* max_tokens reached */
+    HRT_STOP_STRING = 3,     /* a stop string appeared */
+    HRT_STOP_CALLBACK = 4,   /* the token callback asked to stop */
+    HRT_STOP_CANCELLED = 5,  /* hrt_session_cancel() */
+    HRT_STOP_CONTEXT = 6,    /* the context is full */
+};
+
+typedef struct {
+    int max_tokens;              /* 0: until EOS or the context is full */
+    const char *const *stop;     /* stop strings (not part of the output) */
+    size_t n_stop;
+    hrt_sampler_params sampling;
+    hrt_token_fn on_token;
+    void *user_data;
+} hrt_generate_params;
+
+HRT_API hrt_generate_params hrt_generate_default_params(void);
+
+/* Accounting for one generation (DESIGN: every generation returns it). */
+typedef struct {
+    int prompt_tokens;       /* tokens of the prompt */
+    int cached_tokens;       /* prompt tokens whose KV was reused from the session */
+    int generated_tokens;
+    int saved_tokens;        /* tokens avoided by pruning (stop strings, loops) */
+    int stop_reason;         /* HRT_STOP_* */
+    double t_prompt_ms;      /* prompt processing wall time */
+    double t_generate_ms;    /* generation wall time */
+} hrt_usage;
+
+/* Generates a continuation of prompt (raw text, tokenized with special
+ * tokens parsed; use hrt_chat_render for chat). The session keeps the
+ * longest prefix it already holds and evaluates only the rest.
+ * *text (may be NULL to skip) receives the generated text, NUL-terminated,
+ * caller frees with hrt_free(). usage may be NULL.
+ * Stopping (EOS, length, stop string, callback, hrt_session_cancel, full
+ * context) is a success: usage->stop_reason says which. Errors:
+ *   HRT_E_RANGE: the prompt does not fit the context (session unchanged);
+ *   HRT_E_NOMEM, HRT_E_BACKEND: the session is left reset. */
+HRT_API int hrt_generate(hrt_session *session, const char *prompt, size_t len,
+                         const hrt_generate_params *params, char **text,
+                         hrt_usage *usage);
+
+/* ---- embeddings -------------------------------------------------------- */
+/* Embedding dimension of an encoder model, or HRT_E_INVALID for a decoder. */
+HRT_API int hrt_embed_dim(const hrt_model *model);
+
+/* Embeds n texts with an encoder model (mean pooling over tokens, then L2
+ * normalisation, as sentence-transformers does for all-MiniLM-L6-v2). Texts
+ * longer than the model's limit are truncated. out holds n * dim floats. */
+HRT_API int hrt_embed(hrt_model *model, const char *const *texts,
+                      const size_t *lens, size_t n, float *out);
+
+/* Frees memory the library handed to the caller. */
+HRT_API void hrt_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

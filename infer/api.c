@@ -1,0 +1,407 @@
+/* The public API of the inference core (include/hrt.h): models, tokens,
+ * chat rendering, sessions, generation and embeddings. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat.h"
+#include "cpu/quant.h"
+#include "error.h"
+#include "model.h"
+#include "sampler.h"
+#include "unicode.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void hrt_free(void *p) { free(p); }
+
+/* ---- models ------------------------------------------------------------------ */
+hrt_model_params hrt_model_default_params(void)
+{
+    return (hrt_model_params){.n_threads = 0, .backend = HRT_BACKEND_AUTO, .device = 0};
+}
+
+int hrt_model_open(const char *path, const hrt_model_params *params, hrt_model **out)
+{
+    if (!out) return hrt_err(HRT_E_INVALID, "hrt_model_open: out is NULL");
+    *out = NULL;
+    if (!path) return hrt_err(HRT_E_INVALID, "hrt_model_open: path is NULL");
+    hrt_model_params p = params ? *params : hrt_model_default_params();
+    if (p.backend == HRT_BACKEND_CUDA)
+        return hrt_err(HRT_E_BACKEND, "%s: the CUDA backend is not built into this library", path);
+    return model_load(path, &p, out);
+}
+
+void hrt_model_free(hrt_model *model) { model_free(model); }
+
+int hrt_model_info_get(const hrt_model *m, hrt_model_info *out)
+{
+    if (!m || !out) return hrt_err(HRT_E_INVALID, "hrt_model_info_get: NULL argument");
+    const hparams *hp = &m->hp;
+    *out = (hrt_model_info){
+        .arch = m->arch->name, .name = m->name, .path = m->path,
+        .weight_type = ggml_type_name(m->weight_type), .backend = m->backend->name,
+        .is_encoder = (m->arch->flags & ARCH_ENCODER) != 0,
+        .n_vocab = hp->n_vocab, .n_ctx_train = hp->n_ctx_train, .n_embd = hp->n_embd,
+        .n_layer = hp->n_layer, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .n_ff = hp->n_ff,
+        .n_threads = m->n_threads, .n_params = m->n_params, .weight_bytes = m->weight_bytes,
+        .bos_id = tokenizer_bos(m->tok), .eos_id = tokenizer_eos(m->tok),
+    };
+    return 0;
+}
+
+int hrt_model_meta(const hrt_model *m, const char *key, char *buf, size_t cap)
+{
+    if (!m || !key) return hrt_err(HRT_E_INVALID, "hrt_model_meta: NULL argument");
+    const gguf_kv *kv = m->gguf ? gguf_find(m->gguf, key) : NULL;
+    if (!kv) return hrt_err(HRT_E_RANGE, "%s: no metadata key '%s'", m->path, key);
+    return gguf_kv_to_text(kv, buf, cap);
+}
+
+/* ---- tokens ------------------------------------------------------------------- */
+int hrt_tokenize(const hrt_model *m, const char *text, size_t len, int add_special, int parse_special,
+                 int32_t *ids, size_t cap)
+{
+    if (!m || (!text && len)) return hrt_err(HRT_E_INVALID, "hrt_tokenize: NULL argument");
+    int32_t *v = NULL;
+    size_t n = 0, vcap = 0;
+    int st = tokenizer_encode(m->tok, text ? text : "", len, add_special, parse_special, &v, &n, &vcap);
+    if (st) {
+        free(v);
+        return st;
+    }
+    if (ids) memcpy(ids, v, (n < cap ? n : cap) * sizeof *ids);
+    free(v);
+    if (n > INT32_MAX) return hrt_err(HRT_E_RANGE, "too many tokens");
+    return (int)n;
+}
+
+int hrt_detokenize(const hrt_model *m, const int32_t *ids, size_t n, char *buf, size_t cap)
+{
+    if (!m || (!ids && n)) return hrt_err(HRT_E_INVALID, "hrt_detokenize: NULL argument");
+    return tokenizer_decode(m->tok, ids, n, buf, cap);
+}
+
+int hrt_chat_render(const hrt_model *m, const hrt_chat_msg *msgs, size_t n, int add_gen, char *buf,
+                    size_t cap)
+{
+    if (!m || (!msgs && n)) return hrt_err(HRT_E_INVALID, "hrt_chat_render: NULL argument");
+    return chat_render(m->chat_template, msgs, n, add_gen, buf, cap);
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+hrt_session_params hrt_session_default_params(void) { return (hrt_session_params){.n_ctx = 0}; }
+
+int hrt_session_open(hrt_model *m, const hrt_session_params *params, hrt_session **out)
+{
+    if (!out) return hrt_err(HRT_E_INVALID, "hrt_session_open: out is NULL");
+    *out = NULL;
+    if (!m) return hrt_err(HRT_E_INVALID, "hrt_session_open: model is NULL");
+    if (m->arch->flags & ARCH_ENCODER)
+        return hrt_err(HRT_E_INVALID, "%s: an encoder model has no sessions; use hrt_embed", m->path);
+    hrt_session_params p = params ? *params : hrt_session_default_params();
+    if (p.n_ctx < 0) return hrt_err(HRT_E_INVALID, "hrt_session_open: n_ctx %d is negative", p.n_ctx);
+    int n_ctx = p.n_ctx ? p.n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+    hrt_session *s = calloc(1, sizeof *s);
+    if (!s) return hrt_err(HRT_E_NOMEM, "out of memory");
+    s->model = m;
+    s->n_ctx = n_ctx;
+    s->tokens = malloc((size_t)n_ctx * sizeof *s->tokens);
+    s->tp = tp_create(m->n_threads);
+    int st = (!s->tokens || !s->tp) ? hrt_err(HRT_E_NOMEM, "out of memory") : m->backend->session_init(s);
+    if (st) {
+        hrt_session_free(s);
+        return st;
+    }
+    *out = s;
+    return 0;
+}
+
+void hrt_session_free(hrt_session *s)
+{
+    if (!s) return;
+    if (s->state) s->model->backend->session_free(s);
+    tp_free(s->tp);
+    free(s->tokens);
+    free(s);
+}
+
+void hrt_session_reset(hrt_session *s)
+{
+    if (s) s->n_past = 0;
+}
+
+int hrt_session_n_past(const hrt_session *s) { return s ? s->n_past : 0; }
+
+void hrt_session_cancel(hrt_session *s)
+{
+    if (s) atomic_store(&s->cancel, 1);
+}
+
+/* Evaluates ids after the cached ones; the cancel flag is not cleared here. */
+static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
+{
+    if (n == 0) return hrt_err(HRT_E_INVALID, "hrt_session_eval: no tokens");
+    if (n > (size_t)(s->n_ctx - s->n_past))
+        return hrt_err(HRT_E_RANGE, "context full: %d tokens held, %zu more do not fit in %d",
+                       s->n_past, n, s->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->model->hp.n_vocab)
+            return hrt_err(HRT_E_INVALID, "token id %d at index %zu is outside the vocabulary (%d)",
+                           ids[i], i, s->model->hp.n_vocab);
+    int st = s->model->backend->decode(s, ids, (int)n, logits);
+    if (st == HRT_E_CANCELLED) {
+        s->n_past = 0;
+        return st;
+    }
+    if (st) return st;
+    memcpy(s->tokens + s->n_past, ids, n * sizeof *ids);
+    s->n_past += (int)n;
+    return 0;
+}
+
+int hrt_session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
+{
+    if (!s || !ids) return hrt_err(HRT_E_INVALID, "hrt_session_eval: NULL argument");
+    atomic_store(&s->cancel, 0);
+    return session_eval(s, ids, n, logits);
+}
+
+/* ---- generation --------------------------------------------------------------- */
+hrt_sampler_params hrt_sampler_default_params(void)
+{
+    return (hrt_sampler_params){
+        .temperature = 0.0f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
+        .repeat_penalty = 1.0f, .repeat_last_n = 64,
+        .dry_multiplier = 0.0f, .dry_base = 1.75f, .dry_allowed_length = 2, .dry_last_n = 256,
+        .seed = 0x68727421ull,
+    };
+}
+
+hrt_generate_params hrt_generate_default_params(void)
+{
+    return (hrt_generate_params){.max_tokens = 256, .sampling = hrt_sampler_default_params()};
+}
+
+/* Text produced so far, with how much of it the callback has seen. */
+typedef struct {
+    char *text;
+    size_t len, cap, emitted;
+} gen_text;
+
+static int text_append(gen_text *g, const char *s, size_t n)
+{
+    if (g->len + n + 1 > g->cap) {
+        size_t cap = g->cap ? g->cap : 256;
+        while (cap < g->len + n + 1) cap *= 2;
+        char *t = realloc(g->text, cap);
+        if (!t) return hrt_err(HRT_E_NOMEM, "out of memory");
+        g->text = t;
+        g->cap = cap;
+    }
+    memcpy(g->text + g->len, s, n);
+    g->len += n;
+    g->text[g->len] = 0;
+    return 0;
+}
+
+/* Bytes at the end of s[0..n) that form an incomplete UTF-8 sequence. */
+static size_t utf8_incomplete_tail(const char *s, size_t n)
+{
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+/* Finds the first stop string in g's text; returns its offset or -1. */
+static long find_stop(const gen_text *g, const hrt_generate_params *p)
+{
+    long best = -1;
+    for (size_t i = 0; i < p->n_stop; i++) {
+        if (!p->stop[i] || !*p->stop[i]) continue;
+        const char *f = strstr(g->text, p->stop[i]);
+        if (f && (best < 0 || f - g->text < best)) best = f - g->text;
+    }
+    return best;
+}
+
+/* How much of the text can be shown: not an incomplete UTF-8 tail, and not
+ * a tail that might be the start of a stop string. */
+static size_t safe_len(const gen_text *g, const hrt_generate_params *p)
+{
+    size_t n = g->len - utf8_incomplete_tail(g->text, g->len);
+    size_t hold = 0;
+    for (size_t i = 0; i < p->n_stop; i++) {
+        const char *s = p->stop[i];
+        if (!s) continue;
+        size_t sl = strlen(s);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
+            if (k <= n && !memcmp(g->text + n - k, s, k)) {
+                hold = k;
+                break;
+            }
+    }
+    return n - hold;
+}
+
+static int emit(gen_text *g, size_t upto, const hrt_generate_params *p, int32_t id)
+{
+    if (upto <= g->emitted) return 0;
+    int r = p->on_token ? p->on_token(g->text + g->emitted, upto - g->emitted, id, p->user_data) : 0;
+    g->emitted = upto;
+    return r;
+}
+
+int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_generate_params *params,
+                 char **text_out, hrt_usage *usage)
+{
+    if (text_out) *text_out = NULL;
+    if (usage) memset(usage, 0, sizeof *usage);
+    if (!s || (!prompt && len)) return hrt_err(HRT_E_INVALID, "hrt_generate: NULL argument");
+    hrt_generate_params p = params ? *params : hrt_generate_default_params();
+    hrt_model *m = s->model;
+    hrt_usage u = {0};
+    gen_text g = {0};
+    int32_t *ids = NULL;
+    size_t n_ids = 0, ids_cap = 0;
+    float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+    sampler *smp = sampler_new(&p.sampling, m->hp.n_vocab);
+    atomic_store(&s->cancel, 0);
+    int st = (!logits || !smp) ? hrt_err(HRT_E_NOMEM, "out of memory") : 0;
+    if (!st) st = tokenizer_encode(m->tok, prompt ? prompt : "", len, 1, 1, &ids, &n_ids, &ids_cap);
+    if (!st && n_ids == 0) st = hrt_err(HRT_E_INVALID, "hrt_generate: the prompt is empty");
+    if (!st && n_ids >= (size_t)s->n_ctx)
+        st = hrt_err(HRT_E_RANGE, "the prompt has %zu tokens; the context holds %d", n_ids, s->n_ctx);
+    if (st) goto done;
+
+    /* Reuse the longest cached prefix; at least the last prompt token is
+     * evaluated again, since its logits are needed. */
+    size_t keep = 0;
+    while (keep < n_ids - 1 && keep < (size_t)s->n_past && s->tokens[keep] == ids[keep]) keep++;
+    s->n_past = (int)keep;
+    u.prompt_tokens = (int)n_ids;
+    u.cached_tokens = (int)keep;
+    double t0 = now_ms();
+    st = session_eval(s, ids + keep, n_ids - keep, logits);
+    double t1 = now_ms();
+    u.t_prompt_ms = t1 - t0;
+    if (st == HRT_E_CANCELLED) {
+        /* A cancellation is a way to stop, not a failure. */
+        st = 0;
+        u.stop_reason = HRT_STOP_CANCELLED;
+        goto finish;
+    }
+    if (st) goto done;
+
+    u.stop_reason = HRT_STOP_LENGTH;
+    for (int i = 0; p.max_tokens <= 0 || i < p.max_tokens; i++) {
+        if (atomic_load(&s->cancel)) {
+            u.stop_reason = HRT_STOP_CANCELLED;
+            break;
+        }
+        int32_t id = sampler_sample(smp, logits, s->tokens, s->n_past);
+        if (tokenizer_is_eog(m->tok, id)) {
+            u.stop_reason = HRT_STOP_EOS;
+            break;
+        }
+        size_t plen;
+        const char *piece = tokenizer_piece(m->tok, id, &plen);
+        u.generated_tokens++;
+        if ((st = text_append(&g, piece ? piece : "", piece ? plen : 0))) goto done;
+        long stop_at = find_stop(&g, &p);
+        if (stop_at >= 0) {
+            g.len = (size_t)stop_at;
+            g.text[g.len] = 0;
+            emit(&g, g.len, &p, id);
+            u.stop_reason = HRT_STOP_STRING;
+            break;
+        }
+        if (emit(&g, safe_len(&g, &p), &p, id)) {
+            u.stop_reason = HRT_STOP_CALLBACK;
+            break;
+        }
+        if (s->n_past >= s->n_ctx) {
+            u.stop_reason = HRT_STOP_CONTEXT;
+            break;
+        }
+        if (p.max_tokens > 0 && i + 1 >= p.max_tokens) break; /* no need to evaluate it */
+        st = session_eval(s, &id, 1, logits);
+        if (st == HRT_E_CANCELLED) {
+            st = 0;
+            u.stop_reason = HRT_STOP_CANCELLED;
+            break;
+        }
+        if (st) goto done;
+    }
+    if (u.stop_reason != HRT_STOP_STRING && u.stop_reason != HRT_STOP_CALLBACK) emit(&g, g.len, &p, -1);
+    u.t_generate_ms = now_ms() - t1;
+finish:
+    if (text_out) {
+        if (!g.text && text_append(&g, "", 0)) {
+            st = HRT_E_NOMEM;
+            goto done;
+        }
+        *text_out = g.text;
+        g.text = NULL;
+    }
+done:
+    if (usage) *usage = u;
+    free(g.text);
+    free(ids);
+    free(logits);
+    sampler_free(smp);
+    return st;
+}
+
+/* ---- embeddings ------------------------------------------------------------------ */
+int hrt_embed_dim(const hrt_model *m)
+{
+    if (!m || !(m->arch->flags & ARCH_ENCODER))
+        return hrt_err(HRT_E_INVALID, "hrt_embed_dim: not an encoder model");
+    return m->hp.n_embd;
+}
+
+int hrt_embed(hrt_model *m, const char *const *texts, const size_t *lens, size_t n, float *out)
+{
+    if (!m || (n && (!texts || !out))) return hrt_err(HRT_E_INVALID, "hrt_embed: NULL argument");
+    if (!(m->arch->flags & ARCH_ENCODER))
+        return hrt_err(HRT_E_INVALID, "%s: hrt_embed needs an encoder model", m->path);
+    int d = m->hp.n_embd, st = 0;
+    threadpool *tp = tp_create(m->n_threads);
+    if (!tp) return hrt_err(HRT_E_NOMEM, "out of memory");
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        size_t len = lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), n_ids = 0;
+        if (!texts[i] && len) {
+            st = hrt_err(HRT_E_INVALID, "hrt_embed: text %zu is NULL", i);
+            break;
+        }
+        if ((st = tokenizer_encode(m->tok, texts[i] ? texts[i] : "", len, 1, 0, &ids, &n_ids, &cap))) break;
+        /* Truncate as sentence-transformers does: keep the first max_seq - 1
+         * ids and end with the final [SEP]. */
+        if (n_ids > (size_t)m->hp.max_seq) {
+            ids[m->hp.max_seq - 1] = ids[n_ids - 1];
+            n_ids = (size_t)m->hp.max_seq;
+        }
+        float *e = out + i * (size_t)d;
+        if ((st = m->backend->encode(m, tp, ids, (int)n_ids, e))) break;
+        double ss = 0;
+        for (int k = 0; k < d; k++) ss += (double)e[k] * e[k];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int k = 0; k < d; k++) e[k] *= inv;
+    }
+    free(ids);
+    tp_free(tp);
+    return st;
+}

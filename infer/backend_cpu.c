@@ -1,0 +1,264 @@
+/* The CPU backend: the reference every other backend is tested against.
+ *
+ * Decoder state (one per session):
+ *   1. k_cache, v_cache hold, for each layer, n_ctx rows of n_head_kv*head_dim
+ *      floats; row p holds the (roped) key / value of position p.
+ *   2. Rows [0, n_past) are valid; decode() writes rows n_past .. n_past+n-1
+ *      and the caller advances n_past only when decode() succeeded, so a
+ *      failed or cancelled call leaves the valid rows untouched.
+ *   3. Tokens are processed in micro-batches of at most UBATCH so that the
+ *      scratch buffers stay small whatever the prompt length. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/quant.h"
+#include "error.h"
+#include "model.h"
+
+#define UBATCH 64
+
+typedef struct {
+    float *k_cache, *v_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) */
+    float *x, *xb;             /* (UBATCH, n_embd) residual stream, normed copy */
+    float *q, *k, *v;          /* (UBATCH, n_head*head_dim), (UBATCH, kv_dim) x2 */
+    float *att;                /* (UBATCH, n_head*head_dim) attention output */
+    float *hb, *hb2;           /* (UBATCH, n_ff) */
+    float *scores;             /* (n_threads, n_ctx) */
+    float *rope_cs;            /* (UBATCH, n_rot) */
+    void *act;                 /* activation scratch for cpu_matmul */
+} cpu_state;
+
+static int cpu_session_init(hrt_session *s)
+{
+    const hparams *hp = &s->model->hp;
+    int nth = tp_size(s->tp);
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t cache = (size_t)hp->n_layer * (size_t)s->n_ctx * kv_dim;
+    size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
+    if (q_dim > widest) widest = q_dim;
+    cpu_state *c = calloc(1, sizeof *c);
+    if (!c) return hrt_err(HRT_E_NOMEM, "out of memory");
+    c->k_cache = malloc(cache * sizeof(float));
+    c->v_cache = malloc(cache * sizeof(float));
+    c->x = malloc((size_t)UBATCH * hp->n_embd * sizeof(float));
+    c->xb = malloc((size_t)UBATCH * hp->n_embd * sizeof(float));
+    c->q = malloc((size_t)UBATCH * q_dim * sizeof(float));
+    c->k = malloc((size_t)UBATCH * kv_dim * sizeof(float));
+    c->v = malloc((size_t)UBATCH * kv_dim * sizeof(float));
+    c->att = malloc((size_t)UBATCH * q_dim * sizeof(float));
+    c->hb = malloc((size_t)UBATCH * hp->n_ff * sizeof(float));
+    c->hb2 = malloc((size_t)UBATCH * hp->n_ff * sizeof(float));
+    c->scores = malloc((size_t)nth * s->n_ctx * sizeof(float));
+    c->rope_cs = malloc((size_t)UBATCH * hp->n_rot * sizeof(float));
+    /* The largest activation row format is f32 (4 bytes per element). */
+    c->act = malloc((size_t)UBATCH * widest * sizeof(float) + 64);
+    s->state = c;
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att ||
+        !c->hb || !c->hb2 || !c->scores || !c->rope_cs || !c->act)
+        return hrt_err(HRT_E_NOMEM, "out of memory allocating a KV cache of %zu MiB for %d tokens",
+                       2 * cache * sizeof(float) >> 20, s->n_ctx);
+    return 0;
+}
+
+static void cpu_session_free(hrt_session *s)
+{
+    cpu_state *c = s->state;
+    if (!c) return;
+    free(c->k_cache); free(c->v_cache); free(c->x); free(c->xb); free(c->q); free(c->k);
+    free(c->v); free(c->att); free(c->hb); free(c->hb2); free(c->scores); free(c->rope_cs);
+    free(c->act);
+    free(c);
+    s->state = NULL;
+}
+
+/* ---- attention ------------------------------------------------------------ */
+typedef struct {
+    const hparams *hp;
+    const float *q;           /* (n, n_head*head_dim) */
+    const float *kc, *vc;     /* this layer's cache: (n_ctx, kv_dim) */
+    float *out;               /* (n, n_head*head_dim) */
+    float *scores;            /* (nth, n_ctx) */
+    int n_ctx;
+    int n, pos0;              /* tokens, position of the first */
+    int causal;               /* 0: every token sees all n (encoder) */
+    int kv_len;               /* encoder: keys visible to all */
+} attn_job;
+
+static void attn_fn(void *p, int ith, int nth)
+{
+    const attn_job *j = p;
+    const hparams *hp = j->hp;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    int kv_dim = hp->n_head_kv * hd, q_dim = hp->n_head * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = j->scores + (size_t)ith * j->n_ctx;
+    for (int w = ith; w < j->n * hp->n_head; w += nth) {
+        int t = w / hp->n_head, h = w % hp->n_head, kvh = h / group;
+        int len = j->causal ? j->pos0 + t + 1 : j->kv_len;
+        const float *qv = j->q + (size_t)t * q_dim + (size_t)h * hd;
+        for (int i = 0; i < len; i++)
+            sc[i] = cpu_dot_f32(qv, j->kc + (size_t)i * kv_dim + (size_t)kvh * hd, hd) * scale;
+        cpu_softmax(sc, len);
+        float *o = j->out + (size_t)t * q_dim + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int i = 0; i < len; i++) cpu_axpy(o, sc[i], j->vc + (size_t)i * kv_dim + (size_t)kvh * hd, hd);
+    }
+}
+
+/* ---- decoder ----------------------------------------------------------------- */
+static void add_bias(float *y, const float *b, int n_tok, int dim)
+{
+    if (!b) return;
+    for (int t = 0; t < n_tok; t++)
+        for (int i = 0; i < dim; i++) y[(size_t)t * dim + i] += b[i];
+}
+
+/* One micro-batch of n tokens at positions pos0.. through all layers;
+ * leaves the final hidden state of each token in c->x. */
+static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
+{
+    const hrt_model *m = s->model;
+    const hparams *hp = &m->hp;
+    cpu_state *c = s->state;
+    int d = hp->n_embd, hd = hp->head_dim;
+    int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+
+    for (int t = 0; t < n; t++) {
+        dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)ids[t] * m->tok_embd.row_bytes,
+                       c->x + (size_t)t * d, d);
+        cpu_rope_cache(c->rope_cs + (size_t)t * hp->n_rot, hp->n_rot, pos0 + t, hp->rope_base);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer_weights *L = &m->layers[l];
+        float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim;
+        float *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
+        for (int t = 0; t < n; t++)
+            cpu_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, hp->norm_eps);
+        const cpu_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {c->q, c->k, c->v};
+        cpu_matmul(s->tp, qkv, qkv_out, 3, c->xb, n, c->act);
+        add_bias(c->q, L->bq, n, q_dim);
+        add_bias(c->k, L->bk, n, kv_dim);
+        add_bias(c->v, L->bv, n, kv_dim);
+        for (int t = 0; t < n; t++) {
+            float *qt = c->q + (size_t)t * q_dim, *kt = c->k + (size_t)t * kv_dim;
+            if (L->q_norm) {
+                for (int h = 0; h < hp->n_head; h++) cpu_rmsnorm(qt + h * hd, qt + h * hd, L->q_norm, hd, hp->norm_eps);
+                for (int h = 0; h < hp->n_head_kv; h++) cpu_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm, hd, hp->norm_eps);
+            }
+            const float *cs = c->rope_cs + (size_t)t * hp->n_rot;
+            cpu_rope(qt, hp->n_head, hd, hp->n_rot, cs, hp->rope_neox);
+            cpu_rope(kt, hp->n_head_kv, hd, hp->n_rot, cs, hp->rope_neox);
+            memcpy(kc + (size_t)(pos0 + t) * kv_dim, kt, (size_t)kv_dim * sizeof(float));
+            memcpy(vc + (size_t)(pos0 + t) * kv_dim, c->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+        attn_job aj = {hp, c->q, kc, vc, c->att, c->scores, s->n_ctx, n, pos0, 1, 0};
+        tp_run(s->tp, attn_fn, &aj);
+        const cpu_mat *wo[1] = {&L->wo};
+        float *o_out[1] = {c->xb};
+        cpu_matmul(s->tp, wo, o_out, 1, c->att, n, c->act);
+        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
+
+        for (int t = 0; t < n; t++)
+            cpu_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, hp->norm_eps);
+        const cpu_mat *gu[2] = {&L->gate, &L->up};
+        float *gu_out[2] = {c->hb, c->hb2};
+        cpu_matmul(s->tp, gu, gu_out, 2, c->xb, n, c->act);
+        cpu_silu_mul(c->hb, c->hb, c->hb2, n * hp->n_ff);
+        const cpu_mat *dn[1] = {&L->down};
+        float *dn_out[1] = {c->xb};
+        cpu_matmul(s->tp, dn, dn_out, 1, c->hb, n, c->act);
+        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
+    }
+}
+
+static int cpu_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
+{
+    const hrt_model *m = s->model;
+    cpu_state *c = s->state;
+    int d = m->hp.n_embd;
+    int last = 0;
+    for (int done = 0; done < n; done += UBATCH) {
+        if (atomic_load(&s->cancel)) return hrt_err(HRT_E_CANCELLED, "cancelled");
+        int nb = n - done < UBATCH ? n - done : UBATCH;
+        decoder_ubatch(s, ids + done, nb, s->n_past + done);
+        last = nb - 1;
+    }
+    if (logits) {
+        cpu_rmsnorm(c->xb, c->x + (size_t)last * d, m->output_norm, d, m->hp.norm_eps);
+        const cpu_mat *out[1] = {&m->output};
+        cpu_matmul(s->tp, out, &logits, 1, c->xb, 1, c->act);
+    }
+    return 0;
+}
+
+/* ---- encoder (BERT) ---------------------------------------------------------- */
+static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out)
+{
+    const hparams *hp = &m->hp;
+    int d = hp->n_embd;
+    size_t nd = (size_t)n * d;
+    int nth = tp_size(tp);
+    float *x = malloc(nd * sizeof *x), *xb = malloc(nd * sizeof *xb);
+    float *q = malloc(nd * sizeof *q), *k = malloc(nd * sizeof *k), *v = malloc(nd * sizeof *v);
+    float *att = malloc(nd * sizeof *att), *h = malloc((size_t)n * hp->n_ff * sizeof *h);
+    float *scores = malloc((size_t)nth * n * sizeof *scores);
+    void *act = malloc((size_t)n * (hp->n_ff > d ? hp->n_ff : d) * sizeof(float) + 64);
+    int st = 0;
+    if (!x || !xb || !q || !k || !v || !att || !h || !scores || !act) {
+        st = hrt_err(HRT_E_NOMEM, "out of memory encoding %d tokens", n);
+        goto done;
+    }
+    for (int t = 0; t < n; t++) {
+        float *xt = x + (size_t)t * d;
+        dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)ids[t] * m->tok_embd.row_bytes, xt, d);
+        for (int i = 0; i < d; i++) xt[i] += m->pos_embd[(size_t)t * d + i] + m->type_embd[i];
+        cpu_layernorm(xt, xt, m->embd_ln_w, m->embd_ln_b, d, hp->norm_eps);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer_weights *L = &m->layers[l];
+        const cpu_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {q, k, v};
+        cpu_matmul(tp, qkv, qkv_out, 3, x, n, act);
+        add_bias(q, L->bq, n, d);
+        add_bias(k, L->bk, n, d);
+        add_bias(v, L->bv, n, d);
+        attn_job aj = {hp, q, k, v, att, scores, n, n, 0, 0, n};
+        tp_run(tp, attn_fn, &aj);
+        const cpu_mat *wo[1] = {&L->wo};
+        cpu_matmul(tp, wo, &xb, 1, att, n, act);
+        add_bias(xb, L->bo, n, d);
+        for (int t = 0; t < n; t++) {
+            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
+            for (int i = 0; i < d; i++) xt[i] += bt[i];
+            cpu_layernorm(xt, xt, L->ln1_w, L->ln1_b, d, hp->norm_eps);
+        }
+        const cpu_mat *up[1] = {&L->up};
+        cpu_matmul(tp, up, &h, 1, x, n, act);
+        add_bias(h, L->b_up, n, hp->n_ff);
+        cpu_gelu(h, n * hp->n_ff);
+        const cpu_mat *dn[1] = {&L->down};
+        cpu_matmul(tp, dn, &xb, 1, h, n, act);
+        add_bias(xb, L->b_down, n, d);
+        for (int t = 0; t < n; t++) {
+            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
+            for (int i = 0; i < d; i++) xt[i] += bt[i];
+            cpu_layernorm(xt, xt, L->ln2_w, L->ln2_b, d, hp->norm_eps);
+        }
+    }
+    /* Mean pooling over the tokens (one sequence: every token counts). */
+    memset(out, 0, (size_t)d * sizeof *out);
+    for (int t = 0; t < n; t++) cpu_axpy(out, 1.0f / (float)n, x + (size_t)t * d, d);
+done:
+    free(x); free(xb); free(q); free(k); free(v); free(att); free(h); free(scores); free(act);
+    return st;
+}
+
+const backend_ops backend_cpu = {
+    .name = "cpu",
+    .session_init = cpu_session_init,
+    .session_free = cpu_session_free,
+    .decode = cpu_decode,
+    .encode = cpu_encode,
+};

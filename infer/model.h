@@ -1,0 +1,119 @@
+/* The loaded model: hyperparameters, weights bound to the file mappings,
+ * tokenizer, chat template and backend. Read-only after model_load(), so one
+ * model serves many sessions and threads. */
+#ifndef HRT_MODEL_H
+#define HRT_MODEL_H
+
+#include <stdatomic.h>
+
+#include "cpu/ops.h"
+#include "gguf.h"
+#include "hrt.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+/* ---- architectures ------------------------------------------------------ */
+enum {
+    ARCH_QKV_BIAS = 1 << 0,   /* Q, K, V projections have biases (Qwen2) */
+    ARCH_QK_NORM = 1 << 1,    /* RMSNorm on each Q and K head (Qwen3) */
+    ARCH_ENCODER = 1 << 2,    /* bidirectional encoder (BERT) */
+};
+
+/* One row per supported architecture: what differs between the families.
+ * Adding a Llama-like family is a row here plus, where it has a new
+ * operation, a flag tested in the forward pass. */
+typedef struct {
+    const char *name;         /* GGUF general.architecture */
+    const char *hf_type;      /* config.json model_type */
+    unsigned flags;
+    int rope_neox_gguf;       /* RoPE pairs (i, i+d/2) for GGUF files; HF
+                                 checkpoints always use them */
+} arch_desc;
+
+const arch_desc *arch_find(const char *name);
+const arch_desc *arch_find_hf(const char *model_type);
+
+typedef struct {
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    float rope_base, norm_eps;
+    int rope_neox;
+    int n_types;              /* BERT token types */
+    int max_seq;              /* BERT: longest input (sentence-transformers' max_seq_length) */
+} hparams;
+
+/* Weights of one layer. Matrices are (n_rows = outputs, n_cols = inputs);
+ * vectors are f32 (converted at load time when stored otherwise). */
+typedef struct {
+    cpu_mat wq;               /* (n_head*head_dim, n_embd) */
+    cpu_mat wk, wv;           /* (n_head_kv*head_dim, n_embd) */
+    cpu_mat wo;               /* (n_embd, n_head*head_dim) */
+    cpu_mat gate, up;         /* (n_ff, n_embd); BERT: up = intermediate */
+    cpu_mat down;             /* (n_embd, n_ff) */
+    const float *attn_norm, *ffn_norm;       /* (n_embd) RMSNorm weights */
+    const float *bq, *bk, *bv, *bo;          /* biases, NULL when absent */
+    const float *b_up, *b_down;
+    const float *q_norm, *k_norm;            /* (head_dim) */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* BERT post-attention / post-FFN LayerNorms */
+} layer_weights;
+
+struct backend_ops;
+
+struct hrt_model {
+    char *path;
+    char *name;
+    const arch_desc *arch;
+    hparams hp;
+    gguf_file *gguf;          /* GGUF models */
+    st_file **st;             /* safetensors shards of an HF directory */
+    int n_st;
+    tokenizer *tok;
+    char *chat_template;      /* NUL-terminated, NULL when none */
+    cpu_mat tok_embd;         /* (n_vocab, n_embd) */
+    cpu_mat output;           /* (n_vocab, n_embd); tok_embd when tied */
+    const float *output_norm; /* (n_embd) */
+    const float *pos_embd;    /* BERT: (max positions, n_embd) */
+    const float *type_embd;   /* BERT: (n_types, n_embd) */
+    const float *embd_ln_w, *embd_ln_b;
+    layer_weights *layers;    /* n_layer */
+    void **owned;             /* buffers converted at load time */
+    int n_owned, cap_owned;
+    const struct backend_ops *backend;
+    int n_threads;
+    int f32_act;              /* activations stay f32 (hrt_model_params.f32_activations) */
+    uint32_t weight_type;     /* dominant matrix type */
+    uint64_t weight_bytes;
+    int64_t n_params;
+};
+
+int model_load(const char *path, const hrt_model_params *params, hrt_model **out);
+void model_free(hrt_model *m);
+
+/* ---- sessions ------------------------------------------------------------ */
+struct hrt_session {
+    hrt_model *model;
+    int n_ctx;
+    int n_past;               /* tokens in the cache */
+    int32_t *tokens;          /* (n_ctx) the ids held in the cache */
+    void *state;              /* backend state: KV cache, scratch */
+    threadpool *tp;
+    _Atomic int cancel;
+};
+
+/* ---- backends -------------------------------------------------------------- */
+typedef struct backend_ops {
+    const char *name;
+    /* Allocates s->state for a decoder session of s->n_ctx tokens. */
+    int (*session_init)(hrt_session *s);
+    void (*session_free)(hrt_session *s);
+    /* Runs ids at positions n_past.. (the caller checked the context and the
+     * ids); logits of the last id into logits when not NULL. Does not touch
+     * n_past; the caller advances it on success. */
+    int (*decode)(hrt_session *s, const int32_t *ids, int n, float *logits);
+    /* Encoder forward pass over one sequence: pooled (mean over tokens)
+     * embedding of n_embd floats, not normalised. */
+    int (*encode)(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out);
+} backend_ops;
+
+extern const backend_ops backend_cpu;
+
+#endif

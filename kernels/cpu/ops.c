@@ -1,0 +1,165 @@
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "quant.h"
+
+size_t cpu_matmul_scratch(uint32_t act_type, int64_t n_cols, int n_tok)
+{
+    return act_row_bytes(act_type, n_cols) * (size_t)n_tok;
+}
+
+typedef struct {
+    const cpu_mat *const *W;
+    float *const *y;
+    int n_mats;
+    const float *x;
+    int n_tok;
+    void *act;
+    size_t act_stride;
+    int64_t total_rows;
+} matmul_job;
+
+static void quantize_job(void *p, int ith, int nth)
+{
+    matmul_job *j = p;
+    uint32_t t = j->W[0]->act_type;
+    int64_t n = j->W[0]->n_cols;
+    for (int i = ith; i < j->n_tok; i += nth)
+        quantize_act_row(t, j->x + (size_t)i * n, (char *)j->act + (size_t)i * j->act_stride, n);
+}
+
+/* Rows of tile size are walked for all tokens before moving on, so that a
+ * tile of weights stays in cache while every token uses it (prefill). */
+#define ROW_TILE 16
+
+static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1)
+{
+    /* Map the global row range onto the matrices. */
+    int64_t base = 0;
+    for (int k = 0; k < j->n_mats && base < r1; k++) {
+        const cpu_mat *W = j->W[k];
+        int64_t lo = r0 > base ? r0 - base : 0;
+        int64_t hi = r1 - base < W->n_rows ? r1 - base : W->n_rows;
+        base += W->n_rows;
+        if (lo >= hi) continue;
+        const char *wd = W->data;
+        float *y = j->y[k];
+        if (j->n_tok == 1) {
+            for (int64_t r = lo; r < hi; r++)
+                y[r] = vec_dot(W->type, W->act_type, wd + (size_t)r * W->row_bytes, j->act, W->n_cols);
+            continue;
+        }
+        for (int64_t t0 = lo; t0 < hi; t0 += ROW_TILE) {
+            int64_t t1 = t0 + ROW_TILE < hi ? t0 + ROW_TILE : hi;
+            for (int t = 0; t < j->n_tok; t++) {
+                const char *a = (const char *)j->act + (size_t)t * j->act_stride;
+                float *yt = y + (size_t)t * W->n_rows;
+                for (int64_t r = t0; r < t1; r++)
+                    yt[r] = vec_dot(W->type, W->act_type, wd + (size_t)r * W->row_bytes, a, W->n_cols);
+            }
+        }
+    }
+}
+
+static void matmul_job_fn(void *p, int ith, int nth)
+{
+    matmul_job *j = p;
+    /* Split rows evenly, in multiples of 4 to keep cache lines apart. */
+    int64_t per = (j->total_rows + nth - 1) / nth;
+    per = (per + 3) & ~(int64_t)3;
+    int64_t r0 = per * ith, r1 = r0 + per;
+    if (r1 > j->total_rows) r1 = j->total_rows;
+    if (r0 < r1) matmul_rows(j, r0, r1);
+}
+
+void cpu_matmul(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats,
+                const float *x, int n_tok, void *scratch)
+{
+    matmul_job j = {W, y, n_mats, x, n_tok, scratch, act_row_bytes(W[0]->act_type, W[0]->n_cols), 0};
+    for (int k = 0; k < n_mats; k++) j.total_rows += W[k]->n_rows;
+    if (n_tok > 1)
+        tp_run(tp, quantize_job, &j);
+    else
+        quantize_job(&j, 0, 1);
+    tp_run(tp, matmul_job_fn, &j);
+}
+
+void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    /* float squares summed in double, as ggml's rms_norm */
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps)
+{
+    float mean = 0, var = 0;
+    for (int i = 0; i < n; i++) mean += x[i];
+    mean /= (float)n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= (float)n;
+    float scale = 1.0f / sqrtf(var + eps);
+    for (int i = 0; i < n; i++) out[i] = (x[i] - mean) * scale * w[i] + b[i];
+}
+
+void cpu_softmax(float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = fmaxf(mx, x[i]);
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void cpu_rope_cache(float *cs, int n_rot, int pos, float theta_base)
+{
+    for (int i = 0; i < n_rot / 2; i++) {
+        /* theta_i = pos * base^(-2i/n_rot), in double so that long positions
+         * keep their precision. */
+        double theta = (double)pos * pow((double)theta_base, -2.0 * i / (double)n_rot);
+        cs[2 * i] = (float)cos(theta);
+        cs[2 * i + 1] = (float)sin(theta);
+    }
+}
+
+void cpu_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs, int neox)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < n_rot / 2; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c - x1 * s;
+            v[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void cpu_silu_mul(float *out, const float *gate, const float *up, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void cpu_gelu(float *x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+float cpu_dot_f32(const float *a, const float *b, int n)
+{
+    return vec_dot(GGML_TYPE_F32, GGML_TYPE_F32, a, b, n);
+}
+
+void cpu_axpy(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}

@@ -1,0 +1,51 @@
+/* CPU reference operators of the forward pass. Row-wise ops work on one
+ * row of n floats; the matrix product is threaded over output rows. */
+#ifndef HRT_OPS_H
+#define HRT_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "threadpool.h"
+
+/* A weight matrix as stored: n_rows rows of n_cols elements of type. */
+typedef struct {
+    uint32_t type;          /* GGML_TYPE_* */
+    uint32_t act_type;      /* activation format it is multiplied with */
+    int64_t n_rows, n_cols;
+    size_t row_bytes;
+    const void *data;
+} cpu_mat;
+
+/* Bytes of activation scratch cpu_matmul needs for n_tok rows of n_cols. */
+size_t cpu_matmul_scratch(uint32_t act_type, int64_t n_cols, int n_tok);
+
+/* For each k < n_mats: y[k][t * W[k]->n_rows + r] = dot(row r of W[k], x[t]).
+ * All W[k] share n_cols and act_type; x is
+ * (n_tok, n_cols). scratch holds cpu_matmul_scratch() bytes. Fusing the
+ * products that share an input (Q, K, V; gate, up) into one call halves
+ * the number of fork/joins. */
+void cpu_matmul(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats,
+                const float *x, int n_tok, void *scratch);
+
+void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* LayerNorm with weight and bias (BERT). */
+void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps);
+void cpu_softmax(float *x, int n);
+/* Rotates head vectors of head_dim (n_heads of them, contiguous) for
+ * position pos. neox: pairs (i, i + rot/2) as in GPT-NeoX / HF Llama;
+ * otherwise adjacent pairs (2i, 2i+1) as in GGUF llama (whose Q/K weights
+ * were permuted for it). Only the first n_rot dims rotate. */
+void cpu_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs, int neox);
+/* Fills cs with the (cos, sin) pairs of position pos for cpu_rope: n_rot
+ * floats. Computed once per token and shared by all layers. */
+void cpu_rope_cache(float *cs, int n_rot, int pos, float theta_base);
+/* out[i] = silu(gate[i]) * up[i] */
+void cpu_silu_mul(float *out, const float *gate, const float *up, int n);
+/* tanh-free exact GELU (erf), as BERT uses. */
+void cpu_gelu(float *x, int n);
+float cpu_dot_f32(const float *a, const float *b, int n);
+/* y += a * x */
+void cpu_axpy(float *y, float a, const float *x, int n);
+
+#endif

@@ -1,0 +1,491 @@
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HRT_X86 1
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
+
+/* ---- type table -------------------------------------------------------- */
+typedef struct {
+    const char *name;
+    int block;       /* elements per block */
+    size_t bytes;    /* bytes per block */
+    int supported;   /* usable as a weight by the CPU backend */
+} type_info;
+
+static const type_info types[GGML_TYPE_COUNT] = {
+    [GGML_TYPE_F32] = {"F32", 1, 4, 1},
+    [GGML_TYPE_F16] = {"F16", 1, 2, 1},
+    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18, 1},
+    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20, 1},
+    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, 0},
+    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24, 0},
+    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34, 1},
+    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36, 0},
+    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84, 0},
+    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110, 0},
+    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, 0},
+    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176, 0},
+    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, 0},
+    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292, 0},
+    [GGML_TYPE_I8] = {"I8", 1, 1, 0},
+    [GGML_TYPE_I16] = {"I16", 1, 2, 0},
+    [GGML_TYPE_I32] = {"I32", 1, 4, 0},
+    [GGML_TYPE_I64] = {"I64", 1, 8, 0},
+    [GGML_TYPE_F64] = {"F64", 1, 8, 0},
+    [GGML_TYPE_BF16] = {"BF16", 1, 2, 1},
+};
+
+const char *ggml_type_name(uint32_t t) { return t < GGML_TYPE_COUNT ? types[t].name : NULL; }
+int ggml_type_block(uint32_t t) { return t < GGML_TYPE_COUNT ? types[t].block : 0; }
+size_t ggml_type_block_bytes(uint32_t t) { return t < GGML_TYPE_COUNT ? types[t].bytes : 0; }
+int ggml_type_supported(uint32_t t) { return t < GGML_TYPE_COUNT && types[t].supported; }
+
+size_t ggml_row_bytes(uint32_t t, int64_t n)
+{
+    return (size_t)(n / types[t].block) * types[t].bytes;
+}
+
+/* ---- scalar conversions ------------------------------------------------ */
+static inline float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+float fp16_to_fp32(uint16_t h)
+{
+    /* Exact conversion of IEEE half to single (no F16C needed). */
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0) {
+        if (man == 0) return f32_from_bits(sign);
+        float v = ldexpf((float)man, -24); /* subnormal */
+        return sign ? -v : v;
+    }
+    if (exp == 31) return f32_from_bits(sign | 0x7f800000u | (man << 13));
+    return f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+uint16_t fp32_to_fp16(float f)
+{
+    /* Round to nearest even, with overflow to inf and subnormals. */
+    uint32_t x = f32_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffff;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* >= 65520 rounds to inf */
+    if (ax < 0x38800000u) {                                 /* below 2^-14: subnormal */
+        float v = f32_from_bits(ax) * 16777216.0f;          /* scale by 2^24 */
+        return (uint16_t)(sign | (uint32_t)lrintf(v));
+    }
+    uint32_t r = ax + 0xfff + ((ax >> 13) & 1);
+    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+float bf16_to_fp32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
+
+static inline float fp16_round(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+
+/* ---- dequantization ---------------------------------------------------- */
+void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
+{
+    switch (type) {
+    case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * 4); return;
+    case GGML_TYPE_F16: {
+        const uint16_t *s = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = fp16_to_fp32(s[i]);
+        return;
+    }
+    case GGML_TYPE_BF16: {
+        const uint16_t *s = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_fp32(s[i]);
+        return;
+    }
+    case GGML_TYPE_Q4_0: {
+        const block_q4_0 *b = src;
+        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+            float d = fp16_to_fp32(b[i].d);
+            for (int j = 0; j < QK / 2; j++) {
+                dst[j] = ((b[i].qs[j] & 0x0f) - 8) * d;
+                dst[j + QK / 2] = ((b[i].qs[j] >> 4) - 8) * d;
+            }
+        }
+        return;
+    }
+    case GGML_TYPE_Q4_1: {
+        const block_q4_1 *b = src;
+        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+            float d = fp16_to_fp32(b[i].d), m = fp16_to_fp32(b[i].m);
+            for (int j = 0; j < QK / 2; j++) {
+                dst[j] = (b[i].qs[j] & 0x0f) * d + m;
+                dst[j + QK / 2] = (b[i].qs[j] >> 4) * d + m;
+            }
+        }
+        return;
+    }
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 *b = src;
+        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+            float d = fp16_to_fp32(b[i].d);
+            for (int j = 0; j < QK; j++) dst[j] = b[i].qs[j] * d;
+        }
+        return;
+    }
+    default:
+        /* Callers check ggml_type_supported() first. */
+        memset(dst, 0, (size_t)n * sizeof *dst);
+    }
+}
+
+/* ---- activation quantization -------------------------------------------- */
+/* The scale is stored as fp16 and the values rounded with it, exactly as
+ * llama.cpp's quantize_row_q8_0/q8_1 do, so both see the same integers. */
+/* As llama.cpp's x86 quantize_row_q8_0/q8_1: q = round-half-even(x * 127/amax),
+ * the scale d = amax/127 stored as fp16 (and for q8_1, s = d * sum(q) as
+ * fp16). Matching its rounding matters: with 8-bit activations a different
+ * rounding of one value moves logits by more than float noise does. */
+static float block_absmax(const float *x)
+{
+    float amax = 0;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    return amax;
+}
+
+void quantize_row_q8_0_ref(const float *x, block_q8_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = block_absmax(x);
+        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = fp32_to_fp16(d);
+        for (int j = 0; j < QK; j++) y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+    }
+}
+
+void quantize_row_q8_1_ref(const float *x, block_q8_1 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = block_absmax(x);
+        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < QK; j++) {
+            y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].d = fp16_round(d);
+        y[i].s = fp16_round(d * (float)sum);
+    }
+}
+
+uint32_t vec_dot_type(uint32_t wt)
+{
+    switch (wt) {
+    case GGML_TYPE_Q4_0:
+    case GGML_TYPE_Q8_0: return GGML_TYPE_Q8_0;
+    case GGML_TYPE_Q4_1: return GGML_TYPE_Q8_1;
+    default: return GGML_TYPE_F32;
+    }
+}
+
+size_t act_row_bytes(uint32_t at, int64_t n)
+{
+    switch (at) {
+    case GGML_TYPE_Q8_0: return (size_t)(n / QK) * sizeof(block_q8_0);
+    case GGML_TYPE_Q8_1: return (size_t)(n / QK) * sizeof(block_q8_1);
+    default: return (size_t)n * sizeof(float);
+    }
+}
+
+void quantize_act_row(uint32_t at, const float *x, void *dst, int64_t n)
+{
+    switch (at) {
+    case GGML_TYPE_Q8_0: quantize_row_q8_0_ref(x, dst, n); return;
+    case GGML_TYPE_Q8_1: quantize_row_q8_1_ref(x, dst, n); return;
+    default: memcpy(dst, x, (size_t)n * sizeof *x);
+    }
+}
+
+/* ---- scalar dot products ------------------------------------------------- */
+static float dot_q4_0_ref(const block_q4_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int s = 0;
+        for (int j = 0; j < QK / 2; j++)
+            s += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK / 2];
+        sum += (float)s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
+    }
+    return sum;
+}
+
+static float dot_q4_1_ref(const block_q4_1 *x, const block_q8_1 *y, int64_t nb)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int s = 0;
+        for (int j = 0; j < QK / 2; j++)
+            s += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + QK / 2];
+        sum += (float)s * fp16_to_fp32(x[i].d) * y[i].d + fp16_to_fp32(x[i].m) * y[i].s;
+    }
+    return sum;
+}
+
+static float dot_q8_0_ref(const block_q8_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int s = 0;
+        for (int j = 0; j < QK; j++) s += x[i].qs[j] * y[i].qs[j];
+        sum += (float)s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
+    }
+    return sum;
+}
+
+static float dot_f32_ref(const float *x, const float *y, int64_t n)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += x[i] * y[i];
+    return sum;
+}
+
+static float dot_f16_ref(const uint16_t *x, const float *y, int64_t n)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += fp16_to_fp32(x[i]) * y[i];
+    return sum;
+}
+
+static float dot_bf16_ref(const uint16_t *x, const float *y, int64_t n)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += bf16_to_fp32(x[i]) * y[i];
+    return sum;
+}
+
+/* Quantized weights against float activations: each block dequantized,
+ * then a float dot product. */
+static float dot_deq_ref(uint32_t wt, const void *w, const float *y, int64_t n)
+{
+    float buf[QK], sum = 0;
+    size_t bb = ggml_type_block_bytes(wt);
+    for (int64_t i = 0; i < n / QK; i++) {
+        dequantize_row(wt, (const char *)w + i * bb, buf, QK);
+        for (int j = 0; j < QK; j++) sum += buf[j] * y[i * QK + j];
+    }
+    return sum;
+}
+
+float vec_dot_ref(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
+{
+    if (at == GGML_TYPE_F32 && (wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0))
+        return dot_deq_ref(wt, w, a, n);
+    switch (wt) {
+    case GGML_TYPE_Q4_0: return dot_q4_0_ref(w, a, n / QK);
+    case GGML_TYPE_Q4_1: return dot_q4_1_ref(w, a, n / QK);
+    case GGML_TYPE_Q8_0: return dot_q8_0_ref(w, a, n / QK);
+    case GGML_TYPE_F16: return dot_f16_ref(w, a, n);
+    case GGML_TYPE_BF16: return dot_bf16_ref(w, a, n);
+    default: return dot_f32_ref(w, a, n);
+    }
+}
+
+/* ---- AVX2 dot products ---------------------------------------------------- */
+#ifdef HRT_X86
+TARGET_AVX2 static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles first, then high. */
+TARGET_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
+}
+
+/* Sum of products of 32 signed bytes, as 8 float lanes. */
+TARGET_AVX2 static inline __m256 dot_i8_signed(__m256i x, __m256i y)
+{
+    __m256i ax = _mm256_sign_epi8(x, x);
+    __m256i sy = _mm256_sign_epi8(y, x);
+    __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+/* Sum of products of 32 unsigned (x) by signed (y) bytes. */
+TARGET_AVX2 static inline __m256 dot_u8_i8(__m256i x, __m256i y)
+{
+    __m256i p16 = _mm256_maddubs_epi16(x, y);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+TARGET_AVX2 static float dot_q4_0_avx2(const block_q4_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i off = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < nb; i++) {
+        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d));
+        __m256i bx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
+        __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, dot_i8_signed(bx, by), acc);
+    }
+    return hsum_ps(acc);
+}
+
+TARGET_AVX2 static float dot_q4_1_avx2(const block_q4_1 *x, const block_q8_1 *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        summs += fp16_to_fp32(x[i].m) * y[i].s;
+        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+        __m256i bx = unpack_nibbles(x[i].qs);
+        __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, dot_u8_i8(bx, by), acc);
+    }
+    return hsum_ps(acc) + summs;
+}
+
+TARGET_AVX2 static float dot_q8_0_avx2(const block_q8_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d));
+        __m256i bx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, dot_i8_signed(bx, by), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* Quantized weights (dequantized in registers) against float activations:
+ * 32 weights become four vectors of 8 floats. */
+TARGET_AVX2 static inline __m256 i8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+TARGET_AVX2 static float dot_deq_avx2(uint32_t wt, const void *w, const float *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        __m256i q;
+        float d, m = 0;
+        if (wt == GGML_TYPE_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)w + i;
+            d = fp16_to_fp32(b->d);
+            q = _mm256_loadu_si256((const __m256i *)b->qs);
+        } else if (wt == GGML_TYPE_Q4_0) {
+            const block_q4_0 *b = (const block_q4_0 *)w + i;
+            d = fp16_to_fp32(b->d);
+            q = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
+        } else {
+            const block_q4_1 *b = (const block_q4_1 *)w + i;
+            d = fp16_to_fp32(b->d);
+            m = fp16_to_fp32(b->m);
+            q = unpack_nibbles(b->qs);
+        }
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        __m256 s = _mm256_mul_ps(i8x8_to_ps(lo), _mm256_loadu_ps(y));
+        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(y + 8), s);
+        s = _mm256_fmadd_ps(i8x8_to_ps(hi), _mm256_loadu_ps(y + 16), s);
+        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(y + 24), s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc);
+        if (m != 0) {
+            __m256 ys = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(y), _mm256_loadu_ps(y + 8)),
+                                      _mm256_add_ps(_mm256_loadu_ps(y + 16), _mm256_loadu_ps(y + 24)));
+            summ += m * hsum_ps(ys);
+        }
+    }
+    return hsum_ps(acc) + summ;
+}
+
+TARGET_AVX2 static float dot_f32_avx2(const float *x, const float *y, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    float sum = hsum_ps(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) sum += x[i] * y[i];
+    return sum;
+}
+
+TARGET_AVX2 static float dot_f16_avx2(const uint16_t *x, const float *y, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8)));
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y + i + 8), a1);
+    }
+    float sum = hsum_ps(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) sum += fp16_to_fp32(x[i]) * y[i];
+    return sum;
+}
+
+TARGET_AVX2 static float dot_bf16_avx2(const uint16_t *x, const float *y, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w), _mm256_loadu_ps(y + i), a0);
+    }
+    float sum = hsum_ps(a0);
+    for (; i < n; i++) sum += bf16_to_fp32(x[i]) * y[i];
+    return sum;
+}
+#endif
+
+/* AVX2, FMA and F16C, read from cpuid (the compilers' __builtin_cpu_supports
+ * do not all know "f16c"), with the OS saving the AVX state (XGETBV). */
+int cpu_has_avx2(void)
+{
+#ifdef HRT_X86
+    static int cached = -1;
+    if (cached < 0) {
+        unsigned a, b, c, d;
+        int ok = 0;
+        if (__get_cpuid(1, &a, &b, &c, &d)) {
+            int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+            if (fma && osxsave && avx && f16c) {
+                unsigned lo, hi;
+                __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+                if ((lo & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d)) ok = (b >> 5) & 1;
+            }
+        }
+        cached = ok;
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+float vec_dot(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
+{
+#ifdef HRT_X86
+    if (cpu_has_avx2()) {
+        if (at == GGML_TYPE_F32 && (wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0))
+            return dot_deq_avx2(wt, w, a, n / QK);
+        switch (wt) {
+        case GGML_TYPE_Q4_0: return dot_q4_0_avx2(w, a, n / QK);
+        case GGML_TYPE_Q4_1: return dot_q4_1_avx2(w, a, n / QK);
+        case GGML_TYPE_Q8_0: return dot_q8_0_avx2(w, a, n / QK);
+        case GGML_TYPE_F16: return dot_f16_avx2(w, a, n);
+        case GGML_TYPE_BF16: return dot_bf16_avx2(w, a, n);
+        default: return dot_f32_avx2(w, a, n);
+        }
+    }
+#endif
+    return vec_dot_ref(wt, at, w, a, n);
+}

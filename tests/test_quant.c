@@ -1,0 +1,221 @@
+/* Kernels: fp16 conversion, activation quantization, the SIMD dot
+ * products against the scalar reference, dequantization against the block
+ * formulas, and the threaded matrix product against a naive one. Inputs are
+ * fresh random values (never zeros) and outputs start poisoned (NaN). */
+#include <stdint.h>
+
+#include "cpu/ops.h"
+#include "cpu/quant.h"
+#include "hrt.h"
+#include "test.h"
+
+static uint64_t rng = 0x1234567ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+/* Builds a random weight row of n elements in type t. */
+static void random_row(uint32_t t, void *dst, int n)
+{
+    if (t == GGML_TYPE_F32) {
+        for (int i = 0; i < n; i++) ((float *)dst)[i] = frand();
+    } else if (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) {
+        for (int i = 0; i < n; i++) {
+            float f = frand();
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : (uint16_t)(u >> 16);
+        }
+    } else {
+        /* Random blocks: random scales and quants (all bit patterns used). */
+        size_t bb = ggml_type_block_bytes(t);
+        uint8_t *p = dst;
+        for (int b = 0; b < n / 32; b++, p += bb) {
+            for (size_t k = 0; k < bb; k++) p[k] = (uint8_t)(frand() * 128 + 128);
+            uint16_t d = fp32_to_fp16(0.01f + 0.05f * (frand() + 1)), m = fp32_to_fp16(-0.3f * (frand() + 1));
+            memcpy(p, &d, 2);
+            if (t == GGML_TYPE_Q4_1) memcpy(p + 2, &m, 2);
+        }
+    }
+}
+
+static void test_fp16(void)
+{
+    /* Every finite half converts to float and back exactly. */
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue; /* inf / nan */
+        if (fp32_to_fp16(fp16_to_fp32((uint16_t)h)) != h) bad++;
+    }
+    CHECK_MSG(bad == 0, "%d halves do not round-trip", bad);
+    CHECK(fp16_to_fp32(0x3c00) == 1.0f);
+    CHECK(fp16_to_fp32(0xc000) == -2.0f);
+    CHECK(fp32_to_fp16(65504.0f) == 0x7bff);
+    CHECK(fp32_to_fp16(1e6f) == 0x7c00);          /* overflow to inf */
+    CHECK(fp32_to_fp16(1.0f + 1.0f / 2048) == 0x3c00); /* tie rounds to even */
+    CHECK(fp16_to_fp32(0x0001) == ldexpf(1.0f, -24)); /* smallest subnormal */
+    CHECK(bf16_to_fp32(0x3f80) == 1.0f);
+}
+
+static void test_dequant_formulas(void)
+{
+    block_q4_1 b;
+    b.d = fp32_to_fp16(0.5f);
+    b.m = fp32_to_fp16(-1.0f);
+    for (int j = 0; j < 16; j++) b.qs[j] = (uint8_t)(j | ((15 - j) << 4));
+    float out[32];
+    for (int i = 0; i < 32; i++) out[i] = NAN;
+    dequantize_row(GGML_TYPE_Q4_1, &b, out, 32);
+    CHECK(out[0] == -1.0f && out[3] == 0.5f && out[16] == 6.5f && out[31] == -1.0f);
+    block_q4_0 c;
+    c.d = fp32_to_fp16(2.0f);
+    for (int j = 0; j < 16; j++) c.qs[j] = (uint8_t)(j | (8 << 4));
+    dequantize_row(GGML_TYPE_Q4_0, &c, out, 32);
+    CHECK(out[0] == -16.0f && out[15] == 14.0f && out[20] == 0.0f);
+    block_q8_0 q;
+    q.d = fp32_to_fp16(0.25f);
+    for (int j = 0; j < 32; j++) q.qs[j] = (int8_t)(j - 16);
+    dequantize_row(GGML_TYPE_Q8_0, &q, out, 32);
+    CHECK(out[0] == -4.0f && out[31] == 3.75f);
+}
+
+static void test_act_quant(void)
+{
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = frand() * 3;
+    block_q8_1 y[2];
+    quantize_row_q8_1_ref(x, y, 64);
+    for (int b = 0; b < 2; b++) {
+        int sum = 0;
+        float maxerr = 0;
+        for (int j = 0; j < 32; j++) {
+            sum += y[b].qs[j];
+            maxerr = fmaxf(maxerr, fabsf(y[b].qs[j] * y[b].d - x[b * 32 + j]));
+        }
+        CHECK_MSG(maxerr <= y[b].d * 0.5f + 1e-3f, "q8_1 error %g > half a step %g", maxerr, y[b].d / 2);
+        CHECK(fabsf(y[b].s - y[b].d * (float)sum) <= fabsf(y[b].s) * 1e-3f + 1e-3f);
+    }
+}
+
+/* SIMD dot products equal the scalar reference, and the quantized
+ * products approximate the float product of the dequantized values. */
+static void test_vec_dot(void)
+{
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16,
+                              GGML_TYPE_BF16, GGML_TYPE_F32};
+    enum { N = 576 };
+    static uint8_t w[N * 4], act[N * 4];
+    float x[N], wf[N];
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        uint32_t t = types[ti];
+        for (int trial = 0; trial < 20; trial++) {
+            random_row(t, w, N);
+            for (int i = 0; i < N; i++) x[i] = frand() * 4;
+            uint32_t at = vec_dot_type(t);
+            quantize_act_row(at, x, act, N);
+            float simd = vec_dot(t, at, w, act, N), ref = vec_dot_ref(t, at, w, act, N);
+            CHECK_MSG(fabsf(simd - ref) <= 1e-4f * (1 + fabsf(ref)), "%s: simd %g ref %g", ggml_type_name(t),
+                      simd, ref);
+            dequantize_row(t, w, wf, N);
+            double exact = 0, mag = 0;
+            for (int i = 0; i < N; i++) {
+                exact += (double)wf[i] * x[i];
+                mag += fabs((double)wf[i] * x[i]);
+            }
+            /* 8-bit activations: error well under 1% of the magnitude sum */
+            CHECK_MSG(fabs(ref - exact) <= 0.01 * mag + 1e-3, "%s: quantized %g exact %g (mag %g)",
+                      ggml_type_name(t), ref, exact, mag);
+            /* float activations: dequantized weights, exact up to float sums */
+            float fs = vec_dot(t, GGML_TYPE_F32, w, x, N), fr = vec_dot_ref(t, GGML_TYPE_F32, w, x, N);
+            CHECK_MSG(fabs(fs - exact) <= 1e-5 * mag + 1e-5 && fabs(fr - exact) <= 1e-5 * mag + 1e-5,
+                      "%s f32: simd %g ref %g exact %g", ggml_type_name(t), fs, fr, exact);
+        }
+    }
+}
+
+static void test_matmul(void)
+{
+    enum { ROWS_A = 100, ROWS_B = 36, COLS = 256, NTOK = 7 };
+    const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F32};
+    threadpool *tp = tp_create(3);
+    for (size_t ti = 0; ti < 3; ti++) {
+        uint32_t t = types[ti];
+        size_t rb = ggml_row_bytes(t, COLS);
+        uint8_t *wa = malloc(rb * ROWS_A), *wb = malloc(rb * ROWS_B);
+        for (int r = 0; r < ROWS_A; r++) random_row(t, wa + r * rb, COLS);
+        for (int r = 0; r < ROWS_B; r++) random_row(t, wb + r * rb, COLS);
+        cpu_mat A = {t, vec_dot_type(t), ROWS_A, COLS, rb, wa}, B = {t, vec_dot_type(t), ROWS_B, COLS, rb, wb};
+        float x[NTOK * COLS], ya[NTOK * ROWS_A], yb[NTOK * ROWS_B];
+        for (int i = 0; i < NTOK * COLS; i++) x[i] = frand();
+        void *scratch = malloc(cpu_matmul_scratch(GGML_TYPE_F32, COLS, NTOK));
+        for (int ntok = 1; ntok <= NTOK; ntok += NTOK - 1) {
+            for (int i = 0; i < NTOK * ROWS_A; i++) ya[i] = NAN;
+            for (int i = 0; i < NTOK * ROWS_B; i++) yb[i] = NAN;
+            const cpu_mat *W[2] = {&A, &B};
+            float *Y[2] = {ya, yb};
+            cpu_matmul(tp, W, Y, 2, x, ntok, scratch);
+            int bad = 0;
+            uint8_t act[COLS * 4];
+            for (int tk = 0; tk < ntok; tk++) {
+                uint32_t at = vec_dot_type(t);
+                quantize_act_row(at, x + tk * COLS, act, COLS);
+                for (int r = 0; r < ROWS_A; r++)
+                    bad += !(fabsf(ya[tk * ROWS_A + r] - vec_dot_ref(t, at, wa + r * rb, act, COLS)) < 1e-3f);
+                for (int r = 0; r < ROWS_B; r++)
+                    bad += !(fabsf(yb[tk * ROWS_B + r] - vec_dot_ref(t, at, wb + r * rb, act, COLS)) < 1e-3f);
+            }
+            CHECK_MSG(bad == 0, "%s ntok=%d: %d outputs differ from the reference", ggml_type_name(t), ntok, bad);
+        }
+        free(scratch);
+        free(wa);
+        free(wb);
+    }
+    tp_free(tp);
+}
+
+static void test_ops(void)
+{
+    float x[8] = {1, -2, 3, -4, 5, -6, 7, -8}, w[8], out[8];
+    for (int i = 0; i < 8; i++) w[i] = 0.5f + i;
+    cpu_rmsnorm(out, x, w, 8, 0);
+    float rms = sqrtf((1 + 4 + 9 + 16 + 25 + 36 + 49 + 64) / 8.0f);
+    CHECK(fabsf(out[3] - (-4 / rms) * w[3]) < 1e-5f);
+    float s[4] = {1, 2, 3, 4};
+    cpu_softmax(s, 4);
+    CHECK(fabsf(s[0] + s[1] + s[2] + s[3] - 1) < 1e-6f && s[3] > s[2]);
+    /* RoPE at position 0 is the identity; a rotation keeps norms. */
+    float cs[8], v[8], v0[8];
+    for (int i = 0; i < 8; i++) v[i] = v0[i] = frand();
+    cpu_rope_cache(cs, 8, 0, 10000.0f);
+    cpu_rope(v, 1, 8, 8, cs, 0);
+    CHECK(!memcmp(v, v0, sizeof v));
+    cpu_rope_cache(cs, 8, 17, 10000.0f);
+    for (int neox = 0; neox < 2; neox++) {
+        memcpy(v, v0, sizeof v);
+        cpu_rope(v, 1, 8, 8, cs, neox);
+        float n0 = 0, n1 = 0;
+        for (int i = 0; i < 8; i++) n0 += v0[i] * v0[i], n1 += v[i] * v[i];
+        CHECK(fabsf(n0 - n1) < 1e-5f && memcmp(v, v0, sizeof v));
+    }
+    /* Adjacent-pair RoPE on pair (0,1) rotates by pos * base^0 = 17 rad. */
+    memcpy(v, v0, sizeof v);
+    cpu_rope(v, 1, 8, 8, cs, 0);
+    CHECK(fabsf(v[0] - (v0[0] * cosf(17) - v0[1] * sinf(17))) < 1e-5f);
+    float g[3] = {-1, 0, 2};
+    cpu_gelu(g, 3);
+    CHECK(fabsf(g[0] - (-0.15865525f)) < 1e-6f && g[1] == 0 && fabsf(g[2] - 1.9544997f) < 1e-6f);
+}
+
+int main(void)
+{
+    printf("AVX2 paths: %s\n", cpu_has_avx2() ? "yes" : "no (scalar only)");
+    test_fp16();
+    test_dequant_formulas();
+    test_act_quant();
+    test_vec_dot();
+    test_matmul();
+    test_ops();
+    return test_finish();
+}

@@ -1,0 +1,114 @@
+/* The sampler on hand-made logits: greedy, truncations, penalties, and the
+ * distribution of draws at temperature 1 against the softmax. */
+#include "sampler.h"
+#include "test.h"
+
+#define NV 8
+
+static hrt_sampler_params base(void)
+{
+    hrt_sampler_params p = hrt_sampler_default_params();
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0;
+    return p;
+}
+
+static int32_t draw(hrt_sampler_params p, const float *l, const int32_t *h, int nh)
+{
+    float x[NV];
+    memcpy(x, l, sizeof x);
+    sampler *s = sampler_new(&p, NV);
+    int32_t id = sampler_sample(s, x, h, nh);
+    sampler_free(s);
+    return id;
+}
+
+int main(void)
+{
+    const float l[NV] = {1.0f, 3.0f, 2.5f, -1.0f, 0.0f, 2.9f, 0.5f, 3.0f};
+    hrt_sampler_params p = base();
+    /* greedy: the highest logit, lowest id on ties */
+    CHECK(draw(p, l, NULL, 0) == 1);
+    CHECK(argmax_f32(l, NV) == 1);
+    /* top_k = 1 at any temperature is greedy */
+    p.temperature = 5.0f;
+    p.top_k = 1;
+    for (int seed = 0; seed < 20; seed++) {
+        p.seed = (uint64_t)seed;
+        CHECK(draw(p, l, NULL, 0) == 1);
+    }
+    /* top_p keeping only the mass of the best two (ids 1 and 7) */
+    p = base();
+    p.temperature = 1.0f;
+    p.top_p = 0.3f;
+    int only[NV] = {0};
+    for (int seed = 0; seed < 200; seed++) {
+        p.seed = (uint64_t)seed;
+        only[draw(p, l, NULL, 0)]++;
+    }
+    CHECK(only[1] + only[7] == 200 && only[1] > 50 && only[7] > 50);
+    /* min_p = 0.9 keeps the tokens within 90% of the best probability */
+    p = base();
+    p.temperature = 1.0f;
+    p.min_p = 0.9f;
+    int mp[NV] = {0};
+    for (int seed = 0; seed < 300; seed++) {
+        p.seed = (uint64_t)seed;
+        mp[draw(p, l, NULL, 0)]++;
+    }
+    CHECK(mp[1] + mp[7] + mp[5] == 300 && mp[5] > 0);
+    /* repetition penalty: the repeated best token loses to the next one */
+    p = base();
+    p.repeat_penalty = 2.0f;
+    int32_t hist[3] = {1, 7, 1};
+    CHECK(draw(p, l, hist, 3) == 5);
+    /* DRY: history "4 6 2 4 6" makes 2 the continuation of a repeat of
+     * length 2 ("4 6"): it is penalised */
+    p = base();
+    float l2[NV] = {0, 0, 5.0f, 0, 0, 0, 0, 4.9f};
+    int32_t rep[5] = {4, 6, 2, 4, 6};
+    CHECK(draw(p, l2, rep, 5) == 2);
+    p.dry_multiplier = 0.8f;
+    p.dry_base = 1.75f;
+    p.dry_allowed_length = 2;
+    CHECK(draw(p, l2, rep, 5) == 7);
+    p.dry_allowed_length = 3; /* a repeat of 2 is allowed */
+    CHECK(draw(p, l2, rep, 5) == 2);
+    /* Temperature 1: frequencies follow the softmax (chi-square-like bound). */
+    p = base();
+    p.temperature = 1.0f;
+    p.seed = 7;
+    sampler *s = sampler_new(&p, NV);
+    int count[NV] = {0};
+    enum { DRAWS = 40000 };
+    for (int i = 0; i < DRAWS; i++) {
+        float x[NV];
+        memcpy(x, l, sizeof x);
+        count[sampler_sample(s, x, NULL, 0)]++;
+    }
+    sampler_free(s);
+    double z = 0, pr[NV];
+    for (int i = 0; i < NV; i++) z += exp(l[i]);
+    int off = 0;
+    for (int i = 0; i < NV; i++) {
+        pr[i] = exp(l[i]) / z;
+        double sd = sqrt(DRAWS * pr[i] * (1 - pr[i]));
+        if (fabs(count[i] - DRAWS * pr[i]) > 5 * sd + 1) off++;
+    }
+    CHECK_MSG(off == 0, "%d tokens drawn far from their softmax probability", off);
+    /* The same seed gives the same sequence. */
+    p.seed = 99;
+    int32_t a[10], b[10];
+    for (int r = 0; r < 2; r++) {
+        sampler *t = sampler_new(&p, NV);
+        for (int i = 0; i < 10; i++) {
+            float x[NV];
+            memcpy(x, l, sizeof x);
+            (r ? b : a)[i] = sampler_sample(t, x, NULL, 0);
+        }
+        sampler_free(t);
+    }
+    CHECK(!memcmp(a, b, sizeof a));
+    return test_finish();
+}
