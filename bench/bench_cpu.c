@@ -46,25 +46,31 @@ static int argmax(const float *x, int n)
 int main(int argc, char **argv)
 {
     const char *model = HRT_SOURCE_DIR "/models/smollm2-135m-instruct-q4_1.gguf";
-    int threads = 0, P = 128, G = 256, R = 5, json = 0, exact = 0;
+    int threads = 0, P = 128, G = 256, R = 5, json = 0, precision = 0;
+    const char *prec_name = "int16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = 1; continue; }
-        if (!strcmp(a, "--exact")) { exact = 1; continue; }
         if (!v) { fprintf(stderr, "bench_cpu: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--threads")) threads = atoi(v);
         else if (!strcmp(a, "--prompt")) P = atoi(v);
         else if (!strcmp(a, "--gen")) G = atoi(v);
         else if (!strcmp(a, "--reps")) R = atoi(v);
-        else { fprintf(stderr, "usage: bench_cpu [--model GGUF] [--threads T] [--prompt P] [--gen G] [--reps R] [--exact] [--json]\n"); return 2; }
+        else if (!strcmp(a, "--precision")) {
+            prec_name = v;
+            precision = !strcmp(v, "int8") ? HRT_PRECISION_INT8 : !strcmp(v, "int16") ? HRT_PRECISION_INT16
+                        : !strcmp(v, "f32") ? HRT_PRECISION_F32 : -1;
+            if (precision < 0) { fprintf(stderr, "bench_cpu: --precision int8|int16|f32\n"); return 2; }
+        }
+        else { fprintf(stderr, "usage: bench_cpu [--model GGUF] [--threads T] [--prompt P] [--gen G] [--reps R] [--precision int8|int16|f32] [--json]\n"); return 2; }
         i++;
     }
     if (P < 1 || G < 1 || R < 1) { fprintf(stderr, "bench_cpu: P, G and R must be positive\n"); return 2; }
     hrt_model_params mp = hrt_model_default_params();
     mp.n_threads = threads;
-    mp.f32_activations = exact;
+    mp.precision = precision;
     hrt_model *m = NULL;
     if (hrt_model_open(model, &mp, &m)) { fprintf(stderr, "bench_cpu: %s\n", hrt_last_error()); return 1; }
     hrt_model_info info;
@@ -99,7 +105,7 @@ int main(int argc, char **argv)
         }
     }
     if (json) {
-        printf("{\"engine\":\"%s\",", exact ? "hrt-exact" : "hrt");
+        printf("{\"engine\":\"hrt\",\"precision\":\"%s\",", prec_name);
         printf("\"version\":\"%d.%d.%d\",\"model\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,"
                "\"gen_tokens\":%d,\"pp_tps\":[",
                HRT_VERSION_MAJOR, HRT_VERSION_MINOR, HRT_VERSION_PATCH, model, info.n_threads, P, G);
@@ -110,7 +116,8 @@ int main(int argc, char **argv)
     } else {
         qsort(pp, (size_t)R, sizeof *pp, cmp_d);
         qsort(tg, (size_t)R, sizeof *tg, cmp_d);
-        printf("model    %s (%s)\nthreads  %d\n", info.name, info.weight_type, info.n_threads);
+        printf("model    %s (%s, %s activations)\nthreads  %d\n", info.name, info.weight_type, prec_name,
+               info.n_threads);
         printf("| test  | tok/s (median of %d) | min     | max     |\n|-------|------|---------|---------|\n", R);
         printf("| pp%-3d | %8.1f | %7.1f | %7.1f |\n", P, pp[R / 2], pp[0], pp[R - 1]);
         printf("| tg%-3d | %8.1f | %7.1f | %7.1f |\n", G, tg[R / 2], tg[0], tg[R - 1]);

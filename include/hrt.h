@@ -68,6 +68,19 @@ typedef struct hrt_model hrt_model;
 
 enum { HRT_BACKEND_AUTO = 0, HRT_BACKEND_CPU = 1, HRT_BACKEND_CUDA = 2 };
 
+/* How activations meet quantized (Q4_0, Q4_1, Q8_0) weights on the CPU.
+ * INT8 rounds each activation to 8 bits, as llama.cpp does: the logits
+ * of small models then carry about 1% of rounding noise, enough to flip
+ * close decisions. INT16 rounds to 16 bits (noise 256 times smaller) and
+ * still multiplies in integers. F32 keeps activations as floats and
+ * dequantizes the weights: the exact product, the slowest. */
+enum {
+    HRT_PRECISION_DEFAULT = 0,  /* INT16 */
+    HRT_PRECISION_INT8 = 1,
+    HRT_PRECISION_INT16 = 2,
+    HRT_PRECISION_F32 = 3,
+};
+
 /* Progress while loading: fraction in [0,1]. */
 typedef void (*hrt_progress_fn)(float fraction, void *user_data);
 
@@ -75,12 +88,7 @@ typedef struct {
     int n_threads;           /* CPU threads; 0 = number of online cores */
     int backend;             /* HRT_BACKEND_*; AUTO uses CUDA when a device is present */
     int device;              /* CUDA device index */
-    int f32_activations;     /* 1: multiply quantized weights with float
-                                activations (weights dequantized in
-                                registers) instead of 8-bit activations:
-                                slower, free of activation rounding; the
-                                reference path the tests check against HF
-                                transformers */
+    int precision;           /* HRT_PRECISION_*: activations vs quantized weights */
     hrt_progress_fn progress;
     void *progress_user_data;
 } hrt_model_params;

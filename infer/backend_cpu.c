@@ -51,7 +51,8 @@ static int cpu_session_init(hrt_session *s)
     c->hb2 = malloc((size_t)UBATCH * hp->n_ff * sizeof(float));
     c->scores = malloc((size_t)nth * s->n_ctx * sizeof(float));
     c->rope_cs = malloc((size_t)UBATCH * hp->n_rot * sizeof(float));
-    /* The largest activation row format is f32 (4 bytes per element). */
+    /* The largest activation format is f32 (4 bytes per element; q16 takes
+     * 2.25). */
     c->act = malloc((size_t)UBATCH * widest * sizeof(float) + 64);
     s->state = c;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att ||

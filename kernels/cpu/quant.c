@@ -179,6 +179,26 @@ void quantize_row_q8_1_ref(const float *x, block_q8_1 *y, int64_t n)
     }
 }
 
+void quantize_row_q16_ref(const float *x, block_q16 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = block_absmax(x);
+        float d = amax / 32767.0f, id = amax != 0.0f ? 32767.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < QK; j++) {
+            y[i].qs[j] = (int16_t)nearbyintf(x[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].d = d;
+        y[i].s = d * (float)sum;
+    }
+}
+
+static int is_block_quant(uint32_t wt)
+{
+    return wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0;
+}
+
 uint32_t vec_dot_type(uint32_t wt)
 {
     switch (wt) {
@@ -194,6 +214,7 @@ size_t act_row_bytes(uint32_t at, int64_t n)
     switch (at) {
     case GGML_TYPE_Q8_0: return (size_t)(n / QK) * sizeof(block_q8_0);
     case GGML_TYPE_Q8_1: return (size_t)(n / QK) * sizeof(block_q8_1);
+    case HRT_ACT_Q16: return (size_t)(n / QK) * sizeof(block_q16);
     default: return (size_t)n * sizeof(float);
     }
 }
@@ -203,6 +224,7 @@ void quantize_act_row(uint32_t at, const float *x, void *dst, int64_t n)
     switch (at) {
     case GGML_TYPE_Q8_0: quantize_row_q8_0_ref(x, dst, n); return;
     case GGML_TYPE_Q8_1: quantize_row_q8_1_ref(x, dst, n); return;
+    case HRT_ACT_Q16: quantize_row_q16_ref(x, dst, n); return;
     default: memcpy(dst, x, (size_t)n * sizeof *x);
     }
 }
@@ -277,10 +299,36 @@ static float dot_deq_ref(uint32_t wt, const void *w, const float *y, int64_t n)
     return sum;
 }
 
+/* Quantized weights against 16-bit activations: integer sums per block. */
+static float dot_q16_ref(uint32_t wt, const void *w, const block_q16 *y, int64_t nb)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t s = 0;
+        float d, m = 0;
+        if (wt == GGML_TYPE_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)w + i;
+            d = fp16_to_fp32(b->d);
+            for (int j = 0; j < QK; j++) s += b->qs[j] * y[i].qs[j];
+        } else {
+            const block_q4_0 *b0 = (const block_q4_0 *)w + i;
+            const block_q4_1 *b1 = (const block_q4_1 *)w + i;
+            const uint8_t *qs = wt == GGML_TYPE_Q4_0 ? b0->qs : b1->qs;
+            int off = wt == GGML_TYPE_Q4_0 ? 8 : 0;
+            d = fp16_to_fp32(wt == GGML_TYPE_Q4_0 ? b0->d : b1->d);
+            if (wt == GGML_TYPE_Q4_1) m = fp16_to_fp32(b1->m);
+            for (int j = 0; j < QK / 2; j++)
+                s += ((qs[j] & 0x0f) - off) * y[i].qs[j] + ((qs[j] >> 4) - off) * y[i].qs[j + QK / 2];
+        }
+        sum += (float)s * d * y[i].d + m * y[i].s;
+    }
+    return sum;
+}
+
 float vec_dot_ref(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
 {
-    if (at == GGML_TYPE_F32 && (wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0))
-        return dot_deq_ref(wt, w, a, n);
+    if (at == GGML_TYPE_F32 && is_block_quant(wt)) return dot_deq_ref(wt, w, a, n);
+    if (at == HRT_ACT_Q16) return dot_q16_ref(wt, w, a, n / QK);
     switch (wt) {
     case GGML_TYPE_Q4_0: return dot_q4_0_ref(w, a, n / QK);
     case GGML_TYPE_Q4_1: return dot_q4_1_ref(w, a, n / QK);
@@ -293,6 +341,9 @@ float vec_dot_ref(uint32_t wt, uint32_t at, const void *w, const void *a, int64_
 
 /* ---- AVX2 dot products ---------------------------------------------------- */
 #ifdef HRT_X86
+/* fp16 -> fp32 in one instruction (F16C), for the SIMD kernels' scales. */
+TARGET_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
 TARGET_AVX2 static inline float hsum_ps(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -330,7 +381,7 @@ TARGET_AVX2 static float dot_q4_0_avx2(const block_q4_0 *x, const block_q8_0 *y,
     __m256 acc = _mm256_setzero_ps();
     const __m256i off = _mm256_set1_epi8(8);
     for (int64_t i = 0; i < nb; i++) {
-        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d));
+        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
         __m256i bx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
         __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, dot_i8_signed(bx, by), acc);
@@ -343,8 +394,8 @@ TARGET_AVX2 static float dot_q4_1_avx2(const block_q4_1 *x, const block_q8_1 *y,
     __m256 acc = _mm256_setzero_ps();
     float summs = 0;
     for (int64_t i = 0; i < nb; i++) {
-        summs += fp16_to_fp32(x[i].m) * y[i].s;
-        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+        summs += h2f(x[i].m) * y[i].s;
+        __m256 d = _mm256_set1_ps(h2f(x[i].d) * y[i].d);
         __m256i bx = unpack_nibbles(x[i].qs);
         __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, dot_u8_i8(bx, by), acc);
@@ -356,7 +407,7 @@ TARGET_AVX2 static float dot_q8_0_avx2(const block_q8_0 *x, const block_q8_0 *y,
 {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d));
+        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
         __m256i bx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, dot_i8_signed(bx, by), acc);
@@ -377,16 +428,16 @@ TARGET_AVX2 static float dot_deq_avx2(uint32_t wt, const void *w, const float *y
         float d, m = 0;
         if (wt == GGML_TYPE_Q8_0) {
             const block_q8_0 *b = (const block_q8_0 *)w + i;
-            d = fp16_to_fp32(b->d);
+            d = h2f(b->d);
             q = _mm256_loadu_si256((const __m256i *)b->qs);
         } else if (wt == GGML_TYPE_Q4_0) {
             const block_q4_0 *b = (const block_q4_0 *)w + i;
-            d = fp16_to_fp32(b->d);
+            d = h2f(b->d);
             q = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
         } else {
             const block_q4_1 *b = (const block_q4_1 *)w + i;
-            d = fp16_to_fp32(b->d);
-            m = fp16_to_fp32(b->m);
+            d = h2f(b->d);
+            m = h2f(b->m);
             q = unpack_nibbles(b->qs);
         }
         __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
@@ -400,6 +451,40 @@ TARGET_AVX2 static float dot_deq_avx2(uint32_t wt, const void *w, const float *y
                                       _mm256_add_ps(_mm256_loadu_ps(y + 16), _mm256_loadu_ps(y + 24)));
             summ += m * hsum_ps(ys);
         }
+    }
+    return hsum_ps(acc) + summ;
+}
+
+/* Quantized weights against 16-bit activations: weights widened to 16 bits,
+ * pairs multiplied and summed by madd_epi16 (exact in 32 bits: |w| <= 128,
+ * |x| <= 32767, two products per lane), one float conversion per block. */
+TARGET_AVX2 static float dot_q16_avx2(uint32_t wt, const void *w, const block_q16 *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q;
+        float d;
+        if (wt == GGML_TYPE_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)w + i;
+            d = h2f(b->d);
+            q = _mm256_loadu_si256((const __m256i *)b->qs);
+        } else if (wt == GGML_TYPE_Q4_0) {
+            const block_q4_0 *b = (const block_q4_0 *)w + i;
+            d = h2f(b->d);
+            q = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
+        } else {
+            const block_q4_1 *b = (const block_q4_1 *)w + i;
+            d = h2f(b->d);
+            summ += h2f(b->m) * y[i].s;
+            q = unpack_nibbles(b->qs);
+        }
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
+        __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 16));
+        __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y[i].d), _mm256_cvtepi32_ps(p), acc);
     }
     return hsum_ps(acc) + summ;
 }
@@ -428,7 +513,7 @@ TARGET_AVX2 static float dot_f16_avx2(const uint16_t *x, const float *y, int64_t
         a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y + i + 8), a1);
     }
     float sum = hsum_ps(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) sum += fp16_to_fp32(x[i]) * y[i];
+    for (; i < n; i++) sum += h2f(x[i]) * y[i];
     return sum;
 }
 
@@ -444,39 +529,181 @@ TARGET_AVX2 static float dot_bf16_avx2(const uint16_t *x, const float *y, int64_
     for (; i < n; i++) sum += bf16_to_fp32(x[i]) * y[i];
     return sum;
 }
+
+/* ---- AVX-512 VNNI dot products ------------------------------------------------ */
+#define TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* Two blocks of 16 packed nibbles -> 64 bytes: lo0, hi0, lo1, hi1. */
+TARGET_AVX512 static inline __m512i unpack_nibbles2(const uint8_t *q0, const uint8_t *q1)
+{
+    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)q0)),
+                                        _mm_loadu_si128((const __m128i *)q1), 1);
+    __m256i m = _mm256_set1_epi8(0x0f);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(t, m)),
+                                   _mm256_and_si256(_mm256_srli_epi16(t, 4), m), 1);
+    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+TARGET_AVX512 static inline __m512i load2x256(const void *a, const void *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+/* Lanes 0-7 scaled by s0, lanes 8-15 by s1. */
+TARGET_AVX512 static inline __m512 scale2(float s0, float s1)
+{
+    return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(s0), _mm512_set1_ps(s1));
+}
+
+TARGET_AVX512 static float dot_q4_1_avx512(const block_q4_1 *x, const block_q8_1 *y, int64_t nb)
+{
+    __m512 acc = _mm512_setzero_ps();
+    float summs = 0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i w = unpack_nibbles2(x[i].qs, x[i + 1].qs);
+        __m512i a = load2x256(y[i].qs, y[i + 1].qs);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a);
+        __m512 sc = scale2(h2f(x[i].d) * y[i].d, h2f(x[i + 1].d) * y[i + 1].d);
+        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc);
+        summs += h2f(x[i].m) * y[i].s + h2f(x[i + 1].m) * y[i + 1].s;
+    }
+    float r = _mm512_reduce_add_ps(acc) + summs;
+    return i < nb ? r + dot_q4_1_avx2(x + i, y + i, nb - i) : r;
+}
+
+TARGET_AVX512 static float dot_q4_0_avx512(const block_q4_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i eight = _mm512_set1_epi8(8);
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i w = unpack_nibbles2(x[i].qs, x[i + 1].qs);
+        __m512i a = load2x256(y[i].qs, y[i + 1].qs);
+        /* sum (q - 8) * y = sum q * y - sum 8 * y, both unsigned x signed */
+        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a),
+                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a));
+        __m512 sc = scale2(h2f(x[i].d) * h2f(y[i].d),
+                           h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    return i < nb ? r + dot_q4_0_avx2(x + i, y + i, nb - i) : r;
+}
+
+TARGET_AVX512 static float dot_q8_0_avx512(const block_q8_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i w = load2x256(x[i].qs, x[i + 1].qs);
+        __m512i a = load2x256(y[i].qs, y[i + 1].qs);
+        /* signed x signed through unsigned x signed: |w| * (y with w's sign) */
+        __m512i sy = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sy);
+        __m512 sc = scale2(h2f(x[i].d) * h2f(y[i].d),
+                           h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    return i < nb ? r + dot_q8_0_avx2(x + i, y + i, nb - i) : r;
+}
+
+/* 16-bit activations: one block per 512-bit vector, 32 weights widened to
+ * 16 bits, multiply-added in pairs by vpdpwssd. */
+TARGET_AVX512 static float dot_q16_avx512(uint32_t wt, const void *w, const block_q16 *y, int64_t nb)
+{
+    __m512 acc = _mm512_setzero_ps();
+    float summ = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q;
+        float d;
+        if (wt == GGML_TYPE_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)w + i;
+            d = h2f(b->d);
+            q = _mm256_loadu_si256((const __m256i *)b->qs);
+        } else {
+            const uint8_t *qs;
+            if (wt == GGML_TYPE_Q4_0) {
+                const block_q4_0 *b = (const block_q4_0 *)w + i;
+                d = h2f(b->d);
+                qs = b->qs;
+            } else {
+                const block_q4_1 *b = (const block_q4_1 *)w + i;
+                d = h2f(b->d);
+                summ += h2f(b->m) * y[i].s;
+                qs = b->qs;
+            }
+            __m128i t = _mm_loadu_si128((const __m128i *)qs);
+            q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+            if (wt == GGML_TYPE_Q4_0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+        }
+        __m512i w16 = _mm512_cvtepi8_epi16(q);
+        __m512i x16 = _mm512_loadu_si512((const void *)y[i].qs);
+        __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, x16);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d * y[i].d), _mm512_cvtepi32_ps(p), acc);
+    }
+    return _mm512_reduce_add_ps(acc) + summ;
+}
 #endif
 
-/* AVX2, FMA and F16C, read from cpuid (the compilers' __builtin_cpu_supports
- * do not all know "f16c"), with the OS saving the AVX state (XGETBV). */
-int cpu_has_avx2(void)
+/* SIMD level, read from cpuid (the compilers' __builtin_cpu_supports do not
+ * all know "f16c"), with the OS saving the vector state (XGETBV):
+ *   1: AVX2 + FMA + F16C;  2: also AVX-512 F/BW/VL and VNNI. */
+static int simd_detect(void)
 {
 #ifdef HRT_X86
-    static int cached = -1;
-    if (cached < 0) {
-        unsigned a, b, c, d;
-        int ok = 0;
-        if (__get_cpuid(1, &a, &b, &c, &d)) {
-            int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
-            if (fma && osxsave && avx && f16c) {
-                unsigned lo, hi;
-                __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-                if ((lo & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d)) ok = (b >> 5) & 1;
-            }
-        }
-        cached = ok;
-    }
-    return cached;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(fma && osxsave && avx && f16c)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((b >> 5) & 1)) return 0;
+    int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1) && ((c >> 11) & 1) && (lo & 0xe0) == 0xe0;
+    return avx512 ? 2 : 1;
 #else
     return 0;
 #endif
 }
 
+static int simd_level = -1;
+
+static int simd(void)
+{
+    if (simd_level < 0) simd_level = simd_detect();
+    return simd_level;
+}
+
+int cpu_has_avx2(void) { return simd() >= 1; }
+int cpu_has_avx512(void) { return simd() >= 2; }
+
+int cpu_set_simd_level(int level)
+{
+    int best = simd_detect();
+    simd_level = level < 0 || level > best ? best : level;
+    return simd_level;
+}
+
 float vec_dot(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
 {
 #ifdef HRT_X86
-    if (cpu_has_avx2()) {
-        if (at == GGML_TYPE_F32 && (wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0))
-            return dot_deq_avx2(wt, w, a, n / QK);
+    if (simd() >= 2) {
+        if (at == HRT_ACT_Q16) return dot_q16_avx512(wt, w, a, n / QK);
+        if (at != GGML_TYPE_F32) {
+            switch (wt) {
+            case GGML_TYPE_Q4_0: return dot_q4_0_avx512(w, a, n / QK);
+            case GGML_TYPE_Q4_1: return dot_q4_1_avx512(w, a, n / QK);
+            case GGML_TYPE_Q8_0: return dot_q8_0_avx512(w, a, n / QK);
+            default: break;
+            }
+        }
+    }
+    if (simd() >= 1) {
+        if (at == GGML_TYPE_F32 && is_block_quant(wt)) return dot_deq_avx2(wt, w, a, n / QK);
+        if (at == HRT_ACT_Q16) return dot_q16_avx2(wt, w, a, n / QK);
         switch (wt) {
         case GGML_TYPE_Q4_0: return dot_q4_0_avx2(w, a, n / QK);
         case GGML_TYPE_Q4_1: return dot_q4_1_avx2(w, a, n / QK);

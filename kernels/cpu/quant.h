@@ -40,6 +40,8 @@ enum ggml_type {
     GGML_TYPE_F64 = 28,
     GGML_TYPE_BF16 = 30,
     GGML_TYPE_COUNT = 40,
+    /* hrt's own activation format (never a weight type, never in a file) */
+    HRT_ACT_Q16 = GGML_TYPE_COUNT,
 };
 
 #define QK 32 /* weights per block for Q4_0, Q4_1, Q8_0, Q8_1 */
@@ -48,6 +50,11 @@ typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
 typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
 typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
 typedef struct { float d, s; int8_t qs[QK]; } block_q8_1; /* activations only */
+/* 16-bit activations: x = qs * d, s = d * sum(qs). Their rounding error is
+ * 1/65534 of the block's largest value (1/254 for 8 bits), which keeps the
+ * logits within float noise of the exact product while the weights still
+ * meet the activations in integer multiply-adds. */
+typedef struct { float d, s; int16_t qs[QK]; } block_q16;
 
 /* Name ("Q4_1"), or NULL for an unknown id. */
 const char *ggml_type_name(uint32_t type);
@@ -66,10 +73,10 @@ float bf16_to_fp32(uint16_t h);
 /* Converts one row of n elements of type to floats. */
 void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
-/* The activation format the fast path pairs with a weight type: Q8_0 for
- * Q4_0 and Q8_0, Q8_1 for Q4_1, F32 for float weights. Any weight type may
- * also meet F32 activations (the exact path: weights dequantized in
- * registers, no rounding of activations). */
+/* Activation formats. The 8-bit one llama.cpp pairs with a weight type:
+ * Q8_0 for Q4_0 and Q8_0, Q8_1 for Q4_1, F32 for float weights. Quantized
+ * weights may also meet HRT_ACT_Q16 (16-bit integers) or F32 activations
+ * (weights dequantized in registers, no rounding of activations). */
 uint32_t vec_dot_type(uint32_t weight_type);
 /* Bytes of an activation row of n elements in act_type. */
 size_t act_row_bytes(uint32_t act_type, int64_t n);
@@ -82,8 +89,14 @@ float vec_dot(uint32_t weight_type, uint32_t act_type, const void *w, const void
 float vec_dot_ref(uint32_t weight_type, uint32_t act_type, const void *w, const void *act, int64_t n);
 void quantize_row_q8_0_ref(const float *x, block_q8_0 *y, int64_t n);
 void quantize_row_q8_1_ref(const float *x, block_q8_1 *y, int64_t n);
+void quantize_row_q16_ref(const float *x, block_q16 *y, int64_t n);
 
-/* 1 when the AVX2+FMA paths are in use on this CPU. */
+/* Whether the AVX2 (+FMA, F16C) and the AVX-512 VNNI paths are in use. */
 int cpu_has_avx2(void);
+int cpu_has_avx512(void);
+/* Caps the SIMD level (0 scalar, 1 AVX2, 2 AVX-512 VNNI) at what the CPU
+ * has; -1 restores the best. Returns the level in force. For tests and
+ * benchmarks: not thread-safe against running products. */
+int cpu_set_simd_level(int level);
 
 #endif
