@@ -106,7 +106,7 @@ static report run_golden(const char *model_path, int precision, const char *gold
         if (r.n_prompts < 16) r.diverged[r.n_prompts] = d;
         r.n_prompts++;
     }
-    printf("%-24s %-5s prompts %d, largest relative top-20 difference %.2e (tolerance %.0e, %d beyond);"
+    printf("%-24s %-5s prompts %d, largest relative top-20 difference %.2e (tolerance %.1e, %d beyond);"
            " greedy divergence per prompt:",
            golden, precision == HRT_PRECISION_F32 ? "f32" : precision == HRT_PRECISION_INT8 ? "int8" : "int16",
            r.n_prompts, r.worst_rel, tol, r.n_bad);

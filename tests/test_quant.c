@@ -81,6 +81,28 @@ static void test_dequant_formulas(void)
     CHECK(out[0] == -4.0f && out[31] == 3.75f);
 }
 
+/* The SIMD quantizers give exactly the scalar forms' bytes. */
+static void test_act_quant_simd(void)
+{
+    enum { N = 32 * 40 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = frand() * (i % 97 == 0 ? 50 : 2);
+    for (int i = 64; i < 96; i++) x[i] = 0; /* an all-zero block */
+    x[200] = 0.5f / 127 * 3;               /* values near rounding ties */
+    static uint8_t ref[N * 4], simd[N * 4];
+    const uint32_t ats[3] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, HRT_ACT_Q16};
+    for (int k = 0; k < 3; k++) {
+        size_t bytes = act_row_bytes(ats[k], N);
+        memset(ref, 0xAB, bytes);
+        memset(simd, 0xCD, bytes);
+        cpu_set_simd_level(0);
+        quantize_act_row(ats[k], x, ref, N);
+        cpu_set_simd_level(-1);
+        quantize_act_row(ats[k], x, simd, N);
+        CHECK_MSG(!memcmp(ref, simd, bytes), "activation format %u: SIMD bytes differ from the scalar form", ats[k]);
+    }
+}
+
 static void test_act_quant(void)
 {
     float x[64];
@@ -232,6 +254,7 @@ int main(void)
     test_fp16();
     test_dequant_formulas();
     test_act_quant();
+    test_act_quant_simd();
     test_vec_dot();
     test_matmul();
     test_ops();

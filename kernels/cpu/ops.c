@@ -53,7 +53,16 @@ static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1)
         }
         for (int64_t t0 = lo; t0 < hi; t0 += ROW_TILE) {
             int64_t t1 = t0 + ROW_TILE < hi ? t0 + ROW_TILE : hi;
-            for (int t = 0; t < j->n_tok; t++) {
+            int t = 0;
+            for (; t + 4 <= j->n_tok; t += 4) {
+                const char *a = (const char *)j->act + (size_t)t * j->act_stride;
+                for (int64_t r = t0; r < t1; r++) {
+                    float o[4];
+                    vec_dot4(W->type, W->act_type, wd + (size_t)r * W->row_bytes, a, j->act_stride, W->n_cols, o);
+                    for (int c = 0; c < 4; c++) y[(size_t)(t + c) * W->n_rows + r] = o[c];
+                }
+            }
+            for (; t < j->n_tok; t++) {
                 const char *a = (const char *)j->act + (size_t)t * j->act_stride;
                 float *yt = y + (size_t)t * W->n_rows;
                 for (int64_t r = t0; r < t1; r++)

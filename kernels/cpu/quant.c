@@ -219,8 +219,24 @@ size_t act_row_bytes(uint32_t at, int64_t n)
     }
 }
 
+static int simd(void);
+#ifdef HRT_X86
+TARGET_AVX2 static void quantize_q16_avx2(const float *x, block_q16 *y, int64_t nb);
+TARGET_AVX2 static void quantize_q8_avx2(const float *x, void *dst, int64_t nb, int with_sum);
+#endif
+
 void quantize_act_row(uint32_t at, const float *x, void *dst, int64_t n)
 {
+#ifdef HRT_X86
+    if (simd() >= 1) {
+        switch (at) {
+        case GGML_TYPE_Q8_0: quantize_q8_avx2(x, dst, n / QK, 0); return;
+        case GGML_TYPE_Q8_1: quantize_q8_avx2(x, dst, n / QK, 1); return;
+        case HRT_ACT_Q16: quantize_q16_avx2(x, dst, n / QK); return;
+        default: break;
+        }
+    }
+#endif
     switch (at) {
     case GGML_TYPE_Q8_0: quantize_row_q8_0_ref(x, dst, n); return;
     case GGML_TYPE_Q8_1: quantize_row_q8_1_ref(x, dst, n); return;
@@ -489,6 +505,81 @@ TARGET_AVX2 static float dot_q16_avx2(uint32_t wt, const void *w, const block_q1
     return hsum_ps(acc) + summ;
 }
 
+/* Activation quantizers with the scalar forms' arithmetic (x * id rounded
+ * to nearest even), so the results are identical to them. */
+TARGET_AVX2 static float absmax8x4(const float *x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* 32 floats times id, rounded: four vectors of 8 int32. */
+TARGET_AVX2 static inline void round32(const float *x, float id, __m256i q[4])
+{
+    __m256 vid = _mm256_set1_ps(id);
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+TARGET_AVX2 static inline int hsum_i32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+TARGET_AVX2 static void quantize_q16_avx2(const float *x, block_q16 *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK) {
+        float amax = absmax8x4(x);
+        float d = amax / 32767.0f, id = amax != 0.0f ? 32767.0f / amax : 0.0f;
+        __m256i q[4];
+        round32(x, id, q);
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), _MM_SHUFFLE(3, 1, 2, 0));
+        __m256i hi = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), _MM_SHUFFLE(3, 1, 2, 0));
+        _mm256_storeu_si256((__m256i *)y[i].qs, lo);
+        _mm256_storeu_si256((__m256i *)(y[i].qs + 16), hi);
+        int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        y[i].d = d;
+        y[i].s = d * (float)sum;
+    }
+}
+
+/* Q8_0 (with_sum = 0) or Q8_1 (with_sum = 1) blocks. */
+TARGET_AVX2 static void quantize_q8_avx2(const float *x, void *dst, int64_t nb, int with_sum)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK) {
+        float amax = absmax8x4(x);
+        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256i q[4];
+        round32(x, id, q);
+        __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        /* packs interleave 128-bit lanes: restore element order */
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        if (with_sum) {
+            block_q8_1 *b = (block_q8_1 *)dst + i;
+            _mm256_storeu_si256((__m256i *)b->qs, p8);
+            int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+            b->d = fp16_round(d);
+            b->s = fp16_round(d * (float)sum);
+        } else {
+            block_q8_0 *b = (block_q8_0 *)dst + i;
+            _mm256_storeu_si256((__m256i *)b->qs, p8);
+            b->d = fp32_to_fp16(d);
+        }
+    }
+}
+
 TARGET_AVX2 static float dot_f32_avx2(const float *x, const float *y, int64_t n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -647,6 +738,48 @@ TARGET_AVX512 static float dot_q16_avx512(uint32_t wt, const void *w, const bloc
     }
     return _mm512_reduce_add_ps(acc) + summ;
 }
+
+/* Four activation rows (stride bytes apart) against one weight row: each
+ * weight block is unpacked once and used four times (prompt processing). */
+TARGET_AVX512 static void dot_q16x4_avx512(uint32_t wt, const void *w, const void *y0, size_t stride,
+                                           int64_t nb, float out[4])
+{
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    float summ[4] = {0, 0, 0, 0};
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q;
+        float d, m = 0;
+        if (wt == GGML_TYPE_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)w + i;
+            d = h2f(b->d);
+            q = _mm256_loadu_si256((const __m256i *)b->qs);
+        } else {
+            const uint8_t *qs;
+            if (wt == GGML_TYPE_Q4_0) {
+                const block_q4_0 *b = (const block_q4_0 *)w + i;
+                d = h2f(b->d);
+                qs = b->qs;
+            } else {
+                const block_q4_1 *b = (const block_q4_1 *)w + i;
+                d = h2f(b->d);
+                m = h2f(b->m);
+                qs = b->qs;
+            }
+            __m128i t = _mm_loadu_si128((const __m128i *)qs);
+            q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+            if (wt == GGML_TYPE_Q4_0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+        }
+        __m512i w16 = _mm512_cvtepi8_epi16(q);
+        for (int r = 0; r < 4; r++) {
+            const block_q16 *y = (const block_q16 *)((const char *)y0 + r * stride) + i;
+            __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512((const void *)y->qs));
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d * y->d), _mm512_cvtepi32_ps(p), acc[r]);
+            summ[r] += m * y->s;
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + summ[r];
+}
 #endif
 
 /* SIMD level, read from cpuid (the compilers' __builtin_cpu_supports do not
@@ -685,6 +818,17 @@ int cpu_set_simd_level(int level)
     int best = simd_detect();
     simd_level = level < 0 || level > best ? best : level;
     return simd_level;
+}
+
+void vec_dot4(uint32_t wt, uint32_t at, const void *w, const void *a, size_t stride, int64_t n, float out[4])
+{
+#ifdef HRT_X86
+    if (simd() >= 2 && at == HRT_ACT_Q16) {
+        dot_q16x4_avx512(wt, w, a, stride, n / QK, out);
+        return;
+    }
+#endif
+    for (int r = 0; r < 4; r++) out[r] = vec_dot(wt, at, w, (const char *)a + r * stride, n);
 }
 
 float vec_dot(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)

@@ -85,6 +85,10 @@ void quantize_act_row(uint32_t act_type, const float *x, void *dst, int64_t n);
 /* dot(weight row, activation row in act_type), n elements. */
 float vec_dot(uint32_t weight_type, uint32_t act_type, const void *w, const void *act, int64_t n);
 
+/* vec_dot of one weight row against 4 activation rows stride bytes apart. */
+void vec_dot4(uint32_t weight_type, uint32_t act_type, const void *w, const void *act, size_t stride, int64_t n,
+              float out[4]);
+
 /* Reference (scalar) forms, used by tests to check the SIMD paths. */
 float vec_dot_ref(uint32_t weight_type, uint32_t act_type, const void *w, const void *act, int64_t n);
 void quantize_row_q8_0_ref(const float *x, block_q8_0 *y, int64_t n);
