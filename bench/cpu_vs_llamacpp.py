@@ -40,7 +40,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, ".."))
-ENGINES = ("hrt", "llama.cpp")
+# hrt at its default precision (16-bit activations) and at llama.cpp's
+# (8-bit activations), and llama.cpp itself.
+ENGINES = ("hrt", "hrt-int8", "llama.cpp")
 
 
 def machine_info() -> dict:
@@ -88,6 +90,8 @@ def engine_cmd(engine: str, args, reps: int) -> list[str]:
               "--reps", str(reps)]
     if engine == "hrt":
         return [args.hrt_bench, *common, "--json"]
+    if engine == "hrt-int8":
+        return [args.hrt_bench, *common, "--precision", "int8", "--json"]
     return [args.python, os.path.join(HERE, "llamacpp_cpu.py"), *common]
 
 
@@ -180,7 +184,7 @@ def main() -> int:
     args.hrt_bench = os.path.abspath(args.hrt_bench)
 
     engines = [args.only] if args.only else list(ENGINES)
-    if "hrt" in engines and not os.access(args.hrt_bench, os.X_OK):
+    if any(e.startswith("hrt") for e in engines) and not os.access(args.hrt_bench, os.X_OK):
         print(f"error: hrt bench binary not found or not executable: {args.hrt_bench}"
               " (build it, pass --hrt-bench, or use --only llama.cpp)", file=sys.stderr)
         return 2
@@ -229,7 +233,7 @@ def main() -> int:
     for e in engines:
         s = summary.get(e)
         ratio = ""
-        if e == "hrt" and s and ref:
+        if e.startswith("hrt") and s and ref:
             ratio = (f"pp {s['pp']['median'] / ref['pp']['median']:.2f}× · "
                      f"tg {s['tg']['median'] / ref['tg']['median']:.2f}×")
         elif e == "llama.cpp":
