@@ -128,7 +128,7 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
     for (int t = 0; t < n; t++) {
         dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)ids[t] * m->tok_embd.row_bytes,
                        c->x + (size_t)t * d, d);
-        cpu_rope_cache(c->rope_cs + (size_t)t * hp->n_rot, hp->n_rot, pos0 + t, hp->rope_base);
+        cpu_rope_cache(c->rope_cs + (size_t)t * hp->n_rot, hp->n_rot, pos0 + t, hp->rope_inv_freq);
     }
     for (int l = 0; l < hp->n_layer; l++) {
         const layer_weights *L = &m->layers[l];

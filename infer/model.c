@@ -5,6 +5,7 @@
  * before the model is handed out. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,7 @@ static int bind_decoder(hrt_model *m)
     int64_t q_out = (int64_t)hp->n_head * hp->head_dim, kv_out = (int64_t)hp->n_head_kv * hp->head_dim;
     if ((st = get_mat(m, tn(m, T_TOK_EMBD, 0, nb, sizeof nb), hp->n_vocab, hp->n_embd, 1, &m->tok_embd)))
         return st;
-    if ((st = get_mat(m, tn(m, T_OUTPUT, 0, nb, sizeof nb), hp->n_vocab, hp->n_embd, 0, &m->output)))
+    if ((st = get_mat(m, tn(m, T_OUTPUT, 0, nb, sizeof nb), hp->n_vocab, hp->n_embd, hp->untied, &m->output)))
         return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     if ((st = get_vec(m, tn(m, T_OUTPUT_NORM, 0, nb, sizeof nb), hp->n_embd, 1, &m->output_norm)))
@@ -299,6 +300,54 @@ static int validate_hparams(hrt_model *m)
     if (hp->n_ctx_train <= 0) hp->n_ctx_train = 2048;
     if (hp->rope_base <= 0) hp->rope_base = 10000.0f;
     if (hp->norm_eps <= 0) hp->norm_eps = 1e-5f;
+    return 0;
+}
+
+/* The RoPE angle per position of each rotated pair: base^(-2i/n_rot), with
+ * the checkpoint's scaling applied (linear: divided by the factor; llama3:
+ * HF's _compute_llama3_parameters, which divides only the low frequencies
+ * and blends in between), then divided by GGUF's per-pair rope_freqs
+ * factors when the file has them. */
+static int rope_table(hrt_model *m, const float *freq_factors)
+{
+    hparams *hp = &m->hp;
+    int half = hp->n_rot / 2;
+    double *inv = malloc((size_t)half * sizeof *inv);
+    if (!inv || !own(m, inv)) {
+        free(inv);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < half; i++) {
+        double f = pow((double)hp->rope_base, -2.0 * i / (double)hp->n_rot);
+        if (hp->rope_scaling == ROPE_SCALING_LINEAR) {
+            f /= hp->rope_factor;
+        } else if (hp->rope_scaling == ROPE_SCALING_LLAMA3) {
+            double low_wl = hp->rope_orig_ctx / hp->rope_low_freq, high_wl = hp->rope_orig_ctx / hp->rope_high_freq;
+            double wl = 2 * M_PI / f;
+            if (wl > low_wl) {
+                f /= hp->rope_factor;
+            } else if (wl >= high_wl) {
+                double smooth = (hp->rope_orig_ctx / wl - hp->rope_low_freq) / (hp->rope_high_freq - hp->rope_low_freq);
+                f = (1 - smooth) * f / hp->rope_factor + smooth * f;
+            }
+        }
+        if (freq_factors) f /= freq_factors[i];
+        inv[i] = f;
+    }
+    hp->rope_inv_freq = inv;
+    return 0;
+}
+
+/* Checks the scaling parameters read from a file. */
+static int check_rope_scaling(hrt_model *m, const char *where)
+{
+    hparams *hp = &m->hp;
+    if (hp->rope_scaling != ROPE_SCALING_NONE && !(hp->rope_factor > 0))
+        return hrt_err(HRT_E_FORMAT, "%s: RoPE scaling factor must be positive", where);
+    if (hp->rope_scaling == ROPE_SCALING_LLAMA3 &&
+        !(hp->rope_orig_ctx > 0 && hp->rope_low_freq > 0 && hp->rope_high_freq > hp->rope_low_freq))
+        return hrt_err(HRT_E_FORMAT, "%s: llama3 RoPE scaling needs original_max_position_embeddings > 0 "
+                       "and 0 < low_freq_factor < high_freq_factor", where);
     return 0;
 }
 
@@ -448,12 +497,27 @@ static int load_gguf(hrt_model *m)
         (st = gguf_arch_f32(m, "rope.freq_base", &hp->rope_base)) ||
         (st = gguf_arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->norm_eps)))
         return st;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch->name);
+    if (!gguf_get_str(m->gguf, key, &s, &len)) {
+        if (len == 6 && !memcmp(s, "linear", 6)) {
+            hp->rope_scaling = ROPE_SCALING_LINEAR;
+            if ((st = gguf_arch_f32(m, "rope.scaling.factor", &hp->rope_factor))) return st;
+        } else if (!(len == 4 && !memcmp(s, "none", 4))) {
+            return hrt_err(HRT_E_UNSUPPORTED, "%s: %s '%.*s' is not supported (linear, none)", m->path, key,
+                           (int)len, s);
+        }
+    }
+    if ((st = check_rope_scaling(m, m->path))) return st;
     if ((st = gguf_tokenizer(m))) return st;
     hp->n_vocab = tokenizer_n_vocab(m->tok);
     hp->rope_neox = m->arch->rope_neox_gguf;
     if (!gguf_get_str(m->gguf, "tokenizer.chat_template", &s, &len) && len)
         m->chat_template = strndup(s, len);
     if ((st = validate_hparams(m))) return st;
+    /* Llama 3.1-style files carry per-pair frequency divisors. */
+    const float *ff = NULL;
+    if ((st = get_vec(m, "rope_freqs.weight", hp->n_rot / 2, 0, &ff)) || (st = rope_table(m, ff))) return st;
     return bind_decoder(m);
 }
 
@@ -575,9 +639,37 @@ static int load_hf_dir(hrt_model *m)
              json_int(cfg, "num_attention_heads", &hp->n_head) &&
              json_int(cfg, "intermediate_size", &hp->n_ff) && json_int(cfg, "vocab_size", &hp->n_vocab);
     json_int(cfg, "num_key_value_heads", &hp->n_head_kv);
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(cfg, "tie_word_embeddings");
+    hp->untied = cJSON_IsFalse(tie);
     json_int(cfg, "max_position_embeddings", &hp->n_ctx_train);
     json_int(cfg, "head_dim", &hp->head_dim);
     json_float(cfg, "rope_theta", &hp->rope_base);
+    /* transformers 5 writes rope_parameters (with rope_theta inside);
+     * older checkpoints rope_theta and rope_scaling. */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cfg, "rope_parameters");
+    if (!cJSON_IsObject(rp)) rp = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
+    if (cJSON_IsObject(rp)) {
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        if (!cJSON_IsString(ty)) ty = cJSON_GetObjectItemCaseSensitive(rp, "type");
+        const char *type = cJSON_IsString(ty) ? ty->valuestring : "default";
+        json_float(rp, "rope_theta", &hp->rope_base);
+        json_float(rp, "factor", &hp->rope_factor);
+        if (!strcmp(type, "linear")) {
+            hp->rope_scaling = ROPE_SCALING_LINEAR;
+        } else if (!strcmp(type, "llama3")) {
+            hp->rope_scaling = ROPE_SCALING_LLAMA3;
+            json_float(rp, "low_freq_factor", &hp->rope_low_freq);
+            json_float(rp, "high_freq_factor", &hp->rope_high_freq);
+            json_int(rp, "original_max_position_embeddings", &hp->rope_orig_ctx);
+        } else if (strcmp(type, "default")) {
+            st = hrt_err(HRT_E_UNSUPPORTED, "%s: RoPE scaling '%s' is not supported (default, linear, llama3)", p, type);
+            cJSON_Delete(cfg);
+            return st;
+        }
+    } else if (rp && !cJSON_IsNull(rp)) {
+        cJSON_Delete(cfg);
+        return hrt_err(HRT_E_FORMAT, "%s: rope_scaling must be an object", p);
+    }
     if (m->arch->flags & ARCH_ENCODER) {
         json_float(cfg, "layer_norm_eps", &hp->norm_eps);
         hp->n_types = 2;
@@ -590,7 +682,7 @@ static int load_hf_dir(hrt_model *m)
     if (!ok)
         return hrt_err(HRT_E_FORMAT, "%s: hidden_size, num_hidden_layers, num_attention_heads, "
                        "intermediate_size and vocab_size are required", p);
-    if ((st = validate_hparams(m))) return st;
+    if ((st = validate_hparams(m)) || (st = check_rope_scaling(m, p)) || (st = rope_table(m, NULL))) return st;
     hp->max_seq = hp->n_ctx_train;
     snprintf(p, sizeof p, "%s/sentence_bert_config.json", m->path);
     cJSON *sb = read_json(p);
@@ -613,12 +705,18 @@ static int load_hf_dir(hrt_model *m)
     if (tokenizer_n_vocab(m->tok) > hp->n_vocab)
         return hrt_err(HRT_E_FORMAT, "%s: the tokenizer has %d tokens, the model only %d", m->path,
                        tokenizer_n_vocab(m->tok), hp->n_vocab);
+    /* The chat template: tokenizer_config.json's "chat_template", or (as
+     * transformers 5 saves it) chat_template.jinja. */
     snprintf(p, sizeof p, "%s/tokenizer_config.json", m->path);
     cJSON *tc = read_json(p);
     if (tc) {
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
         if (cJSON_IsString(ct)) m->chat_template = strdup(ct->valuestring);
         cJSON_Delete(tc);
+    }
+    if (!m->chat_template) {
+        snprintf(p, sizeof p, "%s/chat_template.jinja", m->path);
+        m->chat_template = read_text(p, NULL);
     }
     const char *base = strrchr(m->path, '/');
     m->name = strdup(base && base[1] ? base + 1 : m->path);

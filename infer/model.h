@@ -37,9 +37,18 @@ typedef struct {
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
     float rope_base, norm_eps;
     int rope_neox;
+    /* RoPE scaling (hf config rope_scaling / rope_parameters, GGUF
+     * rope.scaling.*): ROPE_SCALING_* with its parameters */
+    int rope_scaling;
+    float rope_factor, rope_low_freq, rope_high_freq;
+    int rope_orig_ctx;
+    const double *rope_inv_freq; /* (n_rot/2) angle per position of each pair, owned by the model */
     int n_types;              /* BERT token types */
     int max_seq;              /* BERT: longest input (sentence-transformers' max_seq_length) */
+    int untied;               /* HF config says tie_word_embeddings: false (lm_head required) */
 } hparams;
+
+enum { ROPE_SCALING_NONE = 0, ROPE_SCALING_LINEAR, ROPE_SCALING_LLAMA3 };
 
 /* Weights of one layer. Matrices are (n_rows = outputs, n_cols = inputs);
  * vectors are f32 (converted at load time when stored otherwise). */

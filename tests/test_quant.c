@@ -227,11 +227,13 @@ static void test_ops(void)
     CHECK(fabsf(s[0] + s[1] + s[2] + s[3] - 1) < 1e-6f && s[3] > s[2]);
     /* RoPE at position 0 is the identity; a rotation keeps norms. */
     float cs[8], v[8], v0[8];
+    double inv[4];
+    for (int i = 0; i < 4; i++) inv[i] = pow(10000.0, -2.0 * i / 8);
     for (int i = 0; i < 8; i++) v[i] = v0[i] = frand();
-    cpu_rope_cache(cs, 8, 0, 10000.0f);
+    cpu_rope_cache(cs, 8, 0, inv);
     cpu_rope(v, 1, 8, 8, cs, 0);
     CHECK(!memcmp(v, v0, sizeof v));
-    cpu_rope_cache(cs, 8, 17, 10000.0f);
+    cpu_rope_cache(cs, 8, 17, inv);
     for (int neox = 0; neox < 2; neox++) {
         memcpy(v, v0, sizeof v);
         cpu_rope(v, 1, 8, 8, cs, neox);

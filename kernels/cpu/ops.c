@@ -128,12 +128,11 @@ void cpu_softmax(float *x, int n)
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void cpu_rope_cache(float *cs, int n_rot, int pos, float theta_base)
+void cpu_rope_cache(float *cs, int n_rot, int pos, const double *inv_freq)
 {
     for (int i = 0; i < n_rot / 2; i++) {
-        /* theta_i = pos * base^(-2i/n_rot), in double so that long positions
-         * keep their precision. */
-        double theta = (double)pos * pow((double)theta_base, -2.0 * i / (double)n_rot);
+        /* in double, so that long positions keep their precision */
+        double theta = (double)pos * inv_freq[i];
         cs[2 * i] = (float)cos(theta);
         cs[2 * i + 1] = (float)sin(theta);
     }

@@ -38,8 +38,9 @@ void cpu_softmax(float *x, int n);
  * were permuted for it). Only the first n_rot dims rotate. */
 void cpu_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs, int neox);
 /* Fills cs with the (cos, sin) pairs of position pos for cpu_rope: n_rot
- * floats. Computed once per token and shared by all layers. */
-void cpu_rope_cache(float *cs, int n_rot, int pos, float theta_base);
+ * floats, angle pos * inv_freq[i] for pair i. Computed once per token and
+ * shared by all layers. */
+void cpu_rope_cache(float *cs, int n_rot, int pos, const double *inv_freq);
 /* out[i] = silu(gate[i]) * up[i] */
 void cpu_silu_mul(float *out, const float *gate, const float *up, int n);
 /* tanh-free exact GELU (erf), as BERT uses. */
