@@ -76,6 +76,25 @@ static int lookup(const hrt_model *m, const char *name, tref *t)
     return 0;
 }
 
+static int own(hrt_model *m, void *p);
+
+/* Tensor data read in place through typed pointers must be aligned to its
+ * element; safetensors does not promise that (GGUF does), so a misaligned
+ * tensor is copied into aligned memory owned by the model. */
+static int align_tensor(hrt_model *m, const char *name, tref *t, size_t nbytes)
+{
+    size_t esize = ggml_type_block(t->type) == 1 ? ggml_type_block_bytes(t->type) : 2;
+    if ((uintptr_t)t->data % esize == 0) return 0;
+    void *copy = malloc(nbytes ? nbytes : 1);
+    if (!copy || !own(m, copy)) {
+        free(copy);
+        return hrt_err(HRT_E_NOMEM, "%s: out of memory copying misaligned tensor '%s'", m->path, name);
+    }
+    memcpy(copy, t->data, nbytes);
+    t->data = copy;
+    return 0;
+}
+
 static int own(hrt_model *m, void *p)
 {
     if (m->n_owned == m->cap_owned) {
@@ -116,6 +135,8 @@ static int get_mat(hrt_model *m, const char *name, int64_t rows, int64_t cols, i
     if (!ggml_type_supported(t.type))
         return hrt_err(HRT_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which hrt cannot compute with",
                        m->path, name, ggml_type_name(t.type) ? ggml_type_name(t.type) : "?");
+    int st = align_tensor(m, name, &t, ggml_row_bytes(t.type, cols) * (size_t)rows);
+    if (st) return st;
     out->type = t.type;
     out->act_type = act_type(m, t.type);
     out->n_rows = rows;
@@ -141,6 +162,8 @@ static int get_vec(hrt_model *m, const char *name, int64_t n, int required, cons
                        (long long)(t.rows * t.cols), (long long)n);
     m->n_params += n;
     m->weight_bytes += ggml_row_bytes(t.type, n);
+    int st = align_tensor(m, name, &t, ggml_row_bytes(t.type, n));
+    if (st) return st;
     if (t.type == GGML_TYPE_F32) {
         *out = t.data;
         return 0;
