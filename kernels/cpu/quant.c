@@ -431,6 +431,28 @@ TARGET_AVX2 static float dot_q8_0_avx2(const block_q8_0 *x, const block_q8_0 *y,
     return hsum_ps(acc);
 }
 
+/* Block i of a Q4_0, Q4_1 or Q8_0 row as 32 int8 weights in element order
+ * (Q4_0 already offset by -8), with its scale d and, for Q4_1, its minimum
+ * m (0 otherwise): w = q * d + m. */
+TARGET_AVX2 static inline __m256i block_i8(uint32_t wt, const void *w, int64_t i, float *d, float *m)
+{
+    *m = 0;
+    if (wt == GGML_TYPE_Q8_0) {
+        const block_q8_0 *b = (const block_q8_0 *)w + i;
+        *d = h2f(b->d);
+        return _mm256_loadu_si256((const __m256i *)b->qs);
+    }
+    if (wt == GGML_TYPE_Q4_0) {
+        const block_q4_0 *b = (const block_q4_0 *)w + i;
+        *d = h2f(b->d);
+        return _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
+    }
+    const block_q4_1 *b = (const block_q4_1 *)w + i;
+    *d = h2f(b->d);
+    *m = h2f(b->m);
+    return unpack_nibbles(b->qs);
+}
+
 /* Quantized weights (dequantized in registers) against float activations:
  * 32 weights become four vectors of 8 floats. */
 TARGET_AVX2 static inline __m256 i8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
@@ -440,22 +462,8 @@ TARGET_AVX2 static float dot_deq_avx2(uint32_t wt, const void *w, const float *y
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t i = 0; i < nb; i++, y += QK) {
-        __m256i q;
-        float d, m = 0;
-        if (wt == GGML_TYPE_Q8_0) {
-            const block_q8_0 *b = (const block_q8_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_loadu_si256((const __m256i *)b->qs);
-        } else if (wt == GGML_TYPE_Q4_0) {
-            const block_q4_0 *b = (const block_q4_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
-        } else {
-            const block_q4_1 *b = (const block_q4_1 *)w + i;
-            d = h2f(b->d);
-            m = h2f(b->m);
-            q = unpack_nibbles(b->qs);
-        }
+        float d, m;
+        __m256i q = block_i8(wt, w, i, &d, &m);
         __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
         __m256 s = _mm256_mul_ps(i8x8_to_ps(lo), _mm256_loadu_ps(y));
         s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(y + 8), s);
@@ -479,22 +487,9 @@ TARGET_AVX2 static float dot_q16_avx2(uint32_t wt, const void *w, const block_q1
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t i = 0; i < nb; i++) {
-        __m256i q;
-        float d;
-        if (wt == GGML_TYPE_Q8_0) {
-            const block_q8_0 *b = (const block_q8_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_loadu_si256((const __m256i *)b->qs);
-        } else if (wt == GGML_TYPE_Q4_0) {
-            const block_q4_0 *b = (const block_q4_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
-        } else {
-            const block_q4_1 *b = (const block_q4_1 *)w + i;
-            d = h2f(b->d);
-            summ += h2f(b->m) * y[i].s;
-            q = unpack_nibbles(b->qs);
-        }
+        float d, m;
+        __m256i q = block_i8(wt, w, i, &d, &m);
+        summ += m * y[i].s;
         __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
         __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
         __m256i x0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
@@ -707,30 +702,10 @@ TARGET_AVX512 static float dot_q16_avx512(uint32_t wt, const void *w, const bloc
 {
     __m512 acc = _mm512_setzero_ps();
     float summ = 0;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t i = 0; i < nb; i++) {
-        __m256i q;
-        float d;
-        if (wt == GGML_TYPE_Q8_0) {
-            const block_q8_0 *b = (const block_q8_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_loadu_si256((const __m256i *)b->qs);
-        } else {
-            const uint8_t *qs;
-            if (wt == GGML_TYPE_Q4_0) {
-                const block_q4_0 *b = (const block_q4_0 *)w + i;
-                d = h2f(b->d);
-                qs = b->qs;
-            } else {
-                const block_q4_1 *b = (const block_q4_1 *)w + i;
-                d = h2f(b->d);
-                summ += h2f(b->m) * y[i].s;
-                qs = b->qs;
-            }
-            __m128i t = _mm_loadu_si128((const __m128i *)qs);
-            q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
-            if (wt == GGML_TYPE_Q4_0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-        }
+        float d, m;
+        __m256i q = block_i8(wt, w, i, &d, &m);
+        summ += m * y[i].s;
         __m512i w16 = _mm512_cvtepi8_epi16(q);
         __m512i x16 = _mm512_loadu_si512((const void *)y[i].qs);
         __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, x16);
@@ -746,30 +721,9 @@ TARGET_AVX512 static void dot_q16x4_avx512(uint32_t wt, const void *w, const voi
 {
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     float summ[4] = {0, 0, 0, 0};
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t i = 0; i < nb; i++) {
-        __m256i q;
-        float d, m = 0;
-        if (wt == GGML_TYPE_Q8_0) {
-            const block_q8_0 *b = (const block_q8_0 *)w + i;
-            d = h2f(b->d);
-            q = _mm256_loadu_si256((const __m256i *)b->qs);
-        } else {
-            const uint8_t *qs;
-            if (wt == GGML_TYPE_Q4_0) {
-                const block_q4_0 *b = (const block_q4_0 *)w + i;
-                d = h2f(b->d);
-                qs = b->qs;
-            } else {
-                const block_q4_1 *b = (const block_q4_1 *)w + i;
-                d = h2f(b->d);
-                m = h2f(b->m);
-                qs = b->qs;
-            }
-            __m128i t = _mm_loadu_si128((const __m128i *)qs);
-            q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
-            if (wt == GGML_TYPE_Q4_0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-        }
+        float d, m;
+        __m256i q = block_i8(wt, w, i, &d, &m);
         __m512i w16 = _mm512_cvtepi8_epi16(q);
         for (int r = 0; r < 4; r++) {
             const block_q16 *y = (const block_q16 *)((const char *)y0 + r * stride) + i;
