@@ -20,7 +20,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_MODEL = 3 };
 /* ---- options ----------------------------------------------------------------- */
 typedef struct {
     const char *model, *prompt, *system, *file;
-    int n_predict, threads, ctx, json, raw, verbose, add_special, parse_special, precision;
+    int n_predict, threads, ctx, json, raw, verbose, add_special, parse_special, precision, backend, device;
     const char *stops[16];
     int n_stops;
     hrt_sampler_params sp;
@@ -96,6 +96,14 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
         }
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--raw")) o->raw = 1;
+        else if (!strcmp(a, "--backend")) {
+            const char *v = need_arg(cmd, argc, argv, &i);
+            if (!strcmp(v, "cpu")) o->backend = HRT_BACKEND_CPU;
+            else if (!strcmp(v, "cuda")) o->backend = HRT_BACKEND_CUDA;
+            else if (!strcmp(v, "auto")) o->backend = HRT_BACKEND_AUTO;
+            else die_usage(cmd, "--backend: '%s' is not cpu, cuda or auto", v);
+        }
+        else if (!strcmp(a, "--device")) o->device = (int)parse_int(cmd, a, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "--precision")) {
             const char *v = need_arg(cmd, argc, argv, &i);
             if (!strcmp(v, "int8")) o->precision = HRT_PRECISION_INT8;
@@ -150,6 +158,8 @@ static hrt_model *load_model(const char *path, const opts *o)
     hrt_model_params mp = hrt_model_default_params();
     mp.n_threads = o->threads;
     mp.precision = o->precision;
+    mp.backend = o->backend;
+    mp.device = o->device;
     if (isatty(STDERR_FILENO) && !o->json) mp.progress = progress;
     hrt_model *m = NULL;
     int st = hrt_model_open(path, &mp, &m);
@@ -227,6 +237,8 @@ static const char *HELP_GENERATE =
     "  --dry-multiplier M, --seed S   sampling settings\n"
     "  --stop TEXT             stop when TEXT appears (repeatable)\n"
     "  -t, --threads N         CPU threads (default: all cores)\n"
+    "  --backend B             cpu, cuda or auto (default: cuda when a device is present)\n"
+    "  --device N              CUDA device (default 0)\n"
     "  -c, --ctx N             context length (default: min(model's, 4096))\n"
     "  --raw                   no chat template\n"
     "  --precision P           activations against quantized weights: int16 (default),\n"
@@ -479,8 +491,9 @@ static int cmd_embed(int argc, char **argv)
 
 /* ---- info, tokenize ------------------------------------------------------------------------ */
 static const char *HELP_INFO =
-    "usage: hrt info [MODEL] [--json]\n"
-    "Describes a model: architecture, sizes, weight type, tokenizer, chat template.\n";
+    "usage: hrt info [MODEL] [--json] [--backend B] [--device N]\n"
+    "Describes a model: architecture, sizes, weight type, tokenizer, chat template,\n"
+    "and the device it runs on with its memory.\n";
 
 static int cmd_info(int argc, char **argv)
 {
@@ -498,6 +511,9 @@ static int cmd_info(int argc, char **argv)
         json_str(stdout, in.path, strlen(in.path));
         printf(",\"name\":");
         json_str(stdout, in.name, strlen(in.name));
+        printf(",\"device\":");
+        json_str(stdout, in.device, strlen(in.device));
+        printf(",\"kv_bytes_per_token\":%llu", (unsigned long long)in.kv_bytes_per_token);
         printf(",\"arch\":\"%s\",\"encoder\":%s,\"weight_type\":\"%s\",\"backend\":\"%s\",\"n_params\":%lld,"
                "\"weight_bytes\":%llu,\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,"
                "\"n_head\":%d,\"n_head_kv\":%d,\"n_ff\":%d,\"bos_id\":%d,\"eos_id\":%d,\"chat_template\":%s,"
@@ -508,12 +524,12 @@ static int cmd_info(int argc, char **argv)
                has_chat ? "true" : "false", in.n_threads);
     } else {
         printf("path          %s\nname          %s\narchitecture  %s%s\nparameters    %.1f M\n"
-               "weights       %s, %.1f MiB\nbackend       %s (%d threads)\nvocabulary    %d\n"
+               "weights       %s, %.1f MiB\nbackend       %s: %s\nKV cache      %.1f KiB per token\nvocabulary    %d\n"
                "context       %d (trained)\nlayers        %d\nembedding     %d\nheads         %d (%d KV)\n"
                "feed-forward  %d\nBOS / EOS     %d / %d\nchat template %s\n",
                in.path, in.name, in.arch, in.is_encoder ? " (encoder)" : "", (double)in.n_params / 1e6,
                in.weight_type ? in.weight_type : "?", (double)in.weight_bytes / 1048576.0, in.backend,
-               in.n_threads, in.n_vocab, in.n_ctx_train, in.n_layer, in.n_embd, in.n_head, in.n_head_kv,
+               in.device, (double)in.kv_bytes_per_token / 1024.0, in.n_vocab, in.n_ctx_train, in.n_layer, in.n_embd, in.n_head, in.n_head_kv,
                in.n_ff, in.bos_id, in.eos_id, has_chat ? "yes" : "none recognised");
     }
     free(o.args);

@@ -86,7 +86,8 @@ typedef void (*hrt_progress_fn)(float fraction, void *user_data);
 
 typedef struct {
     int n_threads;           /* CPU threads; 0 = number of online cores */
-    int backend;             /* HRT_BACKEND_*; AUTO uses CUDA when a device is present */
+    int backend;             /* HRT_BACKEND_*; AUTO uses CUDA when the library
+                                was built with it and a device is present */
     int device;              /* CUDA device index */
     int precision;           /* HRT_PRECISION_*: activations vs quantized weights */
     hrt_progress_fn progress;
@@ -118,10 +119,13 @@ typedef struct {
     int64_t n_params;
     uint64_t weight_bytes;   /* bytes of tensor data */
     int bos_id, eos_id;      /* -1 when the model has none */
+    uint64_t kv_bytes_per_token; /* KV cache bytes one token of context takes */
+    const char *device;      /* the compute device and its memory, as text */
 } hrt_model_info;
 
-/* Fills *out; strings are borrowed from the model. */
-HRT_API int hrt_model_info_get(const hrt_model *model, hrt_model_info *out);
+/* Fills *out; strings are borrowed from the model and valid until the next
+ * call on it. Not thread-safe against itself on one model. */
+HRT_API int hrt_model_info_get(hrt_model *model, hrt_model_info *out);
 
 /* Reads one metadata value of a GGUF model as text (numbers printed,
  * arrays summarised). Returns the length needed (without the NUL) or

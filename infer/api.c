@@ -1,6 +1,7 @@
 /* The public API of the inference core (include/hrt.h): models, tokens,
  * chat rendering, sessions, generation and embeddings. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,14 +34,14 @@ int hrt_model_open(const char *path, const hrt_model_params *params, hrt_model *
     *out = NULL;
     if (!path) return hrt_err(HRT_E_INVALID, "hrt_model_open: path is NULL");
     hrt_model_params p = params ? *params : hrt_model_default_params();
-    if (p.backend == HRT_BACKEND_CUDA)
-        return hrt_err(HRT_E_BACKEND, "%s: the CUDA backend is not built into this library", path);
+    if (p.backend < HRT_BACKEND_AUTO || p.backend > HRT_BACKEND_CUDA)
+        return hrt_err(HRT_E_INVALID, "hrt_model_open: backend %d is not an HRT_BACKEND_* value", p.backend);
     return model_load(path, &p, out);
 }
 
 void hrt_model_free(hrt_model *model) { model_free(model); }
 
-int hrt_model_info_get(const hrt_model *m, hrt_model_info *out)
+int hrt_model_info_get(hrt_model *m, hrt_model_info *out)
 {
     if (!m || !out) return hrt_err(HRT_E_INVALID, "hrt_model_info_get: NULL argument");
     const hparams *hp = &m->hp;
@@ -52,7 +53,11 @@ int hrt_model_info_get(const hrt_model *m, hrt_model_info *out)
         .n_layer = hp->n_layer, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .n_ff = hp->n_ff,
         .n_threads = m->n_threads, .n_params = m->n_params, .weight_bytes = m->weight_bytes,
         .bos_id = tokenizer_bos(m->tok), .eos_id = tokenizer_eos(m->tok),
+        .kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * hp->n_head_kv * hp->head_dim * sizeof(float),
     };
+    if (m->backend->describe) m->backend->describe(m, m->device_text, sizeof m->device_text);
+    else snprintf(m->device_text, sizeof m->device_text, "%d CPU threads", m->n_threads);
+    out->device = m->device_text;
     return 0;
 }
 

@@ -747,6 +747,31 @@ static int load_hf_dir(hrt_model *m)
     return (m->arch->flags & ARCH_ENCODER) ? bind_bert(m) : bind_decoder(m);
 }
 
+/* CUDA when asked for, or (AUTO) when the library has it and a device is
+ * there; the CPU otherwise. */
+static int choose_backend(hrt_model *m, const hrt_model_params *p)
+{
+    m->backend = &backend_cpu;
+    m->device = p->device;
+    if (p->backend == HRT_BACKEND_CPU) return 0;
+#ifdef HRT_WITH_CUDA
+    int n = cuda_device_count();
+    if (p->backend == HRT_BACKEND_CUDA && n == 0)
+        return hrt_err(HRT_E_BACKEND, "%s: the CUDA backend was asked for, but no CUDA device is present", m->path);
+    if (n > 0) {
+        if (p->device < 0 || p->device >= n)
+            return hrt_err(HRT_E_INVALID, "%s: CUDA device %d does not exist (%d present)", m->path, p->device, n);
+        m->backend = &backend_cuda;
+    }
+    return 0;
+#else
+    if (p->backend == HRT_BACKEND_CUDA)
+        return hrt_err(HRT_E_BACKEND, "%s: this build of hrt has no CUDA backend (configure with -DHRT_CUDA=ON)",
+                       m->path);
+    return 0;
+#endif
+}
+
 /* Touches every page of the weights so that the first token does not pay
  * for page faults, reporting progress as it goes. */
 static void prefault(const hrt_model *m, const hrt_model_params *p)
@@ -795,10 +820,17 @@ int model_load(const char *path, const hrt_model_params *params, hrt_model **out
         return st;
     }
     if (!m->name) m->name = strdup(m->arch->name);
-    m->backend = &backend_cpu;
     m->n_threads = params->n_threads > 0 ? params->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (m->n_threads < 1) m->n_threads = 1;
+    if ((st = choose_backend(m, params))) {
+        model_free(m);
+        return st;
+    }
     prefault(m, params);
+    if (m->backend->model_init && (st = m->backend->model_init(m))) {
+        model_free(m);
+        return st;
+    }
     *out = m;
     return 0;
 }
@@ -806,6 +838,7 @@ int model_load(const char *path, const hrt_model_params *params, hrt_model **out
 void model_free(hrt_model *m)
 {
     if (!m) return;
+    if (m->backend && m->backend->model_free) m->backend->model_free(m);
     gguf_close(m->gguf);
     for (int i = 0; i < m->n_st; i++) st_close(m->st[i]);
     free(m->st);

@@ -87,6 +87,9 @@ struct hrt_model {
     void **owned;             /* buffers converted at load time */
     int n_owned, cap_owned;
     const struct backend_ops *backend;
+    void *backend_state;      /* the backend's per-model data (device weights) */
+    int device;               /* CUDA device index */
+    char device_text[256];    /* hrt_model_info's device description */
     int n_threads;
     int precision;            /* HRT_PRECISION_* (never DEFAULT after loading) */
     uint32_t weight_type;     /* dominant matrix type */
@@ -111,6 +114,12 @@ struct hrt_session {
 /* ---- backends -------------------------------------------------------------- */
 typedef struct backend_ops {
     const char *name;
+    /* Prepares the model for this backend after the CPU bindings are made
+     * (the CUDA backend uploads the weights). NULL: nothing to do. */
+    int (*model_init)(hrt_model *m);
+    void (*model_free)(hrt_model *m);
+    /* Describes the device ("NVIDIA H100 80GB HBM3, 135 MiB of weights"). */
+    void (*describe)(const hrt_model *m, char *buf, size_t cap);
     /* Allocates s->state for a decoder session of s->n_ctx tokens. */
     int (*session_init)(hrt_session *s);
     void (*session_free)(hrt_session *s);
@@ -124,5 +133,10 @@ typedef struct backend_ops {
 } backend_ops;
 
 extern const backend_ops backend_cpu;
+#ifdef HRT_WITH_CUDA
+extern const backend_ops backend_cuda;
+/* Number of usable CUDA devices (0 when there is no driver or device). */
+int cuda_device_count(void);
+#endif
 
 #endif

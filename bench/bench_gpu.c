@@ -1,0 +1,229 @@
+/* bench_gpu — hrt's CUDA backend on one model, beside the device's own
+ * ceilings measured in the same run:
+ *   copy:   device-to-device cudaMemcpy of 1 GiB (bytes read + written / s)
+ *   peak:   cuBLAS GEMM 8192^3 in fp16 and bf16 (tensor cores, f32 accumulate)
+ *   decode: a 128-token prompt, then G tokens one at a time (greedy argmax
+ *           on the host; the logits come back each step), median of R runs;
+ *           weight GB/s = weight bytes read per token x tokens/s
+ *   TTFT:   time to the first token's logits for 512- and 2048-token prompts
+ *   prefill TFLOP/s: 2 x matrix parameters x prompt tokens / TTFT
+ * Prints a table; with --json FILE also writes the numbers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hrt.h"
+
+#ifndef HRT_WITH_CUDA
+int main(void)
+{
+    printf("bench_gpu: built without CUDA\n");
+    return 0;
+}
+#else
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* GB/s of a device-to-device copy, counting bytes read and written. */
+static double copy_bandwidth(void)
+{
+    size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    if (cudaMalloc(&a, bytes) || cudaMalloc(&b, bytes)) return 0;
+    cudaMemset(a, 1, bytes);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    double t[10];
+    for (int r = -2; r < 10; r++) {
+        cudaEventRecord(e0, 0);
+        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        cudaEventRecord(e1, 0);
+        cudaEventSynchronize(e1);
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (r >= 0) t[r] = 2.0 * (double)bytes / (ms * 1e-3) / 1e9;
+    }
+    cudaFree(a);
+    cudaFree(b);
+    return median(t, 10);
+}
+
+/* TFLOP/s of an n^3 GEMM in 16-bit (random data, f32 accumulate). */
+static double gemm_peak(cudaDataType_t dt)
+{
+    int n = 8192;
+    size_t bytes = (size_t)n * n * 2;
+    void *a, *b, *c;
+    if (cudaMalloc(&a, bytes) || cudaMalloc(&b, bytes) || cudaMalloc(&c, bytes)) return 0;
+    /* random bits, with the exponent kept small so values stay finite */
+    uint16_t *h = malloc(bytes);
+    uint64_t s = 12345;
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        h[i] = (uint16_t)(((s >> 33) & 0x83ff) | (dt == CUDA_R_16F ? 0x3400 : 0x3c00));
+    }
+    cudaMemcpy(a, h, bytes, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, h, bytes, cudaMemcpyHostToDevice);
+    free(h);
+    cublasHandle_t hd;
+    cublasCreate(&hd);
+    float alpha = 1, beta = 0;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    double t[10];
+    for (int r = -3; r < 10; r++) {
+        cudaEventRecord(e0, 0);
+        cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a, dt, n, b, dt, n, &beta, c, dt, n,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        cudaEventRecord(e1, 0);
+        cudaEventSynchronize(e1);
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (r >= 0) t[r] = 2.0 * n * (double)n * n / (ms * 1e-3) / 1e12;
+    }
+    cublasDestroy(hd);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    return median(t, 10);
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model = HRT_SOURCE_DIR "/models/smollm2-135m-instruct-q4_1.gguf", *json = NULL, *label = NULL;
+    int G = 256, R = 5, precision = HRT_PRECISION_DEFAULT;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--gen")) G = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) R = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--json")) json = argv[i + 1];
+        else if (!strcmp(argv[i], "--label")) label = argv[i + 1];
+        else if (!strcmp(argv[i], "--precision")) precision = !strcmp(argv[i + 1], "f32") ? HRT_PRECISION_F32 : 0;
+        else {
+            fprintf(stderr, "usage: bench_gpu [--model M] [--gen G] [--reps R] [--precision f32] [--label L] [--json FILE]\n");
+            return 2;
+        }
+    }
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("bench_gpu: no CUDA device\n");
+        return 0;
+    }
+    struct cudaDeviceProp prop;
+    cudaGetDeviceProperties(&prop, 0);
+    double bw = copy_bandwidth(), peak16 = gemm_peak(CUDA_R_16F), peakbf = gemm_peak(CUDA_R_16BF);
+
+    hrt_model_params mp = hrt_model_default_params();
+    mp.backend = HRT_BACKEND_CUDA;
+    mp.precision = precision;
+    hrt_model *m = NULL;
+    if (hrt_model_open(model, &mp, &m)) {
+        fprintf(stderr, "bench_gpu: %s\n", hrt_last_error());
+        return 1;
+    }
+    hrt_model_info info;
+    hrt_model_info_get(m, &info);
+    hrt_session_params sp = hrt_session_default_params();
+    sp.n_ctx = 2048 + 16 > 128 + G + 8 ? 2048 + 16 : 128 + G + 8;
+    hrt_session *s = NULL;
+    if (hrt_session_open(m, &sp, &s)) {
+        fprintf(stderr, "bench_gpu: %s\n", hrt_last_error());
+        return 1;
+    }
+    float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    int32_t *prompt = malloc(2048 * sizeof *prompt);
+    for (int i = 0; i < 2048; i++) prompt[i] = 100 + (i * 7919) % (info.n_vocab - 200);
+    double *tg = malloc((size_t)R * sizeof *tg), ttft[2][16];
+    int lens[2] = {512, 2048};
+    for (int r = -1; r < R; r++) {
+        hrt_session_reset(s);
+        hrt_session_eval(s, prompt, 128, logits);
+        int32_t tok = argmax(logits, info.n_vocab);
+        double t0 = now_s();
+        for (int g = 0; g < G; g++) {
+            if (hrt_session_eval(s, &tok, 1, logits)) {
+                fprintf(stderr, "bench_gpu: %s\n", hrt_last_error());
+                return 1;
+            }
+            tok = argmax(logits, info.n_vocab);
+        }
+        double t1 = now_s();
+        for (int k = 0; k < 2; k++) {
+            hrt_session_reset(s);
+            double a = now_s();
+            if (hrt_session_eval(s, prompt, (size_t)lens[k], logits)) {
+                fprintf(stderr, "bench_gpu: %s\n", hrt_last_error());
+                return 1;
+            }
+            if (r >= 0 && r < 16) ttft[k][r] = now_s() - a;
+        }
+        if (r >= 0) tg[r] = G / (t1 - t0);
+    }
+    double tps = median(tg, R), t512 = median(ttft[0], R < 16 ? R : 16), t2048 = median(ttft[1], R < 16 ? R : 16);
+    double gbs = (double)info.weight_bytes * tps / 1e9;
+    /* Prompt FLOPs: 2 per matrix parameter per token, the parameters being
+     * all but the (tied) embedding table, which a prompt reads by rows and
+     * multiplies only for its last token; attention's own FLOPs are left
+     * out, so this understates the work done. */
+    double mat_params = (double)info.n_params - (double)info.n_vocab * info.n_embd;
+    double tflops = 2.0 * mat_params * 2048 / t2048 / 1e12;
+    const char *name = label ? label : info.name;
+    printf("device: %s; copy bandwidth %.0f GB/s (read + write); cuBLAS 8192^3 fp16 %.0f TFLOP/s, bf16 %.0f TFLOP/s\n",
+           prop.name, bw, peak16, peakbf);
+    printf("| model | weights | decode tok/s (median of %d) | weight GB/s | share of copy bandwidth | TTFT 512 | "
+           "TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n|---|---|---|---|---|---|---|---|---|\n", R);
+    double peak = strstr(info.weight_type, "BF16") ? peakbf : peak16;
+    printf("| %s | %s, %.0f MiB | %.0f | %.0f | %.1f%% | %.1f ms | %.1f ms | %.1f | %.1f%% |\n", name, info.weight_type,
+           (double)info.weight_bytes / 1048576.0, tps, gbs, 100.0 * gbs / bw, t512 * 1e3, t2048 * 1e3, tflops,
+           100.0 * tflops / peak);
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (f) {
+            fprintf(f, "{\"device\":\"%s\",\"copy_gbs\":%.1f,\"cublas_fp16_tflops\":%.1f,\"cublas_bf16_tflops\":%.1f,"
+                       "\"model\":\"%s\",\"weight_type\":\"%s\",\"weight_bytes\":%llu,\"gen_tokens\":%d,\"reps\":%d,"
+                       "\"decode_tps\":[", prop.name, bw, peak16, peakbf, name, info.weight_type,
+                    (unsigned long long)info.weight_bytes, G, R);
+            for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tg[r]);
+            fprintf(f, "],\"decode_tps_median\":%.2f,\"weight_gbs\":%.1f,\"ttft_512_ms\":%.2f,\"ttft_2048_ms\":%.2f,"
+                       "\"prefill_tflops\":%.2f}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops);
+            fclose(f);
+        }
+    }
+    free(logits);
+    free(prompt);
+    free(tg);
+    hrt_session_free(s);
+    hrt_model_free(m);
+    return 0;
+}
+#endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Random-weight bf16 checkpoints with the shapes the GPU benchmarks use
+(speed does not depend on the values), saved by HF transformers as
+config.json + model.safetensors, with a small byte-level BPE tokenizer.json
+(tests/golden/tiny/qwen2's; it needs only to load, prompts are token ids):
+
+  smollm2-shape   LlamaConfig as SmolLM2-135M: 576 hidden, 30 layers,
+                  9 heads / 3 KV, 1536 FFN, 49152 vocabulary, tied
+  qwen05-shape    Qwen2Config as Qwen2.5-0.5B: 896 hidden, 24 layers,
+                  14 heads / 2 KV, 4864 FFN, 151936 vocabulary, tied, QKV bias
+
+    python3 bench/make_shaped_models.py OUT_DIR
+"""
+import os
+import shutil
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOKENIZER = os.path.join(HERE, "..", "tests", "golden", "tiny", "qwen2", "tokenizer.json")
+
+SHAPES = {
+    "smollm2-shape": LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                 num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                                 rope_theta=100000.0, tie_word_embeddings=True, rms_norm_eps=1e-5),
+    "qwen05-shape": Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                                num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                                rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6),
+}
+
+
+def main() -> int:
+    out = sys.argv[1] if len(sys.argv) > 1 else "shaped"
+    torch.manual_seed(0)
+    for name, cfg in SHAPES.items():
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        cfg.torch_dtype = torch.bfloat16
+        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+            model = AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.bfloat16)
+        model.save_pretrained(d, safe_serialization=True)
+        shutil.copy(TOKENIZER, os.path.join(d, "tokenizer.json"))
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{name}: {n / 1e6:.1f} M parameters -> {d}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

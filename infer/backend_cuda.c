@@ -1,0 +1,511 @@
+/* The CUDA backend: the same forward pass as backend_cpu.c, on one GPU.
+ *
+ * Model state (shared by the model's sessions, read-only after init):
+ *   1. Every matrix is uploaded once, repacked for the decode kernels
+ *      (kernels/cuda/matvec.h), plus a 16-bit (or f32) copy for the cuBLAS
+ *      products of prompts; vectors are uploaded as floats.
+ *   2. The device memory is planned before the first allocation: when the
+ *      plan does not fit, loading fails with the bytes needed and free.
+ * Session state:
+ *   3. The KV cache holds n_ctx rows per layer, as on the CPU; rows
+ *      [0, n_past) are valid and decode() writes rows n_past.. only.
+ *   4. A one-token step is captured once as a CUDA graph and replayed: the
+ *      token id and position travel in pinned host memory that the graph
+ *      copies in, the logits come back through pinned memory, and the host
+ *      waits once per token.
+ *   5. Prompts run in micro-batches of UBATCH tokens through cuBLAS. */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/quant.h"
+#include "cuda/attention.h"
+#include "cuda/elementwise.h"
+#include "cuda/gemm.h"
+#include "cuda/matvec.h"
+#include "cuda/norm.h"
+#include "cuda/rope.h"
+#include "error.h"
+#include "model.h"
+
+#define UBATCH 512
+
+typedef struct {
+    cuda_mat wq, wk, wv, wo, gate, up, down;
+    float *attn_norm, *ffn_norm, *bq, *bk, *bv, *bo, *b_up, *b_down, *q_norm, *k_norm;
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+} cu_layer;
+
+typedef struct {
+    struct cudaDeviceProp prop;
+    cu_layer *layers;
+    cuda_mat tok_embd, output;
+    float *output_norm, *pos_embd, *type_embd, *embd_ln_w, *embd_ln_b;
+    double *inv_freq;
+    void **allocs;
+    int n_allocs, cap_allocs;
+    size_t bytes;              /* device bytes of weights */
+    /* hrt_embed has no session: one stream, handle and mutex for it */
+    pthread_mutex_t enc_mu;
+    cudaStream_t enc_stream;
+    cublasHandle_t enc_blas;
+} cu_model;
+
+typedef struct {
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    float *k_cache, *v_cache;  /* (n_layer, n_ctx, kv_dim) */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
+    void *xh;                  /* 16-bit copies of activations for cuBLAS */
+    int32_t *d_ids;            /* (UBATCH) */
+    int *d_pos;
+    int32_t *h_ids;            /* pinned */
+    int *h_pos;                /* pinned */
+    float *h_logits;           /* pinned (n_vocab) */
+    cudaGraphExec_t graph;
+    int have_graph;
+} cu_session;
+
+#define CK(call)                                                                                  \
+    do {                                                                                          \
+        cudaError_t e_ = (call);                                                                  \
+        if (e_ != cudaSuccess)                                                                    \
+            return hrt_err(HRT_E_BACKEND, "CUDA: %s failed: %s", #call, cudaGetErrorString(e_)); \
+    } while (0)
+
+int cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+    return n;
+}
+
+/* ---- device memory -------------------------------------------------------------- */
+static int dev_alloc(cu_model *cm, void **p, size_t bytes)
+{
+    if (cm->n_allocs == cm->cap_allocs) {
+        int cap = cm->cap_allocs ? 2 * cm->cap_allocs : 256;
+        void **a = realloc(cm->allocs, (size_t)cap * sizeof *a);
+        if (!a) return hrt_err(HRT_E_NOMEM, "out of memory");
+        cm->allocs = a;
+        cm->cap_allocs = cap;
+    }
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        size_t fr = 0, total = 0;
+        cudaMemGetInfo(&fr, &total);
+        return hrt_err(HRT_E_NOMEM, "CUDA: allocating %zu MiB failed (%zu MiB free of %zu): %s", bytes >> 20,
+                       fr >> 20, total >> 20, cudaGetErrorString(e));
+    }
+    cm->allocs[cm->n_allocs++] = *p;
+    cm->bytes += bytes;
+    return 0;
+}
+
+/* The GEMM copy's type: f32 for f32 weights and at HRT_PRECISION_F32 (the
+ * exact path), otherwise 16 bits on the tensor cores (bf16 weights keep
+ * bf16, everything else fp16). */
+static uint32_t gemm_type_for(const hrt_model *m, uint32_t type)
+{
+    if (type == GGML_TYPE_F32 || m->precision == HRT_PRECISION_F32) return GGML_TYPE_F32;
+    return type == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F16;
+}
+
+static size_t gemm_elem(uint32_t t) { return t == GGML_TYPE_F32 ? 4 : 2; }
+
+/* Device bytes a matrix takes (repacked weights + GEMM copy). */
+static size_t mat_bytes(const hrt_model *m, const cpu_mat *c)
+{
+    if (!c->data) return 0;
+    size_t n = (size_t)c->n_rows * c->n_cols, nb = n / 32, b = 0;
+    switch (c->type) {
+    case GGML_TYPE_Q4_0: b = nb * 16 + nb * 2; break;
+    case GGML_TYPE_Q4_1: b = nb * 16 + nb * 4; break;
+    case GGML_TYPE_Q8_0: b = nb * 32 + nb * 2; break;
+    default: b = n * gemm_elem(c->type); break;
+    }
+    uint32_t gt = gemm_type_for(m, c->type);
+    return b + (gt == c->type ? 0 : n * gemm_elem(gt));
+}
+
+static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *out, int need_gemm)
+{
+    int st;
+    memset(out, 0, sizeof *out);
+    if (!c->data) return 0;
+    out->type = c->type;
+    out->rows = c->n_rows;
+    out->cols = c->n_cols;
+    size_t n = (size_t)c->n_rows * c->n_cols, nb = n / 32;
+    int quant = c->type == GGML_TYPE_Q4_0 || c->type == GGML_TYPE_Q4_1 || c->type == GGML_TYPE_Q8_0;
+    if (!quant && c->type != GGML_TYPE_F16 && c->type != GGML_TYPE_BF16 && c->type != GGML_TYPE_F32)
+        return hrt_err(HRT_E_UNSUPPORTED, "CUDA: weights of type %s", ggml_type_name(c->type));
+    if (quant) {
+        size_t qb = c->type == GGML_TYPE_Q8_0 ? 32 : 16;
+        if ((st = dev_alloc(cm, &out->q, nb * qb)) || (st = dev_alloc(cm, (void **)&out->d, nb * 2))) return st;
+        if (c->type == GGML_TYPE_Q4_1 && (st = dev_alloc(cm, (void **)&out->m, nb * 2))) return st;
+    } else if ((st = dev_alloc(cm, &out->q, n * gemm_elem(c->type)))) {
+        return st;
+    }
+    /* Upload in slices of rows so that the repacking buffer stays small. */
+    for (int64_t r = 0; r < c->n_rows; r += 4096) {
+        int64_t k = c->n_rows - r < 4096 ? c->n_rows - r : 4096;
+        CK(cuda_mat_upload(out, (const char *)c->data + (size_t)r * c->row_bytes, c->row_bytes, r, k));
+    }
+    out->gemm_type = gemm_type_for(m, c->type);
+    if (out->gemm_type == c->type) {
+        out->gemm = out->q;
+    } else if (need_gemm) {
+        if ((st = dev_alloc(cm, &out->gemm, n * gemm_elem(out->gemm_type)))) return st;
+        CK(cuda_mat_dequant(out, 0));
+    }
+    return 0;
+}
+
+static int upload_vec(cu_model *cm, const float *v, size_t n, float **out)
+{
+    *out = NULL;
+    if (!v) return 0;
+    int st = dev_alloc(cm, (void **)out, n * sizeof(float));
+    if (st) return st;
+    CK(cudaMemcpy(*out, v, n * sizeof(float), cudaMemcpyHostToDevice));
+    return 0;
+}
+
+static void cuda_model_free(hrt_model *m)
+{
+    cu_model *cm = m->backend_state;
+    if (!cm) return;
+    for (int i = 0; i < cm->n_allocs; i++) cudaFree(cm->allocs[i]);
+    if (cm->enc_blas) cublasDestroy(cm->enc_blas);
+    if (cm->enc_stream) cudaStreamDestroy(cm->enc_stream);
+    pthread_mutex_destroy(&cm->enc_mu);
+    free(cm->allocs);
+    free(cm->layers);
+    free(cm);
+    m->backend_state = NULL;
+}
+
+static int cuda_model_init(hrt_model *m)
+{
+    const hparams *hp = &m->hp;
+    int st, enc = (m->arch->flags & ARCH_ENCODER) != 0;
+    CK(cudaSetDevice(m->device));
+    cu_model *cm = calloc(1, sizeof *cm);
+    if (!cm) return hrt_err(HRT_E_NOMEM, "out of memory");
+    pthread_mutex_init(&cm->enc_mu, NULL);
+    m->backend_state = cm;
+    CK(cudaGetDeviceProperties(&cm->prop, m->device));
+
+    /* Plan: every matrix and vector, before the first allocation. */
+    size_t plan = mat_bytes(m, &m->tok_embd) + (m->output.data != m->tok_embd.data ? mat_bytes(m, &m->output) : 0);
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer_weights *L = &m->layers[l];
+        const cpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 7; i++) plan += mat_bytes(m, mats[i]);
+        plan += (size_t)(6 * hp->n_embd + 2 * hp->n_ff + 4 * hp->head_dim) * sizeof(float);
+    }
+    plan += (size_t)(hp->n_ctx_train + 4) * hp->n_embd * sizeof(float); /* BERT positions, generous */
+    size_t fr = 0, total = 0;
+    CK(cudaMemGetInfo(&fr, &total));
+    if (plan > fr)
+        return hrt_err(HRT_E_NOMEM, "%s: the weights need %zu MiB on %s (device %d), %zu MiB are free", m->path,
+                       plan >> 20, cm->prop.name, m->device, fr >> 20);
+
+    /* The embedding table is only read row by row: no GEMM copy. */
+    if ((st = upload_mat(m, cm, &m->tok_embd, &cm->tok_embd, 0))) return st;
+    if (m->output.data == m->tok_embd.data && !enc) {
+        cm->output = cm->tok_embd;
+    } else if ((st = upload_mat(m, cm, &m->output, &cm->output, 0))) {
+        return st;
+    }
+    cm->layers = calloc((size_t)hp->n_layer, sizeof *cm->layers);
+    if (!cm->layers) return hrt_err(HRT_E_NOMEM, "out of memory");
+    size_t d = (size_t)hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer_weights *L = &m->layers[l];
+        cu_layer *G = &cm->layers[l];
+        if ((st = upload_mat(m, cm, &L->wq, &G->wq, 1)) || (st = upload_mat(m, cm, &L->wk, &G->wk, 1)) ||
+            (st = upload_mat(m, cm, &L->wv, &G->wv, 1)) || (st = upload_mat(m, cm, &L->wo, &G->wo, 1)) ||
+            (st = upload_mat(m, cm, &L->gate, &G->gate, 1)) || (st = upload_mat(m, cm, &L->up, &G->up, 1)) ||
+            (st = upload_mat(m, cm, &L->down, &G->down, 1)) ||
+            (st = upload_vec(cm, L->attn_norm, d, &G->attn_norm)) || (st = upload_vec(cm, L->ffn_norm, d, &G->ffn_norm)) ||
+            (st = upload_vec(cm, L->bq, q_dim, &G->bq)) || (st = upload_vec(cm, L->bk, kv_dim, &G->bk)) ||
+            (st = upload_vec(cm, L->bv, kv_dim, &G->bv)) || (st = upload_vec(cm, L->bo, d, &G->bo)) ||
+            (st = upload_vec(cm, L->b_up, (size_t)hp->n_ff, &G->b_up)) || (st = upload_vec(cm, L->b_down, d, &G->b_down)) ||
+            (st = upload_vec(cm, L->q_norm, (size_t)hp->head_dim, &G->q_norm)) ||
+            (st = upload_vec(cm, L->k_norm, (size_t)hp->head_dim, &G->k_norm)) ||
+            (st = upload_vec(cm, L->ln1_w, d, &G->ln1_w)) || (st = upload_vec(cm, L->ln1_b, d, &G->ln1_b)) ||
+            (st = upload_vec(cm, L->ln2_w, d, &G->ln2_w)) || (st = upload_vec(cm, L->ln2_b, d, &G->ln2_b)))
+            return st;
+    }
+    if ((st = upload_vec(cm, m->output_norm, d, &cm->output_norm)) ||
+        (st = upload_vec(cm, m->embd_ln_w, d, &cm->embd_ln_w)) || (st = upload_vec(cm, m->embd_ln_b, d, &cm->embd_ln_b)))
+        return st;
+    if (enc && ((st = upload_vec(cm, m->pos_embd, (size_t)hp->n_ctx_train * d, &cm->pos_embd)) ||
+                (st = upload_vec(cm, m->type_embd, (size_t)hp->n_types * d, &cm->type_embd))))
+        return st;
+    if (!enc) {
+        if ((st = dev_alloc(cm, (void **)&cm->inv_freq, (size_t)hp->n_rot / 2 * sizeof(double)))) return st;
+        CK(cudaMemcpy(cm->inv_freq, hp->rope_inv_freq, (size_t)hp->n_rot / 2 * sizeof(double), cudaMemcpyHostToDevice));
+    }
+    CK(cudaDeviceSynchronize());
+    return 0;
+}
+
+static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
+{
+    const cu_model *cm = m->backend_state;
+    if (!cm) {
+        snprintf(buf, cap, "CUDA device %d", m->device);
+        return;
+    }
+    size_t fr = 0, total = 0;
+    cudaMemGetInfo(&fr, &total);
+    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free",
+             cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
+             (double)fr / 1048576.0, (double)total / 1048576.0);
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+static void cuda_session_free(hrt_session *s)
+{
+    cu_session *c = s->state;
+    if (!c) return;
+    if (c->have_graph) cudaGraphExecDestroy(c->graph);
+    if (c->blas) cublasDestroy(c->blas);
+    void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
+                   c->xh, c->d_ids, c->d_pos};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
+    cudaFreeHost(c->h_ids);
+    cudaFreeHost(c->h_pos);
+    cudaFreeHost(c->h_logits);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+    s->state = NULL;
+}
+
+static int cuda_session_init(hrt_session *s)
+{
+    const hrt_model *m = s->model;
+    const hparams *hp = &m->hp;
+    CK(cudaSetDevice(m->device));
+    cu_session *c = calloc(1, sizeof *c);
+    if (!c) return hrt_err(HRT_E_NOMEM, "out of memory");
+    s->state = c;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t cache = (size_t)hp->n_layer * s->n_ctx * kv_dim * sizeof(float);
+    size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
+    if (q_dim > widest) widest = q_dim;
+    size_t scratch = (size_t)UBATCH * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
+                     (size_t)UBATCH * widest * 2 + (size_t)hp->n_vocab * sizeof(float);
+    size_t fr = 0, total = 0;
+    CK(cudaMemGetInfo(&fr, &total));
+    if (2 * cache + scratch > fr)
+        return hrt_err(HRT_E_NOMEM, "CUDA: a session of %d tokens needs %zu MiB (KV cache %zu MiB, scratch %zu MiB); "
+                       "%zu MiB are free", s->n_ctx, (2 * cache + scratch) >> 20, (2 * cache) >> 20, scratch >> 20,
+                       fr >> 20);
+    CK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) return hrt_err(HRT_E_BACKEND, "cuBLAS: cublasCreate failed");
+    CK(cudaMalloc((void **)&c->k_cache, cache));
+    CK(cudaMalloc((void **)&c->v_cache, cache));
+    CK(cudaMalloc((void **)&c->x, (size_t)UBATCH * hp->n_embd * sizeof(float)));
+    CK(cudaMalloc((void **)&c->xb, (size_t)UBATCH * hp->n_embd * sizeof(float)));
+    CK(cudaMalloc((void **)&c->q, (size_t)UBATCH * q_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->k, (size_t)UBATCH * kv_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->v, (size_t)UBATCH * kv_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->att, (size_t)UBATCH * q_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->hb, (size_t)UBATCH * hp->n_ff * sizeof(float)));
+    CK(cudaMalloc((void **)&c->hb2, (size_t)UBATCH * hp->n_ff * sizeof(float)));
+    CK(cudaMalloc((void **)&c->logits, (size_t)hp->n_vocab * sizeof(float)));
+    CK(cudaMalloc(&c->xh, (size_t)UBATCH * widest * 2));
+    CK(cudaMalloc((void **)&c->d_ids, UBATCH * sizeof(int32_t)));
+    CK(cudaMalloc((void **)&c->d_pos, sizeof(int)));
+    CK(cudaMallocHost((void **)&c->h_ids, UBATCH * sizeof(int32_t)));
+    CK(cudaMallocHost((void **)&c->h_pos, sizeof(int)));
+    CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
+    return 0;
+}
+
+/* Products of n activation rows with W: a matrix-vector kernel for one row
+ * (decode), cuBLAS for more (prompts). */
+static cudaError_t product(cu_session *c, const cuda_mat *W, const float *x, const float *bias, float *y, int n,
+                           int accumulate)
+{
+    if (n == 1) return cuda_matvec(W, x, bias, y, accumulate, c->stream);
+    return cuda_gemm(c->blas, W, x, c->xh, bias, y, n, accumulate, c->stream);
+}
+
+/* Enqueues the forward pass of n tokens (ids and position already in
+ * d_ids / d_pos) and the copy of the last token's logits to h_logits. */
+static cudaError_t enqueue_forward(hrt_session *s, int n)
+{
+    const hrt_model *m = s->model;
+    const hparams *hp = &m->hp;
+    cu_model *cm = m->backend_state;
+    cu_session *c = s->state;
+    cudaStream_t st = c->stream;
+    int d = hp->n_embd, hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
+    cudaError_t e;
+#define RUN(call)                               \
+    do {                                        \
+        if ((e = (call)) != cudaSuccess) return e; \
+    } while (0)
+    RUN(cuda_embed_rows(&cm->tok_embd, c->d_ids, n, c->x, st));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const cu_layer *L = &cm->layers[l];
+        float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
+        RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
+        RUN(product(c, &L->wq, c->xb, L->bq, c->q, n, 0));
+        RUN(product(c, &L->wk, c->xb, L->bk, c->k, n, 0));
+        RUN(product(c, &L->wv, c->xb, L->bv, c->v, n, 0));
+        if (L->q_norm) {
+            RUN(cuda_rmsnorm(c->q, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
+            RUN(cuda_rmsnorm(c->k, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
+        }
+        RUN(cuda_rope_store(c->q, c->k, c->v, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
+                            cm->inv_freq, hp->rope_neox, st));
+        RUN(cuda_attention(c->att, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0, st));
+        RUN(product(c, &L->wo, c->att, NULL, c->x, n, 1));
+        RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+        RUN(product(c, &L->gate, c->xb, NULL, c->hb, n, 0));
+        RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
+        RUN(cuda_silu_mul(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, st));
+        RUN(product(c, &L->down, c->hb, NULL, c->x, n, 1));
+    }
+    RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
+    RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
+    RUN(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st));
+#undef RUN
+    return cudaSuccess;
+}
+
+/* Captures the one-token step (input copies, forward, logits copy). */
+static int capture_step(hrt_session *s)
+{
+    cu_session *c = s->state;
+    cudaGraph_t g;
+    CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+    cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = enqueue_forward(s, 1);
+    cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
+    if (e != cudaSuccess || e2 != cudaSuccess)
+        return hrt_err(HRT_E_BACKEND, "CUDA: capturing the decode step failed: %s",
+                       cudaGetErrorString(e != cudaSuccess ? e : e2));
+    e = cudaGraphInstantiate(&c->graph, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: instantiating the decode graph failed: %s", cudaGetErrorString(e));
+    c->have_graph = 1;
+    return 0;
+}
+
+static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
+{
+    const hrt_model *m = s->model;
+    cu_session *c = s->state;
+    int st;
+    CK(cudaSetDevice(m->device));
+    for (int done = 0; done < n; done += UBATCH) {
+        if (atomic_load(&s->cancel)) return hrt_err(HRT_E_CANCELLED, "cancelled");
+        int nb = n - done < UBATCH ? n - done : UBATCH;
+        memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
+        *c->h_pos = s->n_past + done;
+        if (nb == 1) {
+            if (!c->have_graph && (st = capture_step(s))) return st;
+            CK(cudaGraphLaunch(c->graph, c->stream));
+        } else {
+            CK(cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)nb * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
+            CK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream));
+            CK(enqueue_forward(s, nb));
+        }
+        /* the host buffers are reused by the next micro-batch */
+        CK(cudaStreamSynchronize(c->stream));
+    }
+    if (logits) memcpy(logits, c->h_logits, (size_t)m->hp.n_vocab * sizeof(float));
+    return 0;
+}
+
+/* ---- encoder (BERT) ------------------------------------------------------------------------ */
+static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out)
+{
+    (void)tp;
+    const hparams *hp = &m->hp;
+    cu_model *cm = m->backend_state;
+    int d = hp->n_embd, st = 0;
+    size_t nd = (size_t)n * d;
+    CK(cudaSetDevice(m->device));
+    pthread_mutex_lock(&cm->enc_mu);
+    float *x = NULL, *xb = NULL, *q = NULL, *k = NULL, *v = NULL, *att = NULL, *h = NULL, *host = NULL;
+    int32_t *d_ids = NULL;
+    cudaStream_t sm = cm->enc_stream;
+    cudaError_t e = cudaSuccess;
+    if (!sm) {
+        e = cudaStreamCreateWithFlags(&cm->enc_stream, cudaStreamNonBlocking);
+        if (e == cudaSuccess && cublasCreate(&cm->enc_blas) != CUBLAS_STATUS_SUCCESS) e = cudaErrorUnknown;
+        sm = cm->enc_stream;
+    }
+#define E(call)                                \
+    do {                                       \
+        if (e == cudaSuccess) e = (call);      \
+    } while (0)
+    E(cudaMalloc((void **)&x, nd * 4));
+    E(cudaMalloc((void **)&xb, nd * 4));
+    E(cudaMalloc((void **)&q, nd * 4));
+    E(cudaMalloc((void **)&k, nd * 4));
+    E(cudaMalloc((void **)&v, nd * 4));
+    E(cudaMalloc((void **)&att, nd * 4));
+    E(cudaMalloc((void **)&h, (size_t)n * hp->n_ff * 4));
+    E(cudaMalloc((void **)&d_ids, (size_t)n * 4));
+    E(cudaMemcpyAsync(d_ids, ids, (size_t)n * 4, cudaMemcpyHostToDevice, sm));
+    E(cuda_embed_rows(&cm->tok_embd, d_ids, n, x, sm));
+    E(cuda_add(x, cm->pos_embd, (int64_t)nd, sm));
+    E(cuda_add_bias(x, cm->type_embd, n, d, sm)); /* token type 0 */
+    E(cuda_layernorm(x, x, cm->embd_ln_w, cm->embd_ln_b, n, d, hp->norm_eps, sm));
+    void *xh = NULL; /* f32 weights: cuBLAS needs no 16-bit copy */
+    for (int l = 0; l < hp->n_layer && e == cudaSuccess; l++) {
+        const cu_layer *L = &cm->layers[l];
+        E(cuda_gemm(cm->enc_blas, &L->wq, x, xh, L->bq, q, n, 0, sm));
+        E(cuda_gemm(cm->enc_blas, &L->wk, x, xh, L->bk, k, n, 0, sm));
+        E(cuda_gemm(cm->enc_blas, &L->wv, x, xh, L->bv, v, n, 0, sm));
+        E(cuda_attention(att, q, k, v, NULL, n, hp->n_head, hp->n_head_kv, hp->head_dim, 0, n, sm));
+        E(cuda_gemm(cm->enc_blas, &L->wo, att, xh, L->bo, xb, n, 0, sm));
+        E(cuda_add(x, xb, (int64_t)nd, sm));
+        E(cuda_layernorm(x, x, L->ln1_w, L->ln1_b, n, d, hp->norm_eps, sm));
+        E(cuda_gemm(cm->enc_blas, &L->up, x, xh, L->b_up, h, n, 0, sm));
+        E(cuda_gelu(h, (int64_t)n * hp->n_ff, sm));
+        E(cuda_gemm(cm->enc_blas, &L->down, h, xh, L->b_down, xb, n, 0, sm));
+        E(cuda_add(x, xb, (int64_t)nd, sm));
+        E(cuda_layernorm(x, x, L->ln2_w, L->ln2_b, n, d, hp->norm_eps, sm));
+    }
+    host = malloc(nd * sizeof *host);
+    if (!host && e == cudaSuccess) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    E(cudaMemcpyAsync(host, x, nd * 4, cudaMemcpyDeviceToHost, sm));
+    E(cudaStreamSynchronize(sm));
+#undef E
+    if (e != cudaSuccess && !st) st = hrt_err(HRT_E_BACKEND, "CUDA: encoding %d tokens failed: %s", n, cudaGetErrorString(e));
+    if (!st) {
+        memset(out, 0, (size_t)d * sizeof *out);
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < d; i++) out[i] += host[(size_t)t * d + i] / (float)n;
+    }
+    void *bufs[] = {x, xb, q, k, v, att, h, d_ids};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) cudaFree(bufs[i]);
+    free(host);
+    pthread_mutex_unlock(&cm->enc_mu);
+    return st;
+}
+
+const backend_ops backend_cuda = {
+    .name = "cuda",
+    .model_init = cuda_model_init,
+    .model_free = cuda_model_free,
+    .describe = cuda_describe,
+    .session_init = cuda_session_init,
+    .session_free = cuda_session_free,
+    .decode = cuda_decode,
+    .encode = cuda_encode,
+};

@@ -1,0 +1,23 @@
+/* Attention of n query rows against a cache of keys and values, one pass
+ * over the keys with an online softmax (flash-attention style): scores live
+ * only in a tile of shared memory, never in a score matrix. Grouped-query:
+ * query head h reads cache head h / (n_head / n_kv). */
+#ifndef HRT_CUDA_ATTENTION_H
+#define HRT_CUDA_ATTENTION_H
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* out (n, n_head*head_dim) = softmax(q k^T / sqrt(head_dim)) v. Causal:
+ * query t (at position *pos + t) sees cache rows 0 .. *pos + t; otherwise
+ * every query sees rows 0 .. kv_len-1. head_dim <= 256. */
+cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
+                           int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

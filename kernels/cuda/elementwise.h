@@ -1,0 +1,35 @@
+/* Element-wise kernels: embedding rows, SwiGLU, GELU, residual add, bias
+ * add, conversion of activations for 16-bit matrix products, and the
+ * dequantization of a repacked matrix into its GEMM copy. */
+#ifndef HRT_CUDA_ELEMENTWISE_H
+#define HRT_CUDA_ELEMENTWISE_H
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "matvec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* out[t] = row ids[t] of E (dequantized), t < n; ids on the device. */
+cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float *out, cudaStream_t s);
+/* out[i] = silu(gate[i]) * up[i] */
+cudaError_t cuda_silu_mul(float *out, const float *gate, const float *up, int64_t n, cudaStream_t s);
+/* x[i] = gelu(x[i]) (erf form) */
+cudaError_t cuda_gelu(float *x, int64_t n, cudaStream_t s);
+/* y[i] += x[i] */
+cudaError_t cuda_add(float *y, const float *x, int64_t n, cudaStream_t s);
+/* y[t, i] += b[i] for n_rows rows of dim */
+cudaError_t cuda_add_bias(float *y, const float *b, int n_rows, int dim, cudaStream_t s);
+/* dst (type GGML_TYPE_F16 or BF16) = src floats */
+cudaError_t cuda_to_16bit(void *dst, uint32_t type, const float *src, int64_t n, cudaStream_t s);
+/* Fills W->gemm (W->gemm_type) from W's repacked weights. */
+cudaError_t cuda_mat_dequant(const cuda_mat *W, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

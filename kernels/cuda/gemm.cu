@@ -1,0 +1,28 @@
+#include "gemm.h"
+
+#include "elementwise.h"
+
+enum { T_F32 = 0, T_F16 = 1, T_BF16 = 30 };
+
+extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias,
+                                 float *Y, int n, int accumulate, cudaStream_t s)
+{
+    /* Row-major Y (n, rows) is column-major (rows, n) = W (rows, cols) times
+     * X^T: column-major W^T is row-major W, so op(A) = T with lda = cols. */
+    int rows = (int)W->rows, cols = (int)W->cols;
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    cudaError_t e;
+    cublasStatus_t st;
+    if (cublasSetStream(h, s) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+    if (W->gemm_type == T_F32) {
+        st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, W->gemm, CUDA_R_32F, cols, X,
+                          CUDA_R_32F, cols, &beta, Y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    } else {
+        cudaDataType_t dt = W->gemm_type == T_F16 ? CUDA_R_16F : CUDA_R_16BF;
+        if ((e = cuda_to_16bit(xh, W->gemm_type, X, (int64_t)n * cols, s)) != cudaSuccess) return e;
+        st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, W->gemm, dt, cols, xh, dt, cols, &beta,
+                          Y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+    return bias ? cuda_add_bias(Y, bias, n, rows, s) : cudaSuccess;
+}

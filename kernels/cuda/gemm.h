@@ -1,0 +1,24 @@
+/* Prompt-time matrix products through cuBLAS: Y = X W^T (+ bias) (+= Y)
+ * with W's GEMM copy (fp16 or bf16 on the tensor cores, or f32). */
+#ifndef HRT_CUDA_GEMM_H
+#define HRT_CUDA_GEMM_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "matvec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X (n, cols) floats, Y (n, rows) floats; xh holds n*cols 16-bit values
+ * (scratch for the converted activations). Returns a cuBLAS status mapped
+ * to cudaErrorUnknown on failure. */
+cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias, float *Y,
+                      int n, int accumulate, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

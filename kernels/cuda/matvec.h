@@ -1,0 +1,49 @@
+/* Decode-time matrix-vector products on the GPU: y = W x (+ bias) (+= y),
+ * for weights in the repacked block layouts of cuda_mat (see below) or in
+ * F16/BF16/F32, with float activations: the weights are dequantized in
+ * registers and nothing of x is rounded, so the result is the CPU's F32
+ * path up to the order of float sums. */
+#ifndef HRT_CUDA_MATVEC_H
+#define HRT_CUDA_MATVEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A weight matrix on the device. Quantized types are repacked from GGUF's
+ * interleaved blocks into separate arrays, so that each warp reads its row's
+ * quants with aligned 4-byte loads:
+ *   Q4_0, Q4_1: q = rows * nb * 16 bytes of nibbles (GGUF's qs order),
+ *               d = rows * nb fp16 scales, m = rows * nb fp16 minimums (Q4_1)
+ *   Q8_0:       q = rows * nb * 32 int8, d as above
+ *   F16, BF16, F32: q = rows * cols elements, d = m = NULL
+ * (nb = cols / 32). gemm is a 16-bit (fp16 or bf16) or f32 copy of the
+ * whole matrix for prompt products through cuBLAS, or q itself for 16-bit
+ * and f32 weights. */
+typedef struct {
+    uint32_t type;          /* GGML_TYPE_* of the weights */
+    int64_t rows, cols;
+    void *q;
+    uint16_t *d, *m;
+    void *gemm;             /* (rows, cols) in gemm_type, row-major */
+    uint32_t gemm_type;     /* GGML_TYPE_F16, GGML_TYPE_BF16 or GGML_TYPE_F32 */
+} cuda_mat;
+
+/* y[r] = (accumulate ? y[r] : 0) + bias[r] (when bias) + dot(W[r], x), for
+ * every row r. x is (cols) floats, y (rows) floats, both on the device. */
+cudaError_t cuda_matvec(const cuda_mat *W, const float *x, const float *bias, float *y, int accumulate,
+                        cudaStream_t stream);
+
+/* Repacks n_rows GGUF rows of type (host memory, row_bytes apart) into W's
+ * device arrays, starting at row0. Synchronous. */
+cudaError_t cuda_mat_upload(cuda_mat *W, const void *host, size_t row_bytes, int64_t row0, int64_t n_rows);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

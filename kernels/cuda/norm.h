@@ -1,0 +1,23 @@
+/* Row normalisations: RMSNorm (optionally after adding a residual, in one
+ * pass) and LayerNorm with weight and bias. */
+#ifndef HRT_CUDA_NORM_H
+#define HRT_CUDA_NORM_H
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* For each of n_rows rows of dim: when residual, x += residual (written
+ * back); out = x / sqrt(mean(x^2) + eps) * w. out may be x. */
+cudaError_t cuda_rmsnorm(float *out, float *x, const float *residual, const float *w, int n_rows, int dim,
+                         float eps, cudaStream_t s);
+/* out = (x - mean) / sqrt(var + eps) * w + b per row; out may be x. */
+cudaError_t cuda_layernorm(float *out, const float *x, const float *w, const float *b, int n_rows, int dim,
+                           float eps, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,24 @@
+/* RoPE on the query and key rows of n tokens, and the store of their keys
+ * and values into the layer's cache. Token t is at position *pos + t (pos
+ * is device memory, so a captured graph replays at a new position). */
+#ifndef HRT_CUDA_ROPE_H
+#define HRT_CUDA_ROPE_H
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* q: (n, n_head*head_dim), k, v: (n, n_kv*head_dim); inv_freq (n_rot/2)
+ * angles per position (double). neox: rotate pairs (i, i + n_rot/2), else
+ * (2i, 2i+1). Rotates q and k in place and copies k, v into rows *pos..
+ * of k_cache, v_cache ((n_ctx, n_kv*head_dim) each). */
+cudaError_t cuda_rope_store(float *q, float *k, const float *v, float *k_cache, float *v_cache, const int *pos,
+                            int n, int n_head, int n_kv, int head_dim, int n_rot, const double *inv_freq, int neox,
+                            cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

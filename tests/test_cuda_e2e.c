@@ -1,0 +1,182 @@
+/* The CUDA backend end to end, against the same independent references as
+ * the CPU tests, and against the CPU backend itself:
+ *   - tiny HF Llama / Qwen2 / Qwen3 checkpoints vs HF transformers: at
+ *     HRT_PRECISION_F32 (f32 prompt products) within 1e-4 relative and
+ *     identical greedy tokens; by default (16-bit prompt products on the
+ *     tensor cores) within 5e-2 and the first 4 greedy tokens;
+ *   - SmolLM2 Q4_1 vs HF transformers (exact float32): F32 within 1e-3 and
+ *     the 64-token greedy continuations identical; default within 5e-2 and
+ *     the first 8 greedy tokens;
+ *   - the same prompts, CUDA vs the CPU backend's F32 path, greedy ids;
+ *   - all-MiniLM-L6-v2 embeddings on the GPU vs sentence-transformers;
+ *   - hrt_generate on the GPU answers the golden question.
+ * Skips ("no CUDA device") where there is no GPU. */
+#include "golden_check.h"
+
+#ifndef HRT_WITH_CUDA
+int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
+#else
+#include <cuda_runtime_api.h>
+
+static hrt_model *open_on(const char *path, int backend, int precision)
+{
+    hrt_model_params mp = hrt_model_default_params();
+    mp.backend = backend;
+    mp.precision = precision;
+    hrt_model *m = NULL;
+    CHECK_STATUS(hrt_model_open(path, &mp, &m), 0);
+    return m;
+}
+
+static void check_set(const char *path, const cJSON *prompts, int add_special, double tight, double loose,
+                      int loose_greedy, const char *label)
+{
+    const int prec[2] = {HRT_PRECISION_F32, HRT_PRECISION_DEFAULT};
+    for (int k = 0; k < 2; k++) {
+        hrt_model *m = open_on(path, HRT_BACKEND_CUDA, prec[k]);
+        if (!m) continue;
+        hrt_model_info info;
+        hrt_model_info_get(m, &info);
+        CHECK(!strcmp(info.backend, "cuda"));
+        double tol = k == 0 ? tight : loose;
+        golden_report r = golden_check(m, prompts, tol, add_special);
+        char l[160];
+        snprintf(l, sizeof l, "cuda %s %s", label, k == 0 ? "f32" : "default");
+        golden_print(l, &r, tol);
+        CHECK_MSG(r.n_bad == 0, "%s: %d logits beyond %.0e", l, r.n_bad, tol);
+        for (int i = 0; i < r.n_prompts; i++)
+            CHECK_MSG(r.diverged[i] < 0 || (k == 1 && r.diverged[i] >= loose_greedy), "%s: prompt %d diverges at %d",
+                      l, i, r.diverged[i]);
+        hrt_model_free(m);
+    }
+}
+
+static void test_tiny(void)
+{
+    cJSON *g = golden_load("tiny_decoders.json");
+    if (!g) return;
+    const cJSON *mod;
+    cJSON_ArrayForEach(mod, cJSON_GetObjectItem(g, "models"))
+    {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tests/golden/%s", HRT_SOURCE_DIR, cJSON_GetObjectItem(mod, "dir")->valuestring);
+        check_set(dir, cJSON_GetObjectItem(mod, "prompts"), 0, 1e-4, 5e-2, 4,
+                  cJSON_GetObjectItem(mod, "dir")->valuestring);
+    }
+    cJSON_Delete(g);
+}
+
+/* CUDA and CPU (both exact) pick the same greedy tokens on their own. */
+static void test_vs_cpu(const char *path)
+{
+    hrt_model *gm = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_F32);
+    hrt_model *cm = open_on(path, HRT_BACKEND_CPU, HRT_PRECISION_F32);
+    if (!gm || !cm) goto done;
+    const char *prompts[] = {"The history of computing", "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"};
+    for (int p = 0; p < 2; p++) {
+        char *a = NULL, *b = NULL;
+        hrt_session *sa = NULL, *sb = NULL;
+        hrt_session_open(gm, NULL, &sa);
+        hrt_session_open(cm, NULL, &sb);
+        hrt_generate_params gp = hrt_generate_default_params();
+        gp.max_tokens = 48;
+        CHECK_STATUS(hrt_generate(sa, prompts[p], strlen(prompts[p]), &gp, &a, NULL), 0);
+        CHECK_STATUS(hrt_generate(sb, prompts[p], strlen(prompts[p]), &gp, &b, NULL), 0);
+        CHECK_MSG(a && b && !strcmp(a, b), "CUDA and CPU continuations differ:\n%s\n---\n%s", a ? a : "", b ? b : "");
+        hrt_free(a);
+        hrt_free(b);
+        hrt_session_free(sa);
+        hrt_session_free(sb);
+    }
+done:
+    hrt_model_free(gm);
+    hrt_model_free(cm);
+}
+
+static void test_smollm2(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("SmolLM2 absent: its checks are not run\n");
+        return;
+    }
+    fclose(f);
+    cJSON *g = golden_load("smollm2_logits_hf.json");
+    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, "smollm2");
+    cJSON_Delete(g);
+    test_vs_cpu(path);
+    hrt_model *m = open_on(path, HRT_BACKEND_AUTO, HRT_PRECISION_DEFAULT);
+    if (m) {
+        hrt_model_info info;
+        hrt_model_info_get(m, &info);
+        printf("auto backend: %s; %s\n", info.backend, info.device);
+        CHECK(!strcmp(info.backend, "cuda"));
+        hrt_session *s = NULL;
+        hrt_session_open(m, NULL, &s);
+        hrt_chat_msg msg = {"user", "What is the capital of France?"};
+        char prompt[512];
+        hrt_chat_render(m, &msg, 1, 1, prompt, sizeof prompt);
+        hrt_generate_params gp = hrt_generate_default_params();
+        gp.max_tokens = 24;
+        char *text = NULL;
+        CHECK_STATUS(hrt_generate(s, prompt, strlen(prompt), &gp, &text, NULL), 0);
+        printf("answer on the GPU: %s\n", text ? text : "");
+        CHECK(text && strstr(text, "Paris"));
+        hrt_free(text);
+        hrt_session_free(s);
+        hrt_model_free(m);
+    }
+}
+
+static void test_embed(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/models/all-minilm-l6-v2/model.safetensors", HRT_SOURCE_DIR);
+    FILE *f = fopen(dir, "rb");
+    if (!f) {
+        printf("all-MiniLM-L6-v2 absent: the embedding check is not run\n");
+        return;
+    }
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/models/all-minilm-l6-v2", HRT_SOURCE_DIR);
+    cJSON *g = golden_load("minilm_embed.json");
+    hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (g && m) {
+        const cJSON *sents = cJSON_GetObjectItem(g, "sentences");
+        int n = cJSON_GetArraySize(sents);
+        const char **texts = malloc((size_t)n * sizeof *texts);
+        for (int i = 0; i < n; i++) texts[i] = cJSON_GetObjectItem(cJSON_GetArrayItem(sents, i), "text")->valuestring;
+        float *e = malloc((size_t)n * 384 * sizeof *e);
+        CHECK_STATUS(hrt_embed(m, texts, NULL, (size_t)n, e), 0);
+        double worst = 1;
+        for (int i = 0; i < n; i++) {
+            const cJSON *ge = cJSON_GetObjectItem(cJSON_GetArrayItem(sents, i), "embedding");
+            double dot = 0, na = 0, nb = 0;
+            for (int k = 0; k < 384; k++) {
+                double a = e[(size_t)i * 384 + k], b = cJSON_GetArrayItem(ge, k)->valuedouble;
+                dot += a * b, na += a * a, nb += b * b;
+            }
+            double cs = dot / sqrt(na * nb);
+            if (!(cs >= worst)) worst = cs;
+        }
+        printf("embeddings on the GPU: %d sentences, lowest cosine %.6f\n", n, worst);
+        CHECK(worst >= 0.999);
+        free(texts);
+        free(e);
+    }
+    hrt_model_free(m);
+    cJSON_Delete(g);
+}
+
+int main(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) test_skip("no CUDA device");
+    test_tiny();
+    test_smollm2();
+    test_embed();
+    return test_finish();
+}
+#endif

@@ -1,0 +1,359 @@
+/* Every CUDA kernel against the CPU reference (kernels/cpu), on fresh
+ * random inputs, with outputs poisoned (NaN) before each launch so that an
+ * unwritten element fails. Skips ("no CUDA device") where there is no GPU,
+ * and when the library was built without CUDA. */
+#include "hrt.h"
+#include "test.h"
+
+#ifndef HRT_WITH_CUDA
+int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
+#else
+#include <cuda_runtime_api.h>
+
+#include "cpu/ops.h"
+#include "cpu/quant.h"
+#include "cuda/attention.h"
+#include "cuda/elementwise.h"
+#include "cuda/gemm.h"
+#include "cuda/matvec.h"
+#include "cuda/norm.h"
+#include "cuda/rope.h"
+#include "cuda/sample.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static void fill(float *x, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) x[i] = frand() * scale;
+}
+
+/* A GGUF-layout weight row of n elements of type t, random. */
+static void random_row(uint32_t t, void *dst, int n)
+{
+    if (t == GGML_TYPE_F32) {
+        fill(dst, (size_t)n, 1);
+    } else if (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) {
+        for (int i = 0; i < n; i++) {
+            float f = frand();
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : (uint16_t)(u >> 16);
+        }
+    } else {
+        size_t bb = ggml_type_block_bytes(t);
+        uint8_t *p = dst;
+        for (int b = 0; b < n / 32; b++, p += bb) {
+            for (size_t k = 0; k < bb; k++) p[k] = (uint8_t)(frand() * 128 + 128);
+            uint16_t d = fp32_to_fp16(0.01f + 0.05f * (frand() + 1)), m = fp32_to_fp16(-0.3f * (frand() + 1));
+            memcpy(p, &d, 2);
+            if (t == GGML_TYPE_Q4_1) memcpy(p + 2, &m, 2);
+        }
+    }
+}
+
+/* Device buffer helpers: allocate, upload, poison, download. */
+static void *dev(size_t bytes)
+{
+    void *p = NULL;
+    CHECK(cudaMalloc(&p, bytes) == cudaSuccess);
+    return p;
+}
+static void *dev_from(const void *h, size_t bytes)
+{
+    void *p = dev(bytes);
+    cudaMemcpy(p, h, bytes, cudaMemcpyHostToDevice);
+    return p;
+}
+static void poison(void *d, size_t bytes) { cudaMemset(d, 0xff, bytes); } /* all-ones floats are NaN */
+static void down(void *h, const void *d, size_t bytes)
+{
+    CHECK(cudaDeviceSynchronize() == cudaSuccess);
+    CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
+}
+
+/* |a - b| <= tol * (|b| + scale) for all, NaN never passes. */
+static int close_all(const float *a, const float *b, size_t n, double tol, double scale, const char *what)
+{
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)a[i] - b[i]), lim = tol * (fabs(b[i]) + scale);
+        if (!(err <= lim)) bad++;
+        if (err > worst || a[i] != a[i]) worst = a[i] != a[i] ? INFINITY : err;
+    }
+    CHECK_MSG(bad == 0, "%s: %zu of %zu values off (largest error %g)", what, bad, n, worst);
+    return bad == 0;
+}
+
+/* A matrix uploaded as the backend does (repacked, with a GEMM copy). */
+static cuda_mat upload(uint32_t type, int rows, int cols, const void *host, uint32_t gemm_type)
+{
+    cuda_mat W = {.type = type, .rows = rows, .cols = cols};
+    size_t n = (size_t)rows * cols, nb = n / 32, rb = ggml_row_bytes(type, cols);
+    int quant = type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q8_0;
+    if (quant) {
+        W.q = dev(nb * (type == GGML_TYPE_Q8_0 ? 32 : 16));
+        W.d = dev(nb * 2);
+        if (type == GGML_TYPE_Q4_1) W.m = dev(nb * 2);
+    } else {
+        W.q = dev(n * (type == GGML_TYPE_F32 ? 4 : 2));
+    }
+    CHECK(cuda_mat_upload(&W, host, rb, 0, rows) == cudaSuccess);
+    W.gemm_type = gemm_type;
+    if (gemm_type == type) {
+        W.gemm = W.q;
+    } else {
+        W.gemm = dev(n * (gemm_type == GGML_TYPE_F32 ? 4 : 2));
+        CHECK(cuda_mat_dequant(&W, 0) == cudaSuccess);
+    }
+    return W;
+}
+
+static void free_mat(cuda_mat *W)
+{
+    if (W->gemm != W->q) cudaFree(W->gemm);
+    cudaFree(W->q);
+    cudaFree(W->d);
+    cudaFree(W->m);
+}
+
+static void test_matvec_and_gemm(void)
+{
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_BF16,
+                              GGML_TYPE_F32};
+    enum { ROWS = 197, COLS = 576, NT = 7 };
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        uint32_t t = types[ti];
+        size_t rb = ggml_row_bytes(t, COLS);
+        uint8_t *w = malloc(rb * ROWS);
+        for (int r = 0; r < ROWS; r++) random_row(t, w + r * rb, COLS);
+        float x[NT * COLS], bias[ROWS], y0[NT * ROWS], ref[NT * ROWS], got[NT * ROWS];
+        fill(x, NT * COLS, 2);
+        fill(bias, ROWS, 1);
+        fill(y0, NT * ROWS, 1);
+        /* exact reference: dequantized weights times float activations */
+        for (int tk = 0; tk < NT; tk++)
+            for (int r = 0; r < ROWS; r++)
+                ref[tk * ROWS + r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, x + tk * COLS, COLS);
+        const char *name = ggml_type_name(t);
+        for (int g = 0; g < 2; g++) {
+            uint32_t gt = g == 0 ? GGML_TYPE_F32 : (t == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F16);
+            if (t == GGML_TYPE_F32 && g == 1) continue;
+            cuda_mat W = upload(t, ROWS, COLS, w, gt);
+            float *dx = dev_from(x, sizeof x), *db = dev_from(bias, sizeof bias), *dy = dev(sizeof got);
+            /* matvec: plain, with bias, accumulating */
+            if (g == 0) {
+                poison(dy, sizeof got);
+                CHECK(cuda_matvec(&W, dx, NULL, dy, 0, 0) == cudaSuccess);
+                down(got, dy, ROWS * sizeof(float));
+                char what[64];
+                snprintf(what, sizeof what, "matvec %s", name);
+                close_all(got, ref, ROWS, 1e-4, 1, what);
+                cudaMemcpy(dy, y0, ROWS * sizeof(float), cudaMemcpyHostToDevice);
+                CHECK(cuda_matvec(&W, dx, db, dy, 1, 0) == cudaSuccess);
+                down(got, dy, ROWS * sizeof(float));
+                float want[ROWS];
+                for (int r = 0; r < ROWS; r++) want[r] = y0[r] + bias[r] + ref[r];
+                snprintf(what, sizeof what, "matvec %s (bias, accumulate)", name);
+                close_all(got, want, ROWS, 1e-4, 1, what);
+            }
+            /* GEMM over NT tokens through cuBLAS */
+            cublasHandle_t h;
+            CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
+            void *xh = dev(sizeof x);
+            poison(dy, sizeof got);
+            CHECK(cuda_gemm(h, &W, dx, xh, db, dy, NT, 0, 0) == cudaSuccess);
+            down(got, dy, sizeof got);
+            float want[NT * ROWS];
+            for (int i = 0; i < NT * ROWS; i++) want[i] = ref[i] + bias[i % ROWS];
+            char what[64];
+            snprintf(what, sizeof what, "gemm %s as %s", name, ggml_type_name(gt));
+            /* f32: float noise; 16-bit copies round weights and activations */
+            close_all(got, want, NT * ROWS, gt == GGML_TYPE_F32 ? 1e-4 : 2e-2, gt == GGML_TYPE_F32 ? 1 : 3, what);
+            cublasDestroy(h);
+            cudaFree(xh);
+            cudaFree(dx);
+            cudaFree(db);
+            cudaFree(dy);
+            free_mat(&W);
+        }
+        free(w);
+    }
+}
+
+static void test_embed(void)
+{
+    enum { V = 50, D = 96 };
+    size_t rb = ggml_row_bytes(GGML_TYPE_Q8_0, D);
+    uint8_t *w = malloc(rb * V);
+    for (int r = 0; r < V; r++) random_row(GGML_TYPE_Q8_0, w + r * rb, D);
+    cuda_mat E = upload(GGML_TYPE_Q8_0, V, D, w, GGML_TYPE_Q8_0);
+    int32_t ids[4] = {3, 49, 0, 3};
+    float want[4 * D], got[4 * D];
+    for (int t = 0; t < 4; t++) dequantize_row(GGML_TYPE_Q8_0, w + ids[t] * rb, want + t * D, D);
+    int32_t *dids = dev_from(ids, sizeof ids);
+    float *out = dev(sizeof got);
+    poison(out, sizeof got);
+    CHECK(cuda_embed_rows(&E, dids, 4, out, 0) == cudaSuccess);
+    down(got, out, sizeof got);
+    close_all(got, want, 4 * D, 1e-6, 1e-6, "embed rows");
+    cudaFree(dids);
+    cudaFree(out);
+    E.gemm = E.q;
+    free_mat(&E);
+    free(w);
+}
+
+static void test_norms_and_elementwise(void)
+{
+    enum { R = 5, D = 576 };
+    float x[R * D], res[R * D], w[D], b[D], want[R * D], got[R * D], xs[R * D];
+    fill(x, R * D, 3);
+    fill(res, R * D, 1);
+    fill(w, D, 1);
+    fill(b, D, 1);
+    float *dx = dev_from(x, sizeof x), *dr = dev_from(res, sizeof res), *dw = dev_from(w, sizeof w);
+    float *db = dev_from(b, sizeof b), *dout = dev(sizeof got);
+    /* RMSNorm after a residual add: x is updated, out is normalised */
+    poison(dout, sizeof got);
+    CHECK(cuda_rmsnorm(dout, dx, dr, dw, R, D, 1e-5f, 0) == cudaSuccess);
+    for (int i = 0; i < R * D; i++) xs[i] = x[i] + res[i];
+    for (int r = 0; r < R; r++) cpu_rmsnorm(want + r * D, xs + r * D, w, D, 1e-5f);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1e-3, "rmsnorm(x + residual)");
+    down(got, dx, sizeof got);
+    close_all(got, xs, R * D, 1e-6, 1e-6, "residual written back");
+    /* LayerNorm */
+    poison(dout, sizeof got);
+    CHECK(cuda_layernorm(dout, dx, dw, db, R, D, 1e-12f, 0) == cudaSuccess);
+    for (int r = 0; r < R; r++) cpu_layernorm(want + r * D, xs + r * D, w, b, D, 1e-12f);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1e-3, "layernorm");
+    /* SiLU * up, GELU, add, bias */
+    poison(dout, sizeof got);
+    CHECK(cuda_silu_mul(dout, dx, dr, R * D, 0) == cudaSuccess);
+    cpu_silu_mul(want, xs, res, R * D);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1e-5, "silu_mul");
+    cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
+    CHECK(cuda_gelu(dout, R * D, 0) == cudaSuccess);
+    memcpy(want, xs, sizeof xs);
+    cpu_gelu(want, R * D);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1e-5, "gelu");
+    cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
+    CHECK(cuda_add(dout, dr, R * D, 0) == cudaSuccess);
+    CHECK(cuda_add_bias(dout, dw, R, D, 0) == cudaSuccess);
+    for (int i = 0; i < R * D; i++) want[i] = xs[i] + res[i] + w[i % D];
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-6, 1e-6, "add, add_bias");
+    cudaFree(dx); cudaFree(dr); cudaFree(dw); cudaFree(db); cudaFree(dout);
+}
+
+/* CPU reference attention: query rows against cache rows, grouped heads. */
+static void ref_attention(float *out, const float *q, const float *kc, const float *vc, int pos0, int n, int nh,
+                          int nkv, int hd, int causal, int kv_len)
+{
+    int q_dim = nh * hd, kv_dim = nkv * hd;
+    float *sc = malloc(sizeof(float) * (size_t)(pos0 + n + kv_len + 1));
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < nh; h++) {
+            int len = causal ? pos0 + t + 1 : kv_len, kvh = h / (nh / nkv);
+            for (int j = 0; j < len; j++)
+                sc[j] = cpu_dot_f32(q + t * q_dim + h * hd, kc + (size_t)j * kv_dim + kvh * hd, hd) / sqrtf((float)hd);
+            cpu_softmax(sc, len);
+            float *o = out + t * q_dim + h * hd;
+            memset(o, 0, sizeof(float) * hd);
+            for (int j = 0; j < len; j++) cpu_axpy(o, sc[j], vc + (size_t)j * kv_dim + kvh * hd, hd);
+        }
+    free(sc);
+}
+
+static void test_rope_and_attention(void)
+{
+    enum { NH = 9, NKV = 3, HD = 64, NCTX = 300, N = 5, POS0 = 261 };
+    int q_dim = NH * HD, kv_dim = NKV * HD;
+    double inv[HD / 2];
+    for (int i = 0; i < HD / 2; i++) inv[i] = pow(100000.0, -2.0 * i / HD);
+    static float q[N * NH * HD], k[N * NKV * HD], v[N * NKV * HD], kc[NCTX * NKV * HD], vc[NCTX * NKV * HD];
+    static float wq[N * NH * HD], wk[N * NKV * HD], got[NCTX * NKV * HD], att[N * NH * HD], ref[N * NH * HD];
+    for (int neox = 0; neox < 2; neox++) {
+        fill(q, N * q_dim, 1);
+        fill(k, N * kv_dim, 1);
+        fill(v, N * kv_dim, 1);
+        fill(kc, NCTX * kv_dim, 1); /* earlier positions: random history */
+        fill(vc, NCTX * kv_dim, 1);
+        memcpy(wq, q, sizeof q);
+        memcpy(wk, k, sizeof k);
+        for (int t = 0; t < N; t++) {
+            float cs[HD];
+            cpu_rope_cache(cs, HD, POS0 + t, inv);
+            cpu_rope(wq + t * q_dim, NH, HD, HD, cs, neox);
+            cpu_rope(wk + t * kv_dim, NKV, HD, HD, cs, neox);
+        }
+        float *dq = dev_from(q, sizeof q), *dk = dev_from(k, sizeof k), *dv = dev_from(v, sizeof v);
+        float *dkc = dev_from(kc, sizeof kc), *dvc = dev_from(vc, sizeof vc);
+        double *dinv = dev_from(inv, sizeof inv);
+        int pos0 = POS0, *dpos = dev_from(&pos0, sizeof pos0);
+        CHECK(cuda_rope_store(dq, dk, dv, dkc, dvc, dpos, N, NH, NKV, HD, HD, dinv, neox, 0) == cudaSuccess);
+        down(got, dq, sizeof q);
+        close_all(got, wq, N * q_dim, 1e-5, 1e-5, neox ? "rope q (neox)" : "rope q");
+        down(got, dkc, sizeof kc);
+        close_all(got + POS0 * kv_dim, wk, N * kv_dim, 1e-5, 1e-5, "rope k stored in the cache");
+        close_all(got, kc, POS0 * kv_dim, 0, 0, "cache rows before the position untouched");
+        memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
+        memcpy(vc + POS0 * kv_dim, v, sizeof v);
+        /* causal attention of the N new tokens over the whole history */
+        float *datt = dev(sizeof att);
+        poison(datt, sizeof att);
+        CHECK(cuda_attention(datt, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 0) == cudaSuccess);
+        ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
+        down(att, datt, sizeof att);
+        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (causal, grouped heads)");
+        /* bidirectional over a fixed length (the encoder) */
+        poison(datt, sizeof att);
+        CHECK(cuda_attention(datt, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0) == cudaSuccess);
+        ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
+        down(att, datt, sizeof att);
+        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (bidirectional)");
+        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dkc); cudaFree(dvc); cudaFree(dinv); cudaFree(dpos);
+        cudaFree(datt);
+    }
+}
+
+static void test_argmax(void)
+{
+    enum { N = 49152 };
+    static float x[N];
+    fill(x, N, 10);
+    x[777] = 50;
+    x[40000] = 50; /* a tie: the lower id wins */
+    float *dx = dev_from(x, sizeof x);
+    int32_t *dout = dev(sizeof(int32_t)), got = -1;
+    CHECK(cuda_argmax(dx, N, dout, 0) == cudaSuccess);
+    down(&got, dout, sizeof got);
+    CHECK_MSG(got == 777, "argmax %d, want 777", got);
+    cudaFree(dx);
+    cudaFree(dout);
+}
+
+int main(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) test_skip("no CUDA device");
+    struct cudaDeviceProp p;
+    cudaGetDeviceProperties(&p, 0);
+    printf("device: %s (sm_%d%d)\n", p.name, p.major, p.minor);
+    test_matvec_and_gemm();
+    test_embed();
+    test_norms_and_elementwise();
+    test_rope_and_attention();
+    test_argmax();
+    return test_finish();
+}
+#endif
