@@ -2,8 +2,9 @@
  * ceilings measured in the same run:
  *   copy:   device-to-device cudaMemcpy of 1 GiB (bytes read + written / s)
  *   peak:   cuBLAS GEMM 8192^3 in fp16 and bf16 (tensor cores, f32 accumulate)
- *   decode: a 128-token prompt, then G tokens one at a time (greedy argmax
- *           on the host; the logits come back each step), median of R runs;
+ *   decode: a 128-token prompt, then G tokens one at a time, greedy, with
+ *           the argmax taken on the device (hrt_session_eval_argmax) and, in
+ *           parentheses, on the host after the logits came back; median of R;
  *           weight GB/s = weight bytes read per token x tokens/s
  *   TTFT:   time to the first token's logits for 512- and 2048-token prompts
  *   prefill TFLOP/s: 2 x matrix parameters x prompt tokens / TTFT
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     int32_t *prompt = malloc(2048 * sizeof *prompt);
     for (int i = 0; i < 2048; i++) prompt[i] = 100 + (i * 7919) % (info.n_vocab - 200);
-    double *tg = malloc((size_t)R * sizeof *tg), ttft[2][16];
+    double *tg = malloc((size_t)R * sizeof *tg), *tga = malloc((size_t)R * sizeof *tga), ttft[2][16];
     int lens[2] = {512, 2048};
     for (int r = -1; r < R; r++) {
         hrt_session_reset(s);
@@ -178,6 +179,18 @@ int main(int argc, char **argv)
             tok = argmax(logits, info.n_vocab);
         }
         double t1 = now_s();
+        /* the same, with the argmax taken on the device */
+        hrt_session_reset(s);
+        hrt_session_eval_argmax(s, prompt, 128, &tok);
+        double t2 = now_s();
+        for (int g = 0; g < G; g++) {
+            if (hrt_session_eval_argmax(s, &tok, 1, &tok)) {
+                fprintf(stderr, "bench_gpu: %s\n", hrt_last_error());
+                return 1;
+            }
+        }
+        double t3 = now_s();
+        if (r >= 0) tga[r] = G / (t3 - t2);
         for (int k = 0; k < 2; k++) {
             hrt_session_reset(s);
             double a = now_s();
@@ -189,7 +202,7 @@ int main(int argc, char **argv)
         }
         if (r >= 0) tg[r] = G / (t1 - t0);
     }
-    double tps = median(tg, R), t512 = median(ttft[0], R < 16 ? R : 16), t2048 = median(ttft[1], R < 16 ? R : 16);
+    double tps_logits = median(tg, R), tps = median(tga, R), t512 = median(ttft[0], R < 16 ? R : 16), t2048 = median(ttft[1], R < 16 ? R : 16);
     double gbs = (double)info.weight_bytes * tps / 1e9;
     /* Prompt FLOPs: 2 per matrix parameter per token, the parameters being
      * all but the (tied) embedding table, which a prompt reads by rows and
@@ -200,11 +213,12 @@ int main(int argc, char **argv)
     const char *name = label ? label : info.name;
     printf("device: %s; copy bandwidth %.0f GB/s (read + write); cuBLAS 8192^3 fp16 %.0f TFLOP/s, bf16 %.0f TFLOP/s\n",
            prop.name, bw, peak16, peakbf);
-    printf("| model | weights | decode tok/s (median of %d) | weight GB/s | share of copy bandwidth | TTFT 512 | "
-           "TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n|---|---|---|---|---|---|---|---|---|\n", R);
+    printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "
+           "bandwidth | TTFT 512 | TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n"
+           "|---|---|---|---|---|---|---|---|---|\n", R);
     double peak = strstr(info.weight_type, "BF16") ? peakbf : peak16;
-    printf("| %s | %s, %.0f MiB | %.0f | %.0f | %.1f%% | %.1f ms | %.1f ms | %.1f | %.1f%% |\n", name, info.weight_type,
-           (double)info.weight_bytes / 1048576.0, tps, gbs, 100.0 * gbs / bw, t512 * 1e3, t2048 * 1e3, tflops,
+    printf("| %s | %s, %.0f MiB | %.0f (%.0f) | %.0f | %.1f%% | %.1f ms | %.1f ms | %.1f | %.1f%% |\n", name,
+           info.weight_type, (double)info.weight_bytes / 1048576.0, tps, tps_logits, gbs, 100.0 * gbs / bw, t512 * 1e3, t2048 * 1e3, tflops,
            100.0 * tflops / peak);
     if (json) {
         FILE *f = fopen(json, "w");
@@ -213,6 +227,8 @@ int main(int argc, char **argv)
                        "\"model\":\"%s\",\"weight_type\":\"%s\",\"weight_bytes\":%llu,\"gen_tokens\":%d,\"reps\":%d,"
                        "\"decode_tps\":[", prop.name, bw, peak16, peakbf, name, info.weight_type,
                     (unsigned long long)info.weight_bytes, G, R);
+            for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tga[r]);
+            fprintf(f, "],\"decode_logits_tps\":[");
             for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tg[r]);
             fprintf(f, "],\"decode_tps_median\":%.2f,\"weight_gbs\":%.1f,\"ttft_512_ms\":%.2f,\"ttft_2048_ms\":%.2f,"
                        "\"prefill_tflops\":%.2f}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops);
@@ -222,6 +238,7 @@ int main(int argc, char **argv)
     free(logits);
     free(prompt);
     free(tg);
+    free(tga);
     hrt_session_free(s);
     hrt_model_free(m);
     return 0;

@@ -187,6 +187,11 @@ HRT_API int hrt_session_n_past(const hrt_session *session);
 HRT_API int hrt_session_eval(hrt_session *session, const int32_t *ids, size_t n,
                              float *logits);
 
+/* As hrt_session_eval, but returns only the id of the largest logit after
+ * the last id (the lowest id on ties) in *next: greedy decoding without
+ * moving the logits (the CUDA backend picks it on the device). */
+HRT_API int hrt_session_eval_argmax(hrt_session *session, const int32_t *ids, size_t n, int32_t *next);
+
 /* Asks a running hrt_session_eval/hrt_generate to stop at the next token.
  * Safe from any thread. The flag clears when the next call starts. */
 HRT_API void hrt_session_cancel(hrt_session *session);

@@ -149,8 +149,10 @@ void hrt_session_cancel(hrt_session *s)
     if (s) atomic_store(&s->cancel, 1);
 }
 
-/* Evaluates ids after the cached ones; the cancel flag is not cleared here. */
-static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
+/* Evaluates ids after the cached ones; the cancel flag is not cleared here.
+ * Either logits (may be NULL) receive the last logits, or, when next is
+ * set, *next their argmax. */
+static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *logits, int32_t *next)
 {
     if (n == 0) return hrt_err(HRT_E_INVALID, "hrt_session_eval: no tokens");
     if (n > (size_t)(s->n_ctx - s->n_past))
@@ -160,7 +162,19 @@ static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *log
         if (ids[i] < 0 || ids[i] >= s->model->hp.n_vocab)
             return hrt_err(HRT_E_INVALID, "token id %d at index %zu is outside the vocabulary (%d)",
                            ids[i], i, s->model->hp.n_vocab);
-    int st = s->model->backend->decode(s, ids, (int)n, logits);
+    const backend_ops *b = s->model->backend;
+    int st;
+    if (next && b->decode_argmax) {
+        st = b->decode_argmax(s, ids, (int)n, next);
+    } else if (next) {
+        float *lg = malloc((size_t)s->model->hp.n_vocab * sizeof *lg);
+        if (!lg) return hrt_err(HRT_E_NOMEM, "out of memory");
+        st = b->decode(s, ids, (int)n, lg);
+        if (!st) *next = argmax_f32(lg, s->model->hp.n_vocab);
+        free(lg);
+    } else {
+        st = b->decode(s, ids, (int)n, logits);
+    }
     if (st == HRT_E_CANCELLED) {
         s->n_past = 0;
         return st;
@@ -171,11 +185,30 @@ static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *log
     return 0;
 }
 
+static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
+{
+    return session_eval_to(s, ids, n, logits, NULL);
+}
+
 int hrt_session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
 {
     if (!s || !ids) return hrt_err(HRT_E_INVALID, "hrt_session_eval: NULL argument");
     atomic_store(&s->cancel, 0);
     return session_eval(s, ids, n, logits);
+}
+
+int hrt_session_eval_argmax(hrt_session *s, const int32_t *ids, size_t n, int32_t *next)
+{
+    if (!s || !ids || !next) return hrt_err(HRT_E_INVALID, "hrt_session_eval_argmax: NULL argument");
+    atomic_store(&s->cancel, 0);
+    return session_eval_to(s, ids, n, NULL, next);
+}
+
+/* Plain greedy decoding: no temperature and no penalty that reads the
+ * logits, so the argmax alone decides (and may be taken on the device). */
+static int plain_greedy(const hrt_sampler_params *p)
+{
+    return p->temperature <= 0 && (p->repeat_penalty == 1.0f || p->repeat_last_n == 0) && p->dry_multiplier <= 0;
 }
 
 /* ---- generation --------------------------------------------------------------- */
@@ -296,8 +329,10 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
     s->n_past = (int)keep;
     u.prompt_tokens = (int)n_ids;
     u.cached_tokens = (int)keep;
+    int greedy = plain_greedy(&p.sampling);
+    int32_t next = 0;
     double t0 = now_ms();
-    st = session_eval(s, ids + keep, n_ids - keep, logits);
+    st = session_eval_to(s, ids + keep, n_ids - keep, greedy ? NULL : logits, greedy ? &next : NULL);
     double t1 = now_ms();
     u.t_prompt_ms = t1 - t0;
     if (st == HRT_E_CANCELLED) {
@@ -314,7 +349,7 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
             u.stop_reason = HRT_STOP_CANCELLED;
             break;
         }
-        int32_t id = sampler_sample(smp, logits, s->tokens, s->n_past);
+        int32_t id = greedy ? next : sampler_sample(smp, logits, s->tokens, s->n_past);
         if (tokenizer_is_eog(m->tok, id)) {
             u.stop_reason = HRT_STOP_EOS;
             break;
@@ -340,7 +375,7 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
             break;
         }
         if (p.max_tokens > 0 && i + 1 >= p.max_tokens) break; /* no need to evaluate it */
-        st = session_eval(s, &id, 1, logits);
+        st = session_eval_to(s, &id, 1, greedy ? NULL : logits, greedy ? &next : NULL);
         if (st == HRT_E_CANCELLED) {
             st = 0;
             u.stop_reason = HRT_STOP_CANCELLED;

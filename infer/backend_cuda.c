@@ -28,6 +28,7 @@
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/rope.h"
+#include "cuda/sample.h"
 #include "error.h"
 #include "model.h"
 
@@ -59,14 +60,17 @@ typedef struct {
     cublasHandle_t blas;
     float *k_cache, *v_cache;  /* (n_layer, n_ctx, kv_dim) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
+    float *part;               /* attention partials of a split decode step */
+    int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
     int32_t *d_ids;            /* (UBATCH) */
     int *d_pos;
     int32_t *h_ids;            /* pinned */
     int *h_pos;                /* pinned */
     float *h_logits;           /* pinned (n_vocab) */
-    cudaGraphExec_t graph;
-    int have_graph;
+    int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
+    cudaGraphExec_t graph[2];  /* one-token step: [0] logits back, [1] argmax back */
+    int have_graph[2];
 } cu_session;
 
 #define CK(call)                                                                                  \
@@ -275,14 +279,16 @@ static void cuda_session_free(hrt_session *s)
 {
     cu_session *c = s->state;
     if (!c) return;
-    if (c->have_graph) cudaGraphExecDestroy(c->graph);
+    for (int g = 0; g < 2; g++)
+        if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                   c->xh, c->d_ids, c->d_pos};
+                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
     cudaFreeHost(c->h_logits);
+    cudaFreeHost(c->h_next);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
     s->state = NULL;
@@ -327,6 +333,15 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMallocHost((void **)&c->h_ids, UBATCH * sizeof(int32_t)));
     CK(cudaMallocHost((void **)&c->h_pos, sizeof(int)));
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
+    CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
+    CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
+    /* Enough (token, head, split) blocks for two per multiprocessor, each
+     * split at least 32 positions of the context long. */
+    cu_model *cm = m->backend_state;
+    int want = (2 * cm->prop.multiProcessorCount + hp->n_head - 1) / hp->n_head;
+    int most = (s->n_ctx + 31) / 32;
+    c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want;
+    CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
     return 0;
 }
 
@@ -340,8 +355,9 @@ static cudaError_t product(cu_session *c, const cuda_mat *W, const float *x, con
 }
 
 /* Enqueues the forward pass of n tokens (ids and position already in
- * d_ids / d_pos) and the copy of the last token's logits to h_logits. */
-static cudaError_t enqueue_forward(hrt_session *s, int n)
+ * d_ids / d_pos), then either the copy of the last token's logits to
+ * h_logits or (argmax) their argmax to h_next. */
+static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
 {
     const hrt_model *m = s->model;
     const hparams *hp = &m->hp;
@@ -358,52 +374,70 @@ static cudaError_t enqueue_forward(hrt_session *s, int n)
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &cm->layers[l];
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
-        RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-        RUN(product(c, &L->wq, c->xb, L->bq, c->q, n, 0));
-        RUN(product(c, &L->wk, c->xb, L->bk, c->k, n, 0));
-        RUN(product(c, &L->wv, c->xb, L->bv, c->v, n, 0));
+        if (n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type) {
+            /* decode: the norm and the three products in one launch */
+            const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
+            const float *b[3] = {L->bq, L->bk, L->bv};
+            float *y[3] = {c->q, c->k, c->v};
+            RUN(cuda_matvec_multi(W, 3, c->x, L->attn_norm, hp->norm_eps, b, y, st));
+        } else {
+            RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
+            RUN(product(c, &L->wq, c->xb, L->bq, c->q, n, 0));
+            RUN(product(c, &L->wk, c->xb, L->bk, c->k, n, 0));
+            RUN(product(c, &L->wv, c->xb, L->bv, c->v, n, 0));
+        }
         if (L->q_norm) {
             RUN(cuda_rmsnorm(c->q, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
             RUN(cuda_rmsnorm(c->k, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
         RUN(cuda_rope_store(c->q, c->k, c->v, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
                             cm->inv_freq, hp->rope_neox, st));
-        RUN(cuda_attention(c->att, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0, st));
+        RUN(cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0,
+                                 n == 1 ? c->n_split : 1, st));
         RUN(product(c, &L->wo, c->att, NULL, c->x, n, 1));
-        RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-        RUN(product(c, &L->gate, c->xb, NULL, c->hb, n, 0));
-        RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
-        RUN(cuda_silu_mul(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, st));
+        if (n == 1 && L->gate.type == L->up.type) {
+            RUN(cuda_matvec_swiglu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, c->hb, st));
+        } else {
+            RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+            RUN(product(c, &L->gate, c->xb, NULL, c->hb, n, 0));
+            RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
+            RUN(cuda_silu_mul(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, st));
+        }
         RUN(product(c, &L->down, c->hb, NULL, c->x, n, 1));
     }
     RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
-    RUN(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st));
+    if (argmax) {
+        RUN(cuda_argmax(c->logits, hp->n_vocab, c->d_next, st));
+        RUN(cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st));
+    } else {
+        RUN(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st));
+    }
 #undef RUN
     return cudaSuccess;
 }
 
-/* Captures the one-token step (input copies, forward, logits copy). */
-static int capture_step(hrt_session *s)
+/* Captures the one-token step (input copies, forward, result copy). */
+static int capture_step(hrt_session *s, int argmax)
 {
     cu_session *c = s->state;
     cudaGraph_t g;
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
     cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
     if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
-    if (e == cudaSuccess) e = enqueue_forward(s, 1);
+    if (e == cudaSuccess) e = enqueue_forward(s, 1, argmax);
     cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
     if (e != cudaSuccess || e2 != cudaSuccess)
         return hrt_err(HRT_E_BACKEND, "CUDA: capturing the decode step failed: %s",
                        cudaGetErrorString(e != cudaSuccess ? e : e2));
-    e = cudaGraphInstantiate(&c->graph, g, 0);
+    e = cudaGraphInstantiate(&c->graph[argmax], g, 0);
     cudaGraphDestroy(g);
     if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: instantiating the decode graph failed: %s", cudaGetErrorString(e));
-    c->have_graph = 1;
+    c->have_graph[argmax] = 1;
     return 0;
 }
 
-static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
+static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
 {
     const hrt_model *m = s->model;
     cu_session *c = s->state;
@@ -414,19 +448,33 @@ static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
         int nb = n - done < UBATCH ? n - done : UBATCH;
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
+        int last = done + nb >= n, am = argmax && last;
         if (nb == 1) {
-            if (!c->have_graph && (st = capture_step(s))) return st;
-            CK(cudaGraphLaunch(c->graph, c->stream));
+            if (!c->have_graph[am] && (st = capture_step(s, am))) return st;
+            CK(cudaGraphLaunch(c->graph[am], c->stream));
         } else {
             CK(cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)nb * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
             CK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream));
-            CK(enqueue_forward(s, nb));
+            CK(enqueue_forward(s, nb, am));
         }
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
     }
-    if (logits) memcpy(logits, c->h_logits, (size_t)m->hp.n_vocab * sizeof(float));
     return 0;
+}
+
+static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
+{
+    int st = run_decode(s, ids, n, 0);
+    if (!st && logits) memcpy(logits, ((cu_session *)s->state)->h_logits, (size_t)s->model->hp.n_vocab * sizeof(float));
+    return st;
+}
+
+static int cuda_decode_argmax(hrt_session *s, const int32_t *ids, int n, int32_t *next)
+{
+    int st = run_decode(s, ids, n, 1);
+    if (!st) *next = *((cu_session *)s->state)->h_next;
+    return st;
 }
 
 /* ---- encoder (BERT) ------------------------------------------------------------------------ */
@@ -471,7 +519,7 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, i
         E(cuda_gemm(cm->enc_blas, &L->wq, x, xh, L->bq, q, n, 0, sm));
         E(cuda_gemm(cm->enc_blas, &L->wk, x, xh, L->bk, k, n, 0, sm));
         E(cuda_gemm(cm->enc_blas, &L->wv, x, xh, L->bv, v, n, 0, sm));
-        E(cuda_attention(att, q, k, v, NULL, n, hp->n_head, hp->n_head_kv, hp->head_dim, 0, n, sm));
+        E(cuda_attention_split(att, NULL, q, k, v, NULL, n, hp->n_head, hp->n_head_kv, hp->head_dim, 0, n, 1, sm));
         E(cuda_gemm(cm->enc_blas, &L->wo, att, xh, L->bo, xb, n, 0, sm));
         E(cuda_add(x, xb, (int64_t)nd, sm));
         E(cuda_layernorm(x, x, L->ln1_w, L->ln1_b, n, d, hp->norm_eps, sm));
@@ -507,5 +555,6 @@ const backend_ops backend_cuda = {
     .session_init = cuda_session_init,
     .session_free = cuda_session_free,
     .decode = cuda_decode,
+    .decode_argmax = cuda_decode_argmax,
     .encode = cuda_encode,
 };

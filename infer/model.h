@@ -127,6 +127,9 @@ typedef struct backend_ops {
      * ids); logits of the last id into logits when not NULL. Does not touch
      * n_past; the caller advances it on success. */
     int (*decode)(hrt_session *s, const int32_t *ids, int n, float *logits);
+    /* As decode, returning the argmax of the last logits (lowest id on
+     * ties). NULL: decode, then an argmax on the host. */
+    int (*decode_argmax)(hrt_session *s, const int32_t *ids, int n, int32_t *next);
     /* Encoder forward pass over one sequence: pooled (mean over tokens)
      * embedding of n_embd floats, not normalised. */
     int (*encode)(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out);

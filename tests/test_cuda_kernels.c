@@ -76,7 +76,10 @@ static void down(void *h, const void *d, size_t bytes)
     CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
 }
 
-/* |a - b| <= tol * (|b| + scale) for all, NaN never passes. */
+/* |a - b| <= tol * (|b| + scale) for all, NaN never passes. scale is the
+ * size of the values, so that results near zero are held to the absolute
+ * float noise of the whole computation (the GPU's expf/erff/sincos differ
+ * from glibc's in the last bits). */
 static int close_all(const float *a, const float *b, size_t n, double tol, double scale, const char *what)
 {
     size_t bad = 0;
@@ -161,6 +164,34 @@ static void test_matvec_and_gemm(void)
                 for (int r = 0; r < ROWS; r++) want[r] = y0[r] + bias[r] + ref[r];
                 snprintf(what, sizeof what, "matvec %s (bias, accumulate)", name);
                 close_all(got, want, ROWS, 1e-4, 1, what);
+                /* fused: RMSNorm of x, then W, W again with bias, in one launch */
+                float nw[COLS], xn[COLS], want2[2 * ROWS];
+                fill(nw, COLS, 1);
+                cpu_rmsnorm(xn, x, nw, COLS, 1e-5f);
+                for (int r = 0; r < ROWS; r++) {
+                    float v0 = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, xn, COLS);
+                    want2[r] = v0;
+                    want2[ROWS + r] = v0 + bias[r];
+                }
+                float *dnw = dev_from(nw, sizeof nw), *dy2 = dev(2 * ROWS * sizeof(float));
+                poison(dy2, 2 * ROWS * sizeof(float));
+                const cuda_mat *Ws[2] = {&W, &W};
+                const float *bs[2] = {NULL, db};
+                float *ys[2] = {dy2, dy2 + ROWS};
+                CHECK(cuda_matvec_multi(Ws, 2, dx, dnw, 1e-5f, bs, ys, 0) == cudaSuccess);
+                float got2[2 * ROWS];
+                down(got2, dy2, sizeof got2);
+                snprintf(what, sizeof what, "matvec_multi %s (fused norm)", name);
+                close_all(got2, want2, 2 * ROWS, 1e-4, 1, what);
+                /* fused SwiGLU: silu(W x') * (W x') */
+                poison(dy2, ROWS * sizeof(float));
+                CHECK(cuda_matvec_swiglu(&W, &W, dx, dnw, 1e-5f, dy2, 0) == cudaSuccess);
+                down(got2, dy2, ROWS * sizeof(float));
+                for (int r = 0; r < ROWS; r++) want2[r] = want2[r] / (1.0f + expf(-want2[r])) * want2[r];
+                snprintf(what, sizeof what, "matvec_swiglu %s", name);
+                close_all(got2, want2, ROWS, 1e-4, 1, what);
+                cudaFree(dnw);
+                cudaFree(dy2);
             }
             /* GEMM over NT tokens through cuBLAS */
             cublasHandle_t h;
@@ -225,7 +256,7 @@ static void test_norms_and_elementwise(void)
     for (int i = 0; i < R * D; i++) xs[i] = x[i] + res[i];
     for (int r = 0; r < R; r++) cpu_rmsnorm(want + r * D, xs + r * D, w, D, 1e-5f);
     down(got, dout, sizeof got);
-    close_all(got, want, R * D, 1e-5, 1e-3, "rmsnorm(x + residual)");
+    close_all(got, want, R * D, 1e-5, 1, "rmsnorm(x + residual)");
     down(got, dx, sizeof got);
     close_all(got, xs, R * D, 1e-6, 1e-6, "residual written back");
     /* LayerNorm */
@@ -233,19 +264,19 @@ static void test_norms_and_elementwise(void)
     CHECK(cuda_layernorm(dout, dx, dw, db, R, D, 1e-12f, 0) == cudaSuccess);
     for (int r = 0; r < R; r++) cpu_layernorm(want + r * D, xs + r * D, w, b, D, 1e-12f);
     down(got, dout, sizeof got);
-    close_all(got, want, R * D, 1e-5, 1e-3, "layernorm");
+    close_all(got, want, R * D, 1e-5, 1, "layernorm");
     /* SiLU * up, GELU, add, bias */
     poison(dout, sizeof got);
     CHECK(cuda_silu_mul(dout, dx, dr, R * D, 0) == cudaSuccess);
     cpu_silu_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
-    close_all(got, want, R * D, 1e-5, 1e-5, "silu_mul");
+    close_all(got, want, R * D, 1e-5, 1, "silu_mul");
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_gelu(dout, R * D, 0) == cudaSuccess);
     memcpy(want, xs, sizeof xs);
     cpu_gelu(want, R * D);
     down(got, dout, sizeof got);
-    close_all(got, want, R * D, 1e-5, 1e-5, "gelu");
+    close_all(got, want, R * D, 1e-5, 1, "gelu");
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_add(dout, dr, R * D, 0) == cudaSuccess);
     CHECK(cuda_add_bias(dout, dw, R, D, 0) == cudaSuccess);
@@ -302,9 +333,9 @@ static void test_rope_and_attention(void)
         int pos0 = POS0, *dpos = dev_from(&pos0, sizeof pos0);
         CHECK(cuda_rope_store(dq, dk, dv, dkc, dvc, dpos, N, NH, NKV, HD, HD, dinv, neox, 0) == cudaSuccess);
         down(got, dq, sizeof q);
-        close_all(got, wq, N * q_dim, 1e-5, 1e-5, neox ? "rope q (neox)" : "rope q");
+        close_all(got, wq, N * q_dim, 1e-5, 1, neox ? "rope q (neox)" : "rope q");
         down(got, dkc, sizeof kc);
-        close_all(got + POS0 * kv_dim, wk, N * kv_dim, 1e-5, 1e-5, "rope k stored in the cache");
+        close_all(got + POS0 * kv_dim, wk, N * kv_dim, 1e-5, 1, "rope k stored in the cache");
         close_all(got, kc, POS0 * kv_dim, 0, 0, "cache rows before the position untouched");
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
         memcpy(vc + POS0 * kv_dim, v, sizeof v);
@@ -315,6 +346,21 @@ static void test_rope_and_attention(void)
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
         down(att, datt, sizeof att);
         close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (causal, grouped heads)");
+        /* version 2, whole and split over the keys (flash-decoding) */
+        float *dpart = dev(sizeof(float) * N * NH * 7 * (HD + 2));
+        ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
+        for (int ns = 1; ns <= 7; ns += 6) {
+            poison(datt, sizeof att);
+            CHECK(cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, ns, 0) == cudaSuccess);
+            down(att, datt, sizeof att);
+            close_all(att, ref, N * q_dim, 1e-4, 1e-3, ns == 1 ? "attention v2 (causal)" : "attention v2 (7 splits)");
+        }
+        poison(datt, sizeof att);
+        CHECK(cuda_attention_split(datt, NULL, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 1, 0) == cudaSuccess);
+        ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
+        down(att, datt, sizeof att);
+        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention v2 (bidirectional)");
+        cudaFree(dpart);
         /* bidirectional over a fixed length (the encoder) */
         poison(datt, sizeof att);
         CHECK(cuda_attention(datt, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0) == cudaSuccess);

@@ -173,16 +173,47 @@ static void test_cancel_and_context(void)
     CHECK(strstr(hrt_last_error(), "vocabulary") != NULL);
     hrt_session_free(s);
 
-    /* Cancellation from another thread. */
+    /* Cancellation from another thread, in the middle of a long answer. */
     CHECK_STATUS(hrt_session_open(model, NULL, &s), 0);
+    char *story = render_user("Write a long story about a dragon who learns to paint. Use at least 600 words.");
     pthread_t th;
     pthread_create(&th, NULL, cancel_later, s);
     gp.max_tokens = 100000;
-    CHECK_STATUS(hrt_generate(s, prompt, strlen(prompt), &gp, NULL, &u), 0);
+    CHECK_STATUS(hrt_generate(s, story, strlen(story), &gp, NULL, &u), 0);
     pthread_join(th, NULL);
-    CHECK_MSG(u.stop_reason == HRT_STOP_CANCELLED || u.stop_reason == HRT_STOP_EOS, "stop %d", u.stop_reason);
+    CHECK_MSG(u.stop_reason == HRT_STOP_CANCELLED && u.generated_tokens > 0, "stop %d after %d tokens",
+              u.stop_reason, u.generated_tokens);
     printf("cancelled after %d tokens\n", u.generated_tokens);
+    free(story);
     hrt_session_free(s);
+}
+
+/* hrt_session_eval_argmax equals the argmax of hrt_session_eval's logits,
+ * step after step. */
+static void test_eval_argmax(void)
+{
+    hrt_session *a = NULL, *b = NULL;
+    CHECK_STATUS(hrt_session_open(model, NULL, &a), 0);
+    CHECK_STATUS(hrt_session_open(model, NULL, &b), 0);
+    hrt_model_info info;
+    hrt_model_info_get(model, &info);
+    float *lg = malloc((size_t)info.n_vocab * sizeof *lg);
+    int32_t ids[3] = {504, 2365, 6354}, na = 0, nb = 0, same = 1;
+    CHECK_STATUS(hrt_session_eval(a, ids, 3, lg), 0);
+    CHECK_STATUS(hrt_session_eval_argmax(b, ids, 3, &nb), 0);
+    for (int k = 0; k < 10; k++) {
+        na = 0;
+        for (int i = 1; i < info.n_vocab; i++)
+            if (lg[i] > lg[na]) na = i;
+        same &= na == nb;
+        CHECK_STATUS(hrt_session_eval(a, &na, 1, lg), 0);
+        CHECK_STATUS(hrt_session_eval_argmax(b, &nb, 1, &nb), 0);
+    }
+    CHECK(same);
+    CHECK_STATUS(hrt_session_eval_argmax(b, ids, 1, NULL), HRT_E_INVALID);
+    free(lg);
+    hrt_session_free(a);
+    hrt_session_free(b);
 }
 
 static void test_bad_args(void)
@@ -213,6 +244,7 @@ int main(void)
     test_answer(model);
     test_limits_and_stops();
     test_cancel_and_context();
+    test_eval_argmax();
     test_bad_args();
     hrt_model_free(model);
     return test_finish();

@@ -51,6 +51,113 @@ static __global__ void attention_kernel(float *out, const float *q, const float 
     if (tid + ATT_THREADS < hd) o[tid + ATT_THREADS] = acc1 / l;
 }
 
+/* Version 2, for head_dim a multiple of 32 (at most 256): one warp per key.
+ * The lanes hold the query's dims lane + 32 i in registers, score a key
+ * with one warp sum (coalesced loads of the key row), and keep their own
+ * online-softmax state and output dims; the block's 4 warps take every 4th
+ * key of the block's range, then merge through shared memory. With
+ * n_split > 1 (decode) blockIdx.z takes a slice of the keys and writes an
+ * unnormalised partial (max, sum, acc[hd]) that attention_combine merges. */
+#define WARPS 4
+#define MAX_PER_LANE (MAX_HD / 32)
+
+static __global__ void attention_v2(float *out, float *part, const float *q, const float *kc, const float *vc,
+                                    const int *pos_p, int n_head, int n_kv, int hd, int causal, int kv_len,
+                                    int n_split)
+{
+    __shared__ float wm[WARPS], wl[WARPS], wacc[WARPS][MAX_HD];
+    int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv), per = hd / WARP;
+    int len = causal ? *pos_p + t + 1 : kv_len;
+    int chunk = (len + n_split - 1) / n_split, j0 = split * chunk, j1 = min(len, j0 + chunk);
+    float scale = rsqrtf((float)hd), qr[MAX_PER_LANE], acc[MAX_PER_LANE];
+#pragma unroll
+    for (int i = 0; i < MAX_PER_LANE; i++) {
+        qr[i] = i < per ? q[(size_t)t * q_dim + h * hd + lane + WARP * i] * scale : 0.0f;
+        acc[i] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const float *kb = kc + kvh * hd + lane, *vb = vc + kvh * hd + lane;
+    for (int j = j0 + warp; j < j1; j += WARPS) {
+        const float *kr = kb + (size_t)j * kv_dim, *vr = vb + (size_t)j * kv_dim;
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < MAX_PER_LANE; i++)
+            if (i < per) s += qr[i] * kr[WARP * i];
+        s = warp_sum(s);
+        float m_new = fmaxf(m, s), c = expf(m - m_new), p = expf(s - m_new);
+        l = l * c + p;
+#pragma unroll
+        for (int i = 0; i < MAX_PER_LANE; i++)
+            if (i < per) acc[i] = acc[i] * c + p * vr[WARP * i];
+        m = m_new;
+    }
+    if (lane == 0) {
+        wm[warp] = m;
+        wl[warp] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < MAX_PER_LANE; i++)
+        if (i < per) wacc[warp][lane + WARP * i] = acc[i];
+    __syncthreads();
+    float M = -INFINITY;
+    for (int w = 0; w < WARPS; w++) M = fmaxf(M, wm[w]);
+    float L = 0.0f;
+    for (int w = 0; w < WARPS; w++) L += wm[w] == -INFINITY ? 0.0f : wl[w] * expf(wm[w] - M);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.0f;
+        for (int w = 0; w < WARPS; w++)
+            if (wm[w] != -INFINITY) a += wacc[w][d] * expf(wm[w] - M);
+        if (n_split == 1) {
+            out[(size_t)t * q_dim + h * hd + d] = a / L;
+        } else {
+            float *pp = part + (((size_t)t * n_head + h) * n_split + split) * (hd + 2);
+            pp[2 + d] = a;
+            if (d == 0) {
+                pp[0] = M;
+                pp[1] = L;
+            }
+        }
+    }
+}
+
+/* Merges the n_split partials of each (token, head). */
+static __global__ void attention_combine(float *out, const float *part, int n_head, int hd, int n_split)
+{
+    int t = blockIdx.x, h = blockIdx.y;
+    const float *pp = part + ((size_t)t * n_head + h) * n_split * (hd + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < n_split; s++) M = fmaxf(M, pp[s * (hd + 2)]);
+    float L = 0.0f;
+    for (int s = 0; s < n_split; s++) {
+        float ms = pp[s * (hd + 2)];
+        if (ms != -INFINITY) L += pp[s * (hd + 2) + 1] * expf(ms - M);
+    }
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.0f;
+        for (int s = 0; s < n_split; s++) {
+            float ms = pp[s * (hd + 2)];
+            if (ms != -INFINITY) a += pp[s * (hd + 2) + 2 + d] * expf(ms - M);
+        }
+        out[((size_t)t * n_head + h) * hd + d] = a / L;
+    }
+}
+
+extern "C" cudaError_t cuda_attention_split(float *out, float *part, const float *q, const float *k_cache,
+                                            const float *v_cache, const int *pos, int n, int n_head, int n_kv,
+                                            int head_dim, int causal, int kv_len, int n_split, cudaStream_t s)
+{
+    if (head_dim % WARP || head_dim > MAX_HD || n_split < 1 || (n_split > 1 && !part))
+        return cuda_attention(out, q, k_cache, v_cache, pos, n, n_head, n_kv, head_dim, causal, kv_len, s);
+    attention_v2<<<dim3(n, n_head, n_split), WARPS * WARP, 0, s>>>(out, part, q, k_cache, v_cache, pos, n_head, n_kv,
+                                                                   head_dim, causal, kv_len, n_split);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess || n_split == 1) return e;
+    attention_combine<<<dim3(n, n_head), head_dim < 1024 ? ((head_dim + 31) / 32) * 32 : 1024, 0, s>>>(
+        out, part, n_head, head_dim, n_split);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                                       const int *pos, int n, int n_head, int n_kv, int head_dim, int causal,
                                       int kv_len, cudaStream_t s)

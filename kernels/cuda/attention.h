@@ -17,6 +17,15 @@ extern "C" {
 cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
                            int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, cudaStream_t s);
 
+/* The same, faster: one warp per key; with n_split > 1 the keys of each
+ * (token, head) are shared among n_split blocks (flash-decoding), whose
+ * partials go to part (n * n_head * n_split * (head_dim + 2) floats) and
+ * are merged by a second kernel. Falls back to cuda_attention for a
+ * head_dim that is not a multiple of 32. */
+cudaError_t cuda_attention_split(float *out, float *part, const float *q, const float *k_cache, const float *v_cache,
+                                 const int *pos, int n, int n_head, int n_kv, int head_dim, int causal, int kv_len,
+                                 int n_split, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

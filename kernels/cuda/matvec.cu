@@ -9,114 +9,176 @@
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_BF16 = 30 };
 
 #define ROWS_PER_BLOCK 4 /* one warp per row */
+#define MV_MAX 3
 
-/* Q4_0 / Q4_1: each lane takes 4-byte words of the row's nibbles; word w
- * holds bytes 4(w%4)..+3 of block w/4, i.e. elements j (low nibble) and
- * j + 16 (high nibble) for those 4 bytes. */
+/* dot(row of W, xs) by one warp; xs in shared memory. Q4: each lane takes
+ * 4-byte words of the row's nibbles; word w holds bytes 4(w%4)..+3 of block
+ * w/4, i.e. elements j (low nibble) and j + 16 (high nibble) of those 4
+ * bytes. Q8_0: word w holds elements 4(w%8)..+3 of block w/8. */
 template <int TYPE>
-static __global__ void matvec_q4(const uint32_t *__restrict__ q, const uint16_t *__restrict__ d,
-                                 const uint16_t *__restrict__ m, const float *__restrict__ x,
-                                 const float *__restrict__ bias, float *__restrict__ y, int rows, int nb,
-                                 int accumulate)
+static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, const uint16_t *__restrict__ d,
+                                                const uint16_t *__restrict__ m, int64_t row, int cols,
+                                                const float *xs, int lane)
 {
-    int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (row >= rows) return;
-    const uint32_t *qr = q + (size_t)row * nb * 4;
-    const uint16_t *dr = d + (size_t)row * nb;
     float acc = 0.0f;
-    for (int w = lane; w < nb * 4; w += WARP) {
-        int blk = w >> 2, sub = (w & 3) * 4;
-        uint32_t v = __ldg(qr + w);
-        const float *xb = x + blk * 32 + sub;
-        float s = 0.0f, sx = 0.0f;
+    int nb = cols / 32;
+    if (TYPE == T_Q4_0 || TYPE == T_Q4_1) {
+        const uint32_t *qr = (const uint32_t *)qv + (size_t)row * nb * 4;
+        for (int w = lane; w < nb * 4; w += WARP) {
+            int blk = w >> 2, sub = (w & 3) * 4;
+            uint32_t v = __ldg(qr + w);
+            float4 x0 = *(const float4 *)(xs + blk * 32 + sub), x1 = *(const float4 *)(xs + blk * 32 + sub + 16);
+            float xa[4] = {x0.x, x0.y, x0.z, x0.w}, xb[4] = {x1.x, x1.y, x1.z, x1.w};
+            float s = 0.0f, sx = 0.0f;
 #pragma unroll
-        for (int k = 0; k < 4; k++) {
-            uint32_t b = (v >> (8 * k)) & 0xffu;
-            float lo = (float)(b & 15u), hi = (float)(b >> 4);
-            float x0 = __ldg(xb + k), x1 = __ldg(xb + k + 16);
-            if (TYPE == T_Q4_0) {
-                s += (lo - 8.0f) * x0 + (hi - 8.0f) * x1;
-            } else {
-                s += lo * x0 + hi * x1;
-                sx += x0 + x1;
+            for (int k = 0; k < 4; k++) {
+                uint32_t b = (v >> (8 * k)) & 0xffu;
+                float lo = (float)(b & 15u), hi = (float)(b >> 4);
+                if (TYPE == T_Q4_0) {
+                    s += (lo - 8.0f) * xa[k] + (hi - 8.0f) * xb[k];
+                } else {
+                    s += lo * xa[k] + hi * xb[k];
+                    sx += xa[k] + xb[k];
+                }
             }
+            acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
+            if (TYPE == T_Q4_1) acc += h2f(__ldg(m + (size_t)row * nb + blk)) * sx;
         }
-        acc += h2f(__ldg(dr + blk)) * s;
-        if (TYPE == T_Q4_1) acc += h2f(__ldg(m + (size_t)row * nb + blk)) * sx;
-    }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = (accumulate ? y[row] : 0.0f) + (bias ? bias[row] : 0.0f) + acc;
-}
-
-static __global__ void matvec_q8(const uint32_t *__restrict__ q, const uint16_t *__restrict__ d,
-                                 const float *__restrict__ x, const float *__restrict__ bias, float *__restrict__ y,
-                                 int rows, int nb, int accumulate)
-{
-    int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (row >= rows) return;
-    const uint32_t *qr = q + (size_t)row * nb * 8;
-    float acc = 0.0f;
-    for (int w = lane; w < nb * 8; w += WARP) {
-        int blk = w >> 3, sub = (w & 7) * 4;
-        uint32_t v = __ldg(qr + w);
-        const float *xb = x + blk * 32 + sub;
-        float s = 0.0f;
-#pragma unroll
-        for (int k = 0; k < 4; k++) s += (float)(int8_t)((v >> (8 * k)) & 0xffu) * __ldg(xb + k);
-        acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
-    }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = (accumulate ? y[row] : 0.0f) + (bias ? bias[row] : 0.0f) + acc;
-}
-
-/* 16-bit and f32 weights: 4 elements per lane step. */
-template <int TYPE>
-static __global__ void matvec_float(const void *__restrict__ wv, const float *__restrict__ x,
-                                    const float *__restrict__ bias, float *__restrict__ y, int rows, int cols,
-                                    int accumulate)
-{
-    int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (row >= rows) return;
-    float acc = 0.0f;
-    if (TYPE == T_F32) {
-        const float *w = (const float *)wv + (size_t)row * cols;
-        for (int i = lane; i < cols; i += WARP) acc += __ldg(w + i) * __ldg(x + i);
+    } else if (TYPE == T_Q8_0) {
+        const uint32_t *qr = (const uint32_t *)qv + (size_t)row * nb * 8;
+        for (int w = lane; w < nb * 8; w += WARP) {
+            int blk = w >> 3, sub = (w & 7) * 4;
+            uint32_t v = __ldg(qr + w);
+            float4 x0 = *(const float4 *)(xs + blk * 32 + sub);
+            float s = (float)(int8_t)(v & 0xffu) * x0.x + (float)(int8_t)((v >> 8) & 0xffu) * x0.y +
+                      (float)(int8_t)((v >> 16) & 0xffu) * x0.z + (float)(int8_t)(v >> 24) * x0.w;
+            acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
+        }
+    } else if (TYPE == T_F32) {
+        const float *w = (const float *)qv + (size_t)row * cols;
+        for (int i = lane; i < cols; i += WARP) acc += __ldg(w + i) * xs[i];
     } else {
-        const uint16_t *w = (const uint16_t *)wv + (size_t)row * cols;
+        const uint16_t *w = (const uint16_t *)qv + (size_t)row * cols;
         for (int i = lane * 2; i + 1 < cols; i += WARP * 2) {
             uint32_t pair = __ldg((const uint32_t *)(w + i)); /* cols even: aligned */
             float w0 = TYPE == T_F16 ? h2f(pair & 0xffffu) : bf2f(pair & 0xffffu);
             float w1 = TYPE == T_F16 ? h2f(pair >> 16) : bf2f(pair >> 16);
-            acc += w0 * __ldg(x + i) + w1 * __ldg(x + i + 1);
+            acc += w0 * xs[i] + w1 * xs[i + 1];
         }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = (accumulate ? y[row] : 0.0f) + (bias ? bias[row] : 0.0f) + acc;
+    return warp_sum(acc);
+}
+
+/* Up to MV_MAX matrices of one type and width share an input; their rows
+ * are laid end to end over the grid. */
+struct mv_args {
+    const void *q[MV_MAX];
+    const uint16_t *d[MV_MAX], *m[MV_MAX];
+    const float *bias[MV_MAX];
+    float *y[MV_MAX];
+    int rows[MV_MAX];
+    int n_mats, cols, accumulate, swiglu;
+    const float *x, *norm_w;
+    float eps;
+};
+
+/* x is staged in shared memory (RMS-normalised first when norm_w is set).
+ * swiglu: matrices 0 (gate) and 1 (up) are read for the same row and
+ * y[0][r] = silu(gate . x) * (up . x). */
+template <int TYPE>
+static __global__ void matvec_kernel(mv_args a)
+{
+    extern __shared__ float xs[];
+    __shared__ float scratch[32];
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < a.cols; i += blockDim.x) {
+        float v = a.x[i];
+        xs[i] = v;
+        ss += v * v;
+    }
+    if (a.norm_w) {
+        float scale = rsqrtf(block_sum(ss, scratch) / (float)a.cols + a.eps);
+        for (int i = threadIdx.x; i < a.cols; i += blockDim.x) xs[i] = xs[i] * scale * a.norm_w[i];
+    }
+    __syncthreads();
+    int lane = threadIdx.x % WARP;
+    int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP;
+    if (a.swiglu) {
+        if (row >= a.rows[0]) return;
+        float g = row_dot<TYPE>(a.q[0], a.d[0], a.m[0], row, a.cols, xs, lane);
+        float u = row_dot<TYPE>(a.q[1], a.d[1], a.m[1], row, a.cols, xs, lane);
+        if (lane == 0) a.y[0][row] = g / (1.0f + expf(-g)) * u;
+        return;
+    }
+    int k = 0;
+    while (k < a.n_mats && row >= a.rows[k]) row -= a.rows[k++];
+    if (k >= a.n_mats) return;
+    float acc = row_dot<TYPE>(a.q[k], a.d[k], a.m[k], row, a.cols, xs, lane);
+    if (lane == 0) {
+        float *y = a.y[k];
+        y[row] = (a.accumulate ? y[row] : 0.0f) + (a.bias[k] ? a.bias[k][row] : 0.0f) + acc;
+    }
+}
+
+static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const float *norm_w, float eps,
+                          const float *const *bias, float *const *y, int accumulate, int swiglu, cudaStream_t stream)
+{
+    mv_args a;
+    memset(&a, 0, sizeof a);
+    int total = 0;
+    for (int k = 0; k < n; k++) {
+        if (W[k]->type != W[0]->type || W[k]->cols != W[0]->cols) return cudaErrorInvalidValue;
+        a.q[k] = W[k]->q;
+        a.d[k] = W[k]->d;
+        a.m[k] = W[k]->m;
+        a.bias[k] = bias ? bias[k] : NULL;
+        a.y[k] = y[k];
+        a.rows[k] = (int)W[k]->rows;
+        total += a.rows[k];
+    }
+    a.n_mats = n;
+    a.cols = (int)W[0]->cols;
+    a.accumulate = accumulate;
+    a.swiglu = swiglu;
+    a.x = x;
+    a.norm_w = norm_w;
+    a.eps = eps;
+    if (swiglu) total = a.rows[0];
+    dim3 grid((total + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(ROWS_PER_BLOCK * WARP);
+    size_t smem = (size_t)a.cols * sizeof(float);
+    if (smem > 48 * 1024) return cudaErrorInvalidValue; /* wider rows need the opt-in; none here yet */
+    switch (W[0]->type) {
+    case T_Q4_0: matvec_kernel<T_Q4_0><<<grid, block, smem, stream>>>(a); break;
+    case T_Q4_1: matvec_kernel<T_Q4_1><<<grid, block, smem, stream>>>(a); break;
+    case T_Q8_0: matvec_kernel<T_Q8_0><<<grid, block, smem, stream>>>(a); break;
+    case T_F16: matvec_kernel<T_F16><<<grid, block, smem, stream>>>(a); break;
+    case T_BF16: matvec_kernel<T_BF16><<<grid, block, smem, stream>>>(a); break;
+    case T_F32: matvec_kernel<T_F32><<<grid, block, smem, stream>>>(a); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t cuda_matvec(const cuda_mat *W, const float *x, const float *bias, float *y, int accumulate,
                                    cudaStream_t stream)
 {
-    int rows = (int)W->rows, cols = (int)W->cols, nb = cols / 32;
-    dim3 grid((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(ROWS_PER_BLOCK * WARP);
-    switch (W->type) {
-    case T_Q4_0:
-        matvec_q4<T_Q4_0><<<grid, block, 0, stream>>>((const uint32_t *)W->q, W->d, W->m, x, bias, y, rows, nb,
-                                                      accumulate);
-        break;
-    case T_Q4_1:
-        matvec_q4<T_Q4_1><<<grid, block, 0, stream>>>((const uint32_t *)W->q, W->d, W->m, x, bias, y, rows, nb,
-                                                      accumulate);
-        break;
-    case T_Q8_0:
-        matvec_q8<<<grid, block, 0, stream>>>((const uint32_t *)W->q, W->d, x, bias, y, rows, nb, accumulate);
-        break;
-    case T_F16: matvec_float<T_F16><<<grid, block, 0, stream>>>(W->q, x, bias, y, rows, cols, accumulate); break;
-    case T_BF16: matvec_float<T_BF16><<<grid, block, 0, stream>>>(W->q, x, bias, y, rows, cols, accumulate); break;
-    case T_F32: matvec_float<T_F32><<<grid, block, 0, stream>>>(W->q, x, bias, y, rows, cols, accumulate); break;
-    default: return cudaErrorInvalidValue;
-    }
-    return cudaGetLastError();
+    return launch(&W, 1, x, NULL, 0.0f, &bias, &y, accumulate, 0, stream);
+}
+
+extern "C" cudaError_t cuda_matvec_multi(const cuda_mat *const *W, int n, const float *x, const float *norm_w,
+                                         float eps, const float *const *bias, float *const *y, cudaStream_t stream)
+{
+    if (n < 1 || n > MV_MAX) return cudaErrorInvalidValue;
+    return launch(W, n, x, norm_w, eps, bias, y, 0, 0, stream);
+}
+
+extern "C" cudaError_t cuda_matvec_swiglu(const cuda_mat *gate, const cuda_mat *up, const float *x,
+                                          const float *norm_w, float eps, float *y, cudaStream_t stream)
+{
+    const cuda_mat *W[2] = {gate, up};
+    float *ys[2] = {y, NULL};
+    if (gate->rows != up->rows) return cudaErrorInvalidValue;
+    return launch(W, 2, x, norm_w, eps, NULL, ys, 0, 1, stream);
 }
 
 /* GGUF block layouts (kernels/cpu/quant.h). */

@@ -39,6 +39,17 @@ typedef struct {
 cudaError_t cuda_matvec(const cuda_mat *W, const float *x, const float *bias, float *y, int accumulate,
                         cudaStream_t stream);
 
+/* Up to 3 matrices of one type and width on one input (Q, K and V), in
+ * one launch: y[k] = W[k] x' + bias[k], where x' = RMSNorm(x) * norm_w
+ * when norm_w is set (eps its epsilon), else x. bias may be NULL. */
+cudaError_t cuda_matvec_multi(const cuda_mat *const *W, int n, const float *x, const float *norm_w, float eps,
+                              const float *const *bias, float *const *y, cudaStream_t stream);
+
+/* y = silu(gate x') * (up x'), x' as above: the feed-forward's first half
+ * in one launch. */
+cudaError_t cuda_matvec_swiglu(const cuda_mat *gate, const cuda_mat *up, const float *x, const float *norm_w,
+                               float eps, float *y, cudaStream_t stream);
+
 /* Repacks n_rows GGUF rows of type (host memory, row_bytes apart) into W's
  * device arrays, starting at row0. Synchronous. */
 cudaError_t cuda_mat_upload(cuda_mat *W, const void *host, size_t row_bytes, int64_t row0, int64_t n_rows);
