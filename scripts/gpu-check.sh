@@ -49,6 +49,12 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
   if [ -f "$gguf" ]; then
     run bench-smollm2-q4_1 ./build-gpu/bench/bench_gpu --model "$gguf" --label "SmolLM2-135M Q4_1" --json "$out/bench_smollm2_q4_1.json"
   fi
+  if [ -f "$gguf" ] && command -v ncu >/dev/null; then
+    # where the time goes: per-kernel totals for a ~600-token prompt and 16 decode steps
+    python3 -c "print(' '.join(['The history of computing is long.'] * 90))" >/tmp/prompt.txt
+    run ncu-profile ncu --metrics gpu__time_duration.sum --print-summary per-kernel \
+      ./build-gpu/hrt generate --backend cuda --raw -m "$gguf" -f /tmp/prompt.txt -n 16
+  fi
   for m in smollm2-shape qwen05-shape; do
     run "bench-$m" ./build-gpu/bench/bench_gpu --model "/root/shaped/$m" --label "$m bf16" --json "$out/bench_$m.json"
     run "hf-$m" env PYTHONUNBUFFERED=1 python3 bench/hf_decode_gpu.py "/root/shaped/$m" 256 3

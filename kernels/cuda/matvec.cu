@@ -11,10 +11,12 @@ enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_BF16 = 30 };
 #define ROWS_PER_BLOCK 4 /* one warp per row */
 #define MV_MAX 3
 
-/* dot(row of W, xs) by one warp; xs in shared memory. Q4: each lane takes
- * 4-byte words of the row's nibbles; word w holds bytes 4(w%4)..+3 of block
- * w/4, i.e. elements j (low nibble) and j + 16 (high nibble) of those 4
- * bytes. Q8_0: word w holds elements 4(w%8)..+3 of block w/8. */
+/* dot(row of W, xs) by one warp; xs in shared memory. Each lane step reads
+ * a wide piece of the row so that many bytes are in flight per warp:
+ *   Q4_0/Q4_1: 8 bytes = half a block's nibbles: bytes 8h..8h+7 of block b
+ *              hold elements 8h..8h+7 (low nibbles) and 16+8h.. (high);
+ *   Q8_0:      16 bytes = half a block (elements 16h..16h+15);
+ *   F16/BF16:  16 bytes = 8 elements;  F32: 16 bytes = 4 elements. */
 template <int TYPE>
 static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, const uint16_t *__restrict__ d,
                                                 const uint16_t *__restrict__ m, int64_t row, int cols,
@@ -23,16 +25,19 @@ static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, con
     float acc = 0.0f;
     int nb = cols / 32;
     if (TYPE == T_Q4_0 || TYPE == T_Q4_1) {
-        const uint32_t *qr = (const uint32_t *)qv + (size_t)row * nb * 4;
-        for (int w = lane; w < nb * 4; w += WARP) {
-            int blk = w >> 2, sub = (w & 3) * 4;
-            uint32_t v = __ldg(qr + w);
-            float4 x0 = *(const float4 *)(xs + blk * 32 + sub), x1 = *(const float4 *)(xs + blk * 32 + sub + 16);
-            float xa[4] = {x0.x, x0.y, x0.z, x0.w}, xb[4] = {x1.x, x1.y, x1.z, x1.w};
+        const uint2 *qr = (const uint2 *)qv + (size_t)row * nb * 2;
+        for (int u = lane; u < nb * 2; u += WARP) {
+            int blk = u >> 1, sub = (u & 1) * 8;
+            uint2 v = __ldg(qr + u);
+            const float *xl = xs + blk * 32 + sub, *xh = xl + 16;
+            float4 l0 = *(const float4 *)xl, l1 = *(const float4 *)(xl + 4);
+            float4 h0 = *(const float4 *)xh, h1 = *(const float4 *)(xh + 4);
+            float xa[8] = {l0.x, l0.y, l0.z, l0.w, l1.x, l1.y, l1.z, l1.w};
+            float xb[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
             float s = 0.0f, sx = 0.0f;
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
-                uint32_t b = (v >> (8 * k)) & 0xffu;
+            for (int k = 0; k < 8; k++) {
+                uint32_t b = ((k < 4 ? v.x : v.y) >> (8 * (k & 3))) & 0xffu;
                 float lo = (float)(b & 15u), hi = (float)(b >> 4);
                 if (TYPE == T_Q4_0) {
                     s += (lo - 8.0f) * xa[k] + (hi - 8.0f) * xb[k];
@@ -45,25 +50,55 @@ static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, con
             if (TYPE == T_Q4_1) acc += h2f(__ldg(m + (size_t)row * nb + blk)) * sx;
         }
     } else if (TYPE == T_Q8_0) {
-        const uint32_t *qr = (const uint32_t *)qv + (size_t)row * nb * 8;
-        for (int w = lane; w < nb * 8; w += WARP) {
-            int blk = w >> 3, sub = (w & 7) * 4;
-            uint32_t v = __ldg(qr + w);
-            float4 x0 = *(const float4 *)(xs + blk * 32 + sub);
-            float s = (float)(int8_t)(v & 0xffu) * x0.x + (float)(int8_t)((v >> 8) & 0xffu) * x0.y +
-                      (float)(int8_t)((v >> 16) & 0xffu) * x0.z + (float)(int8_t)(v >> 24) * x0.w;
+        const uint4 *qr = (const uint4 *)qv + (size_t)row * nb * 2;
+        for (int u = lane; u < nb * 2; u += WARP) {
+            int blk = u >> 1, sub = (u & 1) * 16;
+            uint4 v = __ldg(qr + u);
+            const float *xp = xs + blk * 32 + sub;
+            uint32_t words[4] = {v.x, v.y, v.z, v.w};
+            float s = 0.0f;
+#pragma unroll
+            for (int w = 0; w < 4; w++) {
+                float4 xq = *(const float4 *)(xp + 4 * w);
+                uint32_t q = words[w];
+                s += (float)(int8_t)(q & 0xffu) * xq.x + (float)(int8_t)((q >> 8) & 0xffu) * xq.y +
+                     (float)(int8_t)((q >> 16) & 0xffu) * xq.z + (float)(int8_t)(q >> 24) * xq.w;
+            }
             acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
         }
     } else if (TYPE == T_F32) {
         const float *w = (const float *)qv + (size_t)row * cols;
-        for (int i = lane; i < cols; i += WARP) acc += __ldg(w + i) * xs[i];
+        if (cols % 4 == 0) {
+            for (int i = lane * 4; i < cols; i += WARP * 4) {
+                float4 wv = __ldg((const float4 *)(w + i)), xv = *(const float4 *)(xs + i);
+                acc += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
+            }
+        } else {
+            for (int i = lane; i < cols; i += WARP) acc += __ldg(w + i) * xs[i];
+        }
     } else {
         const uint16_t *w = (const uint16_t *)qv + (size_t)row * cols;
-        for (int i = lane * 2; i + 1 < cols; i += WARP * 2) {
-            uint32_t pair = __ldg((const uint32_t *)(w + i)); /* cols even: aligned */
-            float w0 = TYPE == T_F16 ? h2f(pair & 0xffffu) : bf2f(pair & 0xffffu);
-            float w1 = TYPE == T_F16 ? h2f(pair >> 16) : bf2f(pair >> 16);
-            acc += w0 * xs[i] + w1 * xs[i + 1];
+        int i = lane * 8;
+        if (cols % 8 == 0) {
+            for (; i < cols; i += WARP * 8) {
+                uint4 v = __ldg((const uint4 *)(w + i));
+                uint32_t words[4] = {v.x, v.y, v.z, v.w};
+                float4 x0 = *(const float4 *)(xs + i), x1 = *(const float4 *)(xs + i + 4);
+                float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    float w0 = TYPE == T_F16 ? h2f(words[k] & 0xffffu) : bf2f(words[k] & 0xffffu);
+                    float w1 = TYPE == T_F16 ? h2f(words[k] >> 16) : bf2f(words[k] >> 16);
+                    acc += w0 * xv[2 * k] + w1 * xv[2 * k + 1];
+                }
+            }
+        } else {
+            for (i = lane * 2; i + 1 < cols; i += WARP * 2) {
+                uint32_t pair = __ldg((const uint32_t *)(w + i)); /* cols even: aligned */
+                float w0 = TYPE == T_F16 ? h2f(pair & 0xffffu) : bf2f(pair & 0xffffu);
+                float w1 = TYPE == T_F16 ? h2f(pair >> 16) : bf2f(pair >> 16);
+                acc += w0 * xs[i] + w1 * xs[i + 1];
+            }
         }
     }
     return warp_sum(acc);
