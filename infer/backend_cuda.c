@@ -69,6 +69,7 @@ typedef struct {
     int *h_pos;                /* pinned */
     float *h_logits;           /* pinned (n_vocab) */
     int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
+    void *argmax_scratch;
     cudaGraphExec_t graph[2];  /* one-token step: [0] logits back, [1] argmax back */
     int have_graph[2];
 } cu_session;
@@ -283,7 +284,7 @@ static void cuda_session_free(hrt_session *s)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next};
+                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -334,13 +335,14 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMallocHost((void **)&c->h_pos, sizeof(int)));
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
+    CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
     CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
     /* Enough (token, head, split) blocks for two per multiprocessor, each
      * split at least 32 positions of the context long. */
     cu_model *cm = m->backend_state;
     int want = (2 * cm->prop.multiProcessorCount + hp->n_head - 1) / hp->n_head;
     int most = (s->n_ctx + 31) / 32;
-    c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want;
+    c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want; /* kernels/cuda/attention.cu: MAX_SPLIT */
     CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
     return 0;
 }
@@ -408,7 +410,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
     RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
     if (argmax) {
-        RUN(cuda_argmax(c->logits, hp->n_vocab, c->d_next, st));
+        RUN(cuda_argmax(c->logits, hp->n_vocab, c->argmax_scratch, c->d_next, st));
         RUN(cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     } else {
         RUN(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st));

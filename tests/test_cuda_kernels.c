@@ -347,13 +347,15 @@ static void test_rope_and_attention(void)
         down(att, datt, sizeof att);
         close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (causal, grouped heads)");
         /* version 2, whole and split over the keys (flash-decoding) */
-        float *dpart = dev(sizeof(float) * N * NH * 7 * (HD + 2));
+        float *dpart = dev(sizeof(float) * N * NH * 64 * (HD + 2));
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
-        for (int ns = 1; ns <= 7; ns += 6) {
+        for (int ns = 1; ns <= 64; ns = ns == 1 ? 7 : 64) {
             poison(datt, sizeof att);
             CHECK(cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, ns, 0) == cudaSuccess);
             down(att, datt, sizeof att);
-            close_all(att, ref, N * q_dim, 1e-4, 1e-3, ns == 1 ? "attention v2 (causal)" : "attention v2 (7 splits)");
+            char what[64];
+            snprintf(what, sizeof what, "attention v2 (causal, %d splits)", ns);
+            close_all(att, ref, N * q_dim, 1e-4, 1e-3, what);
         }
         poison(datt, sizeof att);
         CHECK(cuda_attention_split(datt, NULL, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 1, 0) == cudaSuccess);
@@ -381,9 +383,23 @@ static void test_argmax(void)
     x[40000] = 50; /* a tie: the lower id wins */
     float *dx = dev_from(x, sizeof x);
     int32_t *dout = dev(sizeof(int32_t)), got = -1;
-    CHECK(cuda_argmax(dx, N, dout, 0) == cudaSuccess);
+    void *scratch = dev(CUDA_ARGMAX_SCRATCH);
+    CHECK(cuda_argmax(dx, N, scratch, dout, 0) == cudaSuccess);
     down(&got, dout, sizeof got);
     CHECK_MSG(got == 777, "argmax %d, want 777", got);
+    /* the best in the last slice, and a short input */
+    x[N - 1] = 60;
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    CHECK(cuda_argmax(dx, N, scratch, dout, 0) == cudaSuccess);
+    down(&got, dout, sizeof got);
+    CHECK_MSG(got == N - 1, "argmax %d, want %d", got, N - 1);
+    CHECK(cuda_argmax(dx, 5, scratch, dout, 0) == cudaSuccess);
+    down(&got, dout, sizeof got);
+    int want = 0;
+    for (int i = 1; i < 5; i++)
+        if (x[i] > x[want]) want = i;
+    CHECK_MSG(got == want, "argmax of 5: %d, want %d", got, want);
+    cudaFree(scratch);
     cudaFree(dx);
     cudaFree(dout);
 }

@@ -879,6 +879,15 @@ int main(void)
         vocab_free(&v);
     }
 
+    /* The embedding model's part, when that model is there (the GPU
+     * machine carries only the chat model). */
+    FILE *bert_probe = fopen(HRT_SOURCE_DIR "/models/all-minilm-l6-v2/vocab.txt", "rb");
+    if (!bert_probe) {
+        printf("all-MiniLM-L6-v2 absent: the WordPiece comparisons are not run\n");
+        lines_free(&corpus);
+        return test_finish();
+    }
+    fclose(bert_probe);
     tokenizer *bert = NULL;
     CHECK_STATUS(tokenizer_from_hf_json(HRT_SOURCE_DIR "/models/all-minilm-l6-v2/tokenizer.json", &bert), 0);
     if (bert) {

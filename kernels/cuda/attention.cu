@@ -60,6 +60,8 @@ static __global__ void attention_kernel(float *out, const float *q, const float 
  * unnormalised partial (max, sum, acc[hd]) that attention_combine merges. */
 #define WARPS 4
 #define MAX_PER_LANE (MAX_HD / 32)
+#define MIN_CHUNK 64
+#define MAX_SPLIT 64
 
 static __global__ void attention_v2(float *out, float *part, const float *q, const float *kc, const float *vc,
                                     const int *pos_p, int n_head, int n_kv, int hd, int causal, int kv_len,
@@ -69,7 +71,10 @@ static __global__ void attention_v2(float *out, float *part, const float *q, con
     int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv), per = hd / WARP;
     int len = causal ? *pos_p + t + 1 : kv_len;
-    int chunk = (len + n_split - 1) / n_split, j0 = split * chunk, j1 = min(len, j0 + chunk);
+    /* at least MIN_CHUNK keys a split: short contexts use few splits and
+     * the rest find their range empty */
+    int chunk = max((len + n_split - 1) / n_split, n_split > 1 ? MIN_CHUNK : 1);
+    int j0 = split * chunk, j1 = min(len, j0 + chunk);
     float scale = rsqrtf((float)hd), qr[MAX_PER_LANE], acc[MAX_PER_LANE];
 #pragma unroll
     for (int i = 0; i < MAX_PER_LANE; i++) {
@@ -121,25 +126,92 @@ static __global__ void attention_v2(float *out, float *part, const float *q, con
     }
 }
 
-/* Merges the n_split partials of each (token, head). */
+/* Merges the n_split partials of each (token, head): the splits' maxima
+ * and sums are read in parallel, their weights kept in shared memory, then
+ * each thread sums its output dims over the splits with independent loads. */
 static __global__ void attention_combine(float *out, const float *part, int n_head, int hd, int n_split)
 {
-    int t = blockIdx.x, h = blockIdx.y;
+    __shared__ float w[MAX_SPLIT], scratch[32];
+    int t = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     const float *pp = part + ((size_t)t * n_head + h) * n_split * (hd + 2);
-    float M = -INFINITY;
-    for (int s = 0; s < n_split; s++) M = fmaxf(M, pp[s * (hd + 2)]);
-    float L = 0.0f;
-    for (int s = 0; s < n_split; s++) {
-        float ms = pp[s * (hd + 2)];
-        if (ms != -INFINITY) L += pp[s * (hd + 2) + 1] * expf(ms - M);
-    }
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float ms = tid < n_split ? pp[tid * (hd + 2)] : -INFINITY;
+    float M = block_max(ms, scratch);
+    float ws = ms == -INFINITY ? 0.0f : expf(ms - M);
+    if (tid < n_split) w[tid] = ws;
+    float L = block_sum(tid < n_split ? pp[tid * (hd + 2) + 1] * ws : 0.0f, scratch); /* also publishes w[] */
+    for (int d = tid; d < hd; d += blockDim.x) {
         float a = 0.0f;
-        for (int s = 0; s < n_split; s++) {
-            float ms = pp[s * (hd + 2)];
-            if (ms != -INFINITY) a += pp[s * (hd + 2) + 2 + d] * expf(ms - M);
-        }
+        for (int sp = 0; sp < n_split; sp++)
+            if (w[sp] != 0.0f) a += w[sp] * pp[sp * (hd + 2) + 2 + d];
         out[((size_t)t * n_head + h) * hd + d] = a / L;
+    }
+}
+
+/* Prompts: each warp owns one query (4 consecutive queries a block, one
+ * head); tiles of 32 keys and their values are staged in shared memory
+ * for the 4 queries. In a tile, lane j scores key j against the whole
+ * query (no shuffles), the warp updates its online softmax once per tile,
+ * and each lane accumulates its own output dims from the staged values.
+ * head_dim a multiple of 32, at most 128. */
+#define PQ 4
+#define KT 32
+
+static __global__ void attention_prefill(float *out, const float *q, const float *kc, const float *vc,
+                                         const int *pos_p, int n, int n_head, int n_kv, int hd, int causal, int kv_len)
+{
+    extern __shared__ float sm[];
+    float *ks = sm, *vs = ks + KT * (hd + 1), *qs = vs + KT * hd; /* K rows padded against bank conflicts */
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, h = blockIdx.y;
+    int t0 = blockIdx.x * PQ, t = t0 + warp, valid = t < n, per = hd / WARP;
+    int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv);
+    int pos0 = causal ? *pos_p : 0;
+    int len = valid ? (causal ? pos0 + t + 1 : kv_len) : 0;
+    int block_len = causal ? pos0 + min(t0 + PQ, n) : kv_len;
+    float scale = rsqrtf((float)hd);
+    for (int d = lane; d < hd; d += WARP) qs[warp * hd + d] = valid ? q[(size_t)t * q_dim + h * hd + d] * scale : 0.0f;
+    float m = -INFINITY, l = 0.0f, acc[MAX_PER_LANE];
+#pragma unroll
+    for (int i = 0; i < MAX_PER_LANE; i++) acc[i] = 0.0f;
+    for (int start = 0; start < block_len; start += KT) {
+        __syncthreads(); /* the previous tile is no longer read */
+        for (int e = threadIdx.x; e < KT * hd; e += blockDim.x) {
+            int r = e / hd, d = e % hd, j = start + r;
+            float kv = 0.0f, vv = 0.0f;
+            if (j < block_len) {
+                kv = kc[(size_t)j * kv_dim + kvh * hd + d];
+                vv = vc[(size_t)j * kv_dim + kvh * hd + d];
+            }
+            ks[r * (hd + 1) + d] = kv;
+            vs[r * hd + d] = vv;
+        }
+        __syncthreads();
+        int j = start + lane;
+        float sc = -INFINITY;
+        if (j < len) {
+            sc = 0.0f;
+            const float *kr = ks + lane * (hd + 1), *qr = qs + warp * hd;
+            for (int d = 0; d < hd; d++) sc += qr[d] * kr[d];
+        }
+        float m_new = fmaxf(m, warp_max(sc));
+        if (m_new == -INFINITY) continue; /* no key of this tile for this warp yet */
+        float p = sc == -INFINITY ? 0.0f : expf(sc - m_new);
+        float c = m == -INFINITY ? 0.0f : expf(m - m_new);
+        l = l * c + warp_sum(p);
+#pragma unroll
+        for (int i = 0; i < MAX_PER_LANE; i++) acc[i] *= c;
+        int kmax = min(KT, len - start);
+        for (int jj = 0; jj < kmax; jj++) {
+            float pj = __shfl_sync(0xffffffffu, p, jj);
+#pragma unroll
+            for (int i = 0; i < MAX_PER_LANE; i++)
+                if (i < per) acc[i] += pj * vs[jj * hd + lane + WARP * i];
+        }
+        m = m_new;
+    }
+    if (valid) {
+#pragma unroll
+        for (int i = 0; i < MAX_PER_LANE; i++)
+            if (i < per) out[(size_t)t * q_dim + h * hd + lane + WARP * i] = acc[i] / l;
     }
 }
 
@@ -147,14 +219,20 @@ extern "C" cudaError_t cuda_attention_split(float *out, float *part, const float
                                             const float *v_cache, const int *pos, int n, int n_head, int n_kv,
                                             int head_dim, int causal, int kv_len, int n_split, cudaStream_t s)
 {
-    if (head_dim % WARP || head_dim > MAX_HD || n_split < 1 || (n_split > 1 && !part))
+    if (head_dim % WARP || head_dim > MAX_HD || n_split < 1 || n_split > MAX_SPLIT || (n_split > 1 && !part))
         return cuda_attention(out, q, k_cache, v_cache, pos, n, n_head, n_kv, head_dim, causal, kv_len, s);
+    if (n > 1 && n_split == 1 && head_dim <= 128) {
+        size_t smem = (size_t)(KT * (head_dim + 1) + KT * head_dim + PQ * head_dim) * sizeof(float);
+        attention_prefill<<<dim3((n + PQ - 1) / PQ, n_head), PQ * WARP, smem, s>>>(out, q, k_cache, v_cache, pos, n,
+                                                                                n_head, n_kv, head_dim, causal, kv_len);
+        return cudaGetLastError();
+    }
     attention_v2<<<dim3(n, n_head, n_split), WARPS * WARP, 0, s>>>(out, part, q, k_cache, v_cache, pos, n_head, n_kv,
                                                                    head_dim, causal, kv_len, n_split);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || n_split == 1) return e;
-    attention_combine<<<dim3(n, n_head), head_dim < 1024 ? ((head_dim + 31) / 32) * 32 : 1024, 0, s>>>(
-        out, part, n_head, head_dim, n_split);
+    int threads = head_dim > MAX_SPLIT ? ((head_dim + 31) / 32) * 32 : MAX_SPLIT;
+    attention_combine<<<dim3(n, n_head), threads, 0, s>>>(out, part, n_head, head_dim, n_split);
     return cudaGetLastError();
 }
 

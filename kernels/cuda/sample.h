@@ -10,8 +10,13 @@
 extern "C" {
 #endif
 
-/* *out = argmax of logits[0..n) (the lowest id on ties). */
-cudaError_t cuda_argmax(const float *logits, int n, int32_t *out, cudaStream_t s);
+/* Bytes of scratch cuda_argmax needs. */
+#define CUDA_ARGMAX_SCRATCH 1024
+
+/* *out = argmax of logits[0..n) (the lowest id on ties), in two passes:
+ * blocks reduce slices into scratch (device memory, CUDA_ARGMAX_SCRATCH
+ * bytes), one block reduces those. */
+cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s);
 
 #ifdef __cplusplus
 }
