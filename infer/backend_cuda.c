@@ -337,11 +337,11 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
     CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
-    /* Enough (token, head, split) blocks for two per multiprocessor, each
-     * split at least 32 positions of the context long. */
+    /* Enough (token, head, split) blocks for four per multiprocessor (the
+     * kernel gives each split at least 8 positions). */
     cu_model *cm = m->backend_state;
-    int want = (2 * cm->prop.multiProcessorCount + hp->n_head - 1) / hp->n_head;
-    int most = (s->n_ctx + 31) / 32;
+    int want = (4 * cm->prop.multiProcessorCount + hp->n_head - 1) / hp->n_head;
+    int most = (s->n_ctx + 7) / 8;
     c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want; /* kernels/cuda/attention.cu: MAX_SPLIT */
     CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
     return 0;

@@ -349,7 +349,9 @@ static void test_rope_and_attention(void)
         /* version 2, whole and split over the keys (flash-decoding) */
         float *dpart = dev(sizeof(float) * N * NH * 64 * (HD + 2));
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
-        for (int ns = 1; ns <= 64; ns = ns == 1 ? 7 : 64) {
+        const int splits[3] = {1, 7, 64};
+        for (int si = 0; si < 3; si++) {
+            int ns = splits[si];
             poison(datt, sizeof att);
             CHECK(cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, ns, 0) == cudaSuccess);
             down(att, datt, sizeof att);

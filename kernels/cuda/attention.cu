@@ -60,7 +60,7 @@ static __global__ void attention_kernel(float *out, const float *q, const float 
  * unnormalised partial (max, sum, acc[hd]) that attention_combine merges. */
 #define WARPS 4
 #define MAX_PER_LANE (MAX_HD / 32)
-#define MIN_CHUNK 64
+#define MIN_CHUNK 8
 #define MAX_SPLIT 64
 
 static __global__ void attention_v2(float *out, float *part, const float *q, const float *kc, const float *vc,
@@ -83,18 +83,35 @@ static __global__ void attention_v2(float *out, float *part, const float *q, con
     }
     float m = -INFINITY, l = 0.0f;
     const float *kb = kc + kvh * hd + lane, *vb = vc + kvh * hd + lane;
-    for (int j = j0 + warp; j < j1; j += WARPS) {
+    /* two keys per step (j and j + WARPS), their loads issued together */
+    for (int j = j0 + warp; j < j1; j += 2 * WARPS) {
+        int j2 = j + WARPS, two = j2 < j1;
         const float *kr = kb + (size_t)j * kv_dim, *vr = vb + (size_t)j * kv_dim;
-        float s = 0.0f;
+        const float *kr2 = kb + (size_t)(two ? j2 : j) * kv_dim, *vr2 = vb + (size_t)(two ? j2 : j) * kv_dim;
+        float kv[MAX_PER_LANE], kv2[MAX_PER_LANE], vv[MAX_PER_LANE], vv2[MAX_PER_LANE];
 #pragma unroll
         for (int i = 0; i < MAX_PER_LANE; i++)
-            if (i < per) s += qr[i] * kr[WARP * i];
+            if (i < per) {
+                kv[i] = kr[WARP * i];
+                kv2[i] = kr2[WARP * i];
+                vv[i] = vr[WARP * i];
+                vv2[i] = vr2[WARP * i];
+            }
+        float s = 0.0f, s2 = 0.0f;
+#pragma unroll
+        for (int i = 0; i < MAX_PER_LANE; i++)
+            if (i < per) {
+                s += qr[i] * kv[i];
+                s2 += qr[i] * kv2[i];
+            }
         s = warp_sum(s);
-        float m_new = fmaxf(m, s), c = expf(m - m_new), p = expf(s - m_new);
-        l = l * c + p;
+        s2 = two ? warp_sum(s2) : -INFINITY;
+        float m_new = fmaxf(m, fmaxf(s, s2)), c = expf(m - m_new), p = expf(s - m_new);
+        float p2 = two ? expf(s2 - m_new) : 0.0f;
+        l = l * c + p + p2;
 #pragma unroll
         for (int i = 0; i < MAX_PER_LANE; i++)
-            if (i < per) acc[i] = acc[i] * c + p * vr[WARP * i];
+            if (i < per) acc[i] = acc[i] * c + p * vv[i] + p2 * vv2[i];
         m = m_new;
     }
     if (lane == 0) {
@@ -155,6 +172,7 @@ static __global__ void attention_combine(float *out, const float *part, int n_he
  * head_dim a multiple of 32, at most 128. */
 #define PQ 4
 #define KT 32
+#define STAGE (KT * 128 / 4 / (PQ * WARP)) /* float4 loads per thread for a tile at head_dim 128 */
 
 static __global__ void attention_prefill(float *out, const float *q, const float *kc, const float *vc,
                                          const int *pos_p, int n, int n_head, int n_kv, int hd, int causal, int kv_len)
@@ -174,15 +192,26 @@ static __global__ void attention_prefill(float *out, const float *q, const float
     for (int i = 0; i < MAX_PER_LANE; i++) acc[i] = 0.0f;
     for (int start = 0; start < block_len; start += KT) {
         __syncthreads(); /* the previous tile is no longer read */
-        for (int e = threadIdx.x; e < KT * hd; e += blockDim.x) {
-            int r = e / hd, d = e % hd, j = start + r;
-            float kv = 0.0f, vv = 0.0f;
-            if (j < block_len) {
-                kv = kc[(size_t)j * kv_dim + kvh * hd + d];
-                vv = vc[(size_t)j * kv_dim + kvh * hd + d];
+        /* stage the tile: every thread's float4 loads issued before any store */
+        float4 kreg[STAGE], vreg[STAGE];
+#pragma unroll
+        for (int u = 0; u < STAGE; u++) {
+            int e = (threadIdx.x + u * PQ * WARP) * 4, r = e / hd, j = start + r;
+            kreg[u] = vreg[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (e < KT * hd && j < block_len) {
+                size_t off = (size_t)j * kv_dim + kvh * hd + e % hd;
+                kreg[u] = *(const float4 *)(kc + off);
+                vreg[u] = *(const float4 *)(vc + off);
             }
-            ks[r * (hd + 1) + d] = kv;
-            vs[r * hd + d] = vv;
+        }
+#pragma unroll
+        for (int u = 0; u < STAGE; u++) {
+            int e = (threadIdx.x + u * PQ * WARP) * 4, r = e / hd, d = e % hd;
+            if (e < KT * hd) {
+                float *kd = ks + r * (hd + 1) + d;
+                kd[0] = kreg[u].x, kd[1] = kreg[u].y, kd[2] = kreg[u].z, kd[3] = kreg[u].w;
+                *(float4 *)(vs + r * hd + d) = vreg[u];
+            }
         }
         __syncthreads();
         int j = start + lane;
