@@ -40,6 +40,7 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
     -DCJSON_ROOT="$root/.gpu/cjson" -DCMAKE_CUDA_ARCHITECTURES="80;90"
   run build cmake --build build-gpu -j"$(nproc)"
   run kernels ./build-gpu/tests/test_cuda_kernels
+  run e2e-first ./build-gpu/tests/test_cuda_e2e
   run cpu-tests ctest --test-dir build-gpu --output-on-failure -E "cuda|cli"
 fi
 if [ "$stage" = model ] || [ "$stage" = all ]; then

@@ -18,7 +18,7 @@ typedef struct {
     int token_mismatch; /* prompts whose text hrt tokenizes differently */
 } golden_report;
 
-static int golden_argmax(const float *x, int n)
+static inline int golden_argmax(const float *x, int n)
 {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -26,7 +26,7 @@ static int golden_argmax(const float *x, int n)
     return b;
 }
 
-static void golden_top20(const float *logits, const cJSON *top, double tol, golden_report *r)
+static inline void golden_top20(const float *logits, const cJSON *top, double tol, golden_report *r)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, top)
@@ -40,7 +40,7 @@ static void golden_top20(const float *logits, const cJSON *top, double tol, gold
 }
 
 /* add_special: whether the prompt texts were tokenized with BOS/EOS. */
-static golden_report golden_check(hrt_model *m, const cJSON *prompts, double tol, int add_special)
+static inline golden_report golden_check(hrt_model *m, const cJSON *prompts, double tol, int add_special)
 {
     golden_report r = {0};
     hrt_model_info info;
@@ -79,7 +79,7 @@ static golden_report golden_check(hrt_model *m, const cJSON *prompts, double tol
     return r;
 }
 
-static void golden_print(const char *label, const golden_report *r, double tol)
+static inline void golden_print(const char *label, const golden_report *r, double tol)
 {
     printf("%-40s prompts %d, largest relative top-20 difference %.2e (tolerance %.1e, %d beyond); "
            "greedy divergence per prompt:",
@@ -88,8 +88,43 @@ static void golden_print(const char *label, const golden_report *r, double tol)
     printf("  (-1 = identical)\n");
 }
 
+/* Embeds every golden sentence ("text", "ids", "embedding") with m and
+ * returns the lowest cosine similarity; *id_mismatch counts sentences whose
+ * ids differ (the golden ids may be truncated: their last is the [SEP]). */
+static inline double embed_check(hrt_model *m, const cJSON *sents, int *id_mismatch)
+{
+    int n = cJSON_GetArraySize(sents), d = hrt_embed_dim(m);
+    const char **texts = malloc((size_t)n * sizeof *texts);
+    float *e = malloc((size_t)n * (size_t)(d > 0 ? d : 1) * sizeof *e);
+    for (int i = 0; i < n; i++) texts[i] = cJSON_GetObjectItem(cJSON_GetArrayItem(sents, i), "text")->valuestring;
+    for (int i = 0; i < n * d; i++) e[i] = NAN;
+    double worst = 1;
+    *id_mismatch = 0;
+    CHECK_STATUS(hrt_embed(m, texts, NULL, (size_t)n, e), 0);
+    for (int i = 0; i < n && d > 0; i++) {
+        const cJSON *si = cJSON_GetArrayItem(sents, i), *gids = cJSON_GetObjectItem(si, "ids");
+        int ng = cJSON_GetArraySize(gids);
+        int32_t ids[2048];
+        int nm = hrt_tokenize(m, texts[i], strlen(texts[i]), 1, 0, ids, 2048);
+        int same = nm >= ng && nm > 0;
+        for (int k = 0; same && k < ng - 1; k++) same = ids[k] == cJSON_GetArrayItem(gids, k)->valueint;
+        if (!same) ++*id_mismatch;
+        const cJSON *ge = cJSON_GetObjectItem(si, "embedding");
+        double dot = 0, na = 0, nb = 0;
+        for (int k = 0; k < d; k++) {
+            double a = e[(size_t)i * d + k], b = cJSON_GetArrayItem(ge, k)->valuedouble;
+            dot += a * b, na += a * a, nb += b * b;
+        }
+        double cs = dot / sqrt(na * nb);
+        if (!(cs >= worst)) worst = cs; /* NaN counts as worst */
+    }
+    free(texts);
+    free(e);
+    return worst;
+}
+
 /* Reads tests/golden/NAME; NULL (after a failed CHECK) when absent. */
-static cJSON *golden_load(const char *name)
+static inline cJSON *golden_load(const char *name)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/golden/%s", HRT_SOURCE_DIR, name);

@@ -8,7 +8,9 @@
  *     the 64-token greedy continuations identical; default within 5e-2 and
  *     the first 8 greedy tokens;
  *   - the same prompts, CUDA vs the CPU backend's F32 path, greedy ids;
- *   - all-MiniLM-L6-v2 embeddings on the GPU vs sentence-transformers;
+ *   - embeddings on the GPU: a tiny BERT vs HF transformers, and
+ *     all-MiniLM-L6-v2 vs sentence-transformers when it is there;
+ *   - a session too large for the device is refused with the sizes;
  *   - hrt_generate on the GPU answers the golden question.
  * Skips ("no CUDA device") where there is no GPU. */
 #include "golden_check.h"
@@ -130,44 +132,59 @@ static void test_smollm2(void)
     }
 }
 
+static void embed_on_gpu(const char *dir, const char *golden, double min_cos)
+{
+    cJSON *g = golden_load(golden);
+    hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (g && m) {
+        int bad_ids = 0;
+        double worst = embed_check(m, cJSON_GetObjectItem(g, "sentences"), &bad_ids);
+        printf("embeddings on the GPU, %s: lowest cosine %.6f\n", golden, worst);
+        CHECK_MSG(worst >= min_cos, "%s on the GPU: lowest cosine %.6f", golden, worst);
+        CHECK(bad_ids == 0);
+    }
+    hrt_model_free(m);
+    cJSON_Delete(g);
+}
+
 static void test_embed(void)
 {
     char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/bert", HRT_SOURCE_DIR);
+    embed_on_gpu(dir, "tiny_bert.json", 0.99999);
     snprintf(dir, sizeof dir, "%s/models/all-minilm-l6-v2/model.safetensors", HRT_SOURCE_DIR);
     FILE *f = fopen(dir, "rb");
     if (!f) {
-        printf("all-MiniLM-L6-v2 absent: the embedding check is not run\n");
+        printf("all-MiniLM-L6-v2 absent: its GPU embedding check is not run\n");
         return;
     }
     fclose(f);
     snprintf(dir, sizeof dir, "%s/models/all-minilm-l6-v2", HRT_SOURCE_DIR);
-    cJSON *g = golden_load("minilm_embed.json");
+    embed_on_gpu(dir, "minilm_embed.json", 0.999);
+}
+
+/* A session that cannot fit on the device is refused with the sizes. */
+static void test_oom(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/llama", HRT_SOURCE_DIR);
     hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
-    if (g && m) {
-        const cJSON *sents = cJSON_GetObjectItem(g, "sentences");
-        int n = cJSON_GetArraySize(sents);
-        const char **texts = malloc((size_t)n * sizeof *texts);
-        for (int i = 0; i < n; i++) texts[i] = cJSON_GetObjectItem(cJSON_GetArrayItem(sents, i), "text")->valuestring;
-        float *e = malloc((size_t)n * 384 * sizeof *e);
-        CHECK_STATUS(hrt_embed(m, texts, NULL, (size_t)n, e), 0);
-        double worst = 1;
-        for (int i = 0; i < n; i++) {
-            const cJSON *ge = cJSON_GetObjectItem(cJSON_GetArrayItem(sents, i), "embedding");
-            double dot = 0, na = 0, nb = 0;
-            for (int k = 0; k < 384; k++) {
-                double a = e[(size_t)i * 384 + k], b = cJSON_GetArrayItem(ge, k)->valuedouble;
-                dot += a * b, na += a * a, nb += b * b;
-            }
-            double cs = dot / sqrt(na * nb);
-            if (!(cs >= worst)) worst = cs;
-        }
-        printf("embeddings on the GPU: %d sentences, lowest cosine %.6f\n", n, worst);
-        CHECK(worst >= 0.999);
-        free(texts);
-        free(e);
-    }
+    if (!m) return;
+    hrt_session_params sp = hrt_session_default_params();
+    sp.n_ctx = 2000000000; /* a KV cache of about 1 TB */
+    hrt_session *s = NULL;
+    CHECK_STATUS(hrt_session_open(m, &sp, &s), HRT_E_NOMEM);
+    CHECK(s == NULL);
+    printf("refused: %s\n", hrt_last_error());
+    CHECK(strstr(hrt_last_error(), "MiB") && strstr(hrt_last_error(), "free"));
+    /* the model still works afterwards */
+    sp.n_ctx = 64;
+    CHECK_STATUS(hrt_session_open(m, &sp, &s), 0);
+    int32_t ids[3] = {5, 6, 7};
+    float logits[384];
+    CHECK_STATUS(hrt_session_eval(s, ids, 3, logits), 0);
+    hrt_session_free(s);
     hrt_model_free(m);
-    cJSON_Delete(g);
 }
 
 int main(void)
@@ -175,8 +192,9 @@ int main(void)
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) test_skip("no CUDA device");
     test_tiny();
-    test_smollm2();
     test_embed();
+    test_oom();
+    test_smollm2();
     return test_finish();
 }
 #endif
