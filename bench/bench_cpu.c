@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "hrt.h"
 
 /* The same text as bench/llamacpp_cpu.py uses. */
@@ -21,27 +22,6 @@ static const char *TEXT =
     "onsumed enormous amounts of power. Today, a phone in your pocket is millions of "
     "times faster than those early machines, and small language models can run on it "
     "without a network connection. ";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 int main(int argc, char **argv)
 {
@@ -114,13 +94,12 @@ int main(int argc, char **argv)
         for (int r = 0; r < R; r++) printf(r ? ",%.3f" : "%.3f", tg[r]);
         printf("]}\n");
     } else {
-        qsort(pp, (size_t)R, sizeof *pp, cmp_d);
-        qsort(tg, (size_t)R, sizeof *tg, cmp_d);
+        double pp_med = median(pp, R), tg_med = median(tg, R); /* sorts them too */
         printf("model    %s (%s, %s activations)\nthreads  %d\n", info.name, info.weight_type, prec_name,
                info.n_threads);
         printf("| test  | tok/s (median of %d) | min     | max     |\n|-------|------|---------|---------|\n", R);
-        printf("| pp%-3d | %8.1f | %7.1f | %7.1f |\n", P, pp[R / 2], pp[0], pp[R - 1]);
-        printf("| tg%-3d | %8.1f | %7.1f | %7.1f |\n", G, tg[R / 2], tg[0], tg[R - 1]);
+        printf("| pp%-3d | %8.1f | %7.1f | %7.1f |\n", P, pp_med, pp[0], pp[R - 1]);
+        printf("| tg%-3d | %8.1f | %7.1f | %7.1f |\n", G, tg_med, tg[0], tg[R - 1]);
     }
     free(prompt);
     free(logits);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "hrt.h"
 
 #ifndef HRT_WITH_CUDA
@@ -25,25 +26,6 @@ int main(void)
 #else
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* GB/s of a device-to-device copy, counting bytes read and written. */
 static double copy_bandwidth(void)
@@ -109,14 +91,6 @@ static double gemm_peak(cudaDataType_t dt)
     cudaFree(b);
     cudaFree(c);
     return median(t, 10);
-}
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
 }
 
 int main(int argc, char **argv)

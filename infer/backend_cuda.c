@@ -537,10 +537,9 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, i
     E(cudaStreamSynchronize(sm));
 #undef E
     if (e != cudaSuccess && !st) st = hrt_err(HRT_E_BACKEND, "CUDA: encoding %d tokens failed: %s", n, cudaGetErrorString(e));
-    if (!st) {
+    if (!st) { /* mean pooling, as the CPU backend does it */
         memset(out, 0, (size_t)d * sizeof *out);
-        for (int t = 0; t < n; t++)
-            for (int i = 0; i < d; i++) out[i] += host[(size_t)t * d + i] / (float)n;
+        for (int t = 0; t < n; t++) cpu_axpy(out, 1.0f / (float)n, host + (size_t)t * d, d);
     }
     void *bufs[] = {x, xb, q, k, v, att, h, d_ids};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) cudaFree(bufs[i]);

@@ -8,38 +8,7 @@
 #include "cpu/quant.h"
 #include "hrt.h"
 #include "test.h"
-
-static uint64_t rng = 0x1234567ull;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-}
-
-/* Builds a random weight row of n elements in type t. */
-static void random_row(uint32_t t, void *dst, int n)
-{
-    if (t == GGML_TYPE_F32) {
-        for (int i = 0; i < n; i++) ((float *)dst)[i] = frand();
-    } else if (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) {
-        for (int i = 0; i < n; i++) {
-            float f = frand();
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : (uint16_t)(u >> 16);
-        }
-    } else {
-        /* Random blocks: random scales and quants (all bit patterns used). */
-        size_t bb = ggml_type_block_bytes(t);
-        uint8_t *p = dst;
-        for (int b = 0; b < n / 32; b++, p += bb) {
-            for (size_t k = 0; k < bb; k++) p[k] = (uint8_t)(frand() * 128 + 128);
-            uint16_t d = fp32_to_fp16(0.01f + 0.05f * (frand() + 1)), m = fp32_to_fp16(-0.3f * (frand() + 1));
-            memcpy(p, &d, 2);
-            if (t == GGML_TYPE_Q4_1) memcpy(p + 2, &m, 2);
-        }
-    }
-}
+#include "test_random.h"
 
 static void test_fp16(void)
 {
