@@ -3,6 +3,7 @@
  * callback, prefix reuse, cancellation from another thread, context limits
  * and bad arguments. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "hrt.h"
@@ -135,10 +136,25 @@ static void test_limits_and_stops(void)
     hrt_session_free(s);
 }
 
+/* The canceller waits until the generation has streamed tokens, so the
+ * test does not depend on how fast the machine is. */
+typedef struct {
+    hrt_session *s;
+    _Atomic int tokens, done;
+} cancel_state;
+
+static int count_tokens(const char *piece, size_t len, int32_t id, void *ud)
+{
+    (void)piece, (void)len, (void)id;
+    atomic_fetch_add(&((cancel_state *)ud)->tokens, 1);
+    return 0;
+}
+
 static void *cancel_later(void *p)
 {
-    usleep(200 * 1000);
-    hrt_session_cancel(p);
+    cancel_state *c = p;
+    while (atomic_load(&c->tokens) < 3 && !atomic_load(&c->done)) usleep(1000);
+    hrt_session_cancel(c->s);
     return NULL;
 }
 
@@ -176,10 +192,14 @@ static void test_cancel_and_context(void)
     /* Cancellation from another thread, in the middle of a long answer. */
     CHECK_STATUS(hrt_session_open(model, NULL, &s), 0);
     char *story = render_user("Write a long story about a dragon who learns to paint. Use at least 600 words.");
+    cancel_state cs = {s, 0, 0};
     pthread_t th;
-    pthread_create(&th, NULL, cancel_later, s);
+    pthread_create(&th, NULL, cancel_later, &cs);
     gp.max_tokens = 100000;
+    gp.on_token = count_tokens;
+    gp.user_data = &cs;
     CHECK_STATUS(hrt_generate(s, story, strlen(story), &gp, NULL, &u), 0);
+    atomic_store(&cs.done, 1);
     pthread_join(th, NULL);
     CHECK_MSG(u.stop_reason == HRT_STOP_CANCELLED && u.generated_tokens > 0, "stop %d after %d tokens",
               u.stop_reason, u.generated_tokens);
