@@ -24,7 +24,7 @@ typedef struct {
     const char *stops[16];
     int n_stops;
     hrt_sampler_params sp;
-    const char **args; /* positional arguments */
+    char **args;       /* positional arguments: compacted in place in argv */
     int n_args;
 } opts;
 
@@ -71,9 +71,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
     o->add_special = 1;
     o->parse_special = 1;
     o->sp = hrt_sampler_default_params();
-    o->args = calloc((size_t)argc + 1, sizeof *o->args);
+    o->args = argv; /* positional i is stored at argv[i]: never ahead of the reading */
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+        char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = need_arg(cmd, argc, argv, &i);
@@ -333,7 +333,6 @@ static int cmd_generate(int argc, char **argv)
     hrt_free(text);
     free(prompt);
     free(file_text);
-    free(o.args);
     hrt_session_free(s);
     hrt_model_free(m);
     return rc;
@@ -420,7 +419,6 @@ static int cmd_chat(int argc, char **argv)
     for (size_t i = 0; i < n; i++) free((char *)msgs[i].content);
     free(msgs);
     free(line);
-    free(o.args);
     hrt_session_free(s);
     hrt_model_free(m);
     return rc;
@@ -484,7 +482,6 @@ static int cmd_embed(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) free(texts[i]);
     free(texts);
-    free(o.args);
     hrt_model_free(m);
     return rc;
 }
@@ -532,7 +529,6 @@ static int cmd_info(int argc, char **argv)
                in.device, (double)in.kv_bytes_per_token / 1024.0, in.n_vocab, in.n_ctx_train, in.n_layer, in.n_embd, in.n_head, in.n_head_kv,
                in.n_ff, in.bos_id, in.eos_id, has_chat ? "yes" : "none recognised");
     }
-    free(o.args);
     hrt_model_free(m);
     return EXIT_OK;
 }
@@ -573,7 +569,6 @@ static int cmd_tokenize(int argc, char **argv)
         if (o.json) printf("]\n");
         free(ids);
     }
-    free(o.args);
     hrt_model_free(m);
     return rc;
 }
