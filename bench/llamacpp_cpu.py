@@ -114,6 +114,8 @@ def main() -> int:
     ap.add_argument("--reps", "-r", type=int, default=5, help="timed repetitions R")
     ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs")
     ap.add_argument("--verbose", action="store_true", help="keep llama.cpp logs")
+    ap.add_argument("--gpu-layers", type=int, default=0,
+                    help="layers offloaded to the GPU (llama.cpp's CUDA build; 99 = all); default CPU only")
     args = ap.parse_args()
     if args.prompt < 1 or args.gen < 1 or args.reps < 1 or args.threads < 1:
         ap.error("--prompt, --gen, --reps and --threads must be >= 1")
@@ -123,7 +125,7 @@ def main() -> int:
     llama_cpp.llama_backend_init()
 
     mparams = llama_cpp.llama_model_default_params()
-    mparams.n_gpu_layers = 0  # CPU only
+    mparams.n_gpu_layers = args.gpu_layers  # 0: CPU only
     model = llama_cpp.llama_model_load_from_file(args.model.encode(), mparams)
     if not model:
         print(f"failed to load model {args.model}", file=sys.stderr)
