@@ -13,7 +13,7 @@ CC=$cc cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF -DHRT_BU
   -DHRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 corpus=$build/corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer}
+rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold}
 gguf=$root/models/smollm2-135m-instruct-q4_1.gguf
 st=$root/models/all-minilm-l6-v2/model.safetensors
 [ -f "$gguf" ] && head -c 4096 "$gguf" > "$corpus/gguf/head4k"
@@ -21,6 +21,7 @@ st=$root/models/all-minilm-l6-v2/model.safetensors
 printf 'GGUF\3\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0k.x\4\0\0\0\7\0\0\0' > "$corpus/gguf/tiny"
 printf '\x40\0\0\0\0\0\0\0{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}        \0\0\x80\x3f\0\0\0\x40' \
   > "$corpus/safetensors/tiny"
+printf 'HRTCOLD\0\1\0\0\0\0\0\0\0' > "$corpus/cold/header-only"
 printf 'Hello, world! <|im_start|>caf\xc3\xa9 12345 \xe4\xbd\xa0\xe5\xa5\xbd\xff\xfe' > "$corpus/tokenizer/mixed"
 status=0
 for h in "$build"/tests/fuzz/fuzz_*; do

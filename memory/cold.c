@@ -1,0 +1,658 @@
+#include "cold.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "error.h"
+
+#define SEG_MAGIC "HRTCOLD"
+#define SEG_HEADER 16
+#define BLK_MAGIC 0x4b4c4248u /* "HBLK" */
+#define BLK_HEADER 24
+#define REC_HEADER 17
+#define COMPACT_BLOCK (64u << 10)
+#define MAX_KEY (1u << 20)
+#define MAX_BLOCK_RAW (256u << 20)
+
+/* ---- CRC-32C ------------------------------------------------------------ */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t crc32c(uint32_t crc, const void *data, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    const uint8_t *p = data;
+    crc = ~crc;
+    while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* ---- the index: open addressing, keys copied ------------------------------- */
+typedef struct {
+    char *key;          /* NULL: empty slot */
+    uint32_t key_len;
+    uint32_t seg;       /* index into the segment array */
+    uint64_t off;       /* block offset in the segment */
+    uint64_t seq;
+    int deleted;        /* a deletion is kept, so that older puts stay dead */
+} slot;
+
+typedef struct {
+    uint32_t num;       /* seg-NNNNNNNN */
+    int fd;
+    uint64_t size;
+} segment;
+
+struct cold_store {
+    char *dir;
+    cold_params p;
+    pthread_mutex_t mu;
+    segment *segs;
+    int n_segs, cap_segs;
+    slot *slots;
+    size_t n_slots, n_used, n_live;
+    uint64_t next_seq;
+    cold_stats st;
+};
+
+static uint64_t hash_key(const void *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    const uint8_t *p = k;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static slot *find_slot(cold_store *c, const void *key, size_t n)
+{
+    size_t mask = c->n_slots - 1, i = hash_key(key, n) & mask;
+    for (;; i = (i + 1) & mask) {
+        slot *s = &c->slots[i];
+        if (!s->key || (s->key_len == n && !memcmp(s->key, key, n))) return s;
+    }
+}
+
+static int grow(cold_store *c)
+{
+    size_t old_n = c->n_slots, n = old_n ? old_n * 2 : 1024;
+    slot *old = c->slots, *ns = calloc(n, sizeof *ns);
+    if (!ns) return hrt_err(HRT_E_NOMEM, "out of memory growing the cold index");
+    c->slots = ns;
+    c->n_slots = n;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i].key) *find_slot(c, old[i].key, old[i].key_len) = old[i];
+    free(old);
+    return 0;
+}
+
+/* Notes that key has a record of sequence seq in block off of segment seg. */
+static int index_put(cold_store *c, const void *key, size_t n, uint32_t seg, uint64_t off, uint64_t seq, int deleted)
+{
+    int st;
+    if ((c->n_used + 1) * 4 > c->n_slots * 3 && (st = grow(c))) return st;
+    slot *s = find_slot(c, key, n);
+    if (s->key) {
+        if (seq < s->seq) return 0; /* an older record: the newer one stands */
+        if (!s->deleted) c->n_live--;
+    } else {
+        if (!(s->key = malloc(n ? n : 1))) return hrt_err(HRT_E_NOMEM, "out of memory");
+        memcpy(s->key, key, n);
+        s->key_len = (uint32_t)n;
+        c->n_used++;
+    }
+    s->seg = seg;
+    s->off = off;
+    s->seq = seq;
+    s->deleted = deleted;
+    if (!deleted) c->n_live++;
+    if (seq >= c->next_seq) c->next_seq = seq + 1;
+    return 0;
+}
+
+/* ---- blocks --------------------------------------------------------------------- */
+/* Checks a block header at p (len bytes available from it); returns 1 when its
+ * magic and own checksum hold. */
+static int header_ok(const uint8_t *p, size_t len)
+{
+    return len >= BLK_HEADER && rd32(p) == BLK_MAGIC && crc32c(0, p, 20) == rd32(p + 20);
+}
+
+/* Decompresses and checks the payload of the block whose header is at p
+ * (the payload follows it). *raw is malloc'd. */
+static int block_open(const uint8_t *p, uint8_t **raw, uint32_t *raw_len, uint32_t *n_rec)
+{
+    uint32_t clen = rd32(p + 4), rlen = rd32(p + 8);
+    if (crc32c(0, p + BLK_HEADER, clen) != rd32(p + 16) || rlen > MAX_BLOCK_RAW) return HRT_E_FORMAT;
+    uint8_t *r = malloc(rlen ? rlen : 1);
+    if (!r) return HRT_E_NOMEM;
+    size_t got = ZSTD_decompress(r, rlen, p + BLK_HEADER, clen);
+    if (ZSTD_isError(got) || got != rlen) {
+        free(r);
+        return HRT_E_FORMAT;
+    }
+    *raw = r;
+    *raw_len = rlen;
+    *n_rec = rd32(p + 12);
+    return 0;
+}
+
+/* Walks the records of a raw block; calls fn for each; HRT_E_FORMAT when
+ * a record runs past the block. */
+typedef int (*rec_fn)(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val, uint32_t vlen,
+                      int deleted);
+
+static int for_records(const uint8_t *raw, uint32_t len, uint32_t n, rec_fn fn, void *ud)
+{
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < REC_HEADER) return HRT_E_FORMAT;
+        const uint8_t *r = raw + off;
+        uint64_t seq = rd64(r);
+        uint32_t kl = rd32(r + 8), vl = rd32(r + 12);
+        int del = r[16] & 1;
+        if (kl > len - off - REC_HEADER || vl > len - off - REC_HEADER - kl) return HRT_E_FORMAT;
+        int st = fn(ud, seq, r + REC_HEADER, kl, r + REC_HEADER + kl, vl, del);
+        if (st) return st;
+        off += REC_HEADER + (size_t)kl + vl;
+    }
+    return off == len ? 0 : HRT_E_FORMAT;
+}
+
+typedef struct {
+    cold_store *c;
+    uint32_t seg;
+    uint64_t off;
+} scan_ctx;
+
+static int index_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val, uint32_t vlen,
+                        int del)
+{
+    scan_ctx *s = ud;
+    (void)val, (void)vlen;
+    return index_put(s->c, key, klen, s->seg, s->off, seq, del);
+}
+
+/* Indexes every intact block of segment si. A torn tail of the newest
+ * segment is cut off; corrupt blocks elsewhere are counted and skipped. */
+static int scan_segment(cold_store *c, int si, int newest)
+{
+    segment *g = &c->segs[si];
+    if (g->size < SEG_HEADER) goto torn_header;
+    uint8_t *map = mmap(NULL, g->size, PROT_READ, MAP_SHARED, g->fd, 0);
+    if (map == MAP_FAILED) return hrt_err(HRT_E_IO, "%s: cannot map segment %u: %s", c->dir, g->num, strerror(errno));
+    int st = 0;
+    if (memcmp(map, SEG_MAGIC, 8)) {
+        st = hrt_err(HRT_E_FORMAT, "%s: segment %u: not a cold segment (bad magic)", c->dir, g->num);
+    } else if (rd32(map + 8) > COLD_FORMAT_VERSION) {
+        st = hrt_err(HRT_E_FORMAT, "%s: segment %u: format version %u is newer than this hrt (%d)", c->dir, g->num,
+                     rd32(map + 8), COLD_FORMAT_VERSION);
+    }
+    uint64_t off = SEG_HEADER, good_end = SEG_HEADER;
+    while (!st && off < g->size) {
+        if (!header_ok(map + off, g->size - off) || rd32(map + off + 4) > g->size - off - BLK_HEADER) {
+            /* Resynchronise at the next intact header; none: a torn tail. */
+            uint64_t next = off + 1;
+            while (next + BLK_HEADER <= g->size &&
+                   !(header_ok(map + next, g->size - next) && rd32(map + next + 4) <= g->size - next - BLK_HEADER))
+                next++;
+            if (next + BLK_HEADER > g->size) break;
+            c->st.corrupt_blocks++;
+            hrt_log(HRT_LOG_WARN, "%s: segment %u: damaged bytes at offset %llu skipped", c->dir, g->num,
+                    (unsigned long long)off);
+            off = next;
+            continue;
+        }
+        uint32_t clen = rd32(map + off + 4), rlen, n;
+        uint8_t *raw = NULL;
+        int bst = block_open(map + off, &raw, &rlen, &n);
+        if (bst == HRT_E_NOMEM) {
+            st = hrt_err(HRT_E_NOMEM, "out of memory");
+            break;
+        }
+        scan_ctx sc = {c, (uint32_t)si, off};
+        if (!bst && (bst = for_records(raw, rlen, n, index_record, &sc)) == HRT_E_NOMEM) st = bst;
+        free(raw);
+        if (bst && !st) {
+            c->st.corrupt_blocks++;
+            hrt_log(HRT_LOG_WARN, "%s: segment %u: block at offset %llu fails its checksum; skipped", c->dir,
+                    g->num, (unsigned long long)off);
+        } else if (!bst) {
+            c->st.blocks++;
+        }
+        off += BLK_HEADER + (uint64_t)clen;
+        good_end = off;
+    }
+    munmap(map, g->size);
+    if (st) return st;
+    if (newest && good_end < g->size) {
+        hrt_log(HRT_LOG_WARN, "%s: segment %u: %llu torn bytes at the end (an interrupted append) cut off", c->dir,
+                g->num, (unsigned long long)(g->size - good_end));
+        if (ftruncate(g->fd, (off_t)good_end) || fsync(g->fd))
+            return hrt_err(HRT_E_IO, "%s: segment %u: cannot cut the torn tail: %s", c->dir, g->num, strerror(errno));
+        g->size = good_end;
+    }
+    return 0;
+torn_header:
+    if (!newest) return hrt_err(HRT_E_FORMAT, "%s: segment %u is shorter than its header", c->dir, g->num);
+    /* an interrupted segment creation: write the header again */
+    {
+        uint8_t h[SEG_HEADER] = {0};
+        memcpy(h, SEG_MAGIC, 8);
+        wr32(h + 8, COLD_FORMAT_VERSION);
+        if (pwrite(g->fd, h, SEG_HEADER, 0) != SEG_HEADER || ftruncate(g->fd, SEG_HEADER) || fsync(g->fd))
+            return hrt_err(HRT_E_IO, "%s: segment %u: cannot rewrite its header: %s", c->dir, g->num, strerror(errno));
+        g->size = SEG_HEADER;
+    }
+    return 0;
+}
+
+/* ---- segments -------------------------------------------------------------------- */
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int add_segment(cold_store *c, uint32_t num, int create)
+{
+    if (c->n_segs == c->cap_segs) {
+        int cap = c->cap_segs ? 2 * c->cap_segs : 8;
+        segment *s = realloc(c->segs, (size_t)cap * sizeof *s);
+        if (!s) return hrt_err(HRT_E_NOMEM, "out of memory");
+        c->segs = s;
+        c->cap_segs = cap;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/seg-%08u.hcs", c->dir, num);
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    if (fd < 0) return hrt_err(HRT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    fstat(fd, &sb);
+    segment *g = &c->segs[c->n_segs++];
+    *g = (segment){num, fd, (uint64_t)sb.st_size};
+    if (create) {
+        uint8_t h[SEG_HEADER] = {0};
+        memcpy(h, SEG_MAGIC, 8);
+        wr32(h + 8, COLD_FORMAT_VERSION);
+        if (pwrite(fd, h, SEG_HEADER, 0) != SEG_HEADER || fsync(fd) || fsync_dir(c->dir))
+            return hrt_err(HRT_E_IO, "%s: cannot create: %s", path, strerror(errno));
+        g->size = SEG_HEADER;
+        c->st.segments++;
+    }
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void free_index(cold_store *c)
+{
+    for (size_t i = 0; i < c->n_slots; i++) free(c->slots[i].key);
+    free(c->slots);
+    c->slots = NULL;
+    c->n_slots = c->n_used = c->n_live = 0;
+}
+
+static void close_segments(cold_store *c)
+{
+    for (int i = 0; i < c->n_segs; i++) close(c->segs[i].fd);
+    c->n_segs = 0;
+}
+
+/* Opens every segment of the directory in order and indexes it. */
+static int load(cold_store *c)
+{
+    DIR *d = opendir(c->dir);
+    if (!d) return hrt_err(HRT_E_IO, "%s: cannot open: %s", c->dir, strerror(errno));
+    uint32_t *nums = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int st = 0;
+    while ((e = readdir(d))) {
+        unsigned num;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%8u.hc%1[s]%1s", &num, tail, tail + 2) != 2 || strlen(e->d_name) != 16) continue;
+        if (n == cap) {
+            uint32_t *nn = realloc(nums, (cap = cap ? 2 * cap : 16) * sizeof *nn);
+            if (!nn) { st = hrt_err(HRT_E_NOMEM, "out of memory"); break; }
+            nums = nn;
+        }
+        nums[n++] = num;
+    }
+    closedir(d);
+    if (!st && n) qsort(nums, n, sizeof *nums, cmp_u32);
+    for (size_t i = 0; !st && i < n; i++) st = add_segment(c, nums[i], 0);
+    for (int i = 0; !st && i < c->n_segs; i++) st = scan_segment(c, i, i == c->n_segs - 1);
+    free(nums);
+    if (!st && c->n_segs == 0) st = add_segment(c, 1, 1);
+    c->st.segments = (uint64_t)c->n_segs;
+    return st;
+}
+
+int cold_open(const char *dir, const cold_params *params, cold_store **out)
+{
+    *out = NULL;
+    if (mkdir(dir, 0755) && errno != EEXIST) return hrt_err(HRT_E_IO, "%s: cannot create: %s", dir, strerror(errno));
+    cold_store *c = calloc(1, sizeof *c);
+    if (!c || !(c->dir = strdup(dir))) {
+        free(c);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    if (params) c->p = *params;
+    if (!c->p.segment_bytes) c->p.segment_bytes = (size_t)64 << 20;
+    if (!c->p.zstd_level) c->p.zstd_level = 3;
+    c->next_seq = 1;
+    pthread_mutex_init(&c->mu, NULL);
+    int st = grow(c);
+    if (!st) st = load(c);
+    if (st) {
+        cold_close(c);
+        return st;
+    }
+    *out = c;
+    return 0;
+}
+
+void cold_close(cold_store *c)
+{
+    if (!c) return;
+    close_segments(c);
+    free_index(c);
+    free(c->segs);
+    pthread_mutex_destroy(&c->mu);
+    free(c->dir);
+    free(c);
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+/* Builds, compresses and appends one block of n records (del: deletions,
+ * values ignored), fsync'd. Records keep seqs[i] when seqs is given. */
+static int append_block(cold_store *c, const cold_record *recs, size_t n, const uint64_t *seqs, int del)
+{
+    size_t raw_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].key_len > MAX_KEY) return hrt_err(HRT_E_INVALID, "cold: a key of %zu bytes (at most %u)", recs[i].key_len, MAX_KEY);
+        raw_len += REC_HEADER + recs[i].key_len + (del ? 0 : recs[i].value_len);
+    }
+    if (raw_len > MAX_BLOCK_RAW) return hrt_err(HRT_E_INVALID, "cold: a block of %zu bytes (at most %u)", raw_len, MAX_BLOCK_RAW);
+    segment *g = &c->segs[c->n_segs - 1];
+    if (g->size > SEG_HEADER && g->size + raw_len > c->p.segment_bytes) {
+        int st = add_segment(c, g->num + 1, 1);
+        if (st) return st;
+        g = &c->segs[c->n_segs - 1];
+    }
+    size_t bound = ZSTD_compressBound(raw_len);
+    uint8_t *raw = malloc(raw_len ? raw_len : 1), *blk = malloc(BLK_HEADER + bound);
+    if (!raw || !blk) {
+        free(raw);
+        free(blk);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    uint64_t first_seq = c->next_seq;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *r = raw + off;
+        size_t vl = del ? 0 : recs[i].value_len;
+        wr64(r, seqs ? seqs[i] : first_seq + i);
+        wr32(r + 8, (uint32_t)recs[i].key_len);
+        wr32(r + 12, (uint32_t)vl);
+        r[16] = (uint8_t)(del ? 1 : 0);
+        if (recs[i].key_len) memcpy(r + REC_HEADER, recs[i].key, recs[i].key_len);
+        if (vl) memcpy(r + REC_HEADER + recs[i].key_len, recs[i].value, vl);
+        off += REC_HEADER + recs[i].key_len + vl;
+    }
+    size_t clen = ZSTD_compress(blk + BLK_HEADER, bound, raw, raw_len, c->p.zstd_level);
+    int st = 0;
+    if (ZSTD_isError(clen)) {
+        st = hrt_err(HRT_E_NOMEM, "cold: zstd: %s", ZSTD_getErrorName(clen));
+    } else {
+        wr32(blk, BLK_MAGIC);
+        wr32(blk + 4, (uint32_t)clen);
+        wr32(blk + 8, (uint32_t)raw_len);
+        wr32(blk + 12, (uint32_t)n);
+        wr32(blk + 16, crc32c(0, blk + BLK_HEADER, clen));
+        wr32(blk + 20, crc32c(0, blk, 20));
+        size_t total = BLK_HEADER + clen;
+        ssize_t w = pwrite(g->fd, blk, total, (off_t)g->size);
+        if (w != (ssize_t)total || fsync(g->fd)) {
+            st = hrt_err(HRT_E_IO, "%s: appending to segment %u failed: %s", c->dir, g->num,
+                         w < 0 ? strerror(errno) : "short write");
+            /* leave no half block behind the last good one */
+            if (ftruncate(g->fd, (off_t)g->size)) { /* the torn tail is cut at the next open */ }
+        } else {
+            uint64_t at = g->size;
+            g->size += total;
+            c->st.blocks++;
+            c->st.bytes_on_disk += total;
+            c->st.bytes_raw += raw_len;
+            for (size_t i = 0; !st && i < n; i++)
+                st = index_put(c, recs[i].key, recs[i].key_len, (uint32_t)(c->n_segs - 1), at,
+                               seqs ? seqs[i] : first_seq + i, del);
+            if (!seqs && first_seq + n > c->next_seq) c->next_seq = first_seq + n;
+        }
+    }
+    free(raw);
+    free(blk);
+    return st;
+}
+
+int cold_put(cold_store *c, const cold_record *recs, size_t n)
+{
+    if (!c || (n && !recs)) return hrt_err(HRT_E_INVALID, "cold_put: NULL argument");
+    if (!n) return 0;
+    pthread_mutex_lock(&c->mu);
+    int st = append_block(c, recs, n, NULL, 0);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+int cold_del(cold_store *c, const void *key, size_t key_len)
+{
+    if (!c || (!key && key_len)) return hrt_err(HRT_E_INVALID, "cold_del: NULL argument");
+    pthread_mutex_lock(&c->mu);
+    slot *s = find_slot(c, key, key_len);
+    int st;
+    if (!s->key || s->deleted) {
+        st = HRT_E_RANGE;
+    } else {
+        cold_record r = {key, key_len, NULL, 0};
+        st = append_block(c, &r, 1, NULL, 1);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+/* ---- reads ---------------------------------------------------------------------------- */
+typedef struct {
+    const void *key;
+    size_t klen;
+    uint64_t seq;
+    void *val;
+    size_t vlen;
+    int found;
+} get_ctx;
+
+static int match_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val, uint32_t vlen,
+                        int del)
+{
+    get_ctx *g = ud;
+    if (seq != g->seq || klen != g->klen || memcmp(key, g->key, klen) || del) return 0;
+    g->val = malloc(vlen ? vlen : 1);
+    if (!g->val) return HRT_E_NOMEM;
+    memcpy(g->val, val, vlen);
+    g->vlen = vlen;
+    g->found = 1;
+    return 1; /* stop */
+}
+
+/* Reads the block at off of segment si (header checked) into *buf. */
+static int read_block(cold_store *c, int si, uint64_t off, uint8_t **buf)
+{
+    segment *g = &c->segs[si];
+    uint8_t h[BLK_HEADER];
+    if (pread(g->fd, h, BLK_HEADER, (off_t)off) != BLK_HEADER || !header_ok(h, BLK_HEADER)) return HRT_E_FORMAT;
+    uint32_t clen = rd32(h + 4);
+    if (clen > g->size - off - BLK_HEADER) return HRT_E_FORMAT;
+    uint8_t *b = malloc(BLK_HEADER + (size_t)clen);
+    if (!b) return HRT_E_NOMEM;
+    memcpy(b, h, BLK_HEADER);
+    if (pread(g->fd, b + BLK_HEADER, clen, (off_t)(off + BLK_HEADER)) != (ssize_t)clen) {
+        free(b);
+        return HRT_E_FORMAT;
+    }
+    *buf = b;
+    return 0;
+}
+
+int cold_get(cold_store *c, const void *key, size_t key_len, void **value, size_t *value_len)
+{
+    if (!c || (!key && key_len) || !value) return hrt_err(HRT_E_INVALID, "cold_get: NULL argument");
+    *value = NULL;
+    pthread_mutex_lock(&c->mu);
+    slot *s = find_slot(c, key, key_len);
+    int st = 0;
+    if (!s->key || s->deleted) {
+        st = HRT_E_RANGE;
+        goto done;
+    }
+    uint8_t *blk = NULL, *raw = NULL;
+    uint32_t rlen, n;
+    get_ctx g = {key, key_len, s->seq, NULL, 0, 0};
+    st = read_block(c, (int)s->seg, s->off, &blk);
+    if (!st) st = block_open(blk, &raw, &rlen, &n);
+    if (!st) {
+        st = for_records(raw, rlen, n, match_record, &g);
+        if (st == 1) st = 0;
+    }
+    free(blk);
+    free(raw);
+    if (st == HRT_E_FORMAT || (!st && !g.found)) {
+        /* The block changed under us (damaged on disk): report, forget it. */
+        c->st.corrupt_blocks++;
+        st = hrt_err(HRT_E_FORMAT, "%s: segment %u: the block holding this key fails its checksum", c->dir,
+                     c->segs[s->seg].num);
+        hrt_log(HRT_LOG_WARN, "%s", hrt_last_error());
+        s->deleted = 1;
+        c->n_live--;
+        free(g.val);
+        goto done;
+    }
+    if (st) {
+        free(g.val);
+        st = hrt_err(st, "cold_get: out of memory");
+        goto done;
+    }
+    *value = g.val;
+    if (value_len) *value_len = g.vlen;
+    c->st.bytes_raw += g.vlen;
+done:
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+void cold_get_stats(cold_store *c, cold_stats *out)
+{
+    pthread_mutex_lock(&c->mu);
+    *out = c->st;
+    out->entries = c->n_live;
+    out->segments = (uint64_t)c->n_segs;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- compaction --------------------------------------------------------------------------- */
+int cold_compact(cold_store *c)
+{
+    if (!c) return hrt_err(HRT_E_INVALID, "cold_compact: NULL argument");
+    pthread_mutex_lock(&c->mu);
+    int st = 0, old_n = c->n_segs;
+    uint32_t *old_nums = malloc((size_t)old_n * sizeof *old_nums);
+    if (!old_nums) {
+        pthread_mutex_unlock(&c->mu);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < old_n; i++) old_nums[i] = c->segs[i].num;
+    /* Live records, copied out before the index changes. */
+    size_t n_live = 0, cap = c->n_live + 1;
+    cold_record *recs = calloc(cap, sizeof *recs);
+    uint64_t *seqs = calloc(cap, sizeof *seqs);
+    if (!recs || !seqs) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < c->n_slots; i++) {
+        slot *s = &c->slots[i];
+        if (!s->key || s->deleted) continue;
+        uint8_t *blk = NULL, *raw = NULL;
+        uint32_t rlen, n;
+        get_ctx g = {s->key, s->key_len, s->seq, NULL, 0, 0};
+        int bs = read_block(c, (int)s->seg, s->off, &blk);
+        if (!bs) bs = block_open(blk, &raw, &rlen, &n);
+        if (!bs) bs = for_records(raw, rlen, n, match_record, &g);
+        free(blk);
+        free(raw);
+        if (!g.found) { /* unreadable now: it stays out of the new segment */
+            c->st.corrupt_blocks++;
+            continue;
+        }
+        recs[n_live] = (cold_record){s->key, s->key_len, g.val, g.vlen};
+        seqs[n_live++] = s->seq;
+    }
+    /* The new segment, filled in blocks of about COMPACT_BLOCK raw bytes. */
+    uint32_t new_num = c->segs[c->n_segs - 1].num + 1;
+    if (!st) st = add_segment(c, new_num, 1);
+    size_t i = 0;
+    while (!st && i < n_live) {
+        size_t j = i, bytes = 0;
+        while (j < n_live && (j == i || bytes + recs[j].key_len + recs[j].value_len < COMPACT_BLOCK))
+            bytes += REC_HEADER + recs[j].key_len + recs[j].value_len, j++;
+        st = append_block(c, recs + i, j - i, seqs + i, 0);
+        i = j;
+    }
+    if (!st && fsync_dir(c->dir)) st = hrt_err(HRT_E_IO, "%s: fsync: %s", c->dir, strerror(errno));
+    for (size_t k = 0; k < n_live; k++) free((void *)recs[k].value);
+    free(recs);
+    free(seqs);
+    if (!st) {
+        /* The new segment is durable: remove the old ones, then index anew. */
+        for (int k = 0; k < old_n; k++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/seg-%08u.hcs", c->dir, old_nums[k]);
+            unlink(path);
+        }
+        fsync_dir(c->dir);
+        close_segments(c);
+        free_index(c);
+        c->st.blocks = 0;
+        st = grow(c);
+        if (!st) st = load(c);
+    }
+    free(old_nums);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
