@@ -38,4 +38,5 @@ for h in "$build"/tests/fuzz/fuzz_*; do
     grep -E "^(#[0-9]+ +DONE|Done)" "$build/$name.log" | tail -1 || true
   fi
 done
+rm -rf /tmp/hrt_fuzz_cold_* # the cold harness's scratch segments
 exit $status
