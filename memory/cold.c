@@ -533,6 +533,21 @@ static int read_block(cold_store *c, int si, uint64_t off, uint8_t **buf)
     return 0;
 }
 
+/* Reads the value of the record that s points at into g (g->found set).
+ * HRT_E_FORMAT when its block fails a check, HRT_E_NOMEM. */
+static int fetch_value(cold_store *c, const slot *s, get_ctx *g)
+{
+    uint8_t *blk = NULL, *raw = NULL;
+    uint32_t rlen, n;
+    *g = (get_ctx){s->key, s->key_len, s->seq, NULL, 0, 0};
+    int st = read_block(c, (int)s->seg, s->off, &blk);
+    if (!st) st = block_open(blk, &raw, &rlen, &n);
+    if (!st && (st = for_records(raw, rlen, n, match_record, g)) == 1) st = 0;
+    free(blk);
+    free(raw);
+    return st;
+}
+
 int cold_get(cold_store *c, const void *key, size_t key_len, void **value, size_t *value_len)
 {
     if (!c || (!key && key_len) || !value) return hrt_err(HRT_E_INVALID, "cold_get: NULL argument");
@@ -544,17 +559,8 @@ int cold_get(cold_store *c, const void *key, size_t key_len, void **value, size_
         st = HRT_E_RANGE;
         goto done;
     }
-    uint8_t *blk = NULL, *raw = NULL;
-    uint32_t rlen, n;
-    get_ctx g = {key, key_len, s->seq, NULL, 0, 0};
-    st = read_block(c, (int)s->seg, s->off, &blk);
-    if (!st) st = block_open(blk, &raw, &rlen, &n);
-    if (!st) {
-        st = for_records(raw, rlen, n, match_record, &g);
-        if (st == 1) st = 0;
-    }
-    free(blk);
-    free(raw);
+    get_ctx g;
+    st = fetch_value(c, s, &g);
     if (st == HRT_E_FORMAT || (!st && !g.found)) {
         /* The block changed under us (damaged on disk): report, forget it. */
         c->st.corrupt_blocks++;
@@ -608,14 +614,8 @@ int cold_compact(cold_store *c)
     for (size_t i = 0; !st && i < c->n_slots; i++) {
         slot *s = &c->slots[i];
         if (!s->key || s->deleted) continue;
-        uint8_t *blk = NULL, *raw = NULL;
-        uint32_t rlen, n;
-        get_ctx g = {s->key, s->key_len, s->seq, NULL, 0, 0};
-        int bs = read_block(c, (int)s->seg, s->off, &blk);
-        if (!bs) bs = block_open(blk, &raw, &rlen, &n);
-        if (!bs) bs = for_records(raw, rlen, n, match_record, &g);
-        free(blk);
-        free(raw);
+        get_ctx g;
+        fetch_value(c, s, &g);
         if (!g.found) { /* unreadable now: it stays out of the new segment */
             c->st.corrupt_blocks++;
             continue;
