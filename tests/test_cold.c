@@ -10,13 +10,11 @@
 #ifndef HRT_WITH_MEMORY
 int main(void) { test_skip("built without the memory tiers (zstd not found)"); }
 #else
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cold.h"
+#include "kill9.h"
 
 static char dir[256];
 
@@ -216,8 +214,6 @@ static void value_of(char *buf, size_t cap, int trial, int i)
     snprintf(buf, cap, "trial %d record %d: %0*d", trial, i, 20 + i % 50, i);
 }
 
-/* The writer: put records one by one, acknowledge each on the pipe after
- * cold_put returned. Killed by the parent at a random moment. */
 static void writer(int trial, int fd)
 {
     cold_params p = {.segment_bytes = 64 << 10};
@@ -225,7 +221,7 @@ static void writer(int trial, int fd)
     if (cold_open(dir, &p, &c)) _exit(3);
     for (int i = 0;; i++) {
         char k[32], v[128];
-        snprintf(k, sizeof k, "t%03d-%06d", trial, i);
+        kill9_key(k, sizeof k, trial, i);
         value_of(v, sizeof v, trial, i);
         cold_record r = {k, strlen(k), v, strlen(v)};
         if (cold_put(c, &r, 1)) _exit(4);
@@ -233,53 +229,26 @@ static void writer(int trial, int fd)
     }
 }
 
+static void *open_store(void)
+{
+    cold_store *c = NULL;
+    return cold_open(dir, NULL, &c) ? NULL : c;
+}
+
+static int get_value(void *c, const char *k, size_t kl, void **v, size_t *n) { return cold_get(c, k, kl, v, n); }
+static void close_store(void *c) { cold_close(c); }
+
 static void test_kill9(void)
 {
     enum { TRIALS = 100 };
     rm_store(dir);
-    int acked[TRIALS];
-    srand((unsigned)time(NULL));
-    long total = 0;
-    int lost = 0, corrupt = 0, opened = 0;
-    for (int t = 0; t < TRIALS; t++) {
-        int pfd[2];
-        if (pipe(pfd)) break;
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pfd[0]);
-            writer(t, pfd[1]);
-        }
-        close(pfd[1]);
-        usleep((useconds_t)(rand() % 20000));
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        int i, last = -1;
-        while (read(pfd[0], &i, sizeof i) == sizeof i) last = i;
-        close(pfd[0]);
-        acked[t] = last;
-        /* Every acknowledged record of every trial so far, intact. */
-        cold_store *c = NULL;
-        if (cold_open(dir, NULL, &c)) continue;
-        opened++;
-        for (int u = 0; u <= t; u++)
-            for (int r = 0; r <= acked[u]; r++) {
-                char k[32], want[128];
-                snprintf(k, sizeof k, "t%03d-%06d", u, r);
-                value_of(want, sizeof want, u, r);
-                void *v = NULL;
-                size_t n = 0;
-                int st = cold_get(c, k, strlen(k), &v, &n);
-                if (st == HRT_E_RANGE) lost++;
-                else if (st || n != strlen(want) || memcmp(v, want, n)) corrupt++;
-                free(v);
-                total += u == t;
-            }
-        cold_close(c);
-    }
-    printf("kill -9: %d trials, %ld records acknowledged, %d lost, %d corrupt\n", TRIALS, total, lost, corrupt);
-    CHECK(opened == TRIALS);
-    CHECK(lost == 0 && corrupt == 0);
-    CHECK(total > 0);
+    kill9_ops ops = {writer, open_store, get_value, close_store, value_of};
+    kill9_result r = kill9_run(&ops, TRIALS);
+    printf("kill -9: %d trials, %ld records acknowledged, %d lost, %d corrupt\n", TRIALS, r.acknowledged, r.lost,
+           r.wrong);
+    CHECK(r.opened == TRIALS);
+    CHECK(r.lost == 0 && r.wrong == 0);
+    CHECK(r.acknowledged > 0);
 }
 
 int main(void)

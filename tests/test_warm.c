@@ -8,12 +8,10 @@
 #ifndef HRT_WITH_MEMORY
 int main(void) { test_skip("built without the memory tiers (zstd or SQLite not found)"); }
 #else
-#include <signal.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "kill9.h"
 #include "warm.h"
 
 static char path[256];
@@ -80,61 +78,39 @@ static void test_refusals(void)
     CHECK_STATUS(warm_open("/proc/hrt-no/such/file.sqlite", &w), HRT_E_IO);
 }
 
+static void value_of(char *buf, size_t cap, int trial, int i) { snprintf(buf, cap, "value %d of %d", i, trial); }
+
 static void writer(int trial, int fd)
 {
     warm_store *w = NULL;
     if (warm_open(path, &w)) _exit(3);
     for (int i = 0;; i++) {
         char k[32], v[64];
-        int kl = snprintf(k, sizeof k, "t%03d-%06d", trial, i), vl = snprintf(v, sizeof v, "value %d of %d", i, trial);
-        if (warm_put(w, k, (size_t)kl, v, (size_t)vl)) _exit(4);
+        int kl = kill9_key(k, sizeof k, trial, i);
+        value_of(v, sizeof v, trial, i);
+        if (warm_put(w, k, (size_t)kl, v, strlen(v))) _exit(4);
         if (write(fd, &i, sizeof i) != sizeof i) _exit(5);
     }
 }
+
+static void *open_store(void)
+{
+    warm_store *w = NULL;
+    return warm_open(path, &w) ? NULL : w;
+}
+
+static int get_value(void *w, const char *k, size_t kl, void **v, size_t *n) { return warm_get(w, k, kl, v, n); }
+static void close_store(void *w) { warm_close(w); }
 
 static void test_kill9(void)
 {
     enum { TRIALS = 100 };
     rm_db();
-    int acked[TRIALS], lost = 0, wrong = 0, opened = 0;
-    long total = 0;
-    srand((unsigned)time(NULL) ^ 0x5eed);
-    for (int t = 0; t < TRIALS; t++) {
-        int pfd[2];
-        if (pipe(pfd)) break;
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pfd[0]);
-            writer(t, pfd[1]);
-        }
-        close(pfd[1]);
-        usleep((useconds_t)(rand() % 20000));
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        int i, last = -1;
-        while (read(pfd[0], &i, sizeof i) == sizeof i) last = i;
-        close(pfd[0]);
-        acked[t] = last;
-        warm_store *w = NULL;
-        if (warm_open(path, &w)) continue;
-        opened++;
-        for (int u = 0; u <= t; u++)
-            for (int r = 0; r <= acked[u]; r++) {
-                char k[32], want[64];
-                snprintf(k, sizeof k, "t%03d-%06d", u, r);
-                snprintf(want, sizeof want, "value %d of %d", r, u);
-                void *v = NULL;
-                size_t n = 0;
-                int st = warm_get(w, k, strlen(k), &v, &n);
-                if (st == HRT_E_RANGE) lost++;
-                else if (st || n != strlen(want) || memcmp(v, want, n)) wrong++;
-                free(v);
-                total += u == t;
-            }
-        warm_close(w);
-    }
-    printf("kill -9: %d trials, %ld records acknowledged, %d lost, %d wrong\n", TRIALS, total, lost, wrong);
-    CHECK(opened == TRIALS && lost == 0 && wrong == 0 && total > 0);
+    kill9_ops ops = {writer, open_store, get_value, close_store, value_of};
+    kill9_result r = kill9_run(&ops, TRIALS);
+    printf("kill -9: %d trials, %ld records acknowledged, %d lost, %d wrong\n", TRIALS, r.acknowledged, r.lost,
+           r.wrong);
+    CHECK(r.opened == TRIALS && r.lost == 0 && r.wrong == 0 && r.acknowledged > 0);
 }
 
 int main(void)
