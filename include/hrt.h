@@ -272,6 +272,157 @@ HRT_API int hrt_embed_dim(const hrt_model *model);
 HRT_API int hrt_embed(hrt_model *model, const char *const *texts,
                       const size_t *lens, size_t n, float *out);
 
+/* ---- memory: hot, warm and cold tiers ---------------------------------- */
+/* A memory is a directory: warm.sqlite (the warm tier and the vectors),
+ * cold/ (zstd-compressed segment files) and memory.json (its format
+ * version); the hot tier lives in the process. Records are byte keys and
+ * byte values, optionally with a vector (for hrt_memory_query) and an
+ * expiry. A put writes through to the warm tier and returns once it is
+ * committed (it survives kill -9 and power loss); gets look hot, then warm,
+ * then cold, and copy what they find upwards (hot always, warm from cold).
+ * Maintenance moves warm records to cold by age and by byte budget, drops
+ * expired records and compacts cold segments; puts run the budget part
+ * themselves when auto_maintain is set.
+ * Keys are namespaced by prefix by convention: "turn/" (conversation
+ * turns), "answer/" (the semantic answer cache) and "chunk/" (knowledge
+ * chunks) are used by the functions below and by hrt's agent.
+ * Thread safety: every function may be called from several threads at
+ * once; a reader waits for at most one commit of a writer. */
+typedef struct hrt_memory hrt_memory;
+
+typedef struct {
+    size_t hot_bytes;            /* hot tier budget, keys + values + 64 B each (64 MiB) */
+    size_t hot_max_value;        /* admission: larger values skip the hot tier (hot_bytes / 64) */
+    uint64_t warm_bytes;         /* warm tier budget, keys + values (1 GiB) */
+    int64_t warm_max_age_s;      /* maintenance moves records unused this long to cold (7 days; 0: never) */
+    int promote_cold;            /* a cold hit is copied back to the warm tier (1) */
+    double cold_compact_dead;    /* compact a cold segment once this share of it is dead (0.5) */
+    uint64_t cold_segment_bytes; /* size at which a cold segment is sealed (64 MiB) */
+    int zstd_level;              /* cold tier compression level (3) */
+    int auto_maintain;           /* puts move records to cold when warm is over budget (1) */
+} hrt_memory_params;
+
+HRT_API hrt_memory_params hrt_memory_default_params(void);
+
+/* Opens or creates the memory directory dir. Returns 0, or
+ *   HRT_E_IO: the directory or a file in it cannot be created or opened;
+ *   HRT_E_FORMAT: a file is not what it should be, or of a newer version;
+ *   HRT_E_UNSUPPORTED: this libhrt was built without the memory tiers. */
+HRT_API int hrt_memory_open(const char *dir, const hrt_memory_params *params,
+                            hrt_memory **out);
+/* Writes pending access times and closes. */
+HRT_API void hrt_memory_free(hrt_memory *mem);
+
+typedef struct {
+    const void *key;
+    size_t key_len;          /* at most 1 MiB */
+    const void *value;
+    size_t value_len;
+    const float *vector;     /* optional (NULL): indexes the record for queries */
+    int dim;                 /* its length */
+    int64_t ttl_s;           /* seconds until it expires; 0: never */
+} hrt_memory_record;
+
+/* Writes n records in one transaction: all of them are durable when it
+ * returns 0, none when it fails. A record replaces any earlier one of its
+ * key, in every tier. */
+HRT_API int hrt_memory_put(hrt_memory *mem, const hrt_memory_record *recs, size_t n);
+
+enum { HRT_TIER_NONE = 0, HRT_TIER_HOT = 1, HRT_TIER_WARM = 2, HRT_TIER_COLD = 3 };
+
+/* The value of key: *value malloc'd (caller frees with hrt_free), *tier
+ * (optional) the tier that held it. HRT_E_RANGE when absent or expired;
+ * HRT_E_FORMAT when its cold block is damaged (the record is then gone). */
+HRT_API int hrt_memory_get(hrt_memory *mem, const void *key, size_t key_len,
+                           void **value /* out */, size_t *value_len /* out */,
+                           int *tier /* out */);
+
+/* Deletes key from every tier, with its vector. HRT_E_RANGE when absent. */
+HRT_API int hrt_memory_delete(hrt_memory *mem, const void *key, size_t key_len);
+
+typedef struct {
+    void *key;               /* malloc'd: free with hrt_memory_hits_free */
+    size_t key_len;
+    float score;             /* cosine similarity */
+} hrt_memory_hit;
+
+/* The k records most similar to vector (cosine) among those of the same
+ * dimension whose key starts with prefix, best first, scoring at least
+ * min_score. Exact search over the vectors held in memory. Returns the
+ * number of hits written (<= k) or a negative status. */
+HRT_API int hrt_memory_query(hrt_memory *mem, const void *prefix, size_t prefix_len,
+                             const float *vector, int dim, size_t k, float min_score,
+                             hrt_memory_hit *hits /* out, k of them */);
+HRT_API void hrt_memory_hits_free(hrt_memory_hit *hits, size_t n);
+
+typedef struct {
+    uint64_t expired;        /* records dropped for their expiry */
+    uint64_t demoted_age;    /* moved warm -> cold for their age */
+    uint64_t demoted_budget; /* moved warm -> cold for the warm budget */
+    uint64_t cold_segments_compacted;
+    uint64_t cold_dropped;   /* records compaction did not keep (expired, damaged) */
+} hrt_memory_report;
+
+/* Runs the policies once: expiry, demotion by age and by budget, and cold
+ * compaction of segments at least cold_compact_dead dead (of every sealed
+ * segment when full is set). report is optional. */
+HRT_API int hrt_memory_maintain(hrt_memory *mem, int full, hrt_memory_report *report);
+
+#define HRT_MEMORY_HIST 40 /* latency histogram buckets: [2^i, 2^(i+1)) ns */
+
+typedef struct {
+    uint64_t hits, misses;   /* gets answered here / that looked here and missed */
+    uint64_t entries, bytes, budget; /* budget 0: none */
+    uint64_t promotions;     /* records copied into this tier by a get */
+    uint64_t demotions;      /* records moved out of it (hot: evictions) */
+    uint64_t get_ns[HRT_MEMORY_HIST]; /* latency of the gets this tier answered */
+    double p50_us, p99_us;   /* from the histogram (bucket midpoints) */
+} hrt_memory_tier_stats;
+
+typedef struct {
+    hrt_memory_tier_stats tier[4]; /* indexed by HRT_TIER_*; [HRT_TIER_NONE]: misses everywhere */
+    uint64_t puts, put_records;
+    uint64_t put_ns[HRT_MEMORY_HIST];
+    double put_p50_us, put_p99_us;
+    uint64_t vectors;        /* records with a vector */
+    uint64_t cold_segments, cold_corrupt_blocks;
+} hrt_memory_stats;
+
+HRT_API int hrt_memory_stats_get(hrt_memory *mem, hrt_memory_stats *out);
+
+/* Conversation turns, kept per session under "turn/<session>/". Appends a
+ * turn; *index (optional) is its number in the session, from 0. */
+HRT_API int hrt_memory_turn_add(hrt_memory *mem, const char *session, const char *role,
+                                const char *text, size_t len, uint64_t *index /* out */);
+/* The last n turns of session, oldest first: *msgs malloc'd with its
+ * strings, freed with hrt_memory_turns_free; *n_out how many. */
+HRT_API int hrt_memory_turns(hrt_memory *mem, const char *session, size_t n,
+                             hrt_chat_msg **msgs /* out */, size_t *n_out /* out */);
+HRT_API void hrt_memory_turns_free(hrt_chat_msg *msgs, size_t n);
+
+/* The semantic answer cache, under "answer/". An answer is found again by a
+ * query whose embedding is similar enough, for the same model and prompt
+ * version (a new prompt version makes older answers miss). */
+typedef struct {
+    const char *model;           /* model id */
+    const char *prompt_version;
+    const char *query;           /* the query text, kept for --explain */
+    const char *answer;
+    const char *sources;         /* citations, as text (e.g. JSON); may be NULL */
+    int64_t created;             /* unix seconds; set by the cache */
+} hrt_answer;
+
+HRT_API int hrt_memory_answer_put(hrt_memory *mem, const float *query_vec, int dim,
+                                  const hrt_answer *answer, int64_t ttl_s);
+/* The best cached answer with cosine similarity >= threshold for model and
+ * prompt_version: returns 1 and fills *out (strings malloc'd, released with
+ * hrt_answer_clear) and *score, 0 on a miss, or a negative status. */
+HRT_API int hrt_memory_answer_lookup(hrt_memory *mem, const float *query_vec, int dim,
+                                     const char *model, const char *prompt_version,
+                                     float threshold, hrt_answer *out /* out */,
+                                     float *score /* out */);
+HRT_API void hrt_answer_clear(hrt_answer *answer);
+
 /* Frees memory the library handed to the caller. */
 HRT_API void hrt_free(void *p);
 

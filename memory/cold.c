@@ -54,7 +54,7 @@ static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 typedef struct {
     char *key;          /* NULL: empty slot */
     uint32_t key_len;
-    uint32_t seg;       /* index into the segment array */
+    uint32_t seg;       /* segment number (seg-NNNNNNNN); 0: none, the record was dropped */
     uint64_t off;       /* block offset in the segment */
     uint64_t seq;
     int deleted;        /* a deletion is kept, so that older puts stay dead */
@@ -64,12 +64,14 @@ typedef struct {
     uint32_t num;       /* seg-NNNNNNNN */
     int fd;
     uint64_t size;
+    uint64_t recs;      /* records (puts and deletions) in its intact blocks */
 } segment;
 
 struct cold_store {
     char *dir;
     cold_params p;
     pthread_mutex_t mu;
+    pthread_mutex_t compact_mu; /* one compaction at a time */
     segment *segs;
     int n_segs, cap_segs;
     slot *slots;
@@ -181,9 +183,56 @@ static int for_records(const uint8_t *raw, uint32_t len, uint32_t n, rec_fn fn, 
     return off == len ? 0 : HRT_E_FORMAT;
 }
 
+/* Finds the segment numbered num: its position in c->segs, or -1. */
+static int seg_at(const cold_store *c, uint32_t num)
+{
+    int lo = 0, hi = c->n_segs - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (c->segs[mid].num == num) return mid;
+        if (c->segs[mid].num < num) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Walks the blocks of a mapped segment from its header on, calling fn with
+ * the offset of each block whose header holds (its payload is fn's to
+ * check). Damaged bytes are skipped up to the next intact header (counted
+ * when count is set); *good_end is where the last intact block ends. */
+typedef int (*block_fn)(void *ud, uint64_t off, const uint8_t *block);
+
+static int walk_blocks(cold_store *c, const segment *g, const uint8_t *map, int count, block_fn fn, void *ud,
+                       uint64_t *good_end)
+{
+    uint64_t off = SEG_HEADER;
+    *good_end = SEG_HEADER;
+    while (off < g->size) {
+        if (!header_ok(map + off, g->size - off) || rd32(map + off + 4) > g->size - off - BLK_HEADER) {
+            uint64_t next = off + 1;
+            while (next + BLK_HEADER <= g->size &&
+                   !(header_ok(map + next, g->size - next) && rd32(map + next + 4) <= g->size - next - BLK_HEADER))
+                next++;
+            if (next + BLK_HEADER > g->size) break; /* none: a torn tail */
+            if (count) {
+                c->st.corrupt_blocks++;
+                hrt_log(HRT_LOG_WARN, "%s: segment %u: damaged bytes at offset %llu skipped", c->dir, g->num,
+                        (unsigned long long)off);
+            }
+            off = next;
+            continue;
+        }
+        int st = fn(ud, off, map + off);
+        if (st) return st;
+        off += BLK_HEADER + (uint64_t)rd32(map + off + 4);
+        *good_end = off;
+    }
+    return 0;
+}
+
 typedef struct {
     cold_store *c;
-    uint32_t seg;
+    segment *g;
     uint64_t off;
 } scan_ctx;
 
@@ -192,7 +241,31 @@ static int index_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t kle
 {
     scan_ctx *s = ud;
     (void)val, (void)vlen;
-    return index_put(s->c, key, klen, s->seg, s->off, seq, del);
+    s->g->recs++;
+    return index_put(s->c, key, klen, s->g->num, s->off, seq, del);
+}
+
+static int index_block(void *ud, uint64_t off, const uint8_t *block)
+{
+    scan_ctx *sc = ud;
+    uint32_t rlen, n;
+    uint8_t *raw = NULL;
+    int st = block_open(block, &raw, &rlen, &n);
+    if (st == HRT_E_NOMEM) return hrt_err(HRT_E_NOMEM, "out of memory");
+    sc->off = off;
+    if (!st && (st = for_records(raw, rlen, n, index_record, sc)) == HRT_E_NOMEM) {
+        free(raw);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    free(raw);
+    if (st) {
+        sc->c->st.corrupt_blocks++;
+        hrt_log(HRT_LOG_WARN, "%s: segment %u: block at offset %llu fails its checksum; skipped", sc->c->dir,
+                sc->g->num, (unsigned long long)off);
+    } else {
+        sc->c->st.blocks++;
+    }
+    return 0;
 }
 
 /* Indexes every intact block of segment si. A torn tail of the newest
@@ -210,41 +283,9 @@ static int scan_segment(cold_store *c, int si, int newest)
         st = hrt_err(HRT_E_FORMAT, "%s: segment %u: format version %u is newer than this hrt (%d)", c->dir, g->num,
                      rd32(map + 8), COLD_FORMAT_VERSION);
     }
-    uint64_t off = SEG_HEADER, good_end = SEG_HEADER;
-    while (!st && off < g->size) {
-        if (!header_ok(map + off, g->size - off) || rd32(map + off + 4) > g->size - off - BLK_HEADER) {
-            /* Resynchronise at the next intact header; none: a torn tail. */
-            uint64_t next = off + 1;
-            while (next + BLK_HEADER <= g->size &&
-                   !(header_ok(map + next, g->size - next) && rd32(map + next + 4) <= g->size - next - BLK_HEADER))
-                next++;
-            if (next + BLK_HEADER > g->size) break;
-            c->st.corrupt_blocks++;
-            hrt_log(HRT_LOG_WARN, "%s: segment %u: damaged bytes at offset %llu skipped", c->dir, g->num,
-                    (unsigned long long)off);
-            off = next;
-            continue;
-        }
-        uint32_t clen = rd32(map + off + 4), rlen, n;
-        uint8_t *raw = NULL;
-        int bst = block_open(map + off, &raw, &rlen, &n);
-        if (bst == HRT_E_NOMEM) {
-            st = hrt_err(HRT_E_NOMEM, "out of memory");
-            break;
-        }
-        scan_ctx sc = {c, (uint32_t)si, off};
-        if (!bst && (bst = for_records(raw, rlen, n, index_record, &sc)) == HRT_E_NOMEM) st = bst;
-        free(raw);
-        if (bst && !st) {
-            c->st.corrupt_blocks++;
-            hrt_log(HRT_LOG_WARN, "%s: segment %u: block at offset %llu fails its checksum; skipped", c->dir,
-                    g->num, (unsigned long long)off);
-        } else if (!bst) {
-            c->st.blocks++;
-        }
-        off += BLK_HEADER + (uint64_t)clen;
-        good_end = off;
-    }
+    uint64_t good_end = SEG_HEADER;
+    scan_ctx sc = {c, g, 0};
+    if (!st) st = walk_blocks(c, g, map, 1, index_block, &sc, &good_end);
     munmap(map, g->size);
     if (st) return st;
     if (newest && good_end < g->size) {
@@ -295,7 +336,7 @@ static int add_segment(cold_store *c, uint32_t num, int create)
     struct stat sb;
     fstat(fd, &sb);
     segment *g = &c->segs[c->n_segs++];
-    *g = (segment){num, fd, (uint64_t)sb.st_size};
+    *g = (segment){num, fd, (uint64_t)sb.st_size, 0};
     if (create) {
         uint8_t h[SEG_HEADER] = {0};
         memcpy(h, SEG_MAGIC, 8);
@@ -372,6 +413,7 @@ int cold_open(const char *dir, const cold_params *params, cold_store **out)
     if (!c->p.zstd_level) c->p.zstd_level = 3;
     c->next_seq = 1;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->compact_mu, NULL);
     int st = grow(c);
     if (!st) st = load(c);
     if (st) {
@@ -389,6 +431,7 @@ void cold_close(cold_store *c)
     free_index(c);
     free(c->segs);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->compact_mu);
     free(c->dir);
     free(c);
 }
@@ -454,8 +497,9 @@ static int append_block(cold_store *c, const cold_record *recs, size_t n, const 
             c->st.blocks++;
             c->st.bytes_on_disk += total;
             c->st.bytes_raw += raw_len;
+            g->recs += n;
             for (size_t i = 0; !st && i < n; i++)
-                st = index_put(c, recs[i].key, recs[i].key_len, (uint32_t)(c->n_segs - 1), at,
+                st = index_put(c, recs[i].key, recs[i].key_len, g->num, at,
                                seqs ? seqs[i] : first_seq + i, del);
             if (!seqs && first_seq + n > c->next_seq) c->next_seq = first_seq + n;
         }
@@ -515,8 +559,10 @@ static int match_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t kle
 }
 
 /* Reads the block at off of segment si (header checked) into *buf. */
-static int read_block(cold_store *c, int si, uint64_t off, uint8_t **buf)
+static int read_block(cold_store *c, uint32_t num, uint64_t off, uint8_t **buf)
 {
+    int si = seg_at(c, num);
+    if (si < 0) return HRT_E_FORMAT;
     segment *g = &c->segs[si];
     uint8_t h[BLK_HEADER];
     if (pread(g->fd, h, BLK_HEADER, (off_t)off) != BLK_HEADER || !header_ok(h, BLK_HEADER)) return HRT_E_FORMAT;
@@ -540,7 +586,7 @@ static int fetch_value(cold_store *c, const slot *s, get_ctx *g)
     uint8_t *blk = NULL, *raw = NULL;
     uint32_t rlen, n;
     *g = (get_ctx){s->key, s->key_len, s->seq, NULL, 0, 0};
-    int st = read_block(c, (int)s->seg, s->off, &blk);
+    int st = read_block(c, s->seg, s->off, &blk);
     if (!st) st = block_open(blk, &raw, &rlen, &n);
     if (!st && (st = for_records(raw, rlen, n, match_record, g)) == 1) st = 0;
     free(blk);
@@ -564,8 +610,7 @@ int cold_get(cold_store *c, const void *key, size_t key_len, void **value, size_
     if (st == HRT_E_FORMAT || (!st && !g.found)) {
         /* The block changed under us (damaged on disk): report, forget it. */
         c->st.corrupt_blocks++;
-        st = hrt_err(HRT_E_FORMAT, "%s: segment %u: the block holding this key fails its checksum", c->dir,
-                     c->segs[s->seg].num);
+        st = hrt_err(HRT_E_FORMAT, "%s: segment %u: the block holding this key fails its checksum", c->dir, s->seg);
         hrt_log(HRT_LOG_WARN, "%s", hrt_last_error());
         s->deleted = 1;
         c->n_live--;
@@ -585,74 +630,220 @@ done:
     return st;
 }
 
+int cold_has(cold_store *c, const void *key, size_t key_len)
+{
+    pthread_mutex_lock(&c->mu);
+    slot *s = find_slot(c, key, key_len);
+    int has = s->key && !s->deleted;
+    pthread_mutex_unlock(&c->mu);
+    return has;
+}
+
 void cold_get_stats(cold_store *c, cold_stats *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
     out->entries = c->n_live;
     out->segments = (uint64_t)c->n_segs;
+    out->disk_bytes = 0;
+    for (int i = 0; i < c->n_segs; i++) out->disk_bytes += c->segs[i].size;
     pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- compaction --------------------------------------------------------------------------- */
-int cold_compact(cold_store *c)
+/* One segment is compacted block by block, with the store locked for one
+ * block at a time: its live records are copied (with their sequence
+ * numbers) into the newest segment, in blocks of about COMPACT_BLOCK raw
+ * bytes, then it is removed. Deletions are copied too, under fresh
+ * sequence numbers, unless the segment is the oldest: every record a
+ * deletion shadows sits in its own segment or an older one, because
+ * records are only ever placed in the newest segment and a record that is
+ * dead is never copied. A copy that a newer write overtook while the lock
+ * was released is dead on arrival: the index keeps the higher sequence. */
+typedef struct {
+    cold_store *c;
+    uint32_t num;
+    cold_keep_fn keep;
+    void *ud;
+    uint64_t off;
+    cold_record *puts, *dels;
+    uint64_t *seqs;
+    size_t n_puts, n_dels, cap_puts, cap_dels, bytes;
+    uint64_t dropped;
+} compact_ctx;
+
+static void pending_free(compact_ctx *x)
 {
-    if (!c) return hrt_err(HRT_E_INVALID, "cold_compact: NULL argument");
-    pthread_mutex_lock(&c->mu);
-    int st = 0, old_n = c->n_segs;
-    uint32_t *old_nums = malloc((size_t)old_n * sizeof *old_nums);
-    if (!old_nums) {
-        pthread_mutex_unlock(&c->mu);
-        return hrt_err(HRT_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < x->n_puts; i++) free((void *)x->puts[i].key);
+    for (size_t i = 0; i < x->n_dels; i++) free((void *)x->dels[i].key);
+    x->n_puts = x->n_dels = x->bytes = 0;
+}
+
+/* Queues a copy of key (and value, for a put). */
+static int pending_add(compact_ctx *x, int del, const void *key, size_t klen, const void *val, size_t vlen,
+                       uint64_t seq)
+{
+    size_t *n = del ? &x->n_dels : &x->n_puts, *cap = del ? &x->cap_dels : &x->cap_puts;
+    cold_record **arr = del ? &x->dels : &x->puts;
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        cold_record *na = realloc(*arr, nc * sizeof *na);
+        if (!na) return HRT_E_NOMEM;
+        *arr = na;
+        if (!del) {
+            uint64_t *ns = realloc(x->seqs, nc * sizeof *ns);
+            if (!ns) return HRT_E_NOMEM;
+            x->seqs = ns;
+        }
+        *cap = nc;
     }
-    for (int i = 0; i < old_n; i++) old_nums[i] = c->segs[i].num;
-    /* Live records, copied out before the index changes. */
-    size_t n_live = 0, cap = c->n_live + 1;
-    cold_record *recs = calloc(cap, sizeof *recs);
-    uint64_t *seqs = calloc(cap, sizeof *seqs);
-    if (!recs || !seqs) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    char *k = malloc(klen + vlen + 1); /* key and value in one allocation */
+    if (!k) return HRT_E_NOMEM;
+    memcpy(k, key, klen);
+    if (vlen) memcpy(k + klen, val, vlen);
+    (*arr)[*n] = (cold_record){k, klen, k + klen, del ? 0 : vlen};
+    if (!del) x->seqs[*n] = seq;
+    (*n)++;
+    x->bytes += REC_HEADER + klen + vlen;
+    return 0;
+}
+
+/* Appends the queued copies (c->mu held). */
+static int pending_flush(compact_ctx *x)
+{
+    int st = 0;
+    if (x->n_puts) st = append_block(x->c, x->puts, x->n_puts, x->seqs, 0);
+    if (!st && x->n_dels) st = append_block(x->c, x->dels, x->n_dels, NULL, 1);
+    pending_free(x);
+    return st;
+}
+
+/* Forgets the record s points at (its segment is going away). */
+static void drop_slot(cold_store *c, slot *s)
+{
+    if (!s->deleted) c->n_live--;
+    s->deleted = 1;
+    s->seg = 0;
+}
+
+static int compact_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val,
+                          uint32_t vlen, int del)
+{
+    compact_ctx *x = ud;
+    cold_store *c = x->c;
+    slot *s = find_slot(c, key, klen);
+    if (!s->key || s->seg != x->num || s->off != x->off || s->seq != seq) return 0; /* dead */
+    int oldest = c->segs[0].num == x->num;
+    if (!del && x->keep && !x->keep(x->ud, key, klen, val, vlen)) {
+        x->dropped++;
+        del = 1; /* dropped like a deletion: older records of the key must stay dead */
+    }
+    if (del) {
+        if (oldest) {
+            drop_slot(c, s);
+            return 0;
+        }
+        return pending_add(x, 1, key, klen, NULL, 0, 0);
+    }
+    return pending_add(x, 0, key, klen, val, vlen, seq);
+}
+
+static int compact_block(void *ud, uint64_t off, const uint8_t *block)
+{
+    compact_ctx *x = ud;
+    cold_store *c = x->c;
+    pthread_mutex_lock(&c->mu);
+    uint32_t rlen, n;
+    uint8_t *raw = NULL;
+    int st = block_open(block, &raw, &rlen, &n);
+    if (!st) {
+        x->off = off;
+        st = for_records(raw, rlen, n, compact_record, x);
+    }
+    free(raw);
+    if (st == HRT_E_FORMAT) st = 0; /* damaged: its records are dropped when the segment goes */
+    if (!st && x->bytes >= COMPACT_BLOCK) st = pending_flush(x);
+    pthread_mutex_unlock(&c->mu);
+    return st == HRT_E_NOMEM ? hrt_err(HRT_E_NOMEM, "out of memory compacting %s", c->dir) : st;
+}
+
+/* Copies the live records of segment num out, then removes it. */
+static int compact_segment(cold_store *c, uint32_t num, compact_ctx *x)
+{
+    pthread_mutex_lock(&c->mu);
+    int si = seg_at(c, num);
+    segment g = si >= 0 ? c->segs[si] : (segment){0};
+    pthread_mutex_unlock(&c->mu);
+    if (si < 0) return 0;
+    /* a sealed segment never changes: it can be read without the lock */
+    uint8_t *map = mmap(NULL, g.size, PROT_READ, MAP_SHARED, g.fd, 0);
+    if (map == MAP_FAILED) return hrt_err(HRT_E_IO, "%s: cannot map segment %u: %s", c->dir, num, strerror(errno));
+    x->num = num;
+    uint64_t good_end;
+    int st = walk_blocks(c, &g, map, 0, compact_block, x, &good_end);
+    munmap(map, g.size);
+    pthread_mutex_lock(&c->mu);
+    if (!st) st = pending_flush(x); /* the copies first: then only the lost point here */
+    /* What still points here was in a damaged block: lost; a deletion keeps
+     * it from bringing an older record back unless nothing is older. */
+    int oldest = c->segs[0].num == num;
     for (size_t i = 0; !st && i < c->n_slots; i++) {
         slot *s = &c->slots[i];
-        if (!s->key || s->deleted) continue;
-        get_ctx g;
-        fetch_value(c, s, &g);
-        if (!g.found) { /* unreadable now: it stays out of the new segment */
-            c->st.corrupt_blocks++;
-            continue;
-        }
-        recs[n_live] = (cold_record){s->key, s->key_len, g.val, g.vlen};
-        seqs[n_live++] = s->seq;
+        if (!s->key || s->seg != num) continue;
+        if (!s->deleted) x->dropped++; /* its block was counted as corrupt when read */
+        if (oldest) drop_slot(c, s);
+        else st = pending_add(x, 1, s->key, s->key_len, NULL, 0, 0);
     }
-    /* The new segment, filled in blocks of about COMPACT_BLOCK raw bytes. */
-    uint32_t new_num = c->segs[c->n_segs - 1].num + 1;
-    if (!st) st = add_segment(c, new_num, 1);
-    size_t i = 0;
-    while (!st && i < n_live) {
-        size_t j = i, bytes = 0;
-        while (j < n_live && (j == i || bytes + recs[j].key_len + recs[j].value_len < COMPACT_BLOCK))
-            bytes += REC_HEADER + recs[j].key_len + recs[j].value_len, j++;
-        st = append_block(c, recs + i, j - i, seqs + i, 0);
-        i = j;
+    if (st == HRT_E_NOMEM) st = hrt_err(HRT_E_NOMEM, "out of memory compacting %s", c->dir);
+    if (!st) st = pending_flush(x); /* the deletions of the lost */
+    pending_free(x);
+    if (!st) { /* the copies are durable: the segment can go */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/seg-%08u.hcs", c->dir, num);
+        si = seg_at(c, num);
+        close(c->segs[si].fd);
+        memmove(c->segs + si, c->segs + si + 1, (size_t)(c->n_segs - si - 1) * sizeof *c->segs);
+        c->n_segs--;
+        if (unlink(path) || fsync_dir(c->dir))
+            st = hrt_err(HRT_E_IO, "%s: removing a compacted segment: %s", path, strerror(errno));
+        c->st.compactions++;
     }
-    if (!st && fsync_dir(c->dir)) st = hrt_err(HRT_E_IO, "%s: fsync: %s", c->dir, strerror(errno));
-    for (size_t k = 0; k < n_live; k++) free((void *)recs[k].value);
-    free(recs);
-    free(seqs);
-    if (!st) {
-        /* The new segment is durable: remove the old ones, then index anew. */
-        for (int k = 0; k < old_n; k++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/seg-%08u.hcs", c->dir, old_nums[k]);
-            unlink(path);
-        }
-        fsync_dir(c->dir);
-        close_segments(c);
-        free_index(c);
-        c->st.blocks = 0;
-        st = grow(c);
-        if (!st) st = load(c);
-    }
-    free(old_nums);
     pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+int cold_compact(cold_store *c, double min_dead, cold_keep_fn keep, void *ud, uint64_t *dropped)
+{
+    if (!c) return hrt_err(HRT_E_INVALID, "cold_compact: NULL argument");
+    pthread_mutex_lock(&c->compact_mu);
+    pthread_mutex_lock(&c->mu);
+    int st = 0;
+    segment *last = &c->segs[c->n_segs - 1];
+    if (min_dead <= 0 && last->size > SEG_HEADER) st = add_segment(c, last->num + 1, 1); /* seal it too */
+    /* Live records per sealed segment, from the index. */
+    int n = c->n_segs - 1;
+    uint64_t *live = calloc((size_t)n + 1, sizeof *live);
+    uint32_t *todo = malloc(((size_t)n + 1) * sizeof *todo);
+    if (!st && (!live || !todo)) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < c->n_slots; i++) {
+        int si = c->slots[i].key && c->slots[i].seg ? seg_at(c, c->slots[i].seg) : -1;
+        if (si >= 0 && si < n) live[si]++;
+    }
+    int n_todo = 0;
+    for (int i = 0; !st && i < n; i++) {
+        const segment *g = &c->segs[i];
+        double dead = g->recs ? 1.0 - (double)live[i] / (double)g->recs : 1.0;
+        if (min_dead <= 0 || dead >= min_dead) todo[n_todo++] = g->num;
+    }
+    pthread_mutex_unlock(&c->mu);
+    compact_ctx x = {.c = c, .keep = keep, .ud = ud};
+    for (int i = 0; !st && i < n_todo; i++) st = compact_segment(c, todo[i], &x);
+    free(x.puts);
+    free(x.dels);
+    free(x.seqs);
+    free(live);
+    free(todo);
+    if (dropped) *dropped = x.dropped;
+    pthread_mutex_unlock(&c->compact_mu);
     return st;
 }

@@ -22,9 +22,12 @@
  *      never returns bytes that failed their checksum.
  *   4. A torn block at the end of the newest segment (a crash during an
  *      append) is cut off at open, before anything is appended after it.
- *   5. Compaction writes the live records to a new segment, fsyncs it and
- *      the directory, then removes the old segments; a crash in between
- *      leaves duplicates, which the sequence numbers resolve.
+ *   5. Compaction goes segment by segment: it copies a sealed segment's
+ *      live records (keeping their sequence numbers) into the newest
+ *      segment, fsyncs, then removes the old segment; a crash in between
+ *      leaves duplicates, which the sequence numbers resolve. Only sealed
+ *      segments (not the newest) are compacted, so readers and writers
+ *      wait for at most one block's worth of work.
  * Thread safety: one mutex per store; an operation holds it for at most one
  * block write or read. */
 #ifndef HRT_COLD_H
@@ -54,6 +57,8 @@ typedef struct {
     uint64_t segments, blocks;
     uint64_t corrupt_blocks; /* skipped since open */
     uint64_t bytes_on_disk, bytes_raw; /* of the blocks read or written since open */
+    uint64_t disk_bytes;     /* size of all segments now */
+    uint64_t compactions;    /* segments compacted away since open */
 } cold_stats;
 
 /* Opens (creating the directory if needed) and indexes a store. Returns 0,
@@ -69,8 +74,16 @@ int cold_del(cold_store *c, const void *key, size_t key_len);
  * HRT_E_RANGE when absent or deleted; HRT_E_FORMAT when its block no longer
  * passes its checksum (the key is then dropped from the index). */
 int cold_get(cold_store *c, const void *key, size_t key_len, void **value, size_t *value_len);
-/* Rewrites the live records into one new segment and removes the old. */
-int cold_compact(cold_store *c);
+/* 1 when the index holds a live record of key, else 0 (no disk access). */
+int cold_has(cold_store *c, const void *key, size_t key_len);
+/* Compaction keeps a live record when keep returns nonzero (keep NULL:
+ * every live record); the records it does not keep are deleted. */
+typedef int (*cold_keep_fn)(void *ud, const void *key, size_t key_len, const void *value, size_t value_len);
+/* Compacts every sealed segment in which at least min_dead of the records
+ * are dead (overwritten, deleted, or not kept). min_dead <= 0 seals the
+ * newest segment first and compacts them all. *dropped (optional): live
+ * records not kept or lost to damage. */
+int cold_compact(cold_store *c, double min_dead, cold_keep_fn keep, void *ud, uint64_t *dropped);
 void cold_get_stats(cold_store *c, cold_stats *out);
 
 /* CRC-32C (Castagnoli), as used by the block checksums. */

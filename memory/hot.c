@@ -30,7 +30,7 @@ struct hot_cache {
     pthread_mutex_t mu;
     size_t budget;
     node **buckets;
-    size_t n_buckets, n_nodes;
+    size_t n_buckets, n_nodes, n_ghosts; /* n_ghosts: nodes in A1out */
     list a1in, a1out, am;
     hot_stats st;
 };
@@ -62,6 +62,7 @@ static void unlink_node(hot_cache *h, node *x)
     x->prev->next = x->next;
     x->next->prev = x->prev;
     l->bytes -= cost(x);
+    h->n_ghosts -= x->list == L_A1OUT;
     x->list = L_NONE;
 }
 
@@ -73,6 +74,7 @@ static void push_front(hot_cache *h, node *x, int which)
     l->head.next->prev = x;
     l->head.next = x;
     l->bytes += cost(x);
+    h->n_ghosts += which == L_A1OUT;
     x->list = which;
 }
 
@@ -251,8 +253,6 @@ void hot_get_stats(hot_cache *h, hot_stats *out)
     pthread_mutex_lock(&h->mu);
     *out = h->st;
     out->bytes = h->a1in.bytes + h->am.bytes;
-    out->entries = 0;
-    for (node *x = h->a1in.head.next; x != &h->a1in.head; x = x->next) out->entries++;
-    for (node *x = h->am.head.next; x != &h->am.head; x = x->next) out->entries++;
+    out->entries = h->n_nodes - h->n_ghosts;
     pthread_mutex_unlock(&h->mu);
 }
