@@ -10,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hrt.h"
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_MODEL = 3 };
 
 #define DEFAULT_CHAT_MODEL "smollm2-135m-instruct-q4_1.gguf"
 #define DEFAULT_EMBED_MODEL "all-minilm-l6-v2"
@@ -27,41 +26,6 @@ typedef struct {
     char **args;       /* positional arguments: compacted in place in argv */
     int n_args;
 } opts;
-
-static void die_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "hrt %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'hrt %s --help'.\n", cmd);
-    exit(EXIT_USAGE);
-}
-
-static const char *need_arg(const char *cmd, int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) die_usage(cmd, "%s needs a value", argv[*i]);
-    return argv[++*i];
-}
-
-static long parse_int(const char *cmd, const char *flag, const char *v)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end) die_usage(cmd, "%s: '%s' is not an integer", flag, v);
-    return x;
-}
-
-static double parse_num(const char *cmd, const char *flag, const char *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end) die_usage(cmd, "%s: '%s' is not a number", flag, v);
-    return x;
-}
 
 /* Parses the options common to all commands; returns 0, or 1 for --help. */
 static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
@@ -173,21 +137,6 @@ static hrt_model *load_model(const char *path, const opts *o)
 }
 
 /* ---- JSON output ----------------------------------------------------------------- */
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static const char *stop_name(int r)
 {
     static const char *names[] = {"none", "eos", "length", "stop_string", "callback", "cancelled", "context"};
@@ -245,23 +194,6 @@ static const char *HELP_GENERATE =
     "                          int8 (as llama.cpp; faster, ~1%% logit noise) or f32 (exact)\n"
     "  --json                  print one JSON object with the text and accounting\n"
     "  -v, --verbose           timings and log messages on stderr\n";
-
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += k;
-        if (n + 1 == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) { free(buf); return NULL; }
-            buf = b;
-        }
-    }
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 static int cmd_generate(int argc, char **argv)
 {
@@ -582,7 +514,8 @@ static const char *HELP =
     "  chat       an interactive conversation\n"
     "  embed      embed texts with an encoder model\n"
     "  info       describe a model\n"
-    "  tokenize   show the token ids of a text\n\n"
+    "  tokenize   show the token ids of a text\n"
+    "  mem        the memory tiers: stats, get, put, del, compact, turns\n\n"
     "'hrt COMMAND --help' describes a command. Default models are looked up in\n"
     "$HRT_MODELS_DIR, ./models and the source tree's models/ (scripts/fetch-models.sh).\n";
 
@@ -602,7 +535,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"embed", cmd_embed},
-        {"info", cmd_info}, {"tokenize", cmd_tokenize},
+        {"info", cmd_info}, {"tokenize", cmd_tokenize}, {"mem", cmd_mem},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);

@@ -27,10 +27,37 @@ check "--help" 0 "$hrt" --help
 expect "--help lists generate" grep -q generate "$tmp/out"
 check "--version" 0 "$hrt" --version
 check "unknown command" 2 "$hrt" frobnicate
-for cmd in generate chat embed info tokenize; do
+for cmd in generate chat embed info tokenize mem; do
   check "$cmd --help" 0 "$hrt" "$cmd" --help
   expect "$cmd --help says usage" grep -q "usage: hrt $cmd" "$tmp/out"
 done
+# hrt mem: needs no model
+mem="$tmp/mem"
+check "mem put" 0 "$hrt" mem put greeting "hello there" --dir "$mem"
+check "mem get" 0 "$hrt" mem get greeting --dir "$mem"
+expect "mem get prints the value" [ "$(cat "$tmp/out")" = "hello there" ]
+printf 'from\nstdin' | "$hrt" mem put k2 --dir "$mem" --ttl 3600 --json >"$tmp/out"
+expect "mem put from stdin" json_ok "d == {'stored': True, 'bytes': 10}"
+check "mem get --json" 0 "$hrt" mem get k2 --dir "$mem" --json
+expect "mem get --json value" json_ok "d['value'] == 'from\\nstdin' and d['tier'] == 'warm'"
+check "mem get absent" 1 "$hrt" mem get nope --dir "$mem"
+expect "mem get absent says so" grep -q "'nope' is not in" "$tmp/err"
+check "mem stats --json" 0 "$hrt" mem stats --dir "$mem" --json
+expect "mem stats counts" json_ok "d['tiers']['warm']['entries'] == 2 and d['tiers']['cold']['entries'] == 0"
+check "mem compact" 0 "$hrt" mem compact --dir "$mem" --json
+expect "mem compact report" json_ok "d['expired'] == 0 and 'cold_segments_compacted' in d"
+check "mem compact to cold" 0 "$hrt" mem compact --dir "$mem" --warm-mb 0
+check "mem get from cold" 0 "$hrt" mem get greeting --dir "$mem" --json
+expect "mem get tier cold" json_ok "d['tier'] == 'cold' and d['value'] == 'hello there'"
+check "mem del" 0 "$hrt" mem del greeting --dir "$mem"
+check "mem del again" 1 "$hrt" mem del greeting --dir "$mem"
+check "mem turns" 0 "$hrt" mem turns nobody --dir "$mem" --json
+expect "mem turns empty" json_ok "d == []"
+check "mem unknown subcommand" 2 "$hrt" mem bogus --dir "$mem"
+check "mem no subcommand" 2 "$hrt" mem
+echo '{"format": "hrt-memory", "version": 9}' >"$mem/memory.json"
+check "mem newer version" 1 "$hrt" mem stats --dir "$mem"
+expect "mem newer version named" grep -q "memory.json: version 9" "$tmp/err"
 check "generate without prompt" 2 "$hrt" generate -m /nonexistent.gguf
 check "bad number" 2 "$hrt" generate -n ten -p hi
 check "unknown option" 2 "$hrt" generate --frobnicate -p hi

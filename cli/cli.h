@@ -1,0 +1,23 @@
+/* What the commands of cli/ share. */
+#ifndef HRT_CLI_H
+#define HRT_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_MODEL = 3 };
+
+/* Prints "hrt CMD: message" and a hint to stderr, exits with EXIT_USAGE. */
+void die_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* The value after option argv[*i] (advancing *i), or a usage error. */
+const char *need_arg(const char *cmd, int argc, char **argv, int *i);
+long parse_int(const char *cmd, const char *flag, const char *v);
+double parse_num(const char *cmd, const char *flag, const char *v);
+/* Writes s (n bytes) as a JSON string. */
+void json_str(FILE *f, const char *s, size_t n);
+/* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
+char *read_all(FILE *f, size_t *len);
+
+int cmd_mem(int argc, char **argv);
+
+#endif
