@@ -36,10 +36,40 @@ static void crc_init(void)
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE4.2's crc32 instruction computes the same CRC-32C, 8 bytes a step:
+ * about ten times the table's speed, which matters on every block read. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+    uint64_t c = crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+static int crc_hw;
+
+static void crc_init_all(void)
+{
+    crc_init();
+#if defined(__x86_64__) && defined(__GNUC__)
+    crc_hw = __builtin_cpu_supports("sse4.2") && !getenv("HRT_CRC32C_TABLE");
+#endif
+}
+
 uint32_t crc32c(uint32_t crc, const void *data, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
+    pthread_once(&crc_once, crc_init_all);
     const uint8_t *p = data;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (crc_hw) return ~crc32c_hw(~crc, p, n);
+#endif
     crc = ~crc;
     while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;

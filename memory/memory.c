@@ -10,10 +10,14 @@
  *      tier also holds; it is never read while that copy exists, and every
  *      step that removes the higher copy (demotion, delete, expiry) first
  *      overwrites or tombstones the lower one.
- *   3. Writers (put, delete, one demotion batch, one cold-to-warm promotion)
- *      hold the tier lock exclusively for about one commit; readers share
- *      it, so a reader never sees a record half moved and waits for at
- *      most one commit. Maintenance runs one batch per lock hold.
+ *   3. Writers (put, delete, one demotion batch, one cold-to-warm promotion,
+ *      one expiry step) take the writer mutex, so they change the tiers one
+ *      at a time. A reader holds the cache lock shared from its hot lookup
+ *      until it has copied what it found into hot; a writer changes hot
+ *      (and the vectors) under that lock exclusively, after its commit. So a
+ *      reader can never put back into hot a value older than a write that
+ *      has returned, and it waits on a writer only inside a tier: at most
+ *      one commit (warm) or one block append (cold), never on hot alone.
  *   4. Demotion appends the batch to cold (fsync'd), then deletes it from
  *      warm in one transaction; a crash in between leaves two copies of the
  *      same value. A delete tombstones cold before it deletes from warm; a
@@ -61,7 +65,8 @@ struct hrt_memory {
     warm_store *warm;
     cold_store *cold;
     vindex *vi;
-    pthread_rwlock_t lock;  /* invariant 3 */
+    pthread_mutex_t wmu;    /* the writer mutex (invariant 3) */
+    pthread_rwlock_t lock;  /* the cache lock (invariant 3) */
     pthread_mutex_t maint;  /* one maintenance at a time */
     pthread_mutex_t turns;  /* turn numbering */
     int64_t (*clock)(void);
@@ -186,6 +191,7 @@ int hrt_memory_open(const char *dir, const hrt_memory_params *params, hrt_memory
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&m->lock, &a);
     pthread_rwlockattr_destroy(&a);
+    pthread_mutex_init(&m->wmu, NULL);
     pthread_mutex_init(&m->maint, NULL);
     pthread_mutex_init(&m->turns, NULL);
     char path[4096];
@@ -218,6 +224,7 @@ void hrt_memory_free(hrt_memory *m)
     cold_close(m->cold);
     vindex_free(m->vi);
     pthread_rwlock_destroy(&m->lock);
+    pthread_mutex_destroy(&m->wmu);
     pthread_mutex_destroy(&m->maint);
     pthread_mutex_destroy(&m->turns);
     free(m->dir);
@@ -263,8 +270,9 @@ int hrt_memory_put(hrt_memory *m, const hrt_memory_record *recs, size_t n)
         }
     }
     if (!st) {
-        pthread_rwlock_wrlock(&m->lock);
+        pthread_mutex_lock(&m->wmu);
         st = warm_put(m->warm, w, n, now);
+        if (!st) pthread_rwlock_wrlock(&m->lock);
         for (size_t i = 0; !st && i < n; i++) {
             const hrt_memory_record *r = &recs[i];
             if (r->vector) vindex_set(m->vi, r->key, r->key_len, r->vector, r->dim, w[i].expires);
@@ -273,7 +281,8 @@ int hrt_memory_put(hrt_memory *m, const hrt_memory_record *recs, size_t n)
                 continue;
             hot_del(m->hot, r->key, r->key_len); /* not admitted: no stale copy either */
         }
-        pthread_rwlock_unlock(&m->lock);
+        if (!st) pthread_rwlock_unlock(&m->lock);
+        pthread_mutex_unlock(&m->wmu);
     }
     for (size_t i = 0; env && i < n; i++) free(env[i]);
     free(env);
@@ -295,8 +304,8 @@ int hrt_memory_put(hrt_memory *m, const hrt_memory_record *recs, size_t n)
     return 0; /* the put itself is durable whatever demotion did */
 }
 
-/* Removes key from every tier (m->lock held exclusively); 0 when some tier
- * had it, else HRT_E_RANGE. */
+/* Removes key from every tier (m->wmu held); 0 when some tier had it, else
+ * HRT_E_RANGE. */
 static int delete_locked(hrt_memory *m, const void *key, size_t key_len)
 {
     int found = 0, st = 0;
@@ -308,17 +317,19 @@ static int delete_locked(hrt_memory *m, const void *key, size_t key_len)
     st = warm_del(m->warm, key, key_len);
     if (st && st != HRT_E_RANGE) return st;
     found |= !st;
+    pthread_rwlock_wrlock(&m->lock);
     found |= hot_del(m->hot, key, key_len) == 0;
     vindex_del(m->vi, key, key_len);
+    pthread_rwlock_unlock(&m->lock);
     return found ? 0 : HRT_E_RANGE;
 }
 
 int hrt_memory_delete(hrt_memory *m, const void *key, size_t key_len)
 {
     if (!m || (!key && key_len)) return hrt_err(HRT_E_INVALID, "hrt_memory_delete: NULL argument");
-    pthread_rwlock_wrlock(&m->lock);
+    pthread_mutex_lock(&m->wmu);
     int st = delete_locked(m, key, key_len);
-    pthread_rwlock_unlock(&m->lock);
+    pthread_mutex_unlock(&m->wmu);
     return st;
 }
 
@@ -327,12 +338,12 @@ int hrt_memory_delete(hrt_memory *m, const void *key, size_t key_len)
 static void promote_to_warm(hrt_memory *m, const void *key, size_t key_len, const void *env, size_t n,
                             int64_t expires)
 {
-    pthread_rwlock_wrlock(&m->lock);
+    pthread_mutex_lock(&m->wmu);
     if (warm_has(m->warm, key, key_len) == 0 && cold_has(m->cold, key, key_len)) {
         warm_record r = {key, key_len, env, n, expires, WARM_VEC_KEEP, NULL, 0};
         if (warm_put(m->warm, &r, 1, m->clock()) == 0) count(&m->t[HRT_TIER_WARM].promotions, 1);
     }
-    pthread_rwlock_unlock(&m->lock);
+    pthread_mutex_unlock(&m->wmu);
 }
 
 int hrt_memory_get(hrt_memory *m, const void *key, size_t key_len, void **value, size_t *value_len, int *tier)
@@ -418,7 +429,8 @@ static int collect_row(void *ud, const void *key, size_t key_len, const void *va
 
 /* Moves batches of warm records to cold: least recently used first while
  * warm is over its budget (by_budget), or those unused since cutoff. Each
- * batch is one lock hold (invariant 3). m->maint held. */
+ * batch is one hold of the writer mutex (invariant 3); readers find a
+ * record in warm until its cold copy is durable. m->maint held. */
 static int demote(hrt_memory *m, int by_budget, int64_t cutoff, uint64_t *moved)
 {
     cold_record recs[DEMOTE_BATCH];
@@ -430,13 +442,13 @@ static int demote(hrt_memory *m, int by_budget, int64_t cutoff, uint64_t *moved)
         warm_info(m->warm, NULL, &bytes);
         if (by_budget && bytes <= m->p.warm_bytes) break;
         batch b = {recs, 0};
-        pthread_rwlock_wrlock(&m->lock);
+        pthread_mutex_lock(&m->wmu);
         st = warm_flush(m->warm);
         if (!st) st = warm_oldest(m->warm, by_budget, cutoff, DEMOTE_BATCH, collect_row, &b);
         if (!st && b.n) st = cold_put(m->cold, recs, b.n);
         for (size_t i = 0; i < b.n; i++) keys[i] = recs[i].key, lens[i] = recs[i].key_len;
-        if (!st && b.n) st = warm_drop_values(m->warm, keys, lens, b.n);
-        pthread_rwlock_unlock(&m->lock);
+        if (!st && b.n) st = warm_drop_values(m->warm, keys, lens, b.n, 0);
+        pthread_mutex_unlock(&m->wmu);
         for (size_t i = 0; i < b.n; i++) free((void *)recs[i].key);
         if (st || !b.n) break;
         count(&m->t[HRT_TIER_WARM].demotions, b.n);
@@ -470,17 +482,29 @@ static int list_key(void *ud, const void *key, size_t key_len)
     return 0;
 }
 
-/* While warm purges a key: its cold copy, hot copy and vector go too. */
-static int purge_key(void *ud, const void *key, size_t key_len)
+/* Removes a batch of expired keys from every tier: cold first, then warm
+ * in one transaction, then hot and the vectors (m->wmu held). */
+static int drop_keys(hrt_memory *m, key_list *l)
 {
-    hrt_memory *m = ud;
-    if (cold_has(m->cold, key, key_len)) {
-        int st = cold_del(m->cold, key, key_len);
-        if (st && st != HRT_E_RANGE) return st;
+    int st = 0;
+    for (size_t i = 0; !st && i < l->n; i++)
+        if (cold_has(m->cold, l->keys[i], l->lens[i]) && (st = cold_del(m->cold, l->keys[i], l->lens[i])) == HRT_E_RANGE)
+            st = 0;
+    if (!st) st = warm_drop_values(m->warm, (const void *const *)l->keys, l->lens, l->n, 1);
+    if (st) return st;
+    pthread_rwlock_wrlock(&m->lock);
+    for (size_t i = 0; i < l->n; i++) {
+        hot_del(m->hot, l->keys[i], l->lens[i]);
+        vindex_del(m->vi, l->keys[i], l->lens[i]);
     }
-    hot_del(m->hot, key, key_len);
-    vindex_del(m->vi, key, key_len);
+    pthread_rwlock_unlock(&m->lock);
     return 0;
+}
+
+static void key_list_clear(key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->keys[i]);
+    l->n = 0;
 }
 
 static int keep_unexpired(void *ud, const void *key, size_t key_len, const void *value, size_t value_len)
@@ -500,22 +524,25 @@ int hrt_memory_maintain(hrt_memory *m, int full, hrt_memory_report *report)
     key_list l = {m, now, NULL, NULL, 0, 0};
     int st = vindex_expired(m->vi, now, list_key, &l);
     for (size_t i = 0; !st && i < l.n; i++) {
-        pthread_rwlock_wrlock(&m->lock);
+        pthread_mutex_lock(&m->wmu);
         int d = delete_locked(m, l.keys[i], l.lens[i]);
-        pthread_rwlock_unlock(&m->lock);
+        pthread_mutex_unlock(&m->wmu);
         if (d == 0) r.expired++;
         else if (d != HRT_E_RANGE) st = d;
     }
-    for (size_t i = 0; i < l.n; i++) free(l.keys[i]);
+    key_list_clear(&l);
+    while (!st) { /* records without vectors, DEMOTE_BATCH at a time */
+        pthread_mutex_lock(&m->wmu);
+        st = warm_expired(m->warm, now, DEMOTE_BATCH, list_key, &l);
+        if (!st && l.n) st = drop_keys(m, &l);
+        pthread_mutex_unlock(&m->wmu);
+        size_t n = l.n;
+        r.expired += st ? 0 : n;
+        key_list_clear(&l);
+        if (!n) break;
+    }
     free(l.keys);
     free(l.lens);
-    if (!st) {
-        uint64_t n = 0;
-        pthread_rwlock_wrlock(&m->lock);
-        st = warm_purge_expired(m->warm, now, purge_key, m, &n);
-        pthread_rwlock_unlock(&m->lock);
-        r.expired += n;
-    }
     /* 2. demotion: by age, then by budget */
     if (!st && m->p.warm_max_age_s > 0) st = demote(m, 0, now - m->p.warm_max_age_s, &r.demoted_age);
     if (!st) st = demote(m, 1, 0, &r.demoted_budget);

@@ -139,7 +139,7 @@ int warm_open(const char *path, warm_store **out)
         {&w->touch, "UPDATE kv SET atime = max(atime, ?2) WHERE key = ?1"},
         {&w->oldest_all, "SELECT key, value FROM kv ORDER BY atime LIMIT ?1"},
         {&w->oldest_before, "SELECT key, value FROM kv WHERE atime < ?2 ORDER BY atime LIMIT ?1"},
-        {&w->purge, "DELETE FROM kv WHERE expires > 0 AND expires <= ?1 RETURNING key, length(key) + length(value)"},
+        {&w->purge, "SELECT key FROM kv WHERE expires > 0 AND expires <= ?1 LIMIT ?2"},
         {&w->vectors, "SELECT key, dim, vec, expires FROM vec"},
     };
     for (size_t i = 0; !st && i < sizeof stmts / sizeof *stmts; i++)
@@ -267,7 +267,7 @@ int warm_del(warm_store *w, const void *key, size_t key_len)
     return st ? st : changes ? 0 : HRT_E_RANGE;
 }
 
-int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_lens, size_t n)
+int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_lens, size_t n, int with_vectors)
 {
     pthread_mutex_lock(&w->mu);
     int st = tx_begin(w);
@@ -277,7 +277,11 @@ int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_l
         d_bytes += row_size(w, keys[i], key_lens[i], &exists);
         d_entries += exists;
         bind_blob(w->del_kv, 1, keys[i], key_lens[i]);
-        if (step_done(w->del_kv)) st = sql_err(w, HRT_E_IO, "demoting");
+        if (step_done(w->del_kv)) st = sql_err(w, HRT_E_IO, "removing records");
+        if (!st && with_vectors) {
+            bind_blob(w->del_vec, 1, keys[i], key_lens[i]);
+            if (step_done(w->del_vec)) st = sql_err(w, HRT_E_IO, "removing vectors");
+        }
     }
     st = tx_end(w, st);
     if (!st) {
@@ -288,25 +292,16 @@ int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_l
     return st;
 }
 
-int warm_purge_expired(warm_store *w, int64_t now, warm_key_fn fn, void *ud, uint64_t *n_out)
+int warm_expired(warm_store *w, int64_t now, size_t limit, warm_key_fn fn, void *ud)
 {
     pthread_mutex_lock(&w->mu);
-    int st = tx_begin(w), rc;
-    uint64_t n = 0, bytes = 0;
     sqlite3_bind_int64(w->purge, 1, now);
-    while (!st && (rc = sqlite3_step(w->purge)) == SQLITE_ROW) {
-        n++;
-        bytes += (uint64_t)sqlite3_column_int64(w->purge, 1);
-        if (fn) st = fn(ud, sqlite3_column_blob(w->purge, 0), (size_t)sqlite3_column_bytes(w->purge, 0));
-    }
-    if (!st && rc != SQLITE_DONE) st = sql_err(w, HRT_E_IO, "removing expired records");
+    sqlite3_bind_int64(w->purge, 2, (sqlite3_int64)limit);
+    int rc, st = 0;
+    while (!st && (rc = sqlite3_step(w->purge)) == SQLITE_ROW)
+        st = fn(ud, sqlite3_column_blob(w->purge, 0), (size_t)sqlite3_column_bytes(w->purge, 0));
+    if (!st && rc != SQLITE_DONE) st = sql_err(w, HRT_E_IO, "listing expired records");
     sqlite3_reset(w->purge);
-    st = tx_end(w, st);
-    if (!st) {
-        w->bytes -= bytes;
-        w->entries -= n;
-    }
-    if (n_out) *n_out = st ? 0 : n;
     pthread_mutex_unlock(&w->mu);
     return st;
 }

@@ -61,13 +61,13 @@ int warm_del(warm_store *w, const void *key, size_t key_len);
  * before cutoff. fn's pointers are valid during the call only. */
 typedef int (*warm_row_fn)(void *ud, const void *key, size_t key_len, const void *value, size_t value_len);
 int warm_oldest(warm_store *w, int oldest_first, int64_t cutoff, size_t limit, warm_row_fn fn, void *ud);
-/* Deletes the kv rows (not the vectors) of n keys in one transaction. */
-int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_lens, size_t n);
-/* Deletes every kv row that expired at or before now, calling fn (may be
- * NULL) with each key first; a failing fn rolls the purge back. *n_out:
- * how many. */
+/* Deletes the kv rows of n keys in one transaction, and their vec rows
+ * when with_vectors is set (demotion keeps them). */
+int warm_drop_values(warm_store *w, const void *const *keys, const size_t *key_lens, size_t n, int with_vectors);
+/* Calls fn with the keys of up to limit kv rows that expired at or before
+ * now (fn's pointers are valid during the call only). */
 typedef int (*warm_key_fn)(void *ud, const void *key, size_t key_len);
-int warm_purge_expired(warm_store *w, int64_t now, warm_key_fn fn, void *ud, uint64_t *n_out);
+int warm_expired(warm_store *w, int64_t now, size_t limit, warm_key_fn fn, void *ud);
 /* Calls fn for every vec row (at open, to build the in-memory index). */
 typedef int (*warm_vec_fn)(void *ud, const void *key, size_t key_len, const void *vec, int dim, int64_t expires);
 int warm_vectors(warm_store *w, warm_vec_fn fn, void *ud);

@@ -360,7 +360,7 @@ static void test_refusals(void)
 enum { THREADS = 4, KEYS = 40, ROUNDS = 150 };
 static hrt_memory *shared_mem;
 static int thread_errors;
-static volatile int maint_stop;
+static int maint_stop; /* read and written atomically */
 
 static uint32_t next_u32(uint64_t *s)
 {
@@ -398,7 +398,7 @@ static void *worker(void *arg)
 static void *maintainer(void *arg)
 {
     (void)arg;
-    while (!maint_stop) {
+    while (!__atomic_load_n(&maint_stop, __ATOMIC_RELAXED)) {
         if (hrt_memory_maintain(shared_mem, 0, NULL)) __atomic_fetch_add(&thread_errors, 1, __ATOMIC_RELAXED);
         usleep(1000);
     }
@@ -416,11 +416,11 @@ static void test_threads(void)
     shared_mem = open_mem(&p);
     if (!shared_mem) return;
     pthread_t th[THREADS], mt;
-    maint_stop = 0;
+    __atomic_store_n(&maint_stop, 0, __ATOMIC_RELAXED);
     pthread_create(&mt, NULL, maintainer, NULL);
     for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
     for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
-    maint_stop = 1;
+    __atomic_store_n(&maint_stop, 1, __ATOMIC_RELAXED);
     pthread_join(mt, NULL);
     hrt_memory_stats s;
     hrt_memory_stats_get(shared_mem, &s);

@@ -78,6 +78,8 @@ static int collect(void *ud, const void *key, size_t kl, const void *value, size
     return 0;
 }
 
+static int collect_key(void *ud, const void *key, size_t kl) { return collect(ud, key, kl, NULL, 0); }
+
 static int collect_vec(void *ud, const void *key, size_t kl, const void *vec, int dim, int64_t expires)
 {
     rows *r = ud;
@@ -118,16 +120,20 @@ static void test_policy_queries(void)
     CHECK(r.n == 2 && strcmp(r.keys[0], "k1") && strcmp(r.keys[1], "k1"));
     const void *keys[] = {"k1"};
     size_t lens[] = {2};
-    CHECK_STATUS(warm_drop_values(w, keys, lens, 1), 0);
+    CHECK_STATUS(warm_drop_values(w, keys, lens, 1, 0), 0);
     CHECK(has(w, "k1", NULL) && warm_has(w, "k1", 2) == 0 && warm_has(w, "k2", 2) == 1);
     memset(&r, 0, sizeof r);
     CHECK_STATUS(warm_vectors(w, collect_vec, &r), 0);
     CHECK(r.n == 1 && !strcmp(r.keys[0], "k1") && r.sum == 1.0f);
-    uint64_t purged = 0, entries = 0, bytes = 0;
-    CHECK_STATUS(warm_purge_expired(w, 49, NULL, NULL, &purged), 0);
-    CHECK(purged == 0);
-    CHECK_STATUS(warm_purge_expired(w, 50, NULL, NULL, &purged), 0);
-    CHECK(purged == 1 && has(w, "k3", NULL));
+    uint64_t entries = 0, bytes = 0;
+    memset(&r, 0, sizeof r);
+    CHECK_STATUS(warm_expired(w, 49, 10, collect_key, &r), 0);
+    CHECK(r.n == 0);
+    CHECK_STATUS(warm_expired(w, 50, 10, collect_key, &r), 0);
+    CHECK(r.n == 1 && !strcmp(r.keys[0], "k3"));
+    const void *k3[] = {"k3"};
+    CHECK_STATUS(warm_drop_values(w, k3, lens, 1, 1), 0);
+    CHECK(has(w, "k3", NULL));
     CHECK(warm_info(w, &entries, &bytes) == 0 && entries == 1 && bytes == 5);
     CHECK_STATUS(warm_del(w, "k1", 2), 0); /* the vector row alone counts */
     memset(&r, 0, sizeof r);
