@@ -22,6 +22,7 @@ int main(void)
 }
 #else
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -262,6 +263,30 @@ static void sqlite_gets(const char *db_path, const uint64_t *idx, int n, lat *l)
     sqlite3_close(db);
 }
 
+/* A writer that commits single puts until told to stop, for the hot reads
+ * measured meanwhile. */
+typedef struct {
+    hrt_memory *m;
+    long first;
+    int stop;
+    long done;
+} writer_ctx;
+
+static void *writer_thread(void *arg)
+{
+    writer_ctx *w = arg;
+    char v[256];
+    memset(v, 'w', sizeof v);
+    for (long i = 0; !__atomic_load_n(&w->stop, __ATOMIC_RELAXED); i++) {
+        char k[32];
+        key_of(k, sizeof k, (uint64_t)(w->first + i));
+        hrt_memory_record r = {k, strlen(k), v, sizeof v, NULL, 0, 0};
+        put_or_die(w->m, &r, 1);
+        __atomic_store_n(&w->done, i + 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
 static void print_lat(FILE *j, const char *name, const lat *l, int *first)
 {
     printf("| %-34s | %10.2f | %10.2f | %6d |\n", name, med(l->p50, l->runs), med(l->p99, l->runs), l->runs);
@@ -378,13 +403,43 @@ int main(int argc, char **argv)
     uint64_t *miss = malloc((size_t)gets * sizeof *miss);
     hrt_memory_free(m); /* a new process's view: the puts left nothing hot */
     m = open_or_die(dir, &p);
-    lat warm = {0}, hot = {0}, peer = {0}, cold = {0}, cold_np = {0}, none = {0};
+    long busy_puts = 0, busy_gets = 0;
+    lat hot_busy = {0}, warm = {0}, hot = {0}, peer = {0}, cold = {0}, cold_np = {0}, none = {0};
     snprintf(path, sizeof path, "%s/warm.sqlite", dir);
     for (long r = 0; r < runs; r++) {
         const uint64_t *idx = perm + r * gets;
         sqlite_gets(path, idx + gets / 2, (int)(gets / 2), &peer); /* half, before the tier reads them */
         timed_gets(m, idx, (int)gets, HRT_TIER_WARM, &warm);
         timed_gets(m, idx, (int)gets, HRT_TIER_HOT, &hot);      /* now hot */
+        writer_ctx wc = {m, n_rec + 10000000 + r * 1000000, 0, 0};
+        pthread_t wt;
+        pthread_create(&wt, NULL, writer_thread, &wc);
+        { /* hot reads of the same keys until the writer has committed 200 puts */
+            size_t cap = 1 << 16, n = 0;
+            double *us = malloc(cap * sizeof *us);
+            while (__atomic_load_n(&wc.done, __ATOMIC_RELAXED) < 200 && n < ((size_t)1 << 26)) {
+                for (long i = 0; i < gets; i++) {
+                    char k[32];
+                    key_of(k, sizeof k, idx[i]);
+                    void *v = NULL;
+                    size_t len;
+                    int tier = 0;
+                    double q0 = now_s();
+                    int st = hrt_memory_get(m, k, strlen(k), &v, &len, &tier);
+                    double dt = (now_s() - q0) * 1e6;
+                    free(v);
+                    if (st || tier != HRT_TIER_HOT) hot_busy.wrong_tier++;
+                    if (n == cap) us = realloc(us, (cap *= 2) * sizeof *us);
+                    us[n++] = dt;
+                }
+            }
+            lat_add(&hot_busy, us, (int)n);
+            busy_gets += (long)n;
+            free(us);
+        }
+        __atomic_store_n(&wc.stop, 1, __ATOMIC_RELAXED);
+        pthread_join(wt, NULL);
+        busy_puts += wc.done;
         for (long i = 0; i < gets; i++) miss[i] = (uint64_t)(n_rec + SINGLE) + rng() % 1000000000u;
         timed_gets(m, miss, (int)gets, 0, &none);
     }
@@ -458,6 +513,7 @@ int main(int argc, char **argv)
     if (j) fprintf(j, "  \"latency\": {");
     int first = 1;
     print_lat(j, "hot", &hot, &first);
+    print_lat(j, "hot, while a thread commits puts", &hot_busy, &first);
     print_lat(j, "warm", &warm, &first);
     print_lat(j, "peer: bare SQLite point query", &peer, &first);
     print_lat(j, "cold (promotes to warm: a commit)", &cold, &first);
@@ -466,7 +522,8 @@ int main(int argc, char **argv)
     print_lat(j, "vector query top-10, 10k x 384", &vq[0], &first);
     print_lat(j, "vector query top-10, 100k x 384", &vq[1], &first);
     if (j) fprintf(j, "\n  },\n");
-    long wrong = hot.wrong_tier + warm.wrong_tier + cold.wrong_tier + cold_np.wrong_tier + none.wrong_tier + peer.wrong_tier +
+    printf("\n(busy hot runs: %ld gets while the writer thread committed %ld puts)\n", busy_gets, busy_puts);
+    long wrong = hot_busy.wrong_tier + hot.wrong_tier + warm.wrong_tier + cold.wrong_tier + cold_np.wrong_tier + none.wrong_tier + peer.wrong_tier +
                  vq[0].wrong_tier + vq[1].wrong_tier;
     printf("\nanswers from an unexpected tier (or wrong): %ld\n", wrong);
     printf("warm p50 / peer p50: %.2f\n\n", med(warm.p50, warm.runs) / med(peer.p50, peer.runs));
