@@ -95,6 +95,7 @@ typedef struct {
     int fd;
     uint64_t size;
     uint64_t recs;      /* records (puts and deletions) in its intact blocks */
+    int indexed;        /* its index file is known to be written (sealed segments) */
 } segment;
 
 struct cold_store {
@@ -366,7 +367,7 @@ static int add_segment(cold_store *c, uint32_t num, int create)
     struct stat sb;
     fstat(fd, &sb);
     segment *g = &c->segs[c->n_segs++];
-    *g = (segment){num, fd, (uint64_t)sb.st_size, 0};
+    *g = (segment){num, fd, (uint64_t)sb.st_size, 0, 0};
     if (create) {
         uint8_t h[SEG_HEADER] = {0};
         memcpy(h, SEG_MAGIC, 8);
@@ -377,6 +378,184 @@ static int add_segment(cold_store *c, uint32_t num, int create)
         c->st.segments++;
     }
     return 0;
+}
+
+/* ---- index files ---------------------------------------------------------------- */
+/* seg-NNNNNNNN.hci lists the records of a sealed segment so that opening
+ * need not decompress it. Layout (version 1), little-endian:
+ *   "HRTCIDX\0", u32 version, u32 damaged stretches skipped when written,
+ *   u64 segment size, u64 intact blocks, u64 records, then per record
+ *   u64 seq, u64 block offset, u32 key length, u8 flags (1 = deleted), key;
+ *   then u32 CRC-32C of all that precedes.
+ * It is a cache of what a scan finds: written to a temporary name, fsync'd
+ * and renamed, for sealed segments at open, at maintenance and at close.
+ * A missing or damaged file, or one for another segment size, is ignored:
+ * the segment is scanned and the file written again. */
+#define IDX_MAGIC "HRTCIDX"
+#define IDX_HEADER 40
+#define IDX_VERSION 1
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t blocks, corrupt, recs;
+    uint64_t off;
+} idx_build;
+
+static int ib_put(idx_build *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (!nb) return HRT_E_NOMEM;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int idx_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val, uint32_t vlen,
+                      int del)
+{
+    idx_build *b = ud;
+    uint8_t e[21];
+    (void)val, (void)vlen;
+    wr64(e, seq);
+    wr64(e + 8, b->off);
+    wr32(e + 16, klen);
+    e[20] = (uint8_t)(del ? 1 : 0);
+    b->recs++;
+    return ib_put(b, e, sizeof e) || ib_put(b, key, klen) ? HRT_E_NOMEM : 0;
+}
+
+static int idx_block(void *ud, uint64_t off, const uint8_t *block)
+{
+    idx_build *b = ud;
+    uint32_t rlen, n;
+    uint8_t *raw = NULL;
+    int st = block_open(block, &raw, &rlen, &n);
+    if (st == HRT_E_NOMEM) return st;
+    if (!st) {
+        size_t len0 = b->len;
+        uint64_t recs0 = b->recs;
+        b->off = off;
+        st = for_records(raw, rlen, n, idx_record, b);
+        if (st == HRT_E_FORMAT) b->len = len0, b->recs = recs0; /* the scan skips such a block whole */
+    }
+    free(raw);
+    if (st == HRT_E_NOMEM) return st;
+    if (st) b->corrupt++;
+    else b->blocks++;
+    return 0;
+}
+
+static void seg_path(const cold_store *c, uint32_t num, const char *ext, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/seg-%08u.%s", c->dir, num, ext);
+}
+
+/* Writes the index file of sealed segment g (which does not change). */
+static int write_index(cold_store *c, const segment *g)
+{
+    uint8_t *map = mmap(NULL, g->size, PROT_READ, MAP_SHARED, g->fd, 0);
+    if (map == MAP_FAILED) return hrt_err(HRT_E_IO, "%s: cannot map segment %u: %s", c->dir, g->num, strerror(errno));
+    idx_build b = {0};
+    uint8_t h[IDX_HEADER] = {0};
+    int st = ib_put(&b, h, IDX_HEADER);
+    uint64_t good_end;
+    if (!st) st = walk_blocks(c, g, map, 0, idx_block, &b, &good_end);
+    munmap(map, g->size);
+    if (!st) {
+        memcpy(b.buf, IDX_MAGIC, 8);
+        wr32(b.buf + 8, IDX_VERSION);
+        wr32(b.buf + 12, (uint32_t)b.corrupt);
+        wr64(b.buf + 16, g->size);
+        wr64(b.buf + 24, b.blocks);
+        wr64(b.buf + 32, b.recs);
+        uint8_t crc[4];
+        wr32(crc, crc32c(0, b.buf, b.len));
+        st = ib_put(&b, crc, 4);
+    }
+    if (st) {
+        free(b.buf);
+        return hrt_err(HRT_E_NOMEM, "out of memory indexing %s", c->dir);
+    }
+    char path[4096], tmp[4200];
+    seg_path(c, g->num, "hci", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int ok = fd >= 0 && write(fd, b.buf, b.len) == (ssize_t)b.len && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    free(b.buf);
+    if (!ok || rename(tmp, path) || fsync_dir(c->dir)) {
+        unlink(tmp);
+        return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Loads the index file of segment si into the index: 0 when it did, 1 when
+ * the file is absent or unusable (scan instead), or HRT_E_NOMEM. */
+static int load_index(cold_store *c, int si)
+{
+    segment *g = &c->segs[si];
+    char path[4096];
+    seg_path(c, g->num, "hci", path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    struct stat sb;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    if (fstat(fd, &sb) == 0 && sb.st_size >= IDX_HEADER + 4 && (uint64_t)sb.st_size < ((uint64_t)1 << 40)) {
+        len = (size_t)sb.st_size;
+        b = malloc(len);
+        if (b && pread(fd, b, len, 0) != (ssize_t)len) free(b), b = NULL;
+    }
+    close(fd);
+    if (!b) return 1;
+    int bad = memcmp(b, IDX_MAGIC, 8) || rd32(b + 8) != IDX_VERSION || rd64(b + 16) != g->size ||
+              crc32c(0, b, len - 4) != rd32(b + len - 4);
+    /* a first pass checks every entry, so that a bad file changes nothing */
+    uint64_t n = bad ? 0 : rd64(b + 32);
+    size_t off = IDX_HEADER, end = len - 4;
+    for (uint64_t i = 0; !bad && i < n; i++) {
+        if (end - off < 21 || rd32(b + off + 16) > end - off - 21) bad = 1;
+        else off += 21 + rd32(b + off + 16);
+    }
+    if (bad || off != end) {
+        hrt_log(HRT_LOG_WARN, "%s: damaged or stale; segment %u is scanned instead", path, g->num);
+        free(b);
+        return 1;
+    }
+    int st = 0;
+    off = IDX_HEADER;
+    for (uint64_t i = 0; !st && i < n; i++) {
+        uint32_t kl = rd32(b + off + 16);
+        st = index_put(c, b + off + 21, kl, g->num, rd64(b + off + 8), rd64(b + off), b[off + 20] & 1);
+        off += 21 + kl;
+    }
+    if (!st) {
+        g->recs = n;
+        g->indexed = 1;
+        c->st.blocks += rd64(b + 24);
+        c->st.corrupt_blocks += rd32(b + 12);
+    }
+    free(b);
+    return st;
+}
+
+/* Writes the index files that sealed segments lack; a failure only costs
+ * a scan at the next open, so it is logged, not returned. */
+static void write_missing_indexes(cold_store *c)
+{
+    for (int i = 0; i + 1 < c->n_segs; i++) {
+        if (c->segs[i].indexed) continue;
+        if (write_index(c, &c->segs[i])) hrt_log(HRT_LOG_WARN, "%s", hrt_last_error());
+        else c->segs[i].indexed = 1;
+    }
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -411,7 +590,12 @@ static int load(cold_store *c)
     while ((e = readdir(d))) {
         unsigned num;
         char tail[8];
-        if (sscanf(e->d_name, "seg-%8u.hc%1[s]%1s", &num, tail, tail + 2) != 2 || strlen(e->d_name) != 16) continue;
+        size_t nl = strlen(e->d_name);
+        if (nl > 4 && !strcmp(e->d_name + nl - 4, ".tmp") && !strncmp(e->d_name, "seg-", 4)) {
+            unlinkat(dirfd(d), e->d_name, 0); /* an index write that did not finish */
+            continue;
+        }
+        if (sscanf(e->d_name, "seg-%8u.hc%1[s]%1s", &num, tail, tail + 2) != 2 || nl != 16) continue;
         if (n == cap) {
             uint32_t *nn = realloc(nums, (cap = cap ? 2 * cap : 16) * sizeof *nn);
             if (!nn) { st = hrt_err(HRT_E_NOMEM, "out of memory"); break; }
@@ -422,10 +606,15 @@ static int load(cold_store *c)
     closedir(d);
     if (!st && n) qsort(nums, n, sizeof *nums, cmp_u32);
     for (size_t i = 0; !st && i < n; i++) st = add_segment(c, nums[i], 0);
-    for (int i = 0; !st && i < c->n_segs; i++) st = scan_segment(c, i, i == c->n_segs - 1);
+    for (int i = 0; !st && i < c->n_segs; i++) {
+        int newest = i == c->n_segs - 1;
+        if (!newest && (st = load_index(c, i)) <= 0) continue; /* loaded, or out of memory */
+        st = scan_segment(c, i, newest);
+    }
     free(nums);
     if (!st && c->n_segs == 0) st = add_segment(c, 1, 1);
     c->st.segments = (uint64_t)c->n_segs;
+    if (!st) write_missing_indexes(c);
     return st;
 }
 
@@ -457,6 +646,7 @@ int cold_open(const char *dir, const cold_params *params, cold_store **out)
 void cold_close(cold_store *c)
 {
     if (!c) return;
+    write_missing_indexes(c);
     close_segments(c);
     free_index(c);
     free(c->segs);
@@ -829,7 +1019,9 @@ static int compact_segment(cold_store *c, uint32_t num, compact_ctx *x)
     pending_free(x);
     if (!st) { /* the copies are durable: the segment can go */
         char path[4096];
-        snprintf(path, sizeof path, "%s/seg-%08u.hcs", c->dir, num);
+        seg_path(c, num, "hci", path, sizeof path);
+        unlink(path); /* the index first: a segment without one is scanned */
+        seg_path(c, num, "hcs", path, sizeof path);
         si = seg_at(c, num);
         close(c->segs[si].fd);
         memmove(c->segs + si, c->segs + si + 1, (size_t)(c->n_segs - si - 1) * sizeof *c->segs);
@@ -846,6 +1038,20 @@ int cold_compact(cold_store *c, double min_dead, cold_keep_fn keep, void *ud, ui
 {
     if (!c) return hrt_err(HRT_E_INVALID, "cold_compact: NULL argument");
     pthread_mutex_lock(&c->compact_mu);
+    for (;;) { /* index files for segments sealed since open, one at a time */
+        pthread_mutex_lock(&c->mu);
+        segment g = {0};
+        for (int i = 0; i + 1 < c->n_segs && !g.num; i++)
+            if (!c->segs[i].indexed) g = c->segs[i];
+        pthread_mutex_unlock(&c->mu);
+        if (!g.num) break;
+        int ist = write_index(c, &g); /* a sealed segment: no lock needed to read it */
+        if (ist) hrt_log(HRT_LOG_WARN, "%s", hrt_last_error());
+        pthread_mutex_lock(&c->mu);
+        int si = seg_at(c, g.num);
+        if (si >= 0) c->segs[si].indexed = 1; /* or failed: tried once per open */
+        pthread_mutex_unlock(&c->mu);
+    }
     pthread_mutex_lock(&c->mu);
     int st = 0;
     segment *last = &c->segs[c->n_segs - 1];

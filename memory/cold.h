@@ -13,9 +13,11 @@
  * Invariants:
  *   1. Blocks are only ever appended. cold_put() returns after its block
  *      and the file are fsync'd: an acknowledged record survives kill -9.
- *   2. The index (key -> segment, block, sequence) lives in memory and is
- *      rebuilt by scanning the segments at open; the highest sequence
- *      number of a key wins, and a deletion is a record too.
+ *   2. The index (key -> segment, block, sequence) lives in memory. At open
+ *      it is loaded from the index files of sealed segments (seg-N.hci, see
+ *      cold.c) and by scanning the rest, or any segment whose index file is
+ *      missing or damaged; the highest sequence number of a key wins, and a
+ *      deletion is a record too.
  *   3. A block whose header or payload checksum fails is reported (log,
  *      counter) and skipped: the scan resynchronises at the next block
  *      header whose own checksum holds, so the rest stays readable. A get

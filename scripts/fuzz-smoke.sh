@@ -22,6 +22,9 @@ printf 'GGUF\3\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0k.x\4\0\0\0\
 printf '\x40\0\0\0\0\0\0\0{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}        \0\0\x80\x3f\0\0\0\x40' \
   > "$corpus/safetensors/tiny"
 printf 'HRTCOLD\0\1\0\0\0\0\0\0\0' > "$corpus/cold/header-only"
+# an index file of one record (fuzz_cold: an odd first byte, then the file without its CRC)
+printf '\1HRTCIDX\0\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\20\0\0\0\0\0\0\0\1\0\0\0\0a' \
+  > "$corpus/cold/index-one"
 printf 'Hello, world! <|im_start|>caf\xc3\xa9 12345 \xe4\xbd\xa0\xe5\xa5\xbd\xff\xfe' > "$corpus/tokenizer/mixed"
 status=0
 for h in "$build"/tests/fuzz/fuzz_*; do
