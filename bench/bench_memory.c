@@ -533,7 +533,7 @@ int main(int argc, char **argv)
     printf("| demotion warm -> cold | %.0f records/s (%llu records, %.1f s) |\n",
            (double)rep.demoted_budget / demote_s, (unsigned long long)rep.demoted_budget, demote_s);
     printf("| open, %ld records in warm | %.3f s |\n", n_rec, open_warm_s);
-    printf("| open, %llu records in cold (index rebuilt from segments) | %.3f s |\n", (unsigned long long)cold_entries,
+    printf("| open, %llu records in cold (index files, newest segment scanned) | %.3f s |\n", (unsigned long long)cold_entries,
            open_cold_s);
     printf("| cold tier on disk | %.1f MB for %.1f MB of values (%.2fx) |\n", (double)cold_bytes / 1e6,
            (double)value_bytes / 1e6, (double)value_bytes / (double)cold_bytes);

@@ -275,8 +275,10 @@ int hrt_memory_put(hrt_memory *m, const hrt_memory_record *recs, size_t n)
         if (!st) pthread_rwlock_wrlock(&m->lock);
         for (size_t i = 0; !st && i < n; i++) {
             const hrt_memory_record *r = &recs[i];
-            if (r->vector) vindex_set(m->vi, r->key, r->key_len, r->vector, r->dim, w[i].expires);
-            else vindex_del(m->vi, r->key, r->key_len);
+            if (!r->vector) vindex_del(m->vi, r->key, r->key_len);
+            else if (vindex_set(m->vi, r->key, r->key_len, r->vector, r->dim, w[i].expires))
+                hrt_log(HRT_LOG_WARN, "memory %s: a vector is stored but not searchable until reopening: %s", m->dir,
+                        hrt_last_error()); /* out of memory after the commit */
             if (r->value_len <= m->p.hot_max_value && hot_put(m->hot, r->key, r->key_len, env[i], w[i].value_len) == 0)
                 continue;
             hot_del(m->hot, r->key, r->key_len); /* not admitted: no stale copy either */

@@ -1,8 +1,8 @@
 /* The in-memory vector index of a memory: every record with a vector, kept
  * L2-normalised, searched exactly (a scan with dot products). Rebuilt at
  * open from the warm tier's vec table, which is what makes it durable.
- * An exact scan reads every vector: a top-10 query took 0.46 ms over 10k
- * vectors of 384 floats and 6.6 ms over 100k on one EPYC core
+ * An exact scan reads every vector: a top-10 query took 0.5 ms over 10k
+ * vectors of 384 floats and 7.4 ms over 100k on one EPYC core
  * (bench/bench_memory.c, docs/PERFORMANCE.md), which suits answer caches
  * and hot knowledge; retrieval/ holds the approximate index for large
  * collections.
