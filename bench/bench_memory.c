@@ -210,23 +210,28 @@ static uint64_t rng(void)
 
 static void key_of(char *k, size_t cap, uint64_t i) { snprintf(k, cap, "rec/%010llu", (unsigned long long)i); }
 
-/* Gets n keys (their indices in idx), timing each; adds a run to l, and
- * counts answers from a tier other than want. */
+/* Gets key number i; returns its latency in µs and counts an answer from
+ * a tier other than want (0: want a miss) in l. */
+static double timed_get(hrt_memory *m, uint64_t i, int want, lat *l)
+{
+    char k[32];
+    key_of(k, sizeof k, i);
+    void *v = NULL;
+    size_t len;
+    int tier = 0;
+    double t0 = now_s();
+    int st = hrt_memory_get(m, k, strlen(k), &v, &len, &tier);
+    double us = (now_s() - t0) * 1e6;
+    free(v);
+    if ((want && (st || tier != want)) || (!want && st != HRT_E_RANGE)) l->wrong_tier++;
+    return us;
+}
+
+/* Gets n keys (their indices in idx), timing each; adds a run to l. */
 static void timed_gets(hrt_memory *m, const uint64_t *idx, int n, int want, lat *l)
 {
     double *us = malloc((size_t)n * sizeof *us);
-    for (int i = 0; i < n; i++) {
-        char k[32];
-        key_of(k, sizeof k, idx[i]);
-        void *v = NULL;
-        size_t len;
-        int tier = 0;
-        double t0 = now_s();
-        int st = hrt_memory_get(m, k, strlen(k), &v, &len, &tier);
-        us[i] = (now_s() - t0) * 1e6;
-        free(v);
-        if ((want && (st || tier != want)) || (!want && st != HRT_E_RANGE)) l->wrong_tier++;
-    }
+    for (int i = 0; i < n; i++) us[i] = timed_get(m, idx[i], want, l);
     lat_add(l, us, n);
     free(us);
 }
@@ -419,18 +424,8 @@ int main(int argc, char **argv)
             double *us = malloc(cap * sizeof *us);
             while (__atomic_load_n(&wc.done, __ATOMIC_RELAXED) < 200 && n < ((size_t)1 << 26)) {
                 for (long i = 0; i < gets; i++) {
-                    char k[32];
-                    key_of(k, sizeof k, idx[i]);
-                    void *v = NULL;
-                    size_t len;
-                    int tier = 0;
-                    double q0 = now_s();
-                    int st = hrt_memory_get(m, k, strlen(k), &v, &len, &tier);
-                    double dt = (now_s() - q0) * 1e6;
-                    free(v);
-                    if (st || tier != HRT_TIER_HOT) hot_busy.wrong_tier++;
                     if (n == cap) us = realloc(us, (cap *= 2) * sizeof *us);
-                    us[n++] = dt;
+                    us[n++] = timed_get(m, idx[i], HRT_TIER_HOT, &hot_busy);
                 }
             }
             lat_add(&hot_busy, us, (int)n);

@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "error.h"
+#include "fnv.h"
 
 #define SEG_MAGIC "HRTCOLD"
 #define SEG_HEADER 16
@@ -111,17 +112,9 @@ struct cold_store {
     cold_stats st;
 };
 
-static uint64_t hash_key(const void *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    const uint8_t *p = k;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 static slot *find_slot(cold_store *c, const void *key, size_t n)
 {
-    size_t mask = c->n_slots - 1, i = hash_key(key, n) & mask;
+    size_t mask = c->n_slots - 1, i = fnv1a(FNV1A_BASIS, key, n) & mask;
     for (;; i = (i + 1) & mask) {
         slot *s = &c->slots[i];
         if (!s->key || (s->key_len == n && !memcmp(s->key, key, n))) return s;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fnv.h"
 
 #define KIN_PCT 25   /* A1in's share of the budget (the paper's Kin) */
 #define GHOST_PCT 50 /* A1out's key bytes, as a share of the budget (the paper's Kout) */
@@ -34,14 +35,6 @@ struct hot_cache {
     list a1in, a1out, am;
     hot_stats st;
 };
-
-static uint64_t hash_key(const void *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    const uint8_t *p = k;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
 
 static size_t cost(const node *x) { return OVERHEAD + x->key_len + (x->value ? x->value_len : 0); }
 
@@ -175,7 +168,7 @@ int hot_put(hot_cache *h, const void *key, size_t key_len, const void *value, si
     if (!v) return hrt_err(HRT_E_NOMEM, "out of memory");
     if (value_len) memcpy(v, value, value_len);
     pthread_mutex_lock(&h->mu);
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = fnv1a(FNV1A_BASIS, key, key_len);
     node **p = find(h, key, key_len, hash), *x = *p;
     int where = L_A1IN;
     if (x) {
@@ -215,7 +208,7 @@ int hot_get(hot_cache *h, const void *key, size_t key_len, void **value, size_t 
     if (!h || (!key && key_len) || !value) return hrt_err(HRT_E_INVALID, "hot_get: NULL argument");
     *value = NULL;
     pthread_mutex_lock(&h->mu);
-    node *x = *find(h, key, key_len, hash_key(key, key_len));
+    node *x = *find(h, key, key_len, fnv1a(FNV1A_BASIS, key, key_len));
     int st = 0;
     if (!x || x->list == L_A1OUT) {
         h->st.misses++;
@@ -241,7 +234,7 @@ int hot_del(hot_cache *h, const void *key, size_t key_len)
 {
     if (!h || (!key && key_len)) return hrt_err(HRT_E_INVALID, "hot_del: NULL argument");
     pthread_mutex_lock(&h->mu);
-    node *x = *find(h, key, key_len, hash_key(key, key_len));
+    node *x = *find(h, key, key_len, fnv1a(FNV1A_BASIS, key, key_len));
     int st = x && x->list != L_A1OUT ? 0 : HRT_E_RANGE;
     if (x) destroy(h, x);
     pthread_mutex_unlock(&h->mu);

@@ -16,14 +16,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "fnv.h"
 #include "memory.h"
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
 
 static int check_session(const char *session, const char *fn)
 {
@@ -143,8 +137,8 @@ int hrt_memory_turns(hrt_memory *m, const char *session, size_t n, hrt_chat_msg 
 /* ---- the semantic answer cache ---------------------------------------------- */
 static void answer_prefix(char *buf, size_t cap, const char *model, const char *prompt_version)
 {
-    uint64_t h = fnv(1469598103934665603ull, model, strlen(model) + 1);
-    h = fnv(h, prompt_version, strlen(prompt_version) + 1);
+    uint64_t h = fnv1a(FNV1A_BASIS, model, strlen(model) + 1);
+    h = fnv1a(h, prompt_version, strlen(prompt_version) + 1);
     snprintf(buf, cap, "answer/%016" PRIx64 "/", h);
 }
 
@@ -156,7 +150,7 @@ int hrt_memory_answer_put(hrt_memory *m, const float *qvec, int dim, const hrt_a
     char key[64];
     answer_prefix(key, sizeof key, a->model, a->prompt_version);
     size_t pl = strlen(key);
-    snprintf(key + pl, sizeof key - pl, "%016" PRIx64, fnv(1469598103934665603ull, qvec, (size_t)dim * sizeof *qvec));
+    snprintf(key + pl, sizeof key - pl, "%016" PRIx64, fnv1a(FNV1A_BASIS, qvec, (size_t)dim * sizeof *qvec));
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", a->model);
     cJSON_AddStringToObject(j, "prompt_version", a->prompt_version);

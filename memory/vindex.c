@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fnv.h"
 
 typedef struct {
     char *key;
@@ -23,18 +24,10 @@ struct vindex {
     size_t n_table;
 };
 
-static uint64_t hash_key(const void *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    const uint8_t *p = k;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 /* The table slot of key: where it is, or the empty slot where it would go. */
 static size_t probe(const vindex *v, const void *key, size_t n)
 {
-    size_t mask = v->n_table - 1, i = hash_key(key, n) & mask;
+    size_t mask = v->n_table - 1, i = fnv1a(FNV1A_BASIS, key, n) & mask;
     for (;; i = (i + 1) & mask) {
         uint32_t t = v->table[i];
         if (!t) return i;
@@ -127,7 +120,7 @@ static void table_remove(vindex *v, size_t i)
         j = (j + 1) & mask;
         uint32_t t = v->table[j];
         if (!t) return;
-        size_t home = hash_key(v->e[t - 1].key, v->e[t - 1].key_len) & mask;
+        size_t home = fnv1a(FNV1A_BASIS, v->e[t - 1].key, v->e[t - 1].key_len) & mask;
         /* t may move to i when its home is not cyclically within (i, j] */
         if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
             v->table[i] = t;
