@@ -1,0 +1,158 @@
+/* The dense index (retrieval/dense.c over FAISS through the C API bridge):
+ * exact search finds each vector itself, removal, a save/load round trip,
+ * HNSW's recall against exact search, and refusals (a bad factory string, a
+ * missing or foreign file, another dimension). */
+#include "hrt.h"
+#include "test.h"
+
+#ifndef HRT_WITH_RETRIEVAL
+int main(void) { test_skip("built without retrieval (FAISS or SQLite not found)"); }
+#else
+#include <unistd.h>
+
+#include "dense.h"
+
+enum { DIM = 32, N = 3000 };
+static float vecs[N * DIM];
+static int64_t ids[N];
+static char path[256];
+
+static void make_vectors(void)
+{
+    uint64_t s = 42;
+    for (int i = 0; i < N; i++) {
+        double norm = 0;
+        for (int d = 0; d < DIM; d++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            float x = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
+            vecs[i * DIM + d] = x;
+            norm += (double)x * x;
+        }
+        for (int d = 0; d < DIM; d++) vecs[i * DIM + d] /= (float)sqrt(norm);
+        ids[i] = 1000 + 7 * i; /* chunk ids: not 0..n-1 */
+    }
+}
+
+/* How many of the first n vectors find themselves first. */
+static int self_hits(dense_index *d, int n)
+{
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        float sc[3];
+        int64_t got[3];
+        if (dense_search(d, vecs + i * DIM, 3, sc, got) == 0 && got[0] == ids[i] && fabsf(sc[0] - 1) < 1e-4f) hits++;
+    }
+    return hits;
+}
+
+static void test_flat(void)
+{
+    dense_index *d = NULL;
+    CHECK_STATUS(dense_create(DIM, dense_default_type(N), &d), 0);
+    if (!d) return;
+    CHECK(!strcmp(dense_type(d), "IDMap2,Flat") && dense_dim(d) == DIM);
+    CHECK_STATUS(dense_add(d, N, vecs, ids), 0);
+    CHECK(dense_count(d) == N && self_hits(d, 200) == 200);
+    size_t removed = 0;
+    CHECK_STATUS(dense_remove(d, 10, ids, &removed), 0);
+    CHECK(removed == 10 && dense_count(d) == N - 10);
+    float sc[1];
+    int64_t got[1];
+    CHECK(dense_search(d, vecs, 1, sc, got) == 0 && got[0] != ids[0]);
+    CHECK_STATUS(dense_save(d, path), 0);
+    dense_index *e = NULL;
+    CHECK_STATUS(dense_load(path, "IDMap2,Flat", DIM, &e), 0);
+    if (e) {
+        CHECK(dense_count(e) == N - 10);
+        int same = 1;
+        for (int i = 10; i < 60; i++) {
+            float s1[5], s2[5];
+            int64_t g1[5], g2[5];
+            dense_search(d, vecs + i * DIM, 5, s1, g1);
+            dense_search(e, vecs + i * DIM, 5, s2, g2);
+            if (memcmp(g1, g2, sizeof g1) || memcmp(s1, s2, sizeof s1)) same = 0;
+        }
+        CHECK(same);
+    }
+    /* more results asked for than vectors: -1 past the last */
+    dense_index *small = NULL;
+    CHECK_STATUS(dense_create(DIM, "IDMap2,Flat", &small), 0);
+    if (small) {
+        dense_add(small, 2, vecs, ids);
+        float s4[4];
+        int64_t g4[4];
+        CHECK(dense_search(small, vecs, 4, s4, g4) == 0 && g4[0] == ids[0] && g4[1] == ids[1] && g4[2] == -1);
+    }
+    dense_free(small);
+    dense_free(e);
+    dense_free(d);
+}
+
+static void test_hnsw(void)
+{
+    dense_index *flat = NULL, *h = NULL;
+    CHECK_STATUS(dense_create(DIM, "IDMap2,Flat", &flat), 0);
+    CHECK_STATUS(dense_create(DIM, dense_default_type(1000000), &h), 0);
+    if (!flat || !h) return;
+    CHECK(strstr(dense_type(h), "HNSW") != NULL);
+    dense_add(flat, N, vecs, ids);
+    CHECK_STATUS(dense_add(h, N, vecs, ids), 0);
+    /* recall@10 of HNSW against exact search, on queries that are not in the index */
+    int agree = 0, total = 0;
+    for (int i = 0; i < 100; i++) {
+        float q[DIM];
+        for (int k = 0; k < DIM; k++) q[k] = vecs[i * DIM + k] + vecs[(i + 1) * DIM + k];
+        float s1[10], s2[10];
+        int64_t g1[10], g2[10];
+        dense_search(flat, q, 10, s1, g1);
+        dense_search(h, q, 10, s2, g2);
+        for (int a = 0; a < 10; a++)
+            for (int b = 0; b < 10; b++) agree += g1[a] == g2[b];
+        total += 10;
+    }
+    CHECK_MSG(agree >= total * 95 / 100, "HNSW recall@10 %d/%d", agree, total);
+    size_t removed = 9;
+    CHECK_STATUS(dense_remove(h, 5, ids, &removed), 0);
+    CHECK(removed == 0 && dense_count(h) == N); /* left stale, by design */
+    CHECK_STATUS(dense_save(h, path), 0);
+    dense_index *e = NULL;
+    CHECK_STATUS(dense_load(path, dense_type(h), DIM, &e), 0);
+    CHECK(e && self_hits(e, 50) == 50);
+    dense_free(e);
+    dense_free(flat);
+    dense_free(h);
+}
+
+static void test_refusals(void)
+{
+    dense_index *d = NULL;
+    CHECK_STATUS(dense_create(DIM, "NoSuchIndex,Flat", &d), HRT_E_INVALID);
+    CHECK(d == NULL && strstr(hrt_last_error(), "index_factory") != NULL);
+    CHECK_STATUS(dense_load("/nonexistent/vectors.faiss", "IDMap2,Flat", DIM, &d), HRT_E_IO);
+    CHECK(strstr(hrt_last_error(), "/nonexistent/vectors.faiss") != NULL);
+    FILE *f = fopen(path, "wb");
+    fputs("this is not a FAISS index at all, just some text in a file", f);
+    fclose(f);
+    CHECK_STATUS(dense_load(path, "IDMap2,Flat", DIM, &d), HRT_E_FORMAT);
+    CHECK(strstr(hrt_last_error(), path) != NULL);
+    CHECK_STATUS(dense_create(DIM, "IDMap2,Flat", &d), 0);
+    if (d) {
+        dense_save(d, path);
+        dense_free(d);
+        d = NULL;
+    }
+    CHECK_STATUS(dense_load(path, "IDMap2,Flat", DIM + 1, &d), HRT_E_FORMAT);
+    CHECK(strstr(hrt_last_error(), "dimension 32") != NULL);
+}
+
+int main(void)
+{
+    snprintf(path, sizeof path, "/tmp/hrt_dense_%d.faiss", (int)getpid());
+    make_vectors();
+    test_flat();
+    test_hnsw();
+    test_refusals();
+    unlink(path);
+    return test_finish();
+}
+#endif
