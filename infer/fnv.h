@@ -1,7 +1,8 @@
 /* FNV-1a, 64 bits (Fowler, Noll, Vo; the offset basis and prime from
  * http://www.isthe.com/chongo/tech/comp/fnv/): the key hash of the memory
- * tiers' tables. fnv1a(FNV1A_BASIS, ...) starts a hash; passing a previous
- * result continues it over more bytes. */
+ * tiers' tables and the chunk hash of the retrieval store.
+ * fnv1a(FNV1A_BASIS, ...) starts a hash; passing a previous result
+ * continues it over more bytes. */
 #ifndef HRT_FNV_H
 #define HRT_FNV_H
 
