@@ -423,6 +423,99 @@ HRT_API int hrt_memory_answer_lookup(hrt_memory *mem, const float *query_vec, in
                                      float *score /* out */);
 HRT_API void hrt_answer_clear(hrt_answer *answer);
 
+/* ---- knowledge bases: ingest, hybrid search, citations ------------------- */
+/* A knowledge base is a directory: kb.sqlite (documents, chunks with their
+ * vectors, an FTS5 index for BM25), vectors.faiss (the dense index, a
+ * cache of the vectors in kb.sqlite) and kb.json (format version, the
+ * embedding model, chunking settings, the index type). Search fuses dense
+ * (FAISS, cosine) and sparse (BM25) rankings by reciprocal-rank fusion and
+ * drops near-duplicate passages; each hit cites its source and byte range.
+ * Thread safety: searches may run on several threads at once; hrt_kb_add
+ * and hrt_kb_remove wait for them and for each other. */
+typedef struct hrt_kb hrt_kb;
+
+typedef struct {
+    hrt_model *embedder;     /* borrowed: an encoder (hrt_embed); it must be the model the
+                                knowledge base was built with */
+    int chunk_tokens;        /* chunk size in the embedder's tokens, for a new knowledge base (200) */
+    int chunk_overlap;       /* tokens repeated between chunks (32) */
+    const char *index_type;  /* FAISS index_factory string; NULL: chosen by size */
+    const char *text_field;  /* .json/.jsonl records: the text ("text") */
+    const char *id_field;    /* .json/.jsonl records: the id ("id") */
+    int embed_batch;         /* texts per hrt_embed call (32) */
+    hrt_progress_fn progress; /* called during hrt_kb_add (may be NULL) */
+    void *progress_data;
+} hrt_kb_params;
+
+HRT_API hrt_kb_params hrt_kb_default_params(void);
+
+/* Opens the knowledge base in dir, creating it when absent. Returns 0, or
+ *   HRT_E_INVALID: no embedder, or not the model the knowledge base was built with;
+ *   HRT_E_IO, HRT_E_FORMAT: a file cannot be opened or is not what it should be
+ *     (a newer format is refused); HRT_E_UNSUPPORTED: built without retrieval.
+ * A dense index that does not match kb.sqlite (after a crash) is rebuilt. */
+HRT_API int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out);
+HRT_API void hrt_kb_free(hrt_kb *kb);
+
+typedef struct {
+    uint64_t files;          /* files looked at */
+    uint64_t docs_added, docs_updated, docs_unchanged;
+    uint64_t files_skipped;  /* binary, empty or of an unknown kind (each logged) */
+    uint64_t utf8_repaired;  /* documents whose invalid UTF-8 was replaced */
+    uint64_t chunks_added, chunks_removed;
+    double seconds;
+} hrt_kb_report;
+
+/* Ingests a file or a directory (recursively; hidden entries skipped).
+ * Each document is committed with its chunks before the next: after a
+ * crash, every document counted as added is present. Unchanged documents
+ * (same content hash) are skipped. HRT_E_IO for a missing path; a
+ * malformed JSON file stops the run with HRT_E_FORMAT naming the line. */
+HRT_API int hrt_kb_add(hrt_kb *kb, const char *path, hrt_kb_report *report /* optional */);
+/* Removes the documents of path: the file itself, the records of a JSON
+ * file, every file under a directory. *n_docs (optional): how many.
+ * HRT_E_RANGE when none was there. */
+HRT_API int hrt_kb_remove(hrt_kb *kb, const char *path, uint64_t *n_docs);
+
+enum { HRT_KB_HYBRID = 0, HRT_KB_DENSE = 1, HRT_KB_BM25 = 2 };
+
+typedef struct {
+    int mode;                /* HRT_KB_HYBRID (default), HRT_KB_DENSE or HRT_KB_BM25 */
+    size_t k;                /* results (10) */
+    size_t candidates;       /* per ranking before fusion (max(4k, 50)) */
+    float dedup;             /* drop a hit this similar (cosine) to a better one (0.95; 1: keep all) */
+    float mmr_lambda;        /* 1: rank by relevance only (default); < 1: maximal marginal relevance */
+    const char *filter_path; /* a JSON path into the document's metadata, e.g. "$.lang" (NULL: none) */
+    const char *filter_value;/* the value it must have, as text */
+} hrt_kb_search_params;
+
+HRT_API hrt_kb_search_params hrt_kb_search_default_params(void);
+
+typedef struct {
+    int64_t chunk_id;
+    char *source;            /* the file, or "file#id" for a JSON record */
+    char *text;              /* the chunk */
+    uint64_t start, end;     /* its byte range in the document's text */
+    float score;             /* the fused score (or the one ranking's) */
+    int dense_rank, bm25_rank; /* 1-based; 0: not in that ranking's candidates */
+} hrt_kb_hit;
+
+/* Searches; returns the number of hits written to hits (at most
+ * params->k) or a negative status. Free them with hrt_kb_hits_free. */
+HRT_API int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *params,
+                          hrt_kb_hit *hits /* out */);
+HRT_API void hrt_kb_hits_free(hrt_kb_hit *hits, size_t n);
+
+typedef struct {
+    uint64_t documents, chunks, bytes; /* bytes: of the documents' text */
+    uint64_t vectors;        /* in the dense index (HNSW keeps removed ones until a rebuild) */
+    int dim;
+    const char *index_type;  /* borrowed from kb */
+    const char *embedding_model;
+} hrt_kb_stats;
+
+HRT_API int hrt_kb_stats_get(hrt_kb *kb, hrt_kb_stats *out);
+
 /* Frees memory the library handed to the caller. */
 HRT_API void hrt_free(void *p);
 

@@ -15,7 +15,7 @@ struct kb_store {
     pthread_mutex_t mu;
     char *path;
     sqlite3_stmt *begin, *commit, *rollback, *doc_find, *doc_hash, *doc_chunks, *del_chunks, *del_doc, *ins_doc,
-        *ins_chunk, *bump, *version, *bm25, *get, *vec, *all_vecs, *meta_match;
+        *ins_chunk, *bump, *version, *bm25, *get, *vec, *all_vecs, *meta_match, *sources;
 };
 
 static int sql_err(kb_store *s, int code, const char *what)
@@ -35,7 +35,7 @@ void store_close(kb_store *s)
     if (!s) return;
     sqlite3_stmt **all[] = {&s->begin, &s->commit, &s->rollback, &s->doc_find, &s->doc_hash, &s->doc_chunks,
                             &s->del_chunks, &s->del_doc, &s->ins_doc, &s->ins_chunk, &s->bump, &s->version,
-                            &s->bm25, &s->get, &s->vec, &s->all_vecs, &s->meta_match};
+                            &s->bm25, &s->get, &s->vec, &s->all_vecs, &s->meta_match, &s->sources};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) sqlite3_finalize(*all[i]);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
@@ -122,6 +122,8 @@ int store_open(const char *path, kb_store **out)
         {&s->all_vecs, "SELECT id, vec FROM chunks"},
         {&s->meta_match, "SELECT CAST(json_extract(d.meta, ?2) AS TEXT) = ?3 FROM chunks c "
                          "JOIN documents d ON d.id = c.doc WHERE c.id = ?1"},
+        {&s->sources, "SELECT source FROM documents WHERE source = ?1 OR "
+                      "substr(source, 1, length(?1) + 1) IN (?1 || '/', ?1 || '#') ORDER BY source"},
     };
     for (size_t i = 0; !st && i < sizeof stmts / sizeof *stmts; i++)
         if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].q, NULL) != SQLITE_OK)
@@ -399,6 +401,31 @@ int store_vectors(kb_store *s, int dim, int (*fn)(void *ud, int64_t id, const fl
     sqlite3_reset(s->all_vecs);
     pthread_mutex_unlock(&s->mu);
     free(v);
+    return st;
+}
+
+int store_sources(kb_store *s, const char *path, int (*fn)(void *ud, const char *source), void *ud)
+{
+    /* copied out first: fn may write to the store */
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_bind_text(s->sources, 1, path, -1, SQLITE_STATIC);
+    int rc, st = 0;
+    while (!st && (rc = sqlite3_step(s->sources)) == SQLITE_ROW) {
+        if (n == cap) {
+            char **g = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof *g);
+            if (!g) { st = hrt_err(HRT_E_NOMEM, "out of memory"); break; }
+            list = g;
+        }
+        if (!(list[n++] = dup_col(s->sources, 0))) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    if (!st && rc != SQLITE_DONE) st = sql_err(s, HRT_E_IO, "listing documents");
+    sqlite3_reset(s->sources);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; !st && i < n; i++) st = fn(ud, list[i]);
+    for (size_t i = 0; i < n; i++) free(list[i]);
+    free(list);
     return st;
 }
 

@@ -75,6 +75,9 @@ void store_hit_clear(store_hit *h);
 int store_chunk_vec(kb_store *s, int64_t id, float *vec, int dim);
 /* Calls fn with every chunk's id and vector (for rebuilding the index). */
 int store_vectors(kb_store *s, int dim, int (*fn)(void *ud, int64_t id, const float *vec), void *ud);
+/* Calls fn with the source of every document that is path itself or
+ * lies under it ("path/..." or "path#..."). */
+int store_sources(kb_store *s, const char *path, int (*fn)(void *ud, const char *source), void *ud);
 int64_t store_version(kb_store *s);
 int store_counts(kb_store *s, uint64_t *docs, uint64_t *chunks, uint64_t *bytes);
 /* A metadata value of the chunk's document equals want (JSON path, e.g.

@@ -1,0 +1,703 @@
+/* The knowledge base: hrt_kb_* (hrt.h) over the store, the dense index,
+ * the readers and the chunker.
+ *
+ * Invariants:
+ *   1. kb.sqlite is the source of truth; a document is committed with its
+ *      chunks and vectors before it is counted as added.
+ *   2. vectors.faiss reflects kb.sqlite at the version recorded in kb.json
+ *      ("index_version"). It is saved (temporary name, fsync, rename, then
+ *      kb.json the same way) every SAVE_EVERY changed documents and at the
+ *      end of each add or remove. At open, a missing index or a version
+ *      that is not the store's (a crash between a commit and a save) means
+ *      the index is rebuilt from the vectors in kb.sqlite: after kill -9 at
+ *      any point, the FAISS ids and the SQLite chunks agree.
+ *   3. Search results are joined with the store, so an id the index still
+ *      holds for a removed chunk (HNSW cannot remove) is never returned.
+ * Locks: `write` serialises add and remove; `lock` is held shared by
+ * searches and exclusively while the dense index changes. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "dense.h"
+#include "error.h"
+#include "fnv.h"
+#include "read.h"
+#include "store.h"
+
+#define KB_FORMAT_VERSION 1
+#define SAVE_EVERY 256
+#define RRF_K 60 /* reciprocal-rank fusion constant (Cormack, Clarke, Buettcher, SIGIR 2009) */
+
+struct hrt_kb {
+    char *dir;
+    hrt_kb_params p;
+    kb_store *store;
+    dense_index *dense;
+    pthread_rwlock_t lock;
+    pthread_mutex_t write;
+    int dim, chunk_tokens, chunk_overlap, auto_type;
+    char model[256], index_type[64];
+    int64_t saved_version;
+};
+
+hrt_kb_params hrt_kb_default_params(void)
+{
+    hrt_kb_params p = {0};
+    p.chunk_tokens = 200;
+    p.chunk_overlap = 32;
+    p.text_field = "text";
+    p.id_field = "id";
+    p.embed_batch = 32;
+    return p;
+}
+
+hrt_kb_search_params hrt_kb_search_default_params(void)
+{
+    hrt_kb_search_params p = {0};
+    p.mode = HRT_KB_HYBRID;
+    p.k = 10;
+    p.dedup = 0.95f;
+    p.mmr_lambda = 1.0f;
+    return p;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- kb.json ------------------------------------------------------------ */
+static void kb_path(const hrt_kb *kb, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", kb->dir, name);
+}
+
+static int write_manifest(hrt_kb *kb, int64_t index_version)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", "hrt-kb");
+    cJSON_AddNumberToObject(j, "version", KB_FORMAT_VERSION);
+    cJSON_AddStringToObject(j, "embedding_model", kb->model);
+    cJSON_AddNumberToObject(j, "dim", kb->dim);
+    cJSON_AddNumberToObject(j, "chunk_tokens", kb->chunk_tokens);
+    cJSON_AddNumberToObject(j, "chunk_overlap", kb->chunk_overlap);
+    cJSON_AddStringToObject(j, "index_type", kb->index_type);
+    cJSON_AddBoolToObject(j, "index_auto", kb->auto_type);
+    cJSON_AddNumberToObject(j, "index_version", (double)index_version);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return hrt_err(HRT_E_NOMEM, "out of memory");
+    char path[4096], tmp[4200];
+    kb_path(kb, "kb.json", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(text);
+    int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    free(text);
+    if (!ok || rename(tmp, path)) return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
+    int dfd = open(kb->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) fsync(dfd), close(dfd);
+    return 0;
+}
+
+/* Reads kb.json: 1 when it exists (fields set), 0 when not. */
+static int read_manifest(hrt_kb *kb, int64_t *index_version)
+{
+    char path[4096];
+    kb_path(kb, "kb.json", path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : hrt_err(HRT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format"),
+                *ver = cJSON_GetObjectItemCaseSensitive(j, "version"),
+                *model = cJSON_GetObjectItemCaseSensitive(j, "embedding_model"),
+                *dim = cJSON_GetObjectItemCaseSensitive(j, "dim"),
+                *ct = cJSON_GetObjectItemCaseSensitive(j, "chunk_tokens"),
+                *co = cJSON_GetObjectItemCaseSensitive(j, "chunk_overlap"),
+                *type = cJSON_GetObjectItemCaseSensitive(j, "index_type"),
+                *aut = cJSON_GetObjectItemCaseSensitive(j, "index_auto"),
+                *iv = cJSON_GetObjectItemCaseSensitive(j, "index_version");
+    int st = 1;
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "hrt-kb") || !cJSON_IsNumber(ver) || !cJSON_IsString(model) ||
+        !cJSON_IsNumber(dim) || !cJSON_IsNumber(ct) || !cJSON_IsNumber(co) || !cJSON_IsString(type) ||
+        !cJSON_IsNumber(iv) || strlen(type->valuestring) >= sizeof kb->index_type)
+        st = hrt_err(HRT_E_FORMAT, "%s: not a knowledge-base manifest (format, version, embedding_model, dim, "
+                                   "chunk_tokens, chunk_overlap, index_type, index_version)", path);
+    else if (ver->valuedouble > KB_FORMAT_VERSION)
+        st = hrt_err(HRT_E_FORMAT, "%s: version %g is newer than this hrt (%d)", path, ver->valuedouble,
+                     KB_FORMAT_VERSION);
+    if (st == 1) {
+        snprintf(kb->model, sizeof kb->model, "%s", model->valuestring);
+        kb->dim = (int)dim->valuedouble;
+        kb->chunk_tokens = (int)ct->valuedouble;
+        kb->chunk_overlap = (int)co->valuedouble;
+        snprintf(kb->index_type, sizeof kb->index_type, "%s", type->valuestring);
+        kb->auto_type = cJSON_IsTrue(aut);
+        *index_version = (int64_t)iv->valuedouble;
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+/* ---- the dense index ---------------------------------------------------- */
+typedef struct {
+    dense_index *d;
+    float *vecs;
+    int64_t *ids;
+    size_t n, cap;
+    int dim;
+} rebuild_ctx;
+
+static int rebuild_flush(rebuild_ctx *r)
+{
+    int st = dense_add(r->d, r->n, r->vecs, r->ids);
+    r->n = 0;
+    return st;
+}
+
+static int rebuild_add(void *ud, int64_t id, const float *vec)
+{
+    rebuild_ctx *r = ud;
+    memcpy(r->vecs + r->n * (size_t)r->dim, vec, (size_t)r->dim * sizeof *vec);
+    r->ids[r->n++] = id;
+    return r->n == r->cap ? rebuild_flush(r) : 0;
+}
+
+/* Builds the dense index anew from the vectors in the store. */
+static int rebuild(hrt_kb *kb)
+{
+    uint64_t chunks = 0;
+    int st = store_counts(kb->store, NULL, &chunks, NULL);
+    if (st) return st;
+    if (kb->auto_type) snprintf(kb->index_type, sizeof kb->index_type, "%s", dense_default_type(chunks));
+    hrt_log(HRT_LOG_INFO, "%s: building the dense index (%s) from %llu chunks", kb->dir, kb->index_type,
+            (unsigned long long)chunks);
+    dense_index *d = NULL;
+    if ((st = dense_create(kb->dim, kb->index_type, &d))) return st;
+    rebuild_ctx r = {d, malloc(1024 * (size_t)kb->dim * sizeof(float)), malloc(1024 * sizeof(int64_t)), 0, 1024, kb->dim};
+    st = r.vecs && r.ids ? store_vectors(kb->store, kb->dim, rebuild_add, &r) : hrt_err(HRT_E_NOMEM, "out of memory");
+    if (!st && r.n) st = rebuild_flush(&r);
+    free(r.vecs);
+    free(r.ids);
+    if (st) {
+        dense_free(d);
+        return st;
+    }
+    dense_free(kb->dense);
+    kb->dense = d;
+    return 0;
+}
+
+/* Saves the dense index and records the store version it reflects. */
+static int save(hrt_kb *kb)
+{
+    int64_t v = store_version(kb->store);
+    if (v == kb->saved_version) return 0;
+    if (kb->auto_type && strcmp(kb->index_type, dense_default_type(dense_count(kb->dense)))) {
+        pthread_rwlock_wrlock(&kb->lock); /* grown past the exact index's size: HNSW from now on */
+        int st = rebuild(kb);
+        pthread_rwlock_unlock(&kb->lock);
+        if (st) return st;
+    }
+    char path[4096];
+    kb_path(kb, "vectors.faiss", path, sizeof path);
+    pthread_rwlock_rdlock(&kb->lock);
+    int st = dense_save(kb->dense, path);
+    pthread_rwlock_unlock(&kb->lock);
+    if (!st) st = write_manifest(kb, v);
+    if (!st) kb->saved_version = v;
+    return st;
+}
+
+/* ---- open and close ----------------------------------------------------- */
+int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out)
+{
+    if (!dir || !out) return hrt_err(HRT_E_INVALID, "hrt_kb_open: NULL argument");
+    *out = NULL;
+    hrt_kb_params p = params ? *params : hrt_kb_default_params();
+    int dim = p.embedder ? hrt_embed_dim(p.embedder) : -1;
+    if (dim <= 0) return hrt_err(HRT_E_INVALID, "hrt_kb_open: an embedding model (an encoder) is needed");
+    if (p.embed_batch <= 0) p.embed_batch = 32;
+    if (!p.text_field) p.text_field = "text";
+    if (!p.id_field) p.id_field = "id";
+    hrt_model_info info;
+    hrt_model_info_get(p.embedder, &info);
+    if (mkdir(dir, 0755) && errno != EEXIST) return hrt_err(HRT_E_IO, "%s: cannot create: %s", dir, strerror(errno));
+    hrt_kb *kb = calloc(1, sizeof *kb);
+    if (!kb || !(kb->dir = strdup(dir))) {
+        free(kb);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    kb->p = p;
+    kb->saved_version = -1;
+    pthread_rwlock_init(&kb->lock, NULL);
+    pthread_mutex_init(&kb->write, NULL);
+    int64_t index_version = -1;
+    int st = read_manifest(kb, &index_version);
+    if (st == 0) { /* a new knowledge base */
+        snprintf(kb->model, sizeof kb->model, "%s", info.name ? info.name : "?");
+        kb->dim = dim;
+        kb->chunk_tokens = p.chunk_tokens;
+        kb->chunk_overlap = p.chunk_overlap;
+        kb->auto_type = !p.index_type;
+        snprintf(kb->index_type, sizeof kb->index_type, "%s", p.index_type ? p.index_type : dense_default_type(0));
+        if (kb->chunk_tokens < 8 || kb->chunk_overlap < 0 || kb->chunk_overlap >= kb->chunk_tokens)
+            st = hrt_err(HRT_E_INVALID, "hrt_kb_open: chunk_tokens %d (>= 8) and chunk_overlap %d (< chunk_tokens)",
+                         kb->chunk_tokens, kb->chunk_overlap);
+    } else if (st == 1) {
+        st = 0;
+        if (kb->dim != dim || strcmp(kb->model, info.name ? info.name : "?"))
+            st = hrt_err(HRT_E_INVALID, "%s: built with the embedding model %s (%d-d); this one is %s (%d-d)", dir,
+                         kb->model, kb->dim, info.name ? info.name : "?", dim);
+    }
+    char path[4096];
+    if (!st) {
+        kb_path(kb, "kb.sqlite", path, sizeof path);
+        st = store_open(path, &kb->store);
+    }
+    if (!st) {
+        kb_path(kb, "vectors.faiss", path, sizeof path);
+        int64_t v = store_version(kb->store);
+        if (index_version == v && access(path, F_OK) == 0 &&
+            dense_load(path, kb->index_type, kb->dim, &kb->dense) == 0) {
+            kb->saved_version = v;
+        } else {
+            if (index_version >= 0)
+                hrt_log(HRT_LOG_WARN, "%s: the dense index is not at the store's version (%lld, want %lld): rebuilt",
+                        dir, (long long)index_version, (long long)v);
+            st = rebuild(kb);
+            if (!st) st = save(kb);
+            if (!st && kb->saved_version < 0) { /* an empty new knowledge base */
+                st = write_manifest(kb, v);
+                kb->saved_version = v;
+            }
+        }
+    }
+    if (st) {
+        hrt_kb_free(kb);
+        return st;
+    }
+    *out = kb;
+    return 0;
+}
+
+void hrt_kb_free(hrt_kb *kb)
+{
+    if (!kb) return;
+    if (kb->store && kb->dense) save(kb);
+    dense_free(kb->dense);
+    store_close(kb->store);
+    pthread_rwlock_destroy(&kb->lock);
+    pthread_mutex_destroy(&kb->write);
+    free(kb->dir);
+    free(kb);
+}
+
+/* ---- ingest ------------------------------------------------------------- */
+typedef struct {
+    hrt_kb *kb;
+    hrt_kb_report *r;
+    uint64_t since_save;
+    size_t files_total, files_done;
+} add_ctx;
+
+static int count_tokens(void *ud, const char *text, size_t len)
+{
+    return hrt_tokenize(ud, text, len, 0, 0, NULL, 0);
+}
+
+/* Embeds n chunk texts into vecs, embed_batch at a time. */
+static int embed_chunks(hrt_kb *kb, const char *text, const chunk_span *c, size_t n, float *vecs)
+{
+    int b = kb->p.embed_batch;
+    const char **texts = malloc((size_t)b * sizeof *texts);
+    size_t *lens = malloc((size_t)b * sizeof *lens);
+    int st = texts && lens ? 0 : hrt_err(HRT_E_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i += (size_t)b) {
+        size_t m = n - i < (size_t)b ? n - i : (size_t)b;
+        for (size_t k = 0; k < m; k++) texts[k] = text + c[i + k].start, lens[k] = c[i + k].end - c[i + k].start;
+        st = hrt_embed(kb->p.embedder, texts, lens, m, vecs + i * (size_t)kb->dim);
+    }
+    free(texts);
+    free(lens);
+    return st;
+}
+
+static int add_doc(void *ud, const read_doc *d)
+{
+    add_ctx *x = ud;
+    hrt_kb *kb = x->kb;
+    char hash[17];
+    uint64_t h = fnv1a(FNV1A_BASIS, d->text, d->len);
+    h = fnv1a(h, d->meta, strlen(d->meta) + 1);
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)h);
+    char *old_hash = NULL;
+    int st = store_doc_hash(kb->store, d->source, &old_hash);
+    if (st < 0) return st;
+    int existed = st == 1, same = existed && !strcmp(old_hash, hash);
+    free(old_hash);
+    if (same) {
+        x->r->docs_unchanged++;
+        return 0;
+    }
+    if (d->n_repaired) {
+        x->r->utf8_repaired++;
+        hrt_log(HRT_LOG_WARN, "%s: %zu invalid UTF-8 sequences replaced by U+FFFD", d->source, d->n_repaired);
+    }
+    chunk_span *c = NULL;
+    size_t n = 0;
+    st = chunk_text(d->text, d->len, kb->chunk_tokens, kb->chunk_overlap, count_tokens, kb->p.embedder, &c, &n);
+    float *vecs = st ? NULL : malloc((n ? n : 1) * (size_t)kb->dim * sizeof *vecs);
+    store_chunk *sc = st ? NULL : malloc((n ? n : 1) * sizeof *sc);
+    int64_t *ids = st ? NULL : malloc((n ? n : 1) * sizeof *ids), *old = NULL;
+    size_t n_old = 0;
+    if (!st && (!vecs || !sc || !ids)) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    if (!st) st = embed_chunks(kb, d->text, c, n, vecs);
+    for (size_t i = 0; !st && i < n; i++)
+        sc[i] = (store_chunk){d->text + c[i].start, c[i].end - c[i].start, c[i].start, c[i].end, c[i].tokens};
+    if (!st) st = store_doc_put(kb->store, d->source, hash, d->meta, d->len, sc, n, vecs, kb->dim, &old, &n_old, ids);
+    if (!st) { /* committed: the index follows */
+        pthread_rwlock_wrlock(&kb->lock);
+        st = dense_remove(kb->dense, n_old, old, NULL);
+        if (!st) st = dense_add(kb->dense, n, vecs, ids);
+        pthread_rwlock_unlock(&kb->lock);
+        if (st) { /* the store has it; a rebuild at the next open repairs the index */
+            hrt_log(HRT_LOG_WARN, "%s: the dense index could not follow: %s", d->source, hrt_last_error());
+            st = 0;
+        }
+        if (existed) x->r->docs_updated++;
+        else x->r->docs_added++;
+        x->r->chunks_added += n;
+        x->r->chunks_removed += n_old;
+        if (++x->since_save >= SAVE_EVERY) {
+            x->since_save = 0;
+            st = save(kb);
+        }
+    }
+    free(c);
+    free(vecs);
+    free(sc);
+    free(ids);
+    free(old);
+    return st;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Calls fn for every file under path (itself when a file), sorted, hidden
+ * entries skipped. */
+static int walk(const char *path, int (*fn)(void *ud, const char *file), void *ud)
+{
+    struct stat sb;
+    if (stat(path, &sb)) return hrt_err(HRT_E_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return fn(ud, path);
+    DIR *dir = opendir(path);
+    if (!dir) return hrt_err(HRT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int st = 0;
+    while (!st && (e = readdir(dir))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            char **g = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof *g);
+            if (!g) { st = hrt_err(HRT_E_NOMEM, "out of memory"); break; }
+            names = g;
+        }
+        size_t len = strlen(path) + strlen(e->d_name) + 2;
+        if (!(names[n] = malloc(len))) { st = hrt_err(HRT_E_NOMEM, "out of memory"); break; }
+        snprintf(names[n++], len, "%s/%s", path, e->d_name);
+    }
+    closedir(dir);
+    if (!st) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; !st && i < n; i++) st = walk(names[i], fn, ud);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return st;
+}
+
+static int count_file(void *ud, const char *file)
+{
+    (void)file;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+static int add_file(void *ud, const char *file)
+{
+    add_ctx *x = ud;
+    x->r->files++;
+    int st = 0;
+    if (!read_known(file)) {
+        hrt_log(HRT_LOG_INFO, "%s: skipped (not .txt .md .html .json .jsonl)", file);
+        x->r->files_skipped++;
+    } else {
+        uint64_t before = x->r->docs_added + x->r->docs_updated + x->r->docs_unchanged;
+        read_opts o = {x->kb->p.text_field, x->kb->p.id_field};
+        st = read_file(file, &o, add_doc, x);
+        if (st == HRT_E_UNSUPPORTED) {
+            hrt_log(HRT_LOG_WARN, "%s", hrt_last_error());
+            x->r->files_skipped++;
+            st = 0;
+        } else if (!st && before == x->r->docs_added + x->r->docs_updated + x->r->docs_unchanged) {
+            hrt_log(HRT_LOG_INFO, "%s: empty, ignored", file);
+            x->r->files_skipped++;
+        }
+    }
+    x->files_done++;
+    if (x->kb->p.progress && x->files_total)
+        x->kb->p.progress((float)x->files_done / (float)x->files_total, x->kb->p.progress_data);
+    return st;
+}
+
+/* An absolute, normalised form of path that need not exist (so that a
+ * removed file can still be named): realpath, else cwd-relative. */
+static void canonical(const char *path, char *out, size_t cap)
+{
+    char rp[PATH_MAX];
+    if (realpath(path, rp)) {
+        snprintf(out, cap, "%s", rp);
+        return;
+    }
+    char cwd[PATH_MAX] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    while (path[0] == '.' && path[1] == '/') path += 2;
+    snprintf(out, cap, "%s%s%s", cwd, path[0] == '/' || !cwd[0] ? "" : "/", path);
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') out[--n] = 0;
+}
+
+int hrt_kb_add(hrt_kb *kb, const char *path, hrt_kb_report *report)
+{
+    hrt_kb_report r = {0};
+    if (!kb || !path) return hrt_err(HRT_E_INVALID, "hrt_kb_add: NULL argument");
+    double t0 = now_s();
+    char abs[PATH_MAX];
+    canonical(path, abs, sizeof abs);
+    pthread_mutex_lock(&kb->write);
+    add_ctx x = {kb, &r, 0, 0, 0};
+    int st = walk(abs, count_file, &x.files_total);
+    if (!st) st = walk(abs, add_file, &x);
+    int sst = save(kb);
+    pthread_mutex_unlock(&kb->write);
+    r.seconds = now_s() - t0;
+    if (report) *report = r;
+    return st ? st : sst;
+}
+
+typedef struct {
+    hrt_kb *kb;
+    uint64_t n;
+} rm_ctx;
+
+static int remove_source(void *ud, const char *source)
+{
+    rm_ctx *x = ud;
+    int64_t *old = NULL;
+    size_t n_old = 0;
+    int st = store_doc_remove(x->kb->store, source, &old, &n_old);
+    if (st == HRT_E_RANGE) return 0;
+    if (!st) {
+        x->n++;
+        pthread_rwlock_wrlock(&x->kb->lock);
+        if (dense_remove(x->kb->dense, n_old, old, NULL))
+            hrt_log(HRT_LOG_WARN, "%s: the dense index could not follow: %s", source, hrt_last_error());
+        pthread_rwlock_unlock(&x->kb->lock);
+    }
+    free(old);
+    return st;
+}
+
+int hrt_kb_remove(hrt_kb *kb, const char *path, uint64_t *n_docs)
+{
+    if (n_docs) *n_docs = 0;
+    if (!kb || !path) return hrt_err(HRT_E_INVALID, "hrt_kb_remove: NULL argument");
+    char abs[PATH_MAX];
+    canonical(path, abs, sizeof abs);
+    pthread_mutex_lock(&kb->write);
+    rm_ctx x = {kb, 0};
+    int st = store_sources(kb->store, abs, remove_source, &x);
+    int sst = save(kb);
+    pthread_mutex_unlock(&kb->write);
+    if (n_docs) *n_docs = x.n;
+    if (!st && !x.n) return hrt_err(HRT_E_RANGE, "%s: no document of this path in %s", abs, kb->dir);
+    return st ? st : sst;
+}
+
+/* ---- search ------------------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    float score, dense, bm25;
+    int dense_rank, bm25_rank;
+} cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return (x->score < y->score) - (x->score > y->score);
+}
+
+static cand *find_cand(cand *c, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].id == id) return &c[i];
+    return NULL;
+}
+
+static float dot(const float *a, const float *b, int n)
+{
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *params, hrt_kb_hit *hits)
+{
+    if (!kb || !query || !hits) return hrt_err(HRT_E_INVALID, "hrt_kb_search: NULL argument");
+    hrt_kb_search_params p = params ? *params : hrt_kb_search_default_params();
+    if (p.mode < HRT_KB_HYBRID || p.mode > HRT_KB_BM25 || p.k == 0 || p.k > 1000 || p.dedup <= 0 ||
+        p.mmr_lambda < 0 || p.mmr_lambda > 1 || (!p.filter_path != !p.filter_value))
+        return hrt_err(HRT_E_INVALID, "hrt_kb_search: mode, k (1-1000), dedup (> 0), mmr_lambda (0-1) or a filter "
+                                      "path without a value");
+    size_t nc = p.candidates ? p.candidates : (p.k * 4 > 50 ? p.k * 4 : 50);
+    if (nc < p.k) nc = p.k;
+    if (p.filter_path) nc *= 4; /* a filter drops some */
+    cand *c = calloc(2 * nc, sizeof *c);
+    int64_t *ids = malloc(nc * sizeof *ids);
+    float *sc = malloc(nc * sizeof *sc), *q = malloc((size_t)kb->dim * sizeof *q);
+    float *vecs = malloc(2 * nc * (size_t)kb->dim * sizeof *vecs), **sel_vec = calloc(p.k, sizeof *sel_vec);
+    int st = c && ids && sc && q && vecs && sel_vec ? 0 : hrt_err(HRT_E_NOMEM, "out of memory");
+    size_t n = 0;
+    if (!st && p.mode != HRT_KB_BM25) {
+        size_t qlen = strlen(query);
+        st = hrt_embed(kb->p.embedder, &query, &qlen, 1, q);
+        if (!st) {
+            pthread_rwlock_rdlock(&kb->lock);
+            st = dense_search(kb->dense, q, nc, sc, ids);
+            pthread_rwlock_unlock(&kb->lock);
+        }
+        for (size_t i = 0; !st && i < nc && ids[i] >= 0; i++)
+            c[n++] = (cand){ids[i], 0, sc[i], 0, (int)i + 1, 0};
+    }
+    if (!st && p.mode != HRT_KB_DENSE) {
+        int m = store_bm25(kb->store, query, nc, ids, sc);
+        if (m < 0) st = m;
+        for (int i = 0; !st && i < m; i++) {
+            cand *x = find_cand(c, n, ids[i]);
+            if (!x) x = &c[n++], *x = (cand){ids[i], 0, 0, 0, 0, 0};
+            x->bm25 = sc[i];
+            x->bm25_rank = i + 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) { /* fused score, or the one ranking's */
+        cand *x = &c[i];
+        if (p.mode == HRT_KB_DENSE) x->score = x->dense;
+        else if (p.mode == HRT_KB_BM25) x->score = x->bm25;
+        else x->score = (x->dense_rank ? 1.0f / (RRF_K + x->dense_rank) : 0) + (x->bm25_rank ? 1.0f / (RRF_K + x->bm25_rank) : 0);
+    }
+    if (!st) qsort(c, n, sizeof *c, cmp_cand);
+    /* select: joined with the store, filtered, without near duplicates;
+     * with mmr_lambda < 1, the next pick trades relevance for novelty */
+    size_t out = 0;
+    char *used = calloc(n ? n : 1, 1);
+    if (!used) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    float top = n ? c[0].score : 1;
+    while (!st && out < p.k) {
+        long best = -1;
+        float best_val = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            if (used[i]) continue;
+            float *v = vecs + i * (size_t)kb->dim, sim = -1;
+            if (out && (p.dedup < 1 || p.mmr_lambda < 1)) {
+                if (store_chunk_vec(kb->store, c[i].id, v, kb->dim)) {
+                    used[i] = 1; /* gone: a stale id */
+                    continue;
+                }
+                for (size_t k = 0; k < out; k++) {
+                    float s = dot(v, sel_vec[k], kb->dim);
+                    if (s > sim) sim = s;
+                }
+                if (sim >= p.dedup) { /* a near duplicate of a better hit */
+                    used[i] = 1;
+                    continue;
+                }
+            }
+            float val = p.mmr_lambda < 1 ? p.mmr_lambda * (c[i].score / (top > 0 ? top : 1)) - (1 - p.mmr_lambda) * (sim > 0 ? sim : 0)
+                                         : -(float)i;
+            if (val > best_val) best_val = val, best = (long)i;
+            if (p.mmr_lambda >= 1) break; /* relevance order: the first left */
+        }
+        if (best < 0) break;
+        used[best] = 1;
+        const cand *x = &c[best];
+        if (p.filter_path) {
+            int m = store_meta_match(kb->store, x->id, p.filter_path, p.filter_value);
+            if (m < 0) { st = m; break; }
+            if (!m) continue;
+        }
+        store_hit h;
+        int g = store_chunk_get(kb->store, x->id, &h);
+        if (g == HRT_E_RANGE) continue; /* a stale id (invariant 3) */
+        if (g) { st = g; break; }
+        float *v = vecs + (size_t)best * (size_t)kb->dim;
+        if (store_chunk_vec(kb->store, x->id, v, kb->dim) == 0) sel_vec[out] = v;
+        else sel_vec[out] = q; /* no vector: compares as the query */
+        hits[out] = (hrt_kb_hit){x->id, h.source, h.text, h.start, h.end, x->score, x->dense_rank, x->bm25_rank};
+        free(h.meta);
+        out++;
+    }
+    free(used);
+    free(c);
+    free(ids);
+    free(sc);
+    free(q);
+    free(vecs);
+    free(sel_vec);
+    if (st) {
+        hrt_kb_hits_free(hits, out);
+        return st;
+    }
+    return (int)out;
+}
+
+void hrt_kb_hits_free(hrt_kb_hit *hits, size_t n)
+{
+    for (size_t i = 0; hits && i < n; i++) {
+        free(hits[i].source);
+        free(hits[i].text);
+        hits[i].source = hits[i].text = NULL;
+    }
+}
+
+int hrt_kb_stats_get(hrt_kb *kb, hrt_kb_stats *out)
+{
+    if (!kb || !out) return hrt_err(HRT_E_INVALID, "hrt_kb_stats_get: NULL argument");
+    memset(out, 0, sizeof *out);
+    int st = store_counts(kb->store, &out->documents, &out->chunks, &out->bytes);
+    pthread_rwlock_rdlock(&kb->lock);
+    out->vectors = dense_count(kb->dense);
+    pthread_rwlock_unlock(&kb->lock);
+    out->dim = kb->dim;
+    out->index_type = kb->index_type;
+    out->embedding_model = kb->model;
+    return st;
+}
