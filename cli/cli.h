@@ -7,6 +7,9 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_MODEL = 3 };
 
+#define DEFAULT_CHAT_MODEL "smollm2-135m-instruct-q4_1.gguf"
+#define DEFAULT_EMBED_MODEL "all-minilm-l6-v2"
+
 /* Prints "hrt CMD: message" and a hint to stderr, exits with EXIT_USAGE. */
 void die_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* The value after option argv[*i] (advancing *i), or a usage error. */
@@ -18,6 +21,11 @@ void json_str(FILE *f, const char *s, size_t n);
 /* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
 char *read_all(FILE *f, size_t *len);
 
+/* The path of a default model: $HRT_MODELS_DIR, ./models, then the source
+ * tree's models/ (buf holds it). */
+const char *default_model(const char *name, char *buf, size_t cap);
+
 int cmd_mem(int argc, char **argv);
+int cmd_kb(int argc, char **argv);
 
 #endif

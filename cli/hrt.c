@@ -13,8 +13,6 @@
 #include "cli.h"
 #include "hrt.h"
 
-#define DEFAULT_CHAT_MODEL "smollm2-135m-instruct-q4_1.gguf"
-#define DEFAULT_EMBED_MODEL "all-minilm-l6-v2"
 
 /* ---- options ----------------------------------------------------------------- */
 typedef struct {
@@ -85,21 +83,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
     return 0;
 }
 
-/* ---- model paths and loading ----------------------------------------------------- */
-/* Default models live in $HRT_MODELS_DIR, ./models, or the source tree's
- * models/ (where scripts/fetch-models.sh puts them). */
-static const char *default_model(const char *name, char *buf, size_t cap)
-{
-    const char *env = getenv("HRT_MODELS_DIR");
-    const char *dirs[] = {env, "models", HRT_SOURCE_DIR "/models"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        if (!dirs[i]) continue;
-        snprintf(buf, cap, "%s/%s", dirs[i], name);
-        if (access(buf, R_OK) == 0) return buf;
-    }
-    snprintf(buf, cap, "models/%s", name);
-    return buf;
-}
+/* ---- model loading ---------------------------------------------------------------- */
 
 static void progress(float f, void *ud)
 {
@@ -515,7 +499,8 @@ static const char *HELP =
     "  embed      embed texts with an encoder model\n"
     "  info       describe a model\n"
     "  tokenize   show the token ids of a text\n"
-    "  mem        the memory tiers: stats, get, put, del, compact, turns\n\n"
+    "  mem        the memory tiers: stats, get, put, del, compact, turns\n"
+    "  kb         knowledge bases: create, add, rm, search, stats\n\n"
     "'hrt COMMAND --help' describes a command. Default models are looked up in\n"
     "$HRT_MODELS_DIR, ./models and the source tree's models/ (scripts/fetch-models.sh).\n";
 
@@ -535,7 +520,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"embed", cmd_embed},
-        {"info", cmd_info}, {"tokenize", cmd_tokenize}, {"mem", cmd_mem},
+        {"info", cmd_info}, {"tokenize", cmd_tokenize}, {"mem", cmd_mem}, {"kb", cmd_kb},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -74,3 +75,18 @@ char *read_all(FILE *f, size_t *len)
     return buf;
 }
 
+
+/* Default models live in $HRT_MODELS_DIR, ./models, or the source tree's
+ * models/ (where scripts/fetch-models.sh puts them). */
+const char *default_model(const char *name, char *buf, size_t cap)
+{
+    const char *env = getenv("HRT_MODELS_DIR");
+    const char *dirs[] = {env, "models", HRT_SOURCE_DIR "/models"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        if (!dirs[i]) continue;
+        snprintf(buf, cap, "%s/%s", dirs[i], name);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    snprintf(buf, cap, "models/%s", name);
+    return buf;
+}

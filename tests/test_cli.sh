@@ -27,7 +27,7 @@ check "--help" 0 "$hrt" --help
 expect "--help lists generate" grep -q generate "$tmp/out"
 check "--version" 0 "$hrt" --version
 check "unknown command" 2 "$hrt" frobnicate
-for cmd in generate chat embed info tokenize mem; do
+for cmd in generate chat embed info tokenize mem kb; do
   check "$cmd --help" 0 "$hrt" "$cmd" --help
   expect "$cmd --help says usage" grep -q "usage: hrt $cmd" "$tmp/out"
 done
@@ -91,6 +91,29 @@ if [ -d "$root/models/all-minilm-l6-v2" ]; then
   check "embed --json" 0 "$hrt" embed -m "$root/models/all-minilm-l6-v2" --json "a cat" "a dog"
   expect "two unit vectors of 384" json_ok "len(d) == 2 and all(len(v) == 384 and abs(sum(x*x for x in v) - 1) < 1e-4 for v in d)"
   check "embed with a decoder" 1 "$hrt" embed -m "$gguf" "x"
+  # hrt kb: ingest, search with citations, stats, rm
+  kb="$tmp/kb" kd="$tmp/kbdocs"
+  mkdir -p "$kd"
+  printf 'The office opens at nine. Parking is free on weekends.\n' >"$kd/office.txt"
+  printf '# Returns\n\nItems can be returned within 30 days for a refund.\n' >"$kd/returns.md"
+  printf '\0\1\2binary' >"$kd/blob.txt"
+  check "kb add" 0 "$hrt" kb add "$kd" --kb "$kb" --json
+  expect "kb add counts" json_ok "d['added'] == 2 and d['skipped'] == 1 and d['chunks_added'] == 2"
+  check "kb search" 0 "$hrt" kb search "can I get my money back" --kb "$kb" -k 1 --json
+  expect "kb search cites returns.md" json_ok "d[0]['source'].endswith('returns.md') and d[0]['start'] == 0 and d[0]['text'].startswith('# Returns')"
+  check "kb stats" 0 "$hrt" kb stats --kb "$kb" --json
+  expect "kb stats counts" json_ok "d['documents'] == 2 and d['vectors'] == 2 and d['dim'] == 384"
+  check "kb add again" 0 "$hrt" kb add "$kd" --kb "$kb" --json
+  expect "kb add again unchanged" json_ok "d['unchanged'] == 2 and d['added'] == 0"
+  check "kb rm" 0 "$hrt" kb rm "$kd/office.txt" --kb "$kb" --json
+  expect "kb rm count" json_ok "d['removed'] == 1"
+  check "kb rm again" 1 "$hrt" kb rm "$kd/office.txt" --kb "$kb"
+  check "kb search bm25" 0 "$hrt" kb search "office parking" --kb "$kb" --mode bm25 --json
+  expect "kb search after rm" json_ok "d == []"
+  check "kb add missing" 1 "$hrt" kb add "$kd/nope" --kb "$kb"
+  expect "kb add missing named" grep -q "nope" "$tmp/err"
+  check "kb bad mode" 2 "$hrt" kb search x --mode fuzzy --kb "$kb"
+  check "kb no subcommand" 2 "$hrt" kb --kb "$kb"
 fi
 # chat over standard input: two turns, the second sees the first
 printf 'My name is Ada.\nWhat is my name?\n/quit\n' >"$tmp/chat.txt"
