@@ -75,7 +75,8 @@ static void make_docs(void)
                            "Tuesdays.");
     write_str("copy.txt", "The warehouse in Rotterdam opens at seven in the morning. Forklift training happens on "
                           "Tuesdays.");
-    write_file("image.txt", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10", 24);
+    static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10";
+    write_file("image.txt", png, sizeof png - 1);
     write_str("empty.md", "");
     write_str("latin1.txt", "Caf\xe9 opening hours: the caf\xe9 serves breakfast from eight.");
     write_str("ignored.csv", "a,b,c\n");
