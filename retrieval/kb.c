@@ -33,6 +33,7 @@
 #include "dense.h"
 #include "error.h"
 #include "fnv.h"
+#include "kb_internal.h"
 #include "read.h"
 #include "store.h"
 
@@ -573,6 +574,23 @@ static float dot(const float *a, const float *b, int n)
 int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *params, hrt_kb_hit *hits)
 {
     if (!kb || !query || !hits) return hrt_err(HRT_E_INVALID, "hrt_kb_search: NULL argument");
+    int mode = params ? params->mode : HRT_KB_HYBRID;
+    float *q = malloc((size_t)kb->dim * sizeof *q);
+    if (!q) return hrt_err(HRT_E_NOMEM, "out of memory");
+    int st = 0;
+    if (mode != HRT_KB_BM25) {
+        size_t qlen = strlen(query);
+        st = hrt_embed(kb->p.embedder, &query, &qlen, 1, q);
+    }
+    if (!st) st = kb_search_vec(kb, query, q, params, hits);
+    free(q);
+    return st;
+}
+
+int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb_search_params *params,
+                  hrt_kb_hit *hits)
+{
+    if (!kb || !query || !hits || !qvec) return hrt_err(HRT_E_INVALID, "hrt_kb_search: NULL argument");
     hrt_kb_search_params p = params ? *params : hrt_kb_search_default_params();
     if (p.mode < HRT_KB_HYBRID || p.mode > HRT_KB_BM25 || p.k == 0 || p.k > 1000 || p.dedup <= 0 ||
         p.mmr_lambda < 0 || p.mmr_lambda > 1 || (!p.filter_path != !p.filter_value))
@@ -584,17 +602,14 @@ int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *par
     cand *c = calloc(2 * nc, sizeof *c);
     int64_t *ids = malloc(nc * sizeof *ids);
     float *sc = malloc(nc * sizeof *sc), *q = malloc((size_t)kb->dim * sizeof *q);
+    if (q) memcpy(q, qvec, (size_t)kb->dim * sizeof *q);
     float *vecs = malloc(2 * nc * (size_t)kb->dim * sizeof *vecs), **sel_vec = calloc(p.k, sizeof *sel_vec);
     int st = c && ids && sc && q && vecs && sel_vec ? 0 : hrt_err(HRT_E_NOMEM, "out of memory");
     size_t n = 0;
     if (!st && p.mode != HRT_KB_BM25) {
-        size_t qlen = strlen(query);
-        st = hrt_embed(kb->p.embedder, &query, &qlen, 1, q);
-        if (!st) {
-            pthread_rwlock_rdlock(&kb->lock);
-            st = dense_search(kb->dense, q, nc, sc, ids);
-            pthread_rwlock_unlock(&kb->lock);
-        }
+        pthread_rwlock_rdlock(&kb->lock);
+        st = dense_search(kb->dense, q, nc, sc, ids);
+        pthread_rwlock_unlock(&kb->lock);
         for (size_t i = 0; !st && i < nc && ids[i] >= 0; i++)
             c[n++] = (cand){ids[i], 0, sc[i], 0, (int)i + 1, 0};
     }
@@ -677,6 +692,33 @@ int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *par
         return st;
     }
     return (int)out;
+}
+
+int kb_put_vectors(hrt_kb *kb, size_t n, const char *const *sources, const char *const *texts, const float *vecs,
+                   int bulk)
+{
+    pthread_mutex_lock(&kb->write);
+    if (bulk) store_set_durable(kb->store, 0);
+    int st = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        size_t len = strlen(texts[i]);
+        store_chunk c = {texts[i], len, 0, len, 0};
+        int64_t id, *old = NULL;
+        size_t n_old = 0;
+        st = store_doc_put(kb->store, sources[i], "-", NULL, len, &c, 1, vecs + i * (size_t)kb->dim, kb->dim, &old,
+                           &n_old, &id);
+        if (!st) {
+            pthread_rwlock_wrlock(&kb->lock);
+            st = dense_remove(kb->dense, n_old, old, NULL);
+            if (!st) st = dense_add(kb->dense, 1, vecs + i * (size_t)kb->dim, &id);
+            pthread_rwlock_unlock(&kb->lock);
+        }
+        free(old);
+    }
+    if (bulk) store_set_durable(kb->store, 1);
+    if (!st) st = save(kb);
+    pthread_mutex_unlock(&kb->write);
+    return st;
 }
 
 void hrt_kb_hits_free(hrt_kb_hit *hits, size_t n)

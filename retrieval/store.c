@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "error.h"
@@ -276,8 +277,24 @@ int store_doc_hash(kb_store *s, const char *source, char **hash)
     return st;
 }
 
+/* Lucene's English stop words (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET),
+ * which BM25 baselines such as Anserini's on BEIR drop from queries: they
+ * match most chunks, cost the most to rank and add almost nothing. */
+static const char *const STOP_WORDS[] = {"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if",
+                                         "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that",
+                                         "the", "their", "then", "there", "these", "they", "this", "to", "was",
+                                         "will", "with", NULL};
+
+static int is_stop_word(const char *w, size_t n)
+{
+    for (int i = 0; STOP_WORDS[i]; i++)
+        if (strlen(STOP_WORDS[i]) == n && !strncasecmp(STOP_WORDS[i], w, n)) return 1;
+    return 0;
+}
+
 /* The FTS5 query for free text: each word (a run of letters, digits or
- * non-ASCII bytes) quoted, joined by OR. NULL when it has no word. */
+ * non-ASCII bytes) but the stop words quoted, joined by OR. NULL when it
+ * has no such word. */
 static char *fts_query(const char *text)
 {
     size_t n = strlen(text), cap = 3 * n + 16, len = 0, words = 0;
@@ -296,8 +313,10 @@ static char *fts_query(const char *text)
             if (!(d >= 0x80 || (d >= '0' && d <= '9') || ((d | 32) >= 'a' && (d | 32) <= 'z'))) break;
             j++;
         }
-        len += (size_t)snprintf(q + len, cap - len, "%s\"%.*s\"", words ? " OR " : "", (int)(j - i), text + i);
-        words++;
+        if (!is_stop_word(text + i, j - i)) {
+            len += (size_t)snprintf(q + len, cap - len, "%s\"%.*s\"", words ? " OR " : "", (int)(j - i), text + i);
+            words++;
+        }
         i = j;
     }
     if (!words) {
@@ -427,6 +446,13 @@ int store_sources(kb_store *s, const char *path, int (*fn)(void *ud, const char 
     for (size_t i = 0; i < n; i++) free(list[i]);
     free(list);
     return st;
+}
+
+void store_set_durable(kb_store *s, int durable)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_exec(s->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int64_t store_version(kb_store *s)

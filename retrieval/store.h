@@ -79,6 +79,9 @@ int store_vectors(kb_store *s, int dim, int (*fn)(void *ud, int64_t id, const fl
  * lies under it ("path/..." or "path#..."). */
 int store_sources(kb_store *s, const char *path, int (*fn)(void *ud, const char *source), void *ud);
 int64_t store_version(kb_store *s);
+/* durable 0: commits without fsync (PRAGMA synchronous=OFF), for a
+ * benchmark's bulk load; 1: back to synchronous=FULL. */
+void store_set_durable(kb_store *s, int durable);
 int store_counts(kb_store *s, uint64_t *docs, uint64_t *chunks, uint64_t *bytes);
 /* A metadata value of the chunk's document equals want (JSON path, e.g.
  * "$.lang"): 1, 0, or a negative status. */

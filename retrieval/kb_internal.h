@@ -1,0 +1,19 @@
+/* Entry points of retrieval/kb.c for benchmarks and tests: a search with a
+ * query vector already computed (so that its latency excludes the query
+ * embedding), and documents whose single chunk brings its own vector (so
+ * that 100k synthetic chunks need no embedding). */
+#ifndef HRT_KB_INTERNAL_H
+#define HRT_KB_INTERNAL_H
+
+#include "hrt.h"
+
+/* hrt_kb_search with qvec (dim floats, unit length) as the query's
+ * embedding; qvec is not used in HRT_KB_BM25 mode. */
+int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb_search_params *params,
+                  hrt_kb_hit *hits);
+/* Adds n one-chunk documents (sources[i], texts[i], vecs[i * dim]) in one
+ * transaction each, without fsync when bulk is set (a benchmark's load). */
+int kb_put_vectors(hrt_kb *kb, size_t n, const char *const *sources, const char *const *texts, const float *vecs,
+                   int bulk);
+
+#endif
