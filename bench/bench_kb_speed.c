@@ -25,14 +25,6 @@ int main(void)
 
 enum { DIM = 384, VOCAB = 20000, WORDS = 60 };
 
-static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-    rng_s ^= rng_s << 13;
-    rng_s ^= rng_s >> 7;
-    rng_s ^= rng_s << 17;
-    return rng_s;
-}
 
 static char vocab[VOCAB][12];
 static double zipf_cdf[VOCAB];
@@ -53,7 +45,7 @@ static void make_vocab(void)
 
 static const char *word(void)
 {
-    double u = (double)(rng() % 1000000) / 1e6;
+    double u = (double)(bench_rng() % 1000000) / 1e6;
     int lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -67,7 +59,7 @@ static void unit_vec(float *v)
 {
     double n = 0;
     for (int d = 0; d < DIM; d++) {
-        v[d] = (float)((double)(rng() % 20001) / 10000.0 - 1.0);
+        v[d] = (float)((double)(bench_rng() % 20001) / 10000.0 - 1.0);
         n += (double)v[d] * v[d];
     }
     for (int d = 0; d < DIM; d++) v[d] /= (float)sqrt(n);

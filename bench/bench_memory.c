@@ -199,14 +199,6 @@ static double med(const double *v, int n)
     return n ? median(c, n) : 0;
 }
 
-static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void key_of(char *k, size_t cap, uint64_t i) { snprintf(k, cap, "rec/%010llu", (unsigned long long)i); }
 
@@ -402,7 +394,7 @@ int main(int argc, char **argv)
     uint64_t *perm = malloc((size_t)n_rec * sizeof *perm);
     for (long i = 0; i < n_rec; i++) perm[i] = (uint64_t)i;
     for (long i = n_rec - 1; i > 0; i--) {
-        uint64_t k = rng() % (uint64_t)(i + 1), x = perm[i];
+        uint64_t k = bench_rng() % (uint64_t)(i + 1), x = perm[i];
         perm[i] = perm[k], perm[k] = x;
     }
     uint64_t *miss = malloc((size_t)gets * sizeof *miss);
@@ -435,7 +427,7 @@ int main(int argc, char **argv)
         __atomic_store_n(&wc.stop, 1, __ATOMIC_RELAXED);
         pthread_join(wt, NULL);
         busy_puts += wc.done;
-        for (long i = 0; i < gets; i++) miss[i] = (uint64_t)(n_rec + SINGLE) + rng() % 1000000000u;
+        for (long i = 0; i < gets; i++) miss[i] = (uint64_t)(n_rec + SINGLE) + bench_rng() % 1000000000u;
         timed_gets(m, miss, (int)gets, 0, &none);
     }
     hrt_memory_free(m);
@@ -477,7 +469,7 @@ int main(int argc, char **argv)
         float *vecs = malloc((size_t)BATCH * DIM * sizeof *vecs);
         for (long i = 0; i < vsizes[vs]; i += BATCH) {
             for (int k = 0; k < BATCH; k++) {
-                for (int d = 0; d < DIM; d++) vecs[k * DIM + d] = (float)(rng() % 2001) / 1000.0f - 1.0f;
+                for (int d = 0; d < DIM; d++) vecs[k * DIM + d] = (float)(bench_rng() % 2001) / 1000.0f - 1.0f;
                 snprintf(keys[k], sizeof keys[k], "chunk/%08ld", i + k);
                 recs[k] = (hrt_memory_record){keys[k], strlen(keys[k]), "x", 1, vecs + (size_t)k * DIM, DIM, 0};
             }
@@ -486,7 +478,7 @@ int main(int argc, char **argv)
         for (long r = 0; r < runs; r++) {
             double us[VQ];
             for (int q = 0; q < VQ; q++) {
-                for (int d = 0; d < DIM; d++) vecs[d] = (float)(rng() % 2001) / 1000.0f - 1.0f;
+                for (int d = 0; d < DIM; d++) vecs[d] = (float)(bench_rng() % 2001) / 1000.0f - 1.0f;
                 hrt_memory_hit hits[10];
                 double q0 = now_s();
                 int n = hrt_memory_query(m, "chunk/", 6, vecs, DIM, 10, -1.0f, hits);

@@ -43,6 +43,17 @@ static int test_passed, test_failed;
                   (int)(want), hrt_last_error());                             \
     } while (0)
 
+/* Removes an SQLite database with its -wal and -shm files. */
+static inline void test_rm_sqlite(const char *path)
+{
+    char p[1100];
+    remove(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    remove(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    remove(p);
+}
+
 static inline int test_finish(void)
 {
     printf("%d passed, %d failed\n", test_passed, test_failed);

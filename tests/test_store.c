@@ -15,15 +15,7 @@ int main(void) { test_skip("built without retrieval (FAISS or SQLite not found)"
 
 static char path[256];
 
-static void rm_db(void)
-{
-    char p[300];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-}
+static void rm_db(void) { test_rm_sqlite(path); }
 
 static int put_doc(kb_store *s, const char *source, const char *hash, const char *meta, const char *const *texts,
                    size_t n, int64_t *new_ids, int64_t **old, size_t *n_old)

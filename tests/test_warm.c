@@ -16,15 +16,7 @@ int main(void) { test_skip("built without the memory tiers (zstd or SQLite not f
 
 static char path[256];
 
-static void rm_db(void)
-{
-    char p[300];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-}
+static void rm_db(void) { test_rm_sqlite(path); }
 
 static int put(warm_store *w, const char *k, const char *v, int64_t now)
 {
