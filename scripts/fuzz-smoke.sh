@@ -7,9 +7,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-30}
 cc=$(command -v clang-14 || command -v clang || true)
-if [ -z "$cc" ]; then echo "fuzz-smoke: clang not found (apt-get install clang-14)" >&2; exit 1; fi
+cxx=$(command -v clang++-14 || command -v clang++ || true) # retrieval/faiss_bridge.cpp
+if [ -z "$cc" ] || [ -z "$cxx" ]; then echo "fuzz-smoke: clang not found (apt-get install clang-14)" >&2; exit 1; fi
 build=$root/build-fuzz
-CC=$cc cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF -DHRT_BUILD_BENCH=OFF \
+CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF -DHRT_BUILD_BENCH=OFF \
   -DHRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 corpus=$build/corpus
