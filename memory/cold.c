@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "error.h"
+#include "file.h"
 #include "fnv.h"
 
 #define SEG_MAGIC "HRTCOLD"
@@ -335,15 +336,6 @@ torn_header:
 }
 
 /* ---- segments -------------------------------------------------------------------- */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 static int add_segment(cold_store *c, uint32_t num, int create)
 {
     if (c->n_segs == c->cap_segs) {
@@ -365,7 +357,7 @@ static int add_segment(cold_store *c, uint32_t num, int create)
         uint8_t h[SEG_HEADER] = {0};
         memcpy(h, SEG_MAGIC, 8);
         wr32(h + 8, COLD_FORMAT_VERSION);
-        if (pwrite(fd, h, SEG_HEADER, 0) != SEG_HEADER || fsync(fd) || fsync_dir(c->dir))
+        if (pwrite(fd, h, SEG_HEADER, 0) != SEG_HEADER || fsync(fd) || file_fsync_dir(c->dir))
             return hrt_err(HRT_E_IO, "%s: cannot create: %s", path, strerror(errno));
         g->size = SEG_HEADER;
         c->st.segments++;
@@ -476,18 +468,11 @@ static int write_index(cold_store *c, const segment *g)
         free(b.buf);
         return hrt_err(HRT_E_NOMEM, "out of memory indexing %s", c->dir);
     }
-    char path[4096], tmp[4200];
+    char path[4096];
     seg_path(c, g->num, "hci", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int ok = fd >= 0 && write(fd, b.buf, b.len) == (ssize_t)b.len && fsync(fd) == 0;
-    if (fd >= 0) close(fd);
+    st = file_write_atomic(path, b.buf, b.len);
     free(b.buf);
-    if (!ok || rename(tmp, path) || fsync_dir(c->dir)) {
-        unlink(tmp);
-        return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    }
-    return 0;
+    return st;
 }
 
 /* Loads the index file of segment si into the index: 0 when it did, 1 when
@@ -1019,7 +1004,7 @@ static int compact_segment(cold_store *c, uint32_t num, compact_ctx *x)
         close(c->segs[si].fd);
         memmove(c->segs + si, c->segs + si + 1, (size_t)(c->n_segs - si - 1) * sizeof *c->segs);
         c->n_segs--;
-        if (unlink(path) || fsync_dir(c->dir))
+        if (unlink(path) || file_fsync_dir(c->dir))
             st = hrt_err(HRT_E_IO, "%s: removing a compacted segment: %s", path, strerror(errno));
         c->st.compactions++;
     }

@@ -43,6 +43,7 @@
 
 #include "cold.h"
 #include "error.h"
+#include "file.h"
 #include "hot.h"
 #include "memory.h"
 #include "vindex.h"
@@ -127,7 +128,7 @@ hrt_memory_params hrt_memory_default_params(void)
 /* Checks memory.json, or writes it (temporary name, fsync, rename). */
 static int check_manifest(const char *dir)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/memory.json", dir);
     FILE *f = fopen(path, "rb");
     if (f) {
@@ -148,16 +149,9 @@ static int check_manifest(const char *dir)
         return st;
     }
     if (errno != ENOENT) return hrt_err(HRT_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     char text[64];
     int len = snprintf(text, sizeof text, "{\"format\": \"hrt-memory\", \"version\": %d}\n", MEMORY_FORMAT_VERSION);
-    int ok = fd >= 0 && write(fd, text, (size_t)len) == len && fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (!ok || rename(tmp, path)) return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) fsync(dfd), close(dfd);
-    return 0;
+    return file_write_atomic(path, text, (size_t)len);
 }
 
 static int load_vector(void *ud, const void *key, size_t key_len, const void *vec, int dim, int64_t expires)
@@ -262,12 +256,8 @@ int hrt_memory_put(hrt_memory *m, const hrt_memory_record *recs, size_t n)
         if (r->value_len) memcpy(env[i] + ENVELOPE, r->value, r->value_len);
         w[i] = (warm_record){r->key, r->key_len, env[i], ENVELOPE + r->value_len, expires,
                              r->vector ? WARM_VEC_SET : WARM_VEC_CLEAR, r->vector, r->dim};
-        if (r->vector) { /* refuse a vector the index would refuse, before anything is written */
-            double norm = 0;
-            for (int d = 0; d < r->dim; d++) norm += (double)r->vector[d] * r->vector[d];
-            if (!(norm > 0) || norm > 1e300)
-                st = hrt_err(HRT_E_INVALID, "hrt_memory_put: record %zu: a zero or non-finite vector", i);
-        }
+        if (r->vector && vindex_norm2(r->vector, r->dim) == 0) /* refused before anything is written */
+            st = hrt_err(HRT_E_INVALID, "hrt_memory_put: record %zu: a zero or non-finite vector", i);
     }
     if (!st) {
         pthread_mutex_lock(&m->wmu);

@@ -69,11 +69,17 @@ void vindex_free(vindex *v)
     free(v);
 }
 
-int vindex_set(vindex *v, const void *key, size_t key_len, const float *vec, int dim, int64_t expires)
+double vindex_norm2(const float *v, int dim)
 {
     double norm = 0;
-    for (int i = 0; i < dim; i++) norm += (double)vec[i] * vec[i];
-    if (dim <= 0 || !(norm > 0) || !isfinite(norm))
+    for (int i = 0; i < dim; i++) norm += (double)v[i] * v[i];
+    return dim > 0 && norm > 0 && isfinite(norm) ? norm : 0;
+}
+
+int vindex_set(vindex *v, const void *key, size_t key_len, const float *vec, int dim, int64_t expires)
+{
+    double norm = vindex_norm2(vec, dim);
+    if (norm == 0)
         return hrt_err(HRT_E_INVALID, "memory: a vector of dimension %d that is zero or not finite", dim);
     /* key and vector in one allocation */
     size_t off = (key_len + sizeof(float) - 1) / sizeof(float) * sizeof(float);
@@ -170,9 +176,8 @@ static float dot(const float *a, const float *b, int n)
 int vindex_query(vindex *v, const void *prefix, size_t prefix_len, const float *q, int dim, size_t k,
                  float min_score, int64_t now, hrt_memory_hit *hits)
 {
-    double norm = 0;
-    for (int i = 0; i < dim; i++) norm += (double)q[i] * q[i];
-    if (dim <= 0 || !(norm > 0) || !isfinite(norm))
+    double norm = vindex_norm2(q, dim);
+    if (norm == 0)
         return hrt_err(HRT_E_INVALID, "hrt_memory_query: a query vector of dimension %d that is zero or not finite", dim);
     float *u = malloc((size_t)dim * sizeof *u);
     size_t *best = malloc((k ? k : 1) * sizeof *best);

@@ -17,6 +17,10 @@
 
 typedef struct vindex vindex;
 
+/* The squared length of a vector the index can take, or 0 for one it
+ * refuses (dimension <= 0, all zeros, or not finite). */
+double vindex_norm2(const float *v, int dim);
+
 vindex *vindex_new(void);
 void vindex_free(vindex *v);
 /* Adds or replaces key's vector (copied, normalised). HRT_E_INVALID for a

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file.h"
 
 #define FLAT_LIMIT 50000
 #define HNSW_EF_SEARCH 64
@@ -95,14 +96,7 @@ int dense_save(dense_index *d, const char *path)
         snprintf(what, sizeof what, "%s: writing the index", tmp);
         return faiss_err(HRT_E_IO, what);
     }
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    int ok = fd >= 0 && fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (!ok || rename(tmp, path)) {
-        unlink(tmp);
-        return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    }
-    return 0;
+    return file_commit(tmp, path);
 }
 
 void dense_free(dense_index *d)

@@ -32,6 +32,7 @@
 #include "chunk.h"
 #include "dense.h"
 #include "error.h"
+#include "file.h"
 #include "fnv.h"
 #include "kb_internal.h"
 #include "read.h"
@@ -102,18 +103,11 @@ static int write_manifest(hrt_kb *kb, int64_t index_version)
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return hrt_err(HRT_E_NOMEM, "out of memory");
-    char path[4096], tmp[4200];
+    char path[4096];
     kb_path(kb, "kb.json", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    size_t len = strlen(text);
-    int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    if (fd >= 0) close(fd);
+    int st = file_write_atomic(path, text, strlen(text));
     free(text);
-    if (!ok || rename(tmp, path)) return hrt_err(HRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    int dfd = open(kb->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) fsync(dfd), close(dfd);
-    return 0;
+    return st;
 }
 
 /* Reads kb.json: 1 when it exists (fields set), 0 when not. */
@@ -564,6 +558,15 @@ static cand *find_cand(cand *c, size_t n, int64_t id)
     return NULL;
 }
 
+/* The stored vector of candidate i, read once into vecs (have[i]: 0 not
+ * read yet, 1 read, 2 missing: a stale id). NULL when missing. */
+static float *cand_vec(hrt_kb *kb, const cand *c, size_t i, float *vecs, char *have)
+{
+    float *v = vecs + i * (size_t)kb->dim;
+    if (!have[i]) have[i] = store_chunk_vec(kb->store, c[i].id, v, kb->dim) ? 2 : 1;
+    return have[i] == 1 ? v : NULL;
+}
+
 static float dot(const float *a, const float *b, int n)
 {
     float s = 0;
@@ -633,17 +636,18 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
     /* select: joined with the store, filtered, without near duplicates;
      * with mmr_lambda < 1, the next pick trades relevance for novelty */
     size_t out = 0;
-    char *used = calloc(n ? n : 1, 1);
-    if (!used) st = hrt_err(HRT_E_NOMEM, "out of memory");
+    char *used = calloc(n ? n : 1, 1), *have = calloc(n ? n : 1, 1);
+    if (!used || !have) st = hrt_err(HRT_E_NOMEM, "out of memory");
     float top = n ? c[0].score : 1;
     while (!st && out < p.k) {
         long best = -1;
         float best_val = -INFINITY;
         for (size_t i = 0; i < n; i++) {
             if (used[i]) continue;
-            float *v = vecs + i * (size_t)kb->dim, sim = -1;
+            float sim = -1;
             if (out && (p.dedup < 1 || p.mmr_lambda < 1)) {
-                if (store_chunk_vec(kb->store, c[i].id, v, kb->dim)) {
+                const float *v = cand_vec(kb, c, i, vecs, have);
+                if (!v) {
                     used[i] = 1; /* gone: a stale id */
                     continue;
                 }
@@ -673,14 +677,14 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
         int g = store_chunk_get(kb->store, x->id, &h);
         if (g == HRT_E_RANGE) continue; /* a stale id (invariant 3) */
         if (g) { st = g; break; }
-        float *v = vecs + (size_t)best * (size_t)kb->dim;
-        if (store_chunk_vec(kb->store, x->id, v, kb->dim) == 0) sel_vec[out] = v;
-        else sel_vec[out] = q; /* no vector: compares as the query */
+        float *v = cand_vec(kb, c, (size_t)best, vecs, have);
+        sel_vec[out] = v ? v : q; /* no vector: compares as the query */
         hits[out] = (hrt_kb_hit){x->id, h.source, h.text, h.start, h.end, x->score, x->dense_rank, x->bm25_rank};
         free(h.meta);
         out++;
     }
     free(used);
+    free(have);
     free(c);
     free(ids);
     free(sc);

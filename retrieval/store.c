@@ -292,6 +292,12 @@ static int is_stop_word(const char *w, size_t n)
     return 0;
 }
 
+static int is_word_byte(char ch)
+{
+    unsigned char c = (unsigned char)ch;
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+}
+
 /* The FTS5 query for free text: each word (a run of letters, digits or
  * non-ASCII bytes) but the stop words quoted, joined by OR. NULL when it
  * has no such word. */
@@ -301,18 +307,12 @@ static char *fts_query(const char *text)
     char *q = malloc(cap);
     if (!q) return NULL;
     for (size_t i = 0; i < n && words < 64;) {
-        unsigned char c = (unsigned char)text[i];
-        int word = c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
-        if (!word) {
+        if (!is_word_byte(text[i])) {
             i++;
             continue;
         }
         size_t j = i;
-        while (j < n) {
-            unsigned char d = (unsigned char)text[j];
-            if (!(d >= 0x80 || (d >= '0' && d <= '9') || ((d | 32) >= 'a' && (d | 32) <= 'z'))) break;
-            j++;
-        }
+        while (j < n && is_word_byte(text[j])) j++;
         if (!is_stop_word(text + i, j - i)) {
             len += (size_t)snprintf(q + len, cap - len, "%s\"%.*s\"", words ? " OR " : "", (int)(j - i), text + i);
             words++;
