@@ -3,10 +3,13 @@
  * drawn from a Zipf-distributed vocabulary of 20k made-up words, with a
  * random unit vector of 384 floats (the embedder's size); queries are 4
  * such words with a random vector. The index type is hrt's choice by size
- * (HNSW32 above 50k). Each mode runs R runs of Q queries; a cell is the
- * median over runs of that run's p50 or p99.
+ * (HNSW32 above 50k). BM25 runs on hrt's in-memory index and, as the peer,
+ * on FTS5's bm25() over the same store. Each run draws Q queries and runs
+ * them through every row; a cell is the median over runs of that run's p50
+ * or p99.
  *
- * usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE] */
+ * usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE]
+ *                       [--index FACTORY]  (a FAISS factory string instead of hrt's choice) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,15 +71,16 @@ static void unit_vec(float *v)
 int main(int argc, char **argv)
 {
     long n_chunks = 100000, runs = 5, nq = 200;
-    const char *dir = "/tmp/hrt_bench_kb_speed", *json_path = NULL;
+    const char *dir = "/tmp/hrt_bench_kb_speed", *json_path = NULL, *index_type = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--chunks") && i + 1 < argc) n_chunks = atol(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atol(argv[++i]);
         else if (!strcmp(argv[i], "--queries") && i + 1 < argc) nq = atol(argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else if (!strcmp(argv[i], "--index") && i + 1 < argc) index_type = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE]\n");
+            fprintf(stderr, "usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE] [--index FACTORY]\n");
             return 2;
         }
     }
@@ -95,6 +99,7 @@ int main(int argc, char **argv)
     make_vocab();
     hrt_kb_params kp = hrt_kb_default_params();
     kp.embedder = m;
+    kp.index_type = index_type;
     hrt_kb *kb = NULL;
     if (hrt_kb_open(dir, &kp, &kb)) {
         fprintf(stderr, "bench_kb_speed: %s\n", hrt_last_error());
@@ -123,50 +128,95 @@ int main(int argc, char **argv)
     hrt_kb_stats_get(kb, &st);
     printf("%llu chunks loaded in %.1f s (store + FTS5 + index, no embedding, no fsync), index %s\n",
            (unsigned long long)st.chunks, load_s, st.index_type);
-    static const char *names[] = {"hybrid (RRF + dedup)", "dense (FAISS)", "BM25 (FTS5)"};
-    double p50[3][16], p99[3][16];
-    float q[DIM];
-    char query[128];
-    long empty = 0;
-    for (long r = 0; r < runs; r++)
-        for (int mode = 0; mode < 3; mode++) {
-            double *lat = malloc((size_t)nq * sizeof *lat);
+    /* the BM25 index is built by the first search that needs it */
+    t0 = now_s();
+    {
+        hrt_kb_search_params sp = hrt_kb_search_default_params();
+        sp.mode = HRT_KB_BM25;
+        hrt_kb_hit hits[10];
+        int n = kb_search_vec(kb, "warm up", vecs, &sp, hits);
+        if (n > 0) hrt_kb_hits_free(hits, (size_t)n);
+    }
+    double build_s = now_s() - t0;
+    printf("BM25 index built in %.2f s (at the first BM25 search)\n", build_s);
+    enum { ROWS = 5 };
+    static const struct { const char *name, *key; int mode, fts5; } rows[ROWS] = {
+        {"hybrid (RRF + dedup), BM25 in memory", "hybrid", HRT_KB_HYBRID, 0},
+        {"hybrid (RRF + dedup), BM25 by FTS5", "hybrid_fts5", HRT_KB_HYBRID, 1},
+        {"dense (FAISS)", "dense", HRT_KB_DENSE, 0},
+        {"BM25 in memory (MaxScore)", "bm25", HRT_KB_BM25, 0},
+        {"BM25 by FTS5 bm25()", "bm25_fts5", HRT_KB_BM25, 1},
+    };
+    double p50[ROWS][16], p99[ROWS][16], *lat = malloc((size_t)nq * sizeof *lat);
+    char (*queries)[128] = malloc((size_t)nq * sizeof *queries);
+    float *qv = malloc((size_t)nq * DIM * sizeof *qv);
+    long empty = 0, same = 0, compared = 0;
+    for (long r = 0; r < runs; r++) {
+        for (long i = 0; i < nq; i++) { /* one query set per run, for every row */
+            snprintf(queries[i], sizeof queries[i], "%s %s %s %s", word(), word(), word(), word());
+            unit_vec(qv + i * DIM);
+        }
+        for (int row = 0; row < ROWS; row++) {
+            kb_bm25_fts5(kb, rows[row].fts5);
             for (long i = 0; i < nq; i++) {
-                snprintf(query, sizeof query, "%s %s %s %s", word(), word(), word(), word());
-                unit_vec(q);
                 hrt_kb_search_params sp = hrt_kb_search_default_params();
-                sp.mode = mode;
+                sp.mode = rows[row].mode;
                 hrt_kb_hit hits[10];
                 double q0 = now_s();
-                int n = kb_search_vec(kb, query, q, &sp, hits);
+                int n = kb_search_vec(kb, queries[i], qv + i * DIM, &sp, hits);
                 lat[i] = (now_s() - q0) * 1e3;
                 if (n <= 0) empty++;
                 if (n > 0) hrt_kb_hits_free(hits, (size_t)n);
             }
             qsort(lat, (size_t)nq, sizeof *lat, cmp_d);
-            p50[mode][r] = lat[nq / 2];
-            p99[mode][r] = lat[(long)(0.99 * (double)(nq - 1))];
-            free(lat);
+            p50[row][r] = lat[nq / 2];
+            p99[row][r] = lat[(long)(0.99 * (double)(nq - 1))];
         }
-    printf("\n| search, %llu chunks, k = 10 | p50 ms | p99 ms |\n|---|---:|---:|\n", (unsigned long long)st.chunks);
-    double m50[3], m99[3];
-    for (int mode = 0; mode < 3; mode++) {
-        m50[mode] = median(p50[mode], (int)runs);
-        m99[mode] = median(p99[mode], (int)runs);
-        printf("| %s | %.3f | %.3f |\n", names[mode], m50[mode], m99[mode]);
+        /* the two BM25s: the same chunks (first run's queries) */
+        for (long i = 0; r == 0 && i < nq; i++) {
+            hrt_kb_search_params sp = hrt_kb_search_default_params();
+            sp.mode = HRT_KB_BM25;
+            hrt_kb_hit a[10], b[10];
+            kb_bm25_fts5(kb, 0);
+            int na = kb_search_vec(kb, queries[i], qv, &sp, a);
+            kb_bm25_fts5(kb, 1);
+            int nb = kb_search_vec(kb, queries[i], qv, &sp, b);
+            int eq = na == nb;
+            for (int k = 0; eq && k < na; k++) eq = a[k].chunk_id == b[k].chunk_id || fabsf(a[k].score - b[k].score) < 1e-4f * a[k].score;
+            same += eq;
+            compared++;
+            if (na > 0) hrt_kb_hits_free(a, (size_t)na);
+            if (nb > 0) hrt_kb_hits_free(b, (size_t)nb);
+        }
     }
-    printf("\n%ld runs of %ld queries per mode; %ld searches returned nothing\n", runs, nq, empty);
+    kb_bm25_fts5(kb, 0);
+    printf("\n| search, %llu chunks, k = 10 | p50 ms | p99 ms |\n|---|---:|---:|\n", (unsigned long long)st.chunks);
+    double m50[ROWS], m99[ROWS];
+    for (int row = 0; row < ROWS; row++) {
+        m50[row] = median(p50[row], (int)runs);
+        m99[row] = median(p99[row], (int)runs);
+        printf("| %s | %.3f | %.3f |\n", rows[row].name, m50[row], m99[row]);
+    }
+    printf("\nBM25 p50: FTS5 / in memory = %.1fx; hybrid p99: FTS5 / in memory = %.1fx\n", m50[4] / m50[3],
+           m99[1] / m99[0]);
+    printf("in-memory BM25 and FTS5 agreed (same chunks, or same scores where tied) on %ld of %ld queries\n", same,
+           compared);
+    printf("%ld runs of %ld queries per row; %ld searches returned nothing\n", runs, nq, empty);
     if (json_path) {
         FILE *j = fopen(json_path, "w");
         if (j) {
-            fprintf(j, "{\"chunks\": %llu, \"index\": \"%s\", \"load_s\": %.2f, \"runs\": %ld, \"queries\": %ld, "
-                       "\"hybrid\": {\"p50_ms\": %.3f, \"p99_ms\": %.3f}, \"dense\": {\"p50_ms\": %.3f, \"p99_ms\": "
-                       "%.3f}, \"bm25\": {\"p50_ms\": %.3f, \"p99_ms\": %.3f}}\n",
-                    (unsigned long long)st.chunks, st.index_type, load_s, runs, nq, m50[0], m99[0], m50[1], m99[1],
-                    m50[2], m99[2]);
+            fprintf(j, "{\"chunks\": %llu, \"index\": \"%s\", \"load_s\": %.2f, \"bm25_build_s\": %.3f, "
+                       "\"runs\": %ld, \"queries\": %ld, \"bm25_agree\": %ld",
+                    (unsigned long long)st.chunks, st.index_type, load_s, build_s, runs, nq, same);
+            for (int row = 0; row < ROWS; row++)
+                fprintf(j, ", \"%s\": {\"p50_ms\": %.3f, \"p99_ms\": %.3f}", rows[row].key, m50[row], m99[row]);
+            fprintf(j, "}\n");
             fclose(j);
         }
     }
+    free(lat);
+    free(queries);
+    free(qv);
     hrt_kb_free(kb);
     hrt_model_free(m);
     for (long i = 0; i < n_chunks; i++) free(src[i]), free(txt[i]);

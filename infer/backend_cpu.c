@@ -195,6 +195,23 @@ static int cpu_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
 }
 
 /* ---- encoder (BERT) ---------------------------------------------------------- */
+/* Attention of n tokens that all see each other, head by head as two
+ * matrix products (a head's columns are a strided block of q, k, v), when
+ * cpu_gemm has a BLAS to run them: 0 when it has not (nothing done). s
+ * holds n * n floats. */
+static int encoder_attention_gemm(const hparams *hp, threadpool *tp, const float *q, const float *k, const float *v,
+                                  float *out, float *s, int n)
+{
+    int hd = hp->head_dim, d = hp->n_head * hd;
+    if (!s || hp->n_head != hp->n_head_kv) return 0;
+    for (int h = 0; h < hp->n_head; h++) {
+        if (!cpu_gemm(tp, 1, n, n, hd, 1.0f / sqrtf((float)hd), q + h * hd, d, k + h * hd, d, s, n)) return 0;
+        for (int t = 0; t < n; t++) cpu_softmax(s + (size_t)t * n, n);
+        cpu_gemm(tp, 0, n, hd, n, 1.0f, s, n, v + h * hd, d, out + h * hd, d);
+    }
+    return 1;
+}
+
 static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out)
 {
     const hparams *hp = &m->hp;
@@ -204,7 +221,7 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, in
     float *x = malloc(nd * sizeof *x), *xb = malloc(nd * sizeof *xb);
     float *q = malloc(nd * sizeof *q), *k = malloc(nd * sizeof *k), *v = malloc(nd * sizeof *v);
     float *att = malloc(nd * sizeof *att), *h = malloc((size_t)n * hp->n_ff * sizeof *h);
-    float *scores = malloc((size_t)nth * n * sizeof *scores);
+    float *scores = malloc((size_t)nth * n * sizeof *scores), *scores_big = malloc((size_t)n * n * sizeof *scores_big);
     void *act = malloc((size_t)n * (hp->n_ff > d ? hp->n_ff : d) * sizeof(float) + 64);
     int st = 0;
     if (!x || !xb || !q || !k || !v || !att || !h || !scores || !act) {
@@ -225,8 +242,10 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, in
         add_bias(q, L->bq, n, d);
         add_bias(k, L->bk, n, d);
         add_bias(v, L->bv, n, d);
-        attn_job aj = {hp, q, k, v, att, scores, n, n, 0, 0, n};
-        tp_run(tp, attn_fn, &aj);
+        if (!encoder_attention_gemm(hp, tp, q, k, v, att, scores_big, n)) {
+            attn_job aj = {hp, q, k, v, att, scores, n, n, 0, 0, n};
+            tp_run(tp, attn_fn, &aj);
+        }
         const cpu_mat *wo[1] = {&L->wo};
         cpu_matmul(tp, wo, &xb, 1, att, n, act);
         add_bias(xb, L->bo, n, d);
@@ -252,7 +271,7 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, in
     memset(out, 0, (size_t)d * sizeof *out);
     for (int t = 0; t < n; t++) cpu_axpy(out, 1.0f / (float)n, x + (size_t)t * d, d);
 done:
-    free(x); free(xb); free(q); free(k); free(v); free(att); free(h); free(scores); free(act);
+    free(x); free(xb); free(q); free(k); free(v); free(att); free(h); free(scores); free(scores_big); free(act);
     return st;
 }
 

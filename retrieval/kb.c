@@ -13,8 +13,14 @@
  *      any point, the FAISS ids and the SQLite chunks agree.
  *   3. Search results are joined with the store, so an id the index still
  *      holds for a removed chunk (HNSW cannot remove) is never returned.
+ *   4. BM25 is ranked by the in-memory sparse index (sparse.h), built from
+ *      the store at the first search that needs it and then changed with
+ *      each committed document under the same lock as the dense index; it
+ *      is not saved. When it cannot follow (out of memory) it is dropped
+ *      and the next search builds it again.
  * Locks: `write` serialises add and remove; `lock` is held shared by
- * searches and exclusively while the dense index changes. */
+ * searches and exclusively while an index changes. Order: lock, then the
+ * store's mutex. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +42,7 @@
 #include "fnv.h"
 #include "kb_internal.h"
 #include "read.h"
+#include "sparse.h"
 #include "store.h"
 
 #define KB_FORMAT_VERSION 1
@@ -47,6 +54,8 @@ struct hrt_kb {
     hrt_kb_params p;
     kb_store *store;
     dense_index *dense;
+    sparse_index *sparse; /* NULL until a BM25 search needs it */
+    int bm25_fts5;        /* kb_bm25_fts5() */
     pthread_rwlock_t lock;
     pthread_mutex_t write;
     int dim, chunk_tokens, chunk_overlap, auto_type;
@@ -223,6 +232,91 @@ static int save(hrt_kb *kb)
     return st;
 }
 
+/* ---- the sparse index (lock held exclusively) ----------------------------- */
+static int build_tok(void *ud, int64_t id, const char *tok, int n)
+{
+    sparse_index *x = ud;
+    if (tok) return sparse_term(x, tok, n);
+    int st = sparse_end(x);
+    return st ? st : sparse_begin(x, id);
+}
+
+static int sparse_build(hrt_kb *kb)
+{
+    double t0 = now_s();
+    sparse_index *x = NULL;
+    int st = sparse_create(&x);
+    if (!st) st = store_chunk_tokens(kb->store, build_tok, x);
+    if (!st) st = sparse_end(x);
+    if (!st) st = sparse_commit(x);
+    if (st) {
+        sparse_free(x);
+        return st;
+    }
+    hrt_log(HRT_LOG_INFO, "%s: BM25 index of %llu chunks (%llu postings) built in %.3f s", kb->dir,
+            (unsigned long long)sparse_count(x), (unsigned long long)sparse_postings(x), now_s() - t0);
+    kb->sparse = x;
+    return 0;
+}
+
+static int index_tok(void *ud, const char *tok, int n, int start, int end)
+{
+    (void)start;
+    (void)end;
+    return sparse_term(ud, tok, n);
+}
+
+/* The sparse index follows a committed change: old ids gone, chunks c
+ * (ids) added. */
+static void sparse_follow(hrt_kb *kb, size_t n_old, const int64_t *old, size_t n, const store_chunk *c,
+                          const int64_t *ids)
+{
+    if (!kb->sparse) return;
+    sparse_remove(kb->sparse, n_old, old);
+    int st = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        st = sparse_begin(kb->sparse, ids[i]);
+        if (!st) st = store_tokenize(kb->store, c[i].text, c[i].len, index_tok, kb->sparse);
+        if (!st) st = sparse_end(kb->sparse);
+    }
+    if (!st) st = sparse_commit(kb->sparse);
+    if (st) {
+        hrt_log(HRT_LOG_WARN, "%s: the BM25 index could not follow (%s): rebuilt at the next search", kb->dir,
+                hrt_last_error());
+        sparse_free(kb->sparse);
+        kb->sparse = NULL;
+    }
+}
+
+/* BM25 by the sparse index, built first if needed; or by FTS5. */
+static int bm25(hrt_kb *kb, const char *query, size_t k, int64_t *ids, float *scores)
+{
+    if (kb->bm25_fts5) return store_bm25(kb->store, query, k, ids, scores);
+    store_terms t;
+    int st = store_query_terms(kb->store, query, &t);
+    if (st || !t.n) {
+        store_terms_clear(&t);
+        return st;
+    }
+    pthread_rwlock_rdlock(&kb->lock);
+    while (!kb->sparse) {
+        pthread_rwlock_unlock(&kb->lock);
+        pthread_rwlock_wrlock(&kb->lock);
+        st = kb->sparse ? 0 : sparse_build(kb);
+        pthread_rwlock_unlock(&kb->lock);
+        if (st) break;
+        pthread_rwlock_rdlock(&kb->lock);
+    }
+    if (!st) {
+        st = sparse_search(kb->sparse, t.term, t.len, t.n, k, ids, scores);
+        pthread_rwlock_unlock(&kb->lock);
+    }
+    store_terms_clear(&t);
+    return st;
+}
+
+void kb_bm25_fts5(hrt_kb *kb, int fts5) { kb->bm25_fts5 = fts5; }
+
 /* ---- open and close ----------------------------------------------------- */
 int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out)
 {
@@ -300,6 +394,7 @@ void hrt_kb_free(hrt_kb *kb)
     if (!kb) return;
     if (kb->store && kb->dense) save(kb);
     dense_free(kb->dense);
+    sparse_free(kb->sparse);
     store_close(kb->store);
     pthread_rwlock_destroy(&kb->lock);
     pthread_mutex_destroy(&kb->write);
@@ -374,6 +469,7 @@ static int add_doc(void *ud, const read_doc *d)
         pthread_rwlock_wrlock(&kb->lock);
         st = dense_remove(kb->dense, n_old, old, NULL);
         if (!st) st = dense_add(kb->dense, n, vecs, ids);
+        sparse_follow(kb, n_old, old, n, sc, ids);
         pthread_rwlock_unlock(&kb->lock);
         if (st) { /* the store has it; a rebuild at the next open repairs the index */
             hrt_log(HRT_LOG_WARN, "%s: the dense index could not follow: %s", d->source, hrt_last_error());
@@ -516,6 +612,7 @@ static int remove_source(void *ud, const char *source)
         pthread_rwlock_wrlock(&x->kb->lock);
         if (dense_remove(x->kb->dense, n_old, old, NULL))
             hrt_log(HRT_LOG_WARN, "%s: the dense index could not follow: %s", source, hrt_last_error());
+        sparse_follow(x->kb, n_old, old, 0, NULL, NULL);
         pthread_rwlock_unlock(&x->kb->lock);
     }
     free(old);
@@ -617,7 +714,7 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
             c[n++] = (cand){ids[i], 0, sc[i], 0, (int)i + 1, 0};
     }
     if (!st && p.mode != HRT_KB_DENSE) {
-        int m = store_bm25(kb->store, query, nc, ids, sc);
+        int m = bm25(kb, query, nc, ids, sc);
         if (m < 0) st = m;
         for (int i = 0; !st && i < m; i++) {
             cand *x = find_cand(c, n, ids[i]);
@@ -715,6 +812,7 @@ int kb_put_vectors(hrt_kb *kb, size_t n, const char *const *sources, const char 
             pthread_rwlock_wrlock(&kb->lock);
             st = dense_remove(kb->dense, n_old, old, NULL);
             if (!st) st = dense_add(kb->dense, 1, vecs + i * (size_t)kb->dim, &id);
+            sparse_follow(kb, n_old, old, 1, &c, &id);
             pthread_rwlock_unlock(&kb->lock);
         }
         free(old);

@@ -15,5 +15,9 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
  * transaction each, without fsync when bulk is set (a benchmark's load). */
 int kb_put_vectors(hrt_kb *kb, size_t n, const char *const *sources, const char *const *texts, const float *vecs,
                    int bulk);
+/* fts5 1: BM25 by FTS5's bm25() (the store of record, a peer for the
+ * benchmark and the reference for tests) instead of the in-memory index;
+ * 0: back to the index. */
+void kb_bm25_fts5(hrt_kb *kb, int fts5);
 
 #endif

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -16,7 +17,11 @@ struct kb_store {
     pthread_mutex_t mu;
     char *path;
     sqlite3_stmt *begin, *commit, *rollback, *doc_find, *doc_hash, *doc_chunks, *del_chunks, *del_doc, *ins_doc,
-        *ins_chunk, *bump, *version, *bm25, *get, *vec, *all_vecs, *meta_match, *sources;
+        *ins_chunk, *bump, *version, *bm25, *get, *vec, *all_vecs, *all_texts, *meta_match, *sources;
+    /* chunks_fts's tokenizer, run outside SQL (s->mu held: porter keeps a
+     * buffer in the instance) */
+    fts5_tokenizer tok_api;
+    Fts5Tokenizer *tok;
 };
 
 static int sql_err(kb_store *s, int code, const char *what)
@@ -36,8 +41,9 @@ void store_close(kb_store *s)
     if (!s) return;
     sqlite3_stmt **all[] = {&s->begin, &s->commit, &s->rollback, &s->doc_find, &s->doc_hash, &s->doc_chunks,
                             &s->del_chunks, &s->del_doc, &s->ins_doc, &s->ins_chunk, &s->bump, &s->version,
-                            &s->bm25, &s->get, &s->vec, &s->all_vecs, &s->meta_match, &s->sources};
+                            &s->bm25, &s->get, &s->vec, &s->all_vecs, &s->all_texts, &s->meta_match, &s->sources};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) sqlite3_finalize(*all[i]);
+    if (s->tok) s->tok_api.xDelete(s->tok);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
@@ -84,6 +90,27 @@ static int check_schema(kb_store *s)
     return 0;
 }
 
+/* The fts5_api of the connection (the documented way: SELECT fts5(?1)
+ * with a pointer bound), then chunks_fts's tokenizer from it. */
+static int open_tokenizer(kb_store *s)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT fts5(?1)", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_pointer(q, 1, (void *)&api, "fts5_api_ptr", NULL);
+        sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    void *ud = NULL;
+    const char *args[] = {"unicode61"};
+    if (!api || api->iVersion < 2 || api->xFindTokenizer(api, "porter", &ud, &s->tok_api) != SQLITE_OK ||
+        s->tok_api.xCreate(ud, args, 1, &s->tok) != SQLITE_OK) {
+        s->tok = NULL;
+        return hrt_err(HRT_E_UNSUPPORTED, "%s: this SQLite has no FTS5 porter tokenizer", s->path);
+    }
+    return 0;
+}
+
 int store_open(const char *path, kb_store **out)
 {
     *out = NULL;
@@ -121,6 +148,7 @@ int store_open(const char *path, kb_store **out)
                   "JOIN documents d ON d.id = c.doc WHERE c.id = ?1"},
         {&s->vec, "SELECT vec FROM chunks WHERE id = ?1"},
         {&s->all_vecs, "SELECT id, vec FROM chunks"},
+        {&s->all_texts, "SELECT id, text FROM chunks ORDER BY id"},
         {&s->meta_match, "SELECT CAST(json_extract(d.meta, ?2) AS TEXT) = ?3 FROM chunks c "
                          "JOIN documents d ON d.id = c.doc WHERE c.id = ?1"},
         {&s->sources, "SELECT source FROM documents WHERE source = ?1 OR "
@@ -129,6 +157,7 @@ int store_open(const char *path, kb_store **out)
     for (size_t i = 0; !st && i < sizeof stmts / sizeof *stmts; i++)
         if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].q, NULL) != SQLITE_OK)
             st = sql_err(s, HRT_E_FORMAT, "preparing a statement");
+    if (!st) st = open_tokenizer(s);
     if (st) {
         store_close(s);
         return st;
@@ -292,44 +321,137 @@ static int is_stop_word(const char *w, size_t n)
     return 0;
 }
 
-static int is_word_byte(char ch)
+typedef struct {
+    int (*fn)(void *ud, const char *tok, int n, int start, int end);
+    void *ud;
+    int st;
+} tok_ctx;
+
+static int tok_cb(void *ud, int flags, const char *tok, int n, int start, int end)
 {
-    unsigned char c = (unsigned char)ch;
-    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+    (void)flags;
+    tok_ctx *c = ud;
+    return (c->st = c->fn(c->ud, tok, n, start, end)) ? SQLITE_ABORT : SQLITE_OK;
 }
 
-/* The FTS5 query for free text: each word (a run of letters, digits or
- * non-ASCII bytes) but the stop words quoted, joined by OR. NULL when it
- * has no such word. */
-static char *fts_query(const char *text)
+/* s->mu held. */
+static int tokenize_locked(kb_store *s, const char *text, size_t len, int query,
+                           int (*fn)(void *ud, const char *tok, int n, int start, int end), void *ud)
 {
-    size_t n = strlen(text), cap = 3 * n + 16, len = 0, words = 0;
-    char *q = malloc(cap);
-    if (!q) return NULL;
-    for (size_t i = 0; i < n && words < 64;) {
-        if (!is_word_byte(text[i])) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < n && is_word_byte(text[j])) j++;
-        if (!is_stop_word(text + i, j - i)) {
-            len += (size_t)snprintf(q + len, cap - len, "%s\"%.*s\"", words ? " OR " : "", (int)(j - i), text + i);
-            words++;
-        }
-        i = j;
+    if (len > INT_MAX) return hrt_err(HRT_E_INVALID, "a text of %zu bytes to tokenize", len);
+    tok_ctx c = {fn, ud, 0};
+    int rc = s->tok_api.xTokenize(s->tok, &c, query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT, text, (int)len,
+                                  tok_cb);
+    return c.st ? c.st : rc == SQLITE_OK ? 0 : hrt_err(HRT_E_NOMEM, "tokenizing: out of memory");
+}
+
+typedef struct {
+    const char *text;
+    store_terms *t;
+    size_t used, cap;
+} terms_ctx;
+
+static int add_term(void *ud, const char *tok, int n, int start, int end)
+{
+    terms_ctx *c = ud;
+    store_terms *t = c->t;
+    if (t->n == STORE_MAX_TERMS || is_stop_word(c->text + start, (size_t)(end - start)) ||
+        c->used + (size_t)n + (size_t)(end - start) + 2 > c->cap)
+        return 0;
+    t->term[t->n] = t->buf + c->used;
+    t->len[t->n] = n;
+    memcpy(t->buf + c->used, tok, (size_t)n);
+    c->used += (size_t)n + 1;
+    t->buf[c->used - 1] = 0;
+    t->word[t->n] = t->buf + c->used;
+    t->word_len[t->n] = end - start;
+    memcpy(t->buf + c->used, c->text + start, (size_t)(end - start));
+    c->used += (size_t)(end - start) + 1;
+    t->buf[c->used - 1] = 0;
+    t->n++;
+    return 0;
+}
+
+int store_query_terms(kb_store *s, const char *query, store_terms *t)
+{
+    memset(t, 0, sizeof *t);
+    size_t len = strlen(query);
+    /* each term holds its token and its word: porter only shortens, and
+     * unicode61's folding grows a letter's UTF-8 by at most half */
+    size_t cap = 3 * len + 2 * STORE_MAX_TERMS + 16;
+    if (!(t->buf = malloc(cap))) return hrt_err(HRT_E_NOMEM, "out of memory");
+    terms_ctx c = {query, t, 0, cap};
+    pthread_mutex_lock(&s->mu);
+    int st = tokenize_locked(s, query, len, 1, add_term, &c);
+    pthread_mutex_unlock(&s->mu);
+    if (st) store_terms_clear(t);
+    return st;
+}
+
+void store_terms_clear(store_terms *t)
+{
+    free(t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+int store_tokenize(kb_store *s, const char *text, size_t len, int (*fn)(void *ud, const char *tok, int n, int start, int end),
+                   void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int st = tokenize_locked(s, text, len, 0, fn, ud);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+typedef struct {
+    int (*fn)(void *ud, int64_t id, const char *tok, int n);
+    void *ud;
+    int64_t id;
+} chunk_tok_ctx;
+
+static int chunk_tok(void *ud, const char *tok, int n, int start, int end)
+{
+    (void)start;
+    (void)end;
+    chunk_tok_ctx *c = ud;
+    return c->fn(c->ud, c->id, tok, n);
+}
+
+int store_chunk_tokens(kb_store *s, int (*fn)(void *ud, int64_t id, const char *tok, int n), void *ud)
+{
+    chunk_tok_ctx c = {fn, ud, 0};
+    pthread_mutex_lock(&s->mu);
+    int rc, st = 0;
+    while (!st && (rc = sqlite3_step(s->all_texts)) == SQLITE_ROW) {
+        c.id = sqlite3_column_int64(s->all_texts, 0);
+        const char *text = (const char *)sqlite3_column_text(s->all_texts, 1);
+        size_t len = (size_t)sqlite3_column_bytes(s->all_texts, 1);
+        if (!(st = fn(ud, c.id, NULL, 0))) st = tokenize_locked(s, text ? text : "", len, 0, chunk_tok, &c);
     }
-    if (!words) {
-        free(q);
-        return NULL;
-    }
-    return q;
+    if (!st && rc != SQLITE_DONE) st = sql_err(s, HRT_E_IO, "reading the chunks");
+    sqlite3_reset(s->all_texts);
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }
 
 int store_bm25(kb_store *s, const char *query, size_t k, int64_t *ids, float *scores)
 {
-    char *q = fts_query(query);
-    if (!q) return 0;
+    store_terms t;
+    int st = store_query_terms(s, query, &t);
+    if (st || !t.n) {
+        store_terms_clear(&t);
+        return st;
+    }
+    /* each word quoted, so FTS5 sees it as the one token it makes */
+    size_t cap = 0, len = 0;
+    for (size_t i = 0; i < t.n; i++) cap += (size_t)t.word_len[i] + 8;
+    char *q = malloc(cap + 1);
+    if (!q) {
+        store_terms_clear(&t);
+        return hrt_err(HRT_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < t.n; i++) len += (size_t)snprintf(q + len, cap + 1 - len, "%s\"%s\"", i ? " OR " : "", t.word[i]);
+    store_terms_clear(&t);
     pthread_mutex_lock(&s->mu);
     sqlite3_bind_text(s->bm25, 1, q, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->bm25, 2, (int64_t)k);
@@ -338,7 +460,7 @@ int store_bm25(kb_store *s, const char *query, size_t k, int64_t *ids, float *sc
         ids[n] = sqlite3_column_int64(s->bm25, 0);
         scores[n++] = (float)-sqlite3_column_double(s->bm25, 1);
     }
-    int st = n;
+    st = n;
     if (n < (int)k && rc != SQLITE_DONE) st = sql_err(s, HRT_E_IO, "BM25 search");
     sqlite3_reset(s->bm25);
     pthread_mutex_unlock(&s->mu);

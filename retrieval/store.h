@@ -63,10 +63,33 @@ int store_doc_put(kb_store *s, const char *source, const char *hash, const char 
 /* Removes source and its chunks; the removed chunk ids as for put.
  * HRT_E_RANGE when absent. */
 int store_doc_remove(kb_store *s, const char *source, int64_t **old_ids, size_t *n_old);
-/* BM25 over the chunks: up to k chunk ids, best first, scores higher =
- * better (negated FTS5 bm25). The query is free text: its words are
- * searched with OR, so punctuation cannot break the FTS5 syntax. Returns
- * the number found. */
+/* The terms of a free-text query as chunks_fts indexes them: the words
+ * FTS5's tokenizer finds (unicode61 folding, porter stemming), Lucene's
+ * English stop words dropped, at most STORE_MAX_TERMS, repeats kept. */
+#define STORE_MAX_TERMS 64
+typedef struct {
+    size_t n;
+    const char *term[STORE_MAX_TERMS]; /* the token, NUL-terminated */
+    int len[STORE_MAX_TERMS];
+    const char *word[STORE_MAX_TERMS]; /* the query's bytes it came from */
+    int word_len[STORE_MAX_TERMS];
+    char *buf; /* owns the strings */
+} store_terms;
+int store_query_terms(kb_store *s, const char *query, store_terms *out);
+void store_terms_clear(store_terms *t);
+/* Runs chunks_fts's tokenizer over text as for a document: fn gets each
+ * token (tok, n bytes) and its byte span in text; a non-zero return
+ * stops it (HRT_E_CANCELLED). */
+int store_tokenize(kb_store *s, const char *text, size_t len,
+                   int (*fn)(void *ud, const char *tok, int n, int start, int end), void *ud);
+/* Tokenizes every chunk in id order, for an in-memory index: fn(ud, id,
+ * NULL, 0) opens chunk id, then fn(ud, id, tok, n) for each token. The
+ * store is locked throughout; fn must not call back into it. */
+int store_chunk_tokens(kb_store *s, int (*fn)(void *ud, int64_t id, const char *tok, int n), void *ud);
+/* BM25 over the chunks by FTS5: up to k chunk ids, best first, scores
+ * higher = better (negated FTS5 bm25). The query's terms
+ * (store_query_terms) are searched with OR, each word quoted, so
+ * punctuation cannot break the FTS5 syntax. Returns the number found. */
 int store_bm25(kb_store *s, const char *query, size_t k, int64_t *ids, float *scores);
 /* Fills h for chunk id: 0, HRT_E_RANGE when it no longer exists. */
 int store_chunk_get(kb_store *s, int64_t id, store_hit *h);

@@ -14,6 +14,8 @@ int main(void) { test_skip("built without retrieval (FAISS or SQLite not found)"
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kb_internal.h"
+
 static char root[256], kbdir[300], docs[300];
 static hrt_model *model;
 
@@ -82,6 +84,26 @@ static void make_docs(void)
     write_str("ignored.csv", "a,b,c\n");
 }
 
+/* BM25 by the in-memory index and by FTS5 return the same chunks with the
+ * same scores (the index follows every add and remove). */
+static void bm25_agrees(hrt_kb *kb, const char *query, const char *when)
+{
+    hrt_kb_search_params sp = hrt_kb_search_default_params();
+    sp.mode = HRT_KB_BM25;
+    sp.dedup = 1.0f;
+    hrt_kb_hit a[10], b[10];
+    int na = hrt_kb_search(kb, query, &sp, a);
+    kb_bm25_fts5(kb, 1);
+    int nb = hrt_kb_search(kb, query, &sp, b);
+    kb_bm25_fts5(kb, 0);
+    int same = na == nb && na > 0;
+    for (int i = 0; same && i < na; i++)
+        same = a[i].chunk_id == b[i].chunk_id && fabsf(a[i].score - b[i].score) <= 1e-4f * fabsf(b[i].score);
+    CHECK_MSG(same, "%s: \"%s\": %d hits in memory, %d by FTS5", when, query, na, nb);
+    hrt_kb_hits_free(a, na > 0 ? (size_t)na : 0);
+    hrt_kb_hits_free(b, nb > 0 ? (size_t)nb : 0);
+}
+
 static void test_ingest_and_search(void)
 {
     hrt_kb *kb = open_kb(NULL);
@@ -100,6 +122,7 @@ static void test_ingest_and_search(void)
     CHECK(!strcmp(first_source(kb, "how long do I have to send an item back for my money?", HRT_KB_DENSE, b, sizeof b), "refunds.md"));
     CHECK(!strcmp(first_source(kb, "express shipping next day", HRT_KB_BM25, b, sizeof b), "shipping.html"));
     CHECK(!strcmp(first_source(kb, "I forgot my password", HRT_KB_HYBRID, b, sizeof b), "faq.jsonl#q1"));
+    bm25_agrees(kb, "shipping warehouse refund password days", "ingested");
     /* citations: the hit's text is the document's text at its offsets */
     hrt_kb_search_params sp = hrt_kb_search_default_params();
     sp.k = 10;
@@ -142,6 +165,7 @@ static void test_ingest_and_search(void)
     CHECK_STATUS(hrt_kb_add(kb, docs, &r), 0);
     CHECK(r.docs_updated == 1 && r.docs_unchanged == 6 && r.chunks_removed >= 1);
     CHECK(!strcmp(first_source(kb, "Antwerp", HRT_KB_BM25, b, sizeof b), "notes.txt"));
+    bm25_agrees(kb, "warehouse Antwerp Rotterdam shipping", "updated");
     /* remove: a file, then a JSON file's records */
     char p[600];
     snprintf(p, sizeof p, "%s/refunds.md", docs);
@@ -154,6 +178,7 @@ static void test_ingest_and_search(void)
     CHECK_STATUS(hrt_kb_remove(kb, p, &nd), HRT_E_RANGE);
     CHECK_STATUS(hrt_kb_stats_get(kb, &s), 0);
     CHECK(s.documents == 4 && s.vectors == s.chunks);
+    bm25_agrees(kb, "warehouse shipping days", "removed");
     /* bad input */
     snprintf(p, sizeof p, "%s/no-such-dir", docs);
     CHECK_STATUS(hrt_kb_add(kb, p, &r), HRT_E_IO);

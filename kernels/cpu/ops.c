@@ -1,9 +1,18 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "quant.h"
+
+#ifdef HRT_WITH_BLAS
+#include <cblas.h>
+/* From this many tokens an F32 product goes to OpenBLAS's sgemm: on the
+ * 2-core EPYC of docs/PERFORMANCE.md it runs 256 x 384 x 1536 at 160
+ * GFLOP/s, about 5x hrt's loops, and at 15 tokens no faster than them. */
+#define BLAS_MIN_TOK 8
+#endif
 
 size_t cpu_matmul_scratch(uint32_t act_type, int64_t n_cols, int n_tok)
 {
@@ -83,9 +92,68 @@ static void matmul_job_fn(void *p, int ith, int nth)
     if (r0 < r1) matmul_rows(j, r0, r1);
 }
 
+#ifdef HRT_WITH_BLAS
+static _Atomic int blas_on = 1;
+
+/* OpenBLAS keeps one global thread count: it follows the caller's pool. */
+static void blas_threads(threadpool *tp)
+{
+    static _Atomic int threads;
+    if (atomic_load(&threads) != tp_size(tp)) {
+        atomic_store(&threads, tp_size(tp));
+        openblas_set_num_threads(tp_size(tp));
+    }
+}
+
+/* y = x W^T by sgemm, for every W[k]; 0 when some W[k] is not F32. */
+static int matmul_blas(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats, const float *x,
+                       int n_tok)
+{
+    if (!atomic_load(&blas_on)) return 0;
+    for (int k = 0; k < n_mats; k++)
+        if (W[k]->type != GGML_TYPE_F32 || W[k]->act_type != GGML_TYPE_F32) return 0;
+    blas_threads(tp);
+    for (int k = 0; k < n_mats; k++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_tok, (int)W[k]->n_rows, (int)W[k]->n_cols, 1.0f, x,
+                    (int)W[k]->n_cols, W[k]->data, (int)(W[k]->row_bytes / sizeof(float)), 0.0f, y[k],
+                    (int)W[k]->n_rows);
+    return 1;
+}
+#endif
+
+int cpu_set_blas(int on)
+{
+#ifdef HRT_WITH_BLAS
+    atomic_store(&blas_on, on);
+    return 1;
+#else
+    (void)on;
+    return 0;
+#endif
+}
+
+int cpu_gemm(threadpool *tp, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+             int ldb, float *c, int ldc)
+{
+#ifdef HRT_WITH_BLAS
+    if (m < BLAS_MIN_TOK || !atomic_load(&blas_on)) return 0;
+    blas_threads(tp);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, 0.0f,
+                c, ldc);
+    return 1;
+#else
+    (void)tp, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)c,
+        (void)ldc;
+    return 0;
+#endif
+}
+
 void cpu_matmul(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats,
                 const float *x, int n_tok, void *scratch)
 {
+#ifdef HRT_WITH_BLAS
+    if (n_tok >= BLAS_MIN_TOK && matmul_blas(tp, W, y, n_mats, x, n_tok)) return;
+#endif
     matmul_job j = {W, y, n_mats, x, n_tok, scratch, act_row_bytes(W[0]->act_type, W[0]->n_cols), 0};
     for (int k = 0; k < n_mats; k++) j.total_rows += W[k]->n_rows;
     if (n_tok > 1)

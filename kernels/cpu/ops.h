@@ -28,6 +28,16 @@ size_t cpu_matmul_scratch(uint32_t act_type, int64_t n_cols, int n_tok);
 void cpu_matmul(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats,
                 const float *x, int n_tok, void *scratch);
 
+/* C (m, n) = alpha A (m, k) B (k, n), or B^T with trans_b (B then (n, k));
+ * row-major with leading dimensions. Done by OpenBLAS when hrt has it and
+ * m is large enough to pay (returns 1); else nothing is done (returns 0)
+ * and the caller uses its own loops. */
+int cpu_gemm(threadpool *tp, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+             int ldb, float *c, int ldc);
+/* on 0: hrt's own loops even where OpenBLAS could run (a benchmark's
+ * peer, a test's reference); 1: back. Returns whether hrt has OpenBLAS. */
+int cpu_set_blas(int on);
+
 void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 /* LayerNorm with weight and bias (BERT). */
 void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps);
