@@ -14,7 +14,7 @@ CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF
   -DHRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 corpus=$build/corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold}
+rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold,bm25}
 gguf=$root/models/smollm2-135m-instruct-q4_1.gguf
 st=$root/models/all-minilm-l6-v2/model.safetensors
 [ -f "$gguf" ] && head -c 4096 "$gguf" > "$corpus/gguf/head4k"
@@ -27,6 +27,7 @@ printf 'HRTCOLD\0\1\0\0\0\0\0\0\0' > "$corpus/cold/header-only"
 printf '\1HRTCIDX\0\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\20\0\0\0\0\0\0\0\1\0\0\0\0a' \
   > "$corpus/cold/index-one"
 printf 'Hello, world! <|im_start|>caf\xc3\xa9 12345 \xe4\xbd\xa0\xe5\xa5\xbd\xff\xfe' > "$corpus/tokenizer/mixed"
+printf 'the QUICK "fox" OR caf\xc3\xa9 -running* NEAR(x y) \xff\xfe\xe4\xbd\xa0' > "$corpus/bm25/query"
 status=0
 for h in "$build"/tests/fuzz/fuzz_*; do
   name=$(basename "$h")
