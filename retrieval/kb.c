@@ -233,37 +233,16 @@ static int save(hrt_kb *kb)
 }
 
 /* ---- the sparse index (lock held exclusively) ----------------------------- */
-static int build_tok(void *ud, int64_t id, const char *tok, int n)
-{
-    sparse_index *x = ud;
-    if (tok) return sparse_term(x, tok, n);
-    int st = sparse_end(x);
-    return st ? st : sparse_begin(x, id);
-}
-
-static int sparse_build(hrt_kb *kb)
+static int sparse_rebuild(hrt_kb *kb)
 {
     double t0 = now_s();
     sparse_index *x = NULL;
-    int st = sparse_create(&x);
-    if (!st) st = store_chunk_tokens(kb->store, build_tok, x);
-    if (!st) st = sparse_end(x);
-    if (!st) st = sparse_commit(x);
-    if (st) {
-        sparse_free(x);
-        return st;
-    }
+    int st = sparse_build(kb->store, &x);
+    if (st) return st;
     hrt_log(HRT_LOG_INFO, "%s: BM25 index of %llu chunks (%llu postings) built in %.3f s", kb->dir,
             (unsigned long long)sparse_count(x), (unsigned long long)sparse_postings(x), now_s() - t0);
     kb->sparse = x;
     return 0;
-}
-
-static int index_tok(void *ud, const char *tok, int n, int start, int end)
-{
-    (void)start;
-    (void)end;
-    return sparse_term(ud, tok, n);
 }
 
 /* The sparse index follows a committed change: old ids gone, chunks c
@@ -274,11 +253,7 @@ static void sparse_follow(hrt_kb *kb, size_t n_old, const int64_t *old, size_t n
     if (!kb->sparse) return;
     sparse_remove(kb->sparse, n_old, old);
     int st = 0;
-    for (size_t i = 0; !st && i < n; i++) {
-        st = sparse_begin(kb->sparse, ids[i]);
-        if (!st) st = store_tokenize(kb->store, c[i].text, c[i].len, index_tok, kb->sparse);
-        if (!st) st = sparse_end(kb->sparse);
-    }
+    for (size_t i = 0; !st && i < n; i++) st = sparse_add(kb->sparse, kb->store, ids[i], c[i].text, c[i].len);
     if (!st) st = sparse_commit(kb->sparse);
     if (st) {
         hrt_log(HRT_LOG_WARN, "%s: the BM25 index could not follow (%s): rebuilt at the next search", kb->dir,
@@ -302,7 +277,7 @@ static int bm25(hrt_kb *kb, const char *query, size_t k, int64_t *ids, float *sc
     while (!kb->sparse) {
         pthread_rwlock_unlock(&kb->lock);
         pthread_rwlock_wrlock(&kb->lock);
-        st = kb->sparse ? 0 : sparse_build(kb);
+        st = kb->sparse ? 0 : sparse_rebuild(kb);
         pthread_rwlock_unlock(&kb->lock);
         if (st) break;
         pthread_rwlock_rdlock(&kb->lock);

@@ -198,6 +198,44 @@ int sparse_end(sparse_index *x)
     return 0;
 }
 
+static int build_tok(void *ud, int64_t id, const char *tok, int n)
+{
+    sparse_index *x = ud;
+    if (tok) return sparse_term(x, tok, n);
+    int st = sparse_end(x); /* the chunk before id, if any */
+    return st ? st : sparse_begin(x, id);
+}
+
+int sparse_build(kb_store *s, sparse_index **out)
+{
+    sparse_index *x = NULL;
+    int st = sparse_create(&x);
+    if (!st) st = store_chunk_tokens(s, build_tok, x);
+    if (!st) st = sparse_end(x);
+    if (!st) st = sparse_commit(x);
+    if (st) {
+        sparse_free(x);
+        x = NULL;
+    }
+    *out = x;
+    return st;
+}
+
+static int add_tok(void *ud, const char *tok, int n, int start, int end)
+{
+    (void)start;
+    (void)end;
+    return sparse_term(ud, tok, n);
+}
+
+int sparse_add(sparse_index *x, kb_store *s, int64_t id, const char *text, size_t len)
+{
+    int st = sparse_begin(x, id);
+    if (!st) st = store_tokenize(s, text, len, add_tok, x);
+    if (!st) st = sparse_end(x);
+    return st;
+}
+
 void sparse_remove(sparse_index *x, size_t n, const int64_t *ids)
 {
     for (size_t i = 0; i < n; i++) {
@@ -343,14 +381,13 @@ static int cmp_best(const void *a, const void *b)
 int sparse_search(const sparse_index *x, const char *const *terms, const int *lens, size_t n_terms, size_t k,
                   int64_t *ids, float *scores)
 {
-    if (!x->n_live || !k || !n_terms) return 0;
+    if (!x->n_live || !x->n_slots || !k || !n_terms) return 0;
     qterm q[64];
     uint32_t which[64];
     size_t m = 0;
     double a = avgdl(x), N = x->n_live;
     int bounded = a <= x->ref_avgdl; /* else the bounds may be too low: use the largest tf part, K1 + 1 */
     for (size_t i = 0; i < n_terms && i < 64; i++) {
-        if (!x->n_slots) break;
         uint32_t t = *slot(x, terms[i], lens[i]);
         if (!t || !x->terms[t - 1].df) continue;
         size_t j = 0;

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 typedef struct sparse_index sparse_index;
 
 int sparse_create(sparse_index **out);
@@ -35,6 +37,11 @@ void sparse_free(sparse_index *x);
 int sparse_begin(sparse_index *x, int64_t id);
 int sparse_term(sparse_index *x, const char *tok, int n);
 int sparse_end(sparse_index *x);
+/* A new index of every chunk of the store, with chunks_fts's tokens. */
+int sparse_build(kb_store *s, sparse_index **out);
+/* Adds chunk id, whose text is tokenized as chunks_fts does (begin, the
+ * store's tokens, end). */
+int sparse_add(sparse_index *x, kb_store *s, int64_t id, const char *text, size_t len);
 /* Marks the chunks of ids dead (ids not in the index are ignored). */
 void sparse_remove(sparse_index *x, size_t n, const int64_t *ids);
 /* After a batch of changes: drops the postings of dead chunks when they

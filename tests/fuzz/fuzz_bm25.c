@@ -18,13 +18,6 @@
 static kb_store *store;
 static sparse_index *index_;
 
-static int build_tok(void *ud, int64_t id, const char *tok, int n)
-{
-    if (tok) return sparse_term(ud, tok, n);
-    int st = sparse_end(ud);
-    return st ? st : sparse_begin(ud, id);
-}
-
 static void setup(void)
 {
     char path[64];
@@ -41,9 +34,7 @@ static void setup(void)
         store_chunk c = {texts[i], strlen(texts[i]), 0, strlen(texts[i]), 0};
         if (store_doc_put(store, src, "h", NULL, 0, &c, 1, NULL, 0, NULL, NULL, NULL)) abort();
     }
-    if (sparse_create(&index_) || store_chunk_tokens(store, build_tok, index_) || sparse_end(index_) ||
-        sparse_commit(index_))
-        abort();
+    if (sparse_build(store, &index_)) abort();
     unlink(path); /* the open connection keeps it */
 }
 
