@@ -1,15 +1,18 @@
 /* Search latency of a knowledge base at N chunks (100k by default) of
  * synthetic text, excluding the query embedding: each chunk is ~60 words
  * drawn from a Zipf-distributed vocabulary of 20k made-up words, with a
- * random unit vector of 384 floats (the embedder's size); queries are 4
- * such words with a random vector. The index type is hrt's choice by size
- * (HNSW32 above 50k). BM25 runs on hrt's in-memory index and, as the peer,
- * on FTS5's bm25() over the same store. Each run draws Q queries and runs
- * them through every row; a cell is the median over runs of that run's p50
- * or p99.
+ * unit vector of 384 floats (the embedder's size; see unit_vec); queries
+ * are 4 such words with a vector of the same kind. The index type is hrt's
+ * choice by size (HNSW32 above 50k). BM25 runs on hrt's in-memory index
+ * and, as the peer, on FTS5's bm25() over the same store; the hybrid search
+ * also runs with its two halves one after the other on one thread. Each run
+ * draws Q queries and runs them through every row; a cell is the median
+ * over runs of that run's p50 or p99. The dense search's recall@10 against
+ * an exact scan is printed, so that its latency is read with its quality.
  *
  * usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE]
- *                       [--index FACTORY]  (a FAISS factory string instead of hrt's choice) */
+ *                       [--index FACTORY]  (a FAISS factory string instead of hrt's choice)
+ *                       [--vectors latent|random] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,12 +61,33 @@ static const char *word(void)
     return vocab[lo];
 }
 
+static double gauss(void) /* Box-Muller */
+{
+    double u = ((double)(bench_rng() >> 11) + 0.5) / 9007199254740992.0;
+    double w = ((double)(bench_rng() >> 11) + 0.5) / 9007199254740992.0;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * w);
+}
+
+/* Vectors: with --vectors latent (the default), A z + e normalised, z of
+ * LATENT standard normal factors through a fixed random DIM x LATENT map A,
+ * plus isotropic noise e of a fifth of the signal's size: points near a
+ * low-dimensional subspace, as text embeddings are. With --vectors random,
+ * uniform directions in DIM dimensions: no neighbourhood structure at all,
+ * the worst case of a graph index. */
+enum { LATENT = 32 };
+static float latent_map[DIM * LATENT];
+static int random_vectors;
+
 static void unit_vec(float *v)
 {
-    double n = 0;
+    double n = 0, z[LATENT];
+    for (int j = 0; j < LATENT; j++) z[j] = gauss();
     for (int d = 0; d < DIM; d++) {
-        v[d] = (float)((double)(bench_rng() % 20001) / 10000.0 - 1.0);
-        n += (double)v[d] * v[d];
+        double x = random_vectors ? gauss() : 0;
+        for (int j = 0; !random_vectors && j < LATENT; j++) x += latent_map[d * LATENT + j] * z[j];
+        if (!random_vectors) x += 0.2 * sqrt((double)LATENT) * gauss(); /* A z's coordinates: sd sqrt(LATENT) */
+        v[d] = (float)x;
+        n += x * x;
     }
     for (int d = 0; d < DIM; d++) v[d] /= (float)sqrt(n);
 }
@@ -79,8 +103,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         else if (!strcmp(argv[i], "--index") && i + 1 < argc) index_type = argv[++i];
+        else if (!strcmp(argv[i], "--vectors") && i + 1 < argc) random_vectors = !strcmp(argv[++i], "random");
         else {
-            fprintf(stderr, "usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE] [--index FACTORY]\n");
+            fprintf(stderr, "usage: bench_kb_speed [--chunks N] [--runs R] [--queries Q] [--dir DIR] [--json FILE] [--index FACTORY] [--vectors latent|random]\n");
             return 2;
         }
     }
@@ -97,6 +122,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) return 1;
     make_vocab();
+    for (int i = 0; i < DIM * LATENT; i++) latent_map[i] = (float)gauss();
     hrt_kb_params kp = hrt_kb_default_params();
     kp.embedder = m;
     kp.index_type = index_type;
@@ -139,18 +165,20 @@ int main(int argc, char **argv)
     }
     double build_s = now_s() - t0;
     printf("BM25 index built in %.2f s (at the first BM25 search)\n", build_s);
-    enum { ROWS = 5 };
-    static const struct { const char *name, *key; int mode, fts5; } rows[ROWS] = {
-        {"hybrid (RRF + dedup), BM25 in memory", "hybrid", HRT_KB_HYBRID, 0},
-        {"hybrid (RRF + dedup), BM25 by FTS5", "hybrid_fts5", HRT_KB_HYBRID, 1},
-        {"dense (FAISS)", "dense", HRT_KB_DENSE, 0},
-        {"BM25 in memory (MaxScore)", "bm25", HRT_KB_BM25, 0},
-        {"BM25 by FTS5 bm25()", "bm25_fts5", HRT_KB_BM25, 1},
+    /* the FTS5 rows last: their scans would leave the others a cold cache */
+    enum { ROWS = 6 };
+    static const struct { const char *name, *key; int mode, fts5, serial; } rows[ROWS] = {
+        {"hybrid (RRF + dedup), BM25 in memory", "hybrid", HRT_KB_HYBRID, 0, 0},
+        {"hybrid, BM25 after FAISS on one thread", "hybrid_serial", HRT_KB_HYBRID, 0, 1},
+        {"dense (FAISS)", "dense", HRT_KB_DENSE, 0, 0},
+        {"BM25 in memory (MaxScore)", "bm25", HRT_KB_BM25, 0, 0},
+        {"hybrid (RRF + dedup), BM25 by FTS5", "hybrid_fts5", HRT_KB_HYBRID, 1, 0},
+        {"BM25 by FTS5 bm25()", "bm25_fts5", HRT_KB_BM25, 1, 0},
     };
     double p50[ROWS][16], p99[ROWS][16], *lat = malloc((size_t)nq * sizeof *lat);
     char (*queries)[128] = malloc((size_t)nq * sizeof *queries);
     float *qv = malloc((size_t)nq * DIM * sizeof *qv);
-    long empty = 0, same = 0, compared = 0;
+    long empty = 0, same = 0, compared = 0, recall_hits = 0, recall_total = 0;
     for (long r = 0; r < runs; r++) {
         for (long i = 0; i < nq; i++) { /* one query set per run, for every row */
             snprintf(queries[i], sizeof queries[i], "%s %s %s %s", word(), word(), word(), word());
@@ -158,6 +186,7 @@ int main(int argc, char **argv)
         }
         for (int row = 0; row < ROWS; row++) {
             kb_bm25_fts5(kb, rows[row].fts5);
+            kb_serial(kb, rows[row].serial);
             for (long i = 0; i < nq; i++) {
                 hrt_kb_search_params sp = hrt_kb_search_default_params();
                 sp.mode = rows[row].mode;
@@ -171,6 +200,34 @@ int main(int argc, char **argv)
             qsort(lat, (size_t)nq, sizeof *lat, cmp_d);
             p50[row][r] = lat[nq / 2];
             p99[row][r] = lat[(long)(0.99 * (double)(nq - 1))];
+        }
+        /* dense recall@10 against an exact scan of the vectors (first run's queries) */
+        for (long i = 0; r == 0 && i < nq; i++) {
+            const float *q = qv + i * DIM;
+            long best[10];
+            float bs[10];
+            for (int k = 0; k < 10; k++) best[k] = -1, bs[k] = -INFINITY;
+            for (long j = 0; j < n_chunks; j++) {
+                float acc[8] = {0};
+                for (int d = 0; d < DIM; d += 8)
+                    for (int u = 0; u < 8; u++) acc[u] += q[d + u] * vecs[j * DIM + d + u];
+                float v = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                if (v <= bs[9]) continue;
+                int k = 9;
+                for (; k > 0 && bs[k - 1] < v; k--) bs[k] = bs[k - 1], best[k] = best[k - 1];
+                bs[k] = v, best[k] = j;
+            }
+            hrt_kb_search_params sp = hrt_kb_search_default_params();
+            sp.mode = HRT_KB_DENSE;
+            sp.dedup = 1.0f; /* the raw ranking */
+            hrt_kb_hit hits[10];
+            int n = kb_search_vec(kb, queries[i], q, &sp, hits);
+            for (int a = 0; a < n; a++) {
+                long got = atol(hits[a].source + strlen("synthetic/"));
+                for (int b = 0; b < 10; b++) recall_hits += got == best[b];
+            }
+            recall_total += 10;
+            if (n > 0) hrt_kb_hits_free(hits, (size_t)n);
         }
         /* the two BM25s: the same chunks (first run's queries) */
         for (long i = 0; r == 0 && i < nq; i++) {
@@ -190,6 +247,7 @@ int main(int argc, char **argv)
         }
     }
     kb_bm25_fts5(kb, 0);
+    kb_serial(kb, 0);
     printf("\n| search, %llu chunks, k = 10 | p50 ms | p99 ms |\n|---|---:|---:|\n", (unsigned long long)st.chunks);
     double m50[ROWS], m99[ROWS];
     for (int row = 0; row < ROWS; row++) {
@@ -197,8 +255,10 @@ int main(int argc, char **argv)
         m99[row] = median(p99[row], (int)runs);
         printf("| %s | %.3f | %.3f |\n", rows[row].name, m50[row], m99[row]);
     }
-    printf("\nBM25 p50: FTS5 / in memory = %.1fx; hybrid p99: FTS5 / in memory = %.1fx\n", m50[4] / m50[3],
-           m99[1] / m99[0]);
+    printf("\nBM25 p50: FTS5 / in memory = %.1fx; hybrid p99: FTS5 / in memory = %.1fx, one thread / two = %.2fx\n",
+           m50[5] / m50[3], m99[4] / m99[0], m99[1] / m99[0]);
+    printf("dense recall@10 against an exact scan: %.3f (%ld queries)\n", (double)recall_hits / (double)recall_total,
+           recall_total / 10);
     printf("in-memory BM25 and FTS5 agreed (same chunks, or same scores where tied) on %ld of %ld queries\n", same,
            compared);
     printf("%ld runs of %ld queries per row; %ld searches returned nothing\n", runs, nq, empty);
@@ -206,8 +266,9 @@ int main(int argc, char **argv)
         FILE *j = fopen(json_path, "w");
         if (j) {
             fprintf(j, "{\"chunks\": %llu, \"index\": \"%s\", \"load_s\": %.2f, \"bm25_build_s\": %.3f, "
-                       "\"runs\": %ld, \"queries\": %ld, \"bm25_agree\": %ld",
-                    (unsigned long long)st.chunks, st.index_type, load_s, build_s, runs, nq, same);
+                       "\"runs\": %ld, \"queries\": %ld, \"bm25_agree\": %ld, \"dense_recall10\": %.4f",
+                    (unsigned long long)st.chunks, st.index_type, load_s, build_s, runs, nq, same,
+                    (double)recall_hits / (double)recall_total);
             for (int row = 0; row < ROWS; row++)
                 fprintf(j, ", \"%s\": {\"p50_ms\": %.3f, \"p99_ms\": %.3f}", rows[row].key, m50[row], m99[row]);
             fprintf(j, "}\n");

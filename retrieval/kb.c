@@ -49,6 +49,24 @@
 #define SAVE_EVERY 256
 #define RRF_K 60 /* reciprocal-rank fusion constant (Cormack, Clarke, Buettcher, SIGIR 2009) */
 
+/* A hybrid search runs its BM25 half on this helper thread while the
+ * caller's thread searches FAISS: the two retrievers are independent, so
+ * the latency is the slower of the two rather than their sum. One helper
+ * per knowledge base, started by the first hybrid search; a search that
+ * finds it busy (another thread's search) runs BM25 itself. */
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, quit, posted, done, busy;
+    const char *query; /* the job */
+    size_t k;
+    int64_t *ids;
+    float *scores;
+    int result;        /* bm25()'s: hits or an error code */
+    char error[1024];
+} bm25_helper;
+
 struct hrt_kb {
     char *dir;
     hrt_kb_params p;
@@ -56,11 +74,13 @@ struct hrt_kb {
     dense_index *dense;
     sparse_index *sparse; /* NULL until a BM25 search needs it */
     int bm25_fts5;        /* kb_bm25_fts5() */
+    int serial;           /* kb_serial() */
     pthread_rwlock_t lock;
     pthread_mutex_t write;
     int dim, chunk_tokens, chunk_overlap, auto_type;
     char model[256], index_type[64];
     int64_t saved_version;
+    bm25_helper helper;
 };
 
 hrt_kb_params hrt_kb_default_params(void)
@@ -291,6 +311,75 @@ static int bm25(hrt_kb *kb, const char *query, size_t k, int64_t *ids, float *sc
 }
 
 void kb_bm25_fts5(hrt_kb *kb, int fts5) { kb->bm25_fts5 = fts5; }
+void kb_serial(hrt_kb *kb, int serial) { kb->serial = serial; }
+
+static void *helper_main(void *arg)
+{
+    hrt_kb *kb = arg;
+    bm25_helper *h = &kb->helper;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->posted && !h->quit) pthread_cond_wait(&h->cv, &h->mu);
+        if (h->quit) break;
+        h->posted = 0;
+        pthread_mutex_unlock(&h->mu);
+        int r = bm25(kb, h->query, h->k, h->ids, h->scores);
+        pthread_mutex_lock(&h->mu);
+        h->result = r;
+        if (r < 0) snprintf(h->error, sizeof h->error, "%s", hrt_last_error());
+        h->done = 1;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Hands a BM25 search to the helper: 1 when it took it (collect it with
+ * helper_wait), 0 when the caller must run it itself. */
+static int helper_post(hrt_kb *kb, const char *query, size_t k, int64_t *ids, float *scores)
+{
+    bm25_helper *h = &kb->helper;
+    pthread_mutex_lock(&h->mu);
+    int ok = !h->busy;
+    if (ok && !h->started) {
+        h->started = pthread_create(&h->thread, NULL, helper_main, kb) == 0;
+        ok = h->started;
+    }
+    if (ok) {
+        h->busy = 1;
+        h->posted = 1;
+        h->done = 0;
+        h->query = query, h->k = k, h->ids = ids, h->scores = scores;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+static int helper_wait(hrt_kb *kb)
+{
+    bm25_helper *h = &kb->helper;
+    pthread_mutex_lock(&h->mu);
+    while (!h->done) pthread_cond_wait(&h->cv, &h->mu);
+    int r = h->result;
+    if (r < 0) hrt_err(r, "%s", h->error); /* the message, on the caller's thread */
+    h->busy = 0;
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+static void helper_stop(hrt_kb *kb)
+{
+    bm25_helper *h = &kb->helper;
+    pthread_mutex_lock(&h->mu);
+    h->quit = 1;
+    pthread_cond_broadcast(&h->cv);
+    int started = h->started;
+    pthread_mutex_unlock(&h->mu);
+    if (started) pthread_join(h->thread, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+}
 
 /* ---- open and close ----------------------------------------------------- */
 int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out)
@@ -315,6 +404,8 @@ int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out)
     kb->saved_version = -1;
     pthread_rwlock_init(&kb->lock, NULL);
     pthread_mutex_init(&kb->write, NULL);
+    pthread_mutex_init(&kb->helper.mu, NULL);
+    pthread_cond_init(&kb->helper.cv, NULL);
     int64_t index_version = -1;
     int st = read_manifest(kb, &index_version);
     if (st == 0) { /* a new knowledge base */
@@ -367,6 +458,7 @@ int hrt_kb_open(const char *dir, const hrt_kb_params *params, hrt_kb **out)
 void hrt_kb_free(hrt_kb *kb)
 {
     if (!kb) return;
+    helper_stop(kb);
     if (kb->store && kb->dense) save(kb);
     dense_free(kb->dense);
     sparse_free(kb->sparse);
@@ -675,12 +767,13 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
     if (nc < p.k) nc = p.k;
     if (p.filter_path) nc *= 4; /* a filter drops some */
     cand *c = calloc(2 * nc, sizeof *c);
-    int64_t *ids = malloc(nc * sizeof *ids);
-    float *sc = malloc(nc * sizeof *sc), *q = malloc((size_t)kb->dim * sizeof *q);
+    int64_t *ids = malloc(2 * nc * sizeof *ids), *bm_ids = ids ? ids + nc : NULL;
+    float *sc = malloc(2 * nc * sizeof *sc), *bm_sc = sc ? sc + nc : NULL, *q = malloc((size_t)kb->dim * sizeof *q);
     if (q) memcpy(q, qvec, (size_t)kb->dim * sizeof *q);
     float *vecs = malloc(2 * nc * (size_t)kb->dim * sizeof *vecs), **sel_vec = calloc(p.k, sizeof *sel_vec);
     int st = c && ids && sc && q && vecs && sel_vec ? 0 : hrt_err(HRT_E_NOMEM, "out of memory");
     size_t n = 0;
+    int async = !st && p.mode == HRT_KB_HYBRID && !kb->serial && helper_post(kb, query, nc, bm_ids, bm_sc);
     if (!st && p.mode != HRT_KB_BM25) {
         pthread_rwlock_rdlock(&kb->lock);
         st = dense_search(kb->dense, q, nc, sc, ids);
@@ -688,13 +781,13 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
         for (size_t i = 0; !st && i < nc && ids[i] >= 0; i++)
             c[n++] = (cand){ids[i], 0, sc[i], 0, (int)i + 1, 0};
     }
-    if (!st && p.mode != HRT_KB_DENSE) {
-        int m = bm25(kb, query, nc, ids, sc);
-        if (m < 0) st = m;
+    if (async || (!st && p.mode != HRT_KB_DENSE)) {
+        int m = async ? helper_wait(kb) : bm25(kb, query, nc, bm_ids, bm_sc);
+        if (m < 0 && !st) st = m;
         for (int i = 0; !st && i < m; i++) {
-            cand *x = find_cand(c, n, ids[i]);
-            if (!x) x = &c[n++], *x = (cand){ids[i], 0, 0, 0, 0, 0};
-            x->bm25 = sc[i];
+            cand *x = find_cand(c, n, bm_ids[i]);
+            if (!x) x = &c[n++], *x = (cand){bm_ids[i], 0, 0, 0, 0, 0};
+            x->bm25 = bm_sc[i];
             x->bm25_rank = i + 1;
         }
     }

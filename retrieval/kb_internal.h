@@ -19,5 +19,8 @@ int kb_put_vectors(hrt_kb *kb, size_t n, const char *const *sources, const char 
  * benchmark and the reference for tests) instead of the in-memory index;
  * 0: back to the index. */
 void kb_bm25_fts5(hrt_kb *kb, int fts5);
+/* serial 1: a hybrid search runs BM25 after FAISS on the caller's thread
+ * (the benchmark's comparison); 0: on the helper thread, at the same time. */
+void kb_serial(hrt_kb *kb, int serial);
 
 #endif

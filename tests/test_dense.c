@@ -1,6 +1,8 @@
 /* The dense index (retrieval/dense.c over FAISS through the C API bridge):
  * exact search finds each vector itself, removal, a save/load round trip,
- * HNSW's recall against exact search, and refusals (a bad factory string, a
+ * the bridge's inner product against one computed here in double at
+ * dimensions that leave every kind of tail (flat search and HNSW's
+ * distances), HNSW's recall against exact search, and refusals (a bad factory string, a
  * missing or foreign file, another dimension). */
 #include "hrt.h"
 #include "test.h"
@@ -88,6 +90,62 @@ static void test_flat(void)
     dense_free(d);
 }
 
+/* Flat top-k against a scan in double here, for dimensions of 1..40 and
+ * 384; and HNSW's own scores are exact inner products of what it returns. */
+static void test_exact(void)
+{
+    static const int dims[] = {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 40, 384};
+    enum { M = 400, K = 8 };
+    static float xb[M * 384];
+    static int64_t xid[M];
+    uint64_t s = 7;
+    int bad = 0, hnsw_bad = 0;
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+        int dim = dims[t];
+        for (int i = 0; i < M * dim; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            xb[i] = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
+        }
+        for (int i = 0; i < M; i++) xid[i] = 5 * i + 1;
+        dense_index *d = NULL, *h = NULL;
+        CHECK_STATUS(dense_create(dim, "IDMap2,Flat", &d), 0);
+        CHECK_STATUS(dense_create(dim, "IDMap2,HNSW16,Flat", &h), 0);
+        if (!d || !h) {
+            dense_free(d);
+            dense_free(h);
+            return;
+        }
+        dense_add(d, M, xb, xid);
+        dense_add(h, M, xb, xid);
+        for (int qi = 0; qi < 20; qi++) {
+            const float *q = xb + (qi * 17 % M) * dim;
+            double ref[M];
+            for (int i = 0; i < M; i++) {
+                ref[i] = 0;
+                for (int k = 0; k < dim; k++) ref[i] += (double)q[k] * xb[i * dim + k];
+            }
+            float sc[K];
+            int64_t got[K];
+            CHECK_STATUS(dense_search(d, q, K, sc, got), 0);
+            for (int r = 0; r < K; r++) {
+                int i = (int)((got[r] - 1) / 5);
+                int above = 0; /* vectors clearly better than the r-th result */
+                for (int j = 0; j < M; j++) above += ref[j] > ref[i] + 1e-4;
+                if (got[r] < 1 || i >= M || fabs(sc[r] - ref[i]) > 1e-4 * (1 + fabs(ref[i])) || above > r) bad++;
+            }
+            CHECK_STATUS(dense_search(h, q, K, sc, got), 0);
+            for (int r = 0; r < K; r++) {
+                int i = (int)((got[r] - 1) / 5);
+                if (got[r] < 1 || i >= M || fabs(sc[r] - ref[i]) > 1e-4 * (1 + fabs(ref[i]))) hnsw_bad++;
+            }
+        }
+        dense_free(d);
+        dense_free(h);
+    }
+    CHECK_MSG(bad == 0, "%d flat results off the exact top-k or score", bad);
+    CHECK_MSG(hnsw_bad == 0, "%d HNSW scores differ from the exact inner product", hnsw_bad);
+}
+
 static void test_hnsw(void)
 {
     dense_index *flat = NULL, *h = NULL;
@@ -150,6 +208,7 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/hrt_dense_%d.faiss", (int)getpid());
     make_vectors();
     test_flat();
+    test_exact();
     test_hnsw();
     test_refusals();
     unlink(path);

@@ -3,14 +3,18 @@
  * empty, invalid UTF-8, malformed JSON, a missing path), search in the
  * three modes with citations that point into the text, incremental
  * re-ingest, removal, metadata filters, near-duplicate suppression,
- * reopening, a dense index rebuilt after it went missing or stale, and
- * refusals (another embedding model, a newer format). */
+ * reopening, a dense index rebuilt after it went missing or stale,
+ * hybrid searches from several threads at once (each half of a hybrid
+ * search may run on the knowledge base's helper thread) giving the answers
+ * of one thread alone, and refusals (another embedding model, a newer
+ * format). */
 #include "hrt.h"
 #include "test.h"
 
 #ifndef HRT_WITH_RETRIEVAL
 int main(void) { test_skip("built without retrieval (FAISS or SQLite not found)"); }
 #else
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,6 +194,73 @@ static void test_ingest_and_search(void)
     hrt_kb_free(kb);
 }
 
+/* ---- several threads searching one knowledge base -------------------- */
+enum { CQ = 6, CT = 4, CROUNDS = 40 };
+static const char *cqueries[CQ] = {"warehouse opening hours", "refund within 30 days", "express shipping",
+                                   "forgot my password", "Antwerp", "breakfast café"};
+static float cvec[CQ * 384];
+static int64_t cwant[CQ][5];
+static int cwant_n[CQ];
+
+typedef struct {
+    hrt_kb *kb;
+    int id, wrong, failed;
+} searcher;
+
+static void *search_thread(void *arg)
+{
+    searcher *t = arg;
+    for (int r = 0; r < CROUNDS; r++) {
+        int q = (t->id + r) % CQ;
+        hrt_kb_search_params sp = hrt_kb_search_default_params();
+        sp.k = 5;
+        hrt_kb_hit hits[5];
+        int n = kb_search_vec(t->kb, cqueries[q], cvec + q * 384, &sp, hits);
+        if (n < 0) {
+            t->failed++;
+            continue;
+        }
+        int same = n == cwant_n[q];
+        for (int i = 0; same && i < n; i++) same = hits[i].chunk_id == cwant[q][i];
+        t->wrong += !same;
+        hrt_kb_hits_free(hits, (size_t)n);
+    }
+    return NULL;
+}
+
+static void test_concurrent_search(void)
+{
+    hrt_kb *kb = open_kb(NULL);
+    if (!kb) return;
+    CHECK_STATUS(hrt_embed(model, cqueries, NULL, CQ, cvec), 0);
+    for (int q = 0; q < CQ; q++) { /* the answers of one thread, halves one after the other */
+        hrt_kb_search_params sp = hrt_kb_search_default_params();
+        sp.k = 5;
+        hrt_kb_hit hits[5];
+        kb_serial(kb, 1);
+        int n = kb_search_vec(kb, cqueries[q], cvec + q * 384, &sp, hits);
+        kb_serial(kb, 0);
+        CHECK(n > 0);
+        cwant_n[q] = n;
+        for (int i = 0; i < n; i++) cwant[q][i] = hits[i].chunk_id;
+        hrt_kb_hits_free(hits, n > 0 ? (size_t)n : 0);
+    }
+    searcher t[CT];
+    pthread_t th[CT];
+    for (int i = 0; i < CT; i++) {
+        t[i] = (searcher){kb, i, 0, 0};
+        CHECK(pthread_create(&th[i], NULL, search_thread, &t[i]) == 0);
+    }
+    int wrong = 0, failed = 0;
+    for (int i = 0; i < CT; i++) {
+        pthread_join(th[i], NULL);
+        wrong += t[i].wrong, failed += t[i].failed;
+    }
+    CHECK_MSG(wrong == 0 && failed == 0, "%d of %d concurrent searches answered differently, %d failed", wrong,
+              CT * CROUNDS, failed);
+    hrt_kb_free(kb);
+}
+
 static void test_reopen_and_recovery(void)
 {
     hrt_kb *kb = open_kb(NULL);
@@ -278,6 +349,7 @@ int main(void)
     mkdir(docs, 0755);
     make_docs();
     test_ingest_and_search();
+    test_concurrent_search();
     test_reopen_and_recovery();
     hrt_model_free(model);
     char cmd[400];
