@@ -268,7 +268,9 @@ HRT_API int hrt_embed_dim(const hrt_model *model);
 
 /* Embeds n texts with an encoder model (mean pooling over tokens, then L2
  * normalisation, as sentence-transformers does for all-MiniLM-L6-v2). Texts
- * longer than the model's limit are truncated. out holds n * dim floats. */
+ * longer than the model's limit are truncated. out holds n * dim floats.
+ * The texts of one call are encoded together, in forward passes of up to
+ * 8,192 tokens: pass many texts per call for throughput (on a GPU most). */
 HRT_API int hrt_embed(hrt_model *model, const char *const *texts,
                       const size_t *lens, size_t n, float *out);
 
@@ -431,7 +433,10 @@ HRT_API void hrt_answer_clear(hrt_answer *answer);
  * (FAISS, cosine) and sparse (BM25) rankings by reciprocal-rank fusion and
  * drops near-duplicate passages; each hit cites its source and byte range.
  * Thread safety: searches may run on several threads at once; hrt_kb_add
- * and hrt_kb_remove wait for them and for each other. */
+ * and hrt_kb_remove wait for them and for each other. Threads: the first
+ * hybrid search starts one helper thread per handle (the BM25 half of a
+ * hybrid search runs there while the caller's thread searches FAISS);
+ * hrt_kb_free ends it. */
 typedef struct hrt_kb hrt_kb;
 
 typedef struct {

@@ -411,37 +411,70 @@ int hrt_embed_dim(const hrt_model *m)
     return m->hp.n_embd;
 }
 
+/* Tokens per forward pass of the encoder: texts are batched up to this
+ * many (a text longer than the model's window is cut to it first). */
+#define EMBED_BATCH_TOKENS 8192
+
+/* Encodes texts [first, first + n_seq) whose ids lie in ids, then
+ * normalises their embeddings. */
+static int embed_batch(hrt_model *m, threadpool *tp, const int32_t *ids, const int *lens, size_t first, int n_seq,
+                       float *out)
+{
+    int d = m->hp.n_embd;
+    float *e = out + first * (size_t)d;
+    int st = m->backend->encode(m, tp, ids, lens, n_seq, e);
+    for (int i = 0; !st && i < n_seq; i++, e += d) {
+        double ss = 0;
+        for (int k = 0; k < d; k++) ss += (double)e[k] * e[k];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int k = 0; k < d; k++) e[k] *= inv;
+    }
+    return st;
+}
+
 int hrt_embed(hrt_model *m, const char *const *texts, const size_t *lens, size_t n, float *out)
 {
     if (!m || (n && (!texts || !out))) return hrt_err(HRT_E_INVALID, "hrt_embed: NULL argument");
     if (!(m->arch->flags & ARCH_ENCODER))
         return hrt_err(HRT_E_INVALID, "%s: hrt_embed needs an encoder model", m->path);
-    int d = m->hp.n_embd, st = 0;
+    int st = 0, max_seq = m->hp.max_seq;
     threadpool *tp = tp_create(m->n_threads);
-    if (!tp) return hrt_err(HRT_E_NOMEM, "out of memory");
-    int32_t *ids = NULL;
-    size_t cap = 0;
+    size_t one_cap = 0, used = 0, first = 0, budget = EMBED_BATCH_TOKENS > max_seq ? EMBED_BATCH_TOKENS : (size_t)max_seq;
+    int32_t *ids = NULL, *one = NULL;
+    int *seq = malloc((n ? n : 1) * sizeof *seq), n_seq = 0;
+    if (!tp || !seq) st = hrt_err(HRT_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n && !st; i++) {
         size_t len = lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), n_ids = 0;
         if (!texts[i] && len) {
             st = hrt_err(HRT_E_INVALID, "hrt_embed: text %zu is NULL", i);
             break;
         }
-        if ((st = tokenizer_encode(m->tok, texts[i] ? texts[i] : "", len, 1, 0, &ids, &n_ids, &cap))) break;
+        if ((st = tokenizer_encode(m->tok, texts[i] ? texts[i] : "", len, 1, 0, &one, &n_ids, &one_cap))) break;
         /* Truncate as sentence-transformers does: keep the first max_seq - 1
          * ids and end with the final [SEP]. */
-        if (n_ids > (size_t)m->hp.max_seq) {
-            ids[m->hp.max_seq - 1] = ids[n_ids - 1];
-            n_ids = (size_t)m->hp.max_seq;
+        if (n_ids > (size_t)max_seq) {
+            one[max_seq - 1] = one[n_ids - 1];
+            n_ids = (size_t)max_seq;
         }
-        float *e = out + i * (size_t)d;
-        if ((st = m->backend->encode(m, tp, ids, (int)n_ids, e))) break;
-        double ss = 0;
-        for (int k = 0; k < d; k++) ss += (double)e[k] * e[k];
-        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (int k = 0; k < d; k++) e[k] *= inv;
+        if (used + n_ids > budget && n_seq) { /* the batch is full: encode it */
+            if ((st = embed_batch(m, tp, ids, seq, first, n_seq, out))) break;
+            first += (size_t)n_seq;
+            used = 0, n_seq = 0;
+        }
+        int32_t *grown = realloc(ids, (used + n_ids) * sizeof *ids);
+        if (!grown) {
+            st = hrt_err(HRT_E_NOMEM, "out of memory");
+            break;
+        }
+        ids = grown;
+        memcpy(ids + used, one, n_ids * sizeof *ids);
+        used += n_ids;
+        seq[n_seq++] = (int)n_ids;
     }
+    if (!st && n_seq) st = embed_batch(m, tp, ids, seq, first, n_seq, out);
     free(ids);
+    free(one);
+    free(seq);
     tp_free(tp);
     return st;
 }

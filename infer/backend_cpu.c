@@ -212,28 +212,35 @@ static int encoder_attention_gemm(const hparams *hp, threadpool *tp, const float
     return 1;
 }
 
-static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out)
+static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, const int *lens, int n_seq, float *out)
 {
     const hparams *hp = &m->hp;
-    int d = hp->n_embd;
+    int d = hp->n_embd, n = 0, longest = 0;
+    for (int i = 0; i < n_seq; i++) {
+        n += lens[i];
+        if (lens[i] > longest) longest = lens[i];
+    }
     size_t nd = (size_t)n * d;
     int nth = tp_size(tp);
     float *x = malloc(nd * sizeof *x), *xb = malloc(nd * sizeof *xb);
     float *q = malloc(nd * sizeof *q), *k = malloc(nd * sizeof *k), *v = malloc(nd * sizeof *v);
     float *att = malloc(nd * sizeof *att), *h = malloc((size_t)n * hp->n_ff * sizeof *h);
-    float *scores = malloc((size_t)nth * n * sizeof *scores), *scores_big = malloc((size_t)n * n * sizeof *scores_big);
+    float *scores = malloc((size_t)nth * longest * sizeof *scores);
+    float *scores_big = malloc((size_t)longest * longest * sizeof *scores_big);
     void *act = malloc((size_t)n * (hp->n_ff > d ? hp->n_ff : d) * sizeof(float) + 64);
     int st = 0;
     if (!x || !xb || !q || !k || !v || !att || !h || !scores || !act) {
         st = hrt_err(HRT_E_NOMEM, "out of memory encoding %d tokens", n);
         goto done;
     }
-    for (int t = 0; t < n; t++) {
-        float *xt = x + (size_t)t * d;
-        dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)ids[t] * m->tok_embd.row_bytes, xt, d);
-        for (int i = 0; i < d; i++) xt[i] += m->pos_embd[(size_t)t * d + i] + m->type_embd[i];
-        cpu_layernorm(xt, xt, m->embd_ln_w, m->embd_ln_b, d, hp->norm_eps);
-    }
+    for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i++])
+        for (int t = 0; t < lens[i]; t++) { /* positions restart with each sequence */
+            float *xt = x + (size_t)(t0 + t) * d;
+            const char *row = (const char *)m->tok_embd.data + (size_t)ids[t0 + t] * m->tok_embd.row_bytes;
+            dequantize_row(m->tok_embd.type, row, xt, d);
+            for (int c = 0; c < d; c++) xt[c] += m->pos_embd[(size_t)t * d + c] + m->type_embd[c];
+            cpu_layernorm(xt, xt, m->embd_ln_w, m->embd_ln_b, d, hp->norm_eps);
+        }
     for (int l = 0; l < hp->n_layer; l++) {
         const layer_weights *L = &m->layers[l];
         const cpu_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
@@ -242,16 +249,19 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, in
         add_bias(q, L->bq, n, d);
         add_bias(k, L->bk, n, d);
         add_bias(v, L->bv, n, d);
-        if (!encoder_attention_gemm(hp, tp, q, k, v, att, scores_big, n)) {
-            attn_job aj = {hp, q, k, v, att, scores, n, n, 0, 0, n};
-            tp_run(tp, attn_fn, &aj);
+        for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i++]) {
+            size_t o = (size_t)t0 * d;
+            if (!encoder_attention_gemm(hp, tp, q + o, k + o, v + o, att + o, scores_big, lens[i])) {
+                attn_job aj = {hp, q + o, k + o, v + o, att + o, scores, longest, lens[i], 0, 0, lens[i]};
+                tp_run(tp, attn_fn, &aj);
+            }
         }
         const cpu_mat *wo[1] = {&L->wo};
         cpu_matmul(tp, wo, &xb, 1, att, n, act);
         add_bias(xb, L->bo, n, d);
         for (int t = 0; t < n; t++) {
             float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++) xt[i] += bt[i];
+            for (int c = 0; c < d; c++) xt[c] += bt[c];
             cpu_layernorm(xt, xt, L->ln1_w, L->ln1_b, d, hp->norm_eps);
         }
         const cpu_mat *up[1] = {&L->up};
@@ -263,13 +273,16 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, in
         add_bias(xb, L->b_down, n, d);
         for (int t = 0; t < n; t++) {
             float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++) xt[i] += bt[i];
+            for (int c = 0; c < d; c++) xt[c] += bt[c];
             cpu_layernorm(xt, xt, L->ln2_w, L->ln2_b, d, hp->norm_eps);
         }
     }
-    /* Mean pooling over the tokens (one sequence: every token counts). */
-    memset(out, 0, (size_t)d * sizeof *out);
-    for (int t = 0; t < n; t++) cpu_axpy(out, 1.0f / (float)n, x + (size_t)t * d, d);
+    /* Mean pooling over each sequence's tokens (no padding: all count). */
+    for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i++]) {
+        float *o = out + (size_t)i * d;
+        memset(o, 0, (size_t)d * sizeof *o);
+        for (int t = 0; t < lens[i]; t++) cpu_axpy(o, 1.0f / (float)lens[i], x + (size_t)(t0 + t) * d, d);
+    }
 done:
     free(x); free(xb); free(q); free(k); free(v); free(att); free(h); free(scores); free(scores_big); free(act);
     return st;

@@ -480,17 +480,22 @@ static int cuda_decode_argmax(hrt_session *s, const int32_t *ids, int n, int32_t
 }
 
 /* ---- encoder (BERT) ------------------------------------------------------------------------ */
-static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out)
+static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, const int *lens, int n_seq, float *out)
 {
     (void)tp;
     const hparams *hp = &m->hp;
     cu_model *cm = m->backend_state;
-    int d = hp->n_embd, st = 0;
-    size_t nd = (size_t)n * d;
+    int d = hp->n_embd, st = 0, n = 0;
     CK(cudaSetDevice(m->device));
+    int *start = malloc(((size_t)n_seq + 1) * sizeof *start);
+    if (!start) return hrt_err(HRT_E_NOMEM, "out of memory");
+    for (int i = 0; i < n_seq; i++) start[i] = n, n += lens[i];
+    start[n_seq] = n;
+    size_t nd = (size_t)n * d;
     pthread_mutex_lock(&cm->enc_mu);
-    float *x = NULL, *xb = NULL, *q = NULL, *k = NULL, *v = NULL, *att = NULL, *h = NULL, *host = NULL;
+    float *x = NULL, *xb = NULL, *q = NULL, *k = NULL, *v = NULL, *att = NULL, *h = NULL, *pooled = NULL;
     int32_t *d_ids = NULL;
+    int *d_start = NULL;
     cudaStream_t sm = cm->enc_stream;
     cudaError_t e = cudaSuccess;
     if (!sm) {
@@ -509,10 +514,14 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, i
     E(cudaMalloc((void **)&v, nd * 4));
     E(cudaMalloc((void **)&att, nd * 4));
     E(cudaMalloc((void **)&h, (size_t)n * hp->n_ff * 4));
+    E(cudaMalloc((void **)&pooled, (size_t)n_seq * d * 4));
     E(cudaMalloc((void **)&d_ids, (size_t)n * 4));
+    E(cudaMalloc((void **)&d_start, ((size_t)n_seq + 1) * sizeof *d_start));
     E(cudaMemcpyAsync(d_ids, ids, (size_t)n * 4, cudaMemcpyHostToDevice, sm));
+    E(cudaMemcpyAsync(d_start, start, ((size_t)n_seq + 1) * sizeof *d_start, cudaMemcpyHostToDevice, sm));
     E(cuda_embed_rows(&cm->tok_embd, d_ids, n, x, sm));
-    E(cuda_add(x, cm->pos_embd, (int64_t)nd, sm));
+    for (int i = 0; i < n_seq; i++) /* positions restart with each sequence */
+        E(cuda_add(x + (size_t)start[i] * d, cm->pos_embd, (int64_t)lens[i] * d, sm));
     E(cuda_add_bias(x, cm->type_embd, n, d, sm)); /* token type 0 */
     E(cuda_layernorm(x, x, cm->embd_ln_w, cm->embd_ln_b, n, d, hp->norm_eps, sm));
     void *xh = NULL; /* f32 weights: cuBLAS needs no 16-bit copy */
@@ -521,7 +530,11 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, i
         E(cuda_gemm(cm->enc_blas, &L->wq, x, xh, L->bq, q, n, 0, sm));
         E(cuda_gemm(cm->enc_blas, &L->wk, x, xh, L->bk, k, n, 0, sm));
         E(cuda_gemm(cm->enc_blas, &L->wv, x, xh, L->bv, v, n, 0, sm));
-        E(cuda_attention_split(att, NULL, q, k, v, NULL, n, hp->n_head, hp->n_head_kv, hp->head_dim, 0, n, 1, sm));
+        for (int i = 0; i < n_seq; i++) { /* each sequence attends to itself */
+            size_t o = (size_t)start[i] * d;
+            E(cuda_attention_split(att + o, NULL, q + o, k + o, v + o, NULL, lens[i], hp->n_head, hp->n_head_kv,
+                                   hp->head_dim, 0, lens[i], 1, sm));
+        }
         E(cuda_gemm(cm->enc_blas, &L->wo, att, xh, L->bo, xb, n, 0, sm));
         E(cuda_add(x, xb, (int64_t)nd, sm));
         E(cuda_layernorm(x, x, L->ln1_w, L->ln1_b, n, d, hp->norm_eps, sm));
@@ -531,20 +544,16 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, i
         E(cuda_add(x, xb, (int64_t)nd, sm));
         E(cuda_layernorm(x, x, L->ln2_w, L->ln2_b, n, d, hp->norm_eps, sm));
     }
-    host = malloc(nd * sizeof *host);
-    if (!host && e == cudaSuccess) st = hrt_err(HRT_E_NOMEM, "out of memory");
-    E(cudaMemcpyAsync(host, x, nd * 4, cudaMemcpyDeviceToHost, sm));
+    E(cuda_mean_rows(pooled, x, d_start, n_seq, d, sm)); /* mean pooling */
+    E(cudaMemcpyAsync(out, pooled, (size_t)n_seq * d * 4, cudaMemcpyDeviceToHost, sm));
     E(cudaStreamSynchronize(sm));
 #undef E
-    if (e != cudaSuccess && !st) st = hrt_err(HRT_E_BACKEND, "CUDA: encoding %d tokens failed: %s", n, cudaGetErrorString(e));
-    if (!st) { /* mean pooling, as the CPU backend does it */
-        memset(out, 0, (size_t)d * sizeof *out);
-        for (int t = 0; t < n; t++) cpu_axpy(out, 1.0f / (float)n, host + (size_t)t * d, d);
-    }
-    void *bufs[] = {x, xb, q, k, v, att, h, d_ids};
+    if (e != cudaSuccess)
+        st = hrt_err(HRT_E_BACKEND, "CUDA: encoding %d sequences of %d tokens failed: %s", n_seq, n, cudaGetErrorString(e));
+    void *bufs[] = {x, xb, q, k, v, att, h, pooled, d_ids, d_start};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) cudaFree(bufs[i]);
-    free(host);
     pthread_mutex_unlock(&cm->enc_mu);
+    free(start);
     return st;
 }
 

@@ -130,9 +130,11 @@ typedef struct backend_ops {
     /* As decode, returning the argmax of the last logits (lowest id on
      * ties). NULL: decode, then an argmax on the host. */
     int (*decode_argmax)(hrt_session *s, const int32_t *ids, int n, int32_t *next);
-    /* Encoder forward pass over one sequence: pooled (mean over tokens)
-     * embedding of n_embd floats, not normalised. */
-    int (*encode)(const hrt_model *m, threadpool *tp, const int32_t *ids, int n, float *out);
+    /* Encoder forward pass over a batch of n_seq sequences, their ids one
+     * after another (lens[i] each): out[i * n_embd] = the mean of sequence
+     * i's last hidden states, not normalised. Each sequence attends to
+     * itself only. */
+    int (*encode)(const hrt_model *m, threadpool *tp, const int32_t *ids, const int *lens, int n_seq, float *out);
 } backend_ops;
 
 extern const backend_ops backend_cpu;

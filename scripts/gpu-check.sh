@@ -3,7 +3,9 @@
 # benchmark, in one go. Run from the repository root on that machine:
 #   scripts/gpu-check.sh build   configure + build, kernel tests, tiny-model end-to-end tests
 #   scripts/gpu-check.sh model   the SmolLM2 end-to-end tests and the benchmarks
-#   scripts/gpu-check.sh all     both
+#   scripts/gpu-check.sh embed   embeddings on the GPU against HF, and their speed beside HF's
+#                                and the CPU's (carry .gpu/minilm and .gpu/data)
+#   scripts/gpu-check.sh all     build and model
 # That machine has no network and no cJSON: .gpu/cjson holds Debian's
 # libcjson1 and libcjson-dev unpacked (scripts/gpu-prepare.sh makes it here).
 # The default model is larger than what a call may carry, so it travels in
@@ -60,6 +62,12 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
     run "bench-$m" ./build-gpu/bench/bench_gpu --model "/root/shaped/$m" --label "$m bf16" --json "$out/bench_$m.json"
     run "hf-$m" env PYTHONUNBUFFERED=1 python3 bench/hf_decode_gpu.py "/root/shaped/$m" 256 3
   done
+fi
+if [ "$stage" = embed ]; then
+  [ -x build-gpu/bench/bench_embed ] || run build cmake --build build-gpu -j"$(nproc)"
+  run hf-embed env PYTHONUNBUFFERED=1 python3 bench/hf_embed_gpu.py /root/minilm-shape .gpu/minilm .gpu/data \
+    build-gpu/hrt 5
+  run bench-embed ./build-gpu/bench/bench_embed --cuda --model /root/minilm-shape --data .gpu/data
 fi
 echo "gpu-check: $([ $status -eq 0 ] && echo ok || echo FAILED)"
 exit $status

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Here (a Debian machine with the models fetched): fills .gpu/ with what
 # scripts/gpu-check.sh needs on the GPU machine, which has no network:
-# Debian's cJSON packages unpacked, and the default model in two halves.
+# Debian's cJSON packages unpacked, the default model in two halves, the
+# embedding model's small files (tokenizer, configs: the GPU machine makes
+# random weights of its shape) and SciFact's queries and abstracts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$root/.gpu/cjson" && cd "$root/.gpu"
@@ -12,4 +14,7 @@ gguf=$root/models/smollm2-135m-instruct-q4_1.gguf
 half=$(( ($(stat -c %s "$gguf") + 1) / 2 ))
 head -c "$half" "$gguf" >model.1
 tail -c +"$((half + 1))" "$gguf" >model.2
+mkdir -p minilm data/scifact
+(cd "$root/models/all-minilm-l6-v2" && tar cf - --exclude=model.safetensors .) | tar xf - -C minilm
+cp "$root/../shared/data/scifact/queries.jsonl" "$root/../shared/data/scifact/corpus.jsonl.gz" data/scifact/
 ls -la "$root/.gpu"

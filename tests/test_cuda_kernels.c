@@ -221,6 +221,33 @@ static void test_embed(void)
     free(w);
 }
 
+/* Mean pooling of row ranges: sequences of 1, 7, 0 (empty) and 300 rows,
+ * over a width that is not a multiple of the block. */
+static void test_mean_rows(void)
+{
+    enum { D = 200, S = 4 };
+    int start[S + 1] = {0, 1, 8, 8, 308};
+    int n = start[S];
+    float *x = malloc((size_t)n * D * sizeof *x), want[S * D], got[S * D];
+    fill(x, (size_t)n * D, 2);
+    for (int q = 0; q < S; q++)
+        for (int c = 0; c < D; c++) {
+            double acc = 0;
+            for (int r = start[q]; r < start[q + 1]; r++) acc += x[(size_t)r * D + c];
+            want[q * D + c] = start[q + 1] > start[q] ? (float)(acc / (start[q + 1] - start[q])) : 0.0f;
+        }
+    float *dx = dev_from(x, (size_t)n * D * sizeof *x), *dout = dev(sizeof got);
+    int *dstart = dev_from(start, sizeof start);
+    poison(dout, sizeof got);
+    CHECK(cuda_mean_rows(dout, dx, dstart, S, D, 0) == cudaSuccess);
+    down(got, dout, sizeof got);
+    close_all(got, want, S * D, 1e-5, 1, "mean of row ranges");
+    cudaFree(dx);
+    cudaFree(dout);
+    cudaFree(dstart);
+    free(x);
+}
+
 static void test_norms_and_elementwise(void)
 {
     enum { R = 5, D = 576 };
@@ -396,6 +423,7 @@ int main(void)
     printf("device: %s (sm_%d%d)\n", p.name, p.major, p.minor);
     test_matvec_and_gemm();
     test_embed();
+    test_mean_rows();
     test_norms_and_elementwise();
     test_rope_and_attention();
     test_argmax();

@@ -79,6 +79,17 @@ static __global__ void bias_kernel(float *y, const float *b, int64_t n, int dim)
     GRID_STRIDE(i, n) y[i] += b[i % dim];
 }
 
+/* block (s, column tile): the mean of sequence s's rows, one column per thread */
+static __global__ void mean_rows_kernel(float *out, const float *x, const int *start, int dim)
+{
+    int seq = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= dim) return;
+    int r0 = start[seq], r1 = start[seq + 1];
+    float acc = 0;
+    for (int r = r0; r < r1; r++) acc += x[(int64_t)r * dim + c];
+    out[(int64_t)seq * dim + c] = r1 > r0 ? acc / (float)(r1 - r0) : 0.0f;
+}
+
 static __global__ void to16_kernel(void *dst, uint32_t type, const float *src, int64_t n)
 {
     GRID_STRIDE(i, n)
@@ -110,6 +121,13 @@ extern "C" cudaError_t cuda_add_bias(float *y, const float *b, int n_rows, int d
 {
     int64_t n = (int64_t)n_rows * dim;
     bias_kernel<<<grid_for(n), 256, 0, s>>>(y, b, n, dim);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t cuda_mean_rows(float *out, const float *x, const int *start, int n_seq, int dim, cudaStream_t s)
+{
+    if (n_seq <= 0) return cudaSuccess;
+    mean_rows_kernel<<<dim3((unsigned)n_seq, (unsigned)((dim + 127) / 128)), 128, 0, s>>>(out, x, start, dim);
     return cudaGetLastError();
 }
 

@@ -1,5 +1,5 @@
 /* Element-wise kernels: embedding rows, SwiGLU, GELU, residual add, bias
- * add, conversion of activations for 16-bit matrix products, and the
+ * add, the mean of row ranges (pooling), conversion of activations for 16-bit matrix products, and the
  * dequantization of a repacked matrix into its GEMM copy. */
 #ifndef HRT_CUDA_ELEMENTWISE_H
 #define HRT_CUDA_ELEMENTWISE_H
@@ -24,6 +24,9 @@ cudaError_t cuda_gelu(float *x, int64_t n, cudaStream_t s);
 cudaError_t cuda_add(float *y, const float *x, int64_t n, cudaStream_t s);
 /* y[t, i] += b[i] for n_rows rows of dim */
 cudaError_t cuda_add_bias(float *y, const float *b, int n_rows, int dim, cudaStream_t s);
+/* out[q, i] = mean of x's rows start[q] .. start[q+1]-1 at column i, for
+ * q < n_seq (0 for an empty range); start (n_seq + 1 ints) on the device. */
+cudaError_t cuda_mean_rows(float *out, const float *x, const int *start, int n_seq, int dim, cudaStream_t s);
 /* dst (type GGML_TYPE_F16 or BF16) = src floats */
 cudaError_t cuda_to_16bit(void *dst, uint32_t type, const float *src, int64_t n, cudaStream_t s);
 /* Fills W->gemm (W->gemm_type) from W's repacked weights. */
