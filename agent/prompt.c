@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fnv.h"
 #include "hrt.h"
+#include "strbuf.h"
 #include "unicode.h"
 
 typedef struct {
@@ -154,26 +155,6 @@ static const tmpl *find(const prompt_set *ps, const char *name)
 
 int prompt_set_has(const prompt_set *ps, const char *name) { return ps && name && find(ps, name) != NULL; }
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static int put(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return hrt_err(HRT_E_NOMEM, "out of memory");
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
-}
-
 int prompt_render(const prompt_set *ps, const char *name, const char *const *names, const char *const *values,
                   const size_t *values_len, size_t n, char **out, size_t *out_len)
 {
@@ -181,17 +162,17 @@ int prompt_render(const prompt_set *ps, const char *name, const char *const *nam
     if (out_len) *out_len = 0;
     const tmpl *t = ps && name ? find(ps, name) : NULL;
     if (!t) return hrt_err(HRT_E_RANGE, "prompts: no template named %s", name ? name : "(null)");
-    sbuf b = {0};
-    int st = put(&b, "", 0);
+    strbuf b = {0};
+    int st = strbuf_put(&b, "", 0);
     const char *s = t->text, *end = s + t->len;
     while (!st && s < end) {
         const char *open = memchr(s, '{', (size_t)(end - s));
         while (open && !(open + 1 < end && open[1] == '{')) open = memchr(open + 1, '{', (size_t)(end - open - 1));
         if (!open) {
-            st = put(&b, s, (size_t)(end - s));
+            st = strbuf_put(&b, s, (size_t)(end - s));
             break;
         }
-        if ((st = put(&b, s, (size_t)(open - s)))) break;
+        if ((st = strbuf_put(&b, s, (size_t)(open - s)))) break;
         size_t v = var_len(open, (size_t)(end - open)), vn = v - 4; /* checked at load */
         size_t k = 0;
         while (k < n && !(strlen(names[k]) == vn && !memcmp(names[k], open + 2, vn))) k++;
@@ -199,7 +180,7 @@ int prompt_render(const prompt_set *ps, const char *name, const char *const *nam
             st = hrt_err(HRT_E_INVALID, "prompts: %s.txt uses {{%.*s}}, which was not given", t->name, (int)vn, open + 2);
             break;
         }
-        st = put(&b, values[k] ? values[k] : "", values_len ? values_len[k] : values[k] ? strlen(values[k]) : 0);
+        st = strbuf_put(&b, values[k] ? values[k] : "", values_len ? values_len[k] : values[k] ? strlen(values[k]) : 0);
         s = open + v;
     }
     if (st) {

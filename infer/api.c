@@ -11,6 +11,7 @@
 #include "error.h"
 #include "model.h"
 #include "sampler.h"
+#include "strbuf.h"
 #include "unicode.h"
 
 static double now_ms(void)
@@ -229,25 +230,9 @@ hrt_generate_params hrt_generate_default_params(void)
 
 /* Text produced so far, with how much of it the callback has seen. */
 typedef struct {
-    char *text;
-    size_t len, cap, emitted;
+    strbuf s;
+    size_t emitted;
 } gen_text;
-
-static int text_append(gen_text *g, const char *s, size_t n)
-{
-    if (g->len + n + 1 > g->cap) {
-        size_t cap = g->cap ? g->cap : 256;
-        while (cap < g->len + n + 1) cap *= 2;
-        char *t = realloc(g->text, cap);
-        if (!t) return hrt_err(HRT_E_NOMEM, "out of memory");
-        g->text = t;
-        g->cap = cap;
-    }
-    memcpy(g->text + g->len, s, n);
-    g->len += n;
-    g->text[g->len] = 0;
-    return 0;
-}
 
 /* Bytes at the end of s[0..n) that form an incomplete UTF-8 sequence. */
 static size_t utf8_incomplete_tail(const char *s, size_t n)
@@ -261,14 +246,13 @@ static size_t utf8_incomplete_tail(const char *s, size_t n)
     return 0;
 }
 
-/* Finds the first stop string in g's text; returns its offset or -1. */
 static long find_stop(const gen_text *g, const hrt_generate_params *p)
 {
     long best = -1;
     for (size_t i = 0; i < p->n_stop; i++) {
         if (!p->stop[i] || !*p->stop[i]) continue;
-        const char *f = strstr(g->text, p->stop[i]);
-        if (f && (best < 0 || f - g->text < best)) best = f - g->text;
+        const char *f = strstr(g->s.p, p->stop[i]);
+        if (f && (best < 0 || f - g->s.p < best)) best = f - g->s.p;
     }
     return best;
 }
@@ -277,14 +261,14 @@ static long find_stop(const gen_text *g, const hrt_generate_params *p)
  * a tail that might be the start of a stop string. */
 static size_t safe_len(const gen_text *g, const hrt_generate_params *p)
 {
-    size_t n = g->len - utf8_incomplete_tail(g->text, g->len);
+    size_t n = g->s.len - utf8_incomplete_tail(g->s.p, g->s.len);
     size_t hold = 0;
     for (size_t i = 0; i < p->n_stop; i++) {
         const char *s = p->stop[i];
         if (!s) continue;
         size_t sl = strlen(s);
         for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
-            if (k <= n && !memcmp(g->text + n - k, s, k)) {
+            if (k <= n && !memcmp(g->s.p + n - k, s, k)) {
                 hold = k;
                 break;
             }
@@ -295,7 +279,7 @@ static size_t safe_len(const gen_text *g, const hrt_generate_params *p)
 static int emit(gen_text *g, size_t upto, const hrt_generate_params *p, int32_t id)
 {
     if (upto <= g->emitted) return 0;
-    int r = p->on_token ? p->on_token(g->text + g->emitted, upto - g->emitted, id, p->user_data) : 0;
+    int r = p->on_token ? p->on_token(g->s.p + g->emitted, upto - g->emitted, id, p->user_data) : 0;
     g->emitted = upto;
     return r;
 }
@@ -357,12 +341,11 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
         size_t plen;
         const char *piece = tokenizer_piece(m->tok, id, &plen);
         u.generated_tokens++;
-        if ((st = text_append(&g, piece ? piece : "", piece ? plen : 0))) goto done;
+        if ((st = strbuf_put(&g.s, piece ? piece : "", piece ? plen : 0))) goto done;
         long stop_at = find_stop(&g, &p);
         if (stop_at >= 0) {
-            g.len = (size_t)stop_at;
-            g.text[g.len] = 0;
-            emit(&g, g.len, &p, id);
+            strbuf_cut(&g.s, (size_t)stop_at);
+            emit(&g, g.s.len, &p, id);
             u.stop_reason = HRT_STOP_STRING;
             break;
         }
@@ -383,20 +366,20 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
         }
         if (st) goto done;
     }
-    if (u.stop_reason != HRT_STOP_STRING && u.stop_reason != HRT_STOP_CALLBACK) emit(&g, g.len, &p, -1);
+    if (u.stop_reason != HRT_STOP_STRING && u.stop_reason != HRT_STOP_CALLBACK) emit(&g, g.s.len, &p, -1);
     u.t_generate_ms = now_ms() - t1;
 finish:
     if (text_out) {
-        if (!g.text && text_append(&g, "", 0)) {
+        if (!g.s.p && strbuf_put(&g.s, "", 0)) {
             st = HRT_E_NOMEM;
             goto done;
         }
-        *text_out = g.text;
-        g.text = NULL;
+        *text_out = g.s.p;
+        g.s.p = NULL;
     }
 done:
     if (usage) *usage = u;
-    free(g.text);
+    free(g.s.p);
     free(ids);
     free(logits);
     sampler_free(smp);

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "file.h"
 #include "fnv.h"
+#include "strbuf.h"
 
 #define SEG_MAGIC "HRTCOLD"
 #define SEG_HEADER 16
@@ -381,26 +382,10 @@ static int add_segment(cold_store *c, uint32_t num, int create)
 #define IDX_VERSION 1
 
 typedef struct {
-    uint8_t *buf;
-    size_t len, cap;
+    strbuf out; /* the index file being assembled */
     uint64_t blocks, corrupt, recs;
     uint64_t off;
 } idx_build;
-
-static int ib_put(idx_build *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        uint8_t *nb = realloc(b->buf, cap);
-        if (!nb) return HRT_E_NOMEM;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    return 0;
-}
 
 static int idx_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen, const uint8_t *val, uint32_t vlen,
                       int del)
@@ -413,7 +398,7 @@ static int idx_record(void *ud, uint64_t seq, const uint8_t *key, uint32_t klen,
     wr32(e + 16, klen);
     e[20] = (uint8_t)(del ? 1 : 0);
     b->recs++;
-    return ib_put(b, e, sizeof e) || ib_put(b, key, klen) ? HRT_E_NOMEM : 0;
+    return strbuf_put(&b->out, e, sizeof e) || strbuf_put(&b->out, key, klen) ? HRT_E_NOMEM : 0;
 }
 
 static int idx_block(void *ud, uint64_t off, const uint8_t *block)
@@ -424,11 +409,11 @@ static int idx_block(void *ud, uint64_t off, const uint8_t *block)
     int st = block_open(block, &raw, &rlen, &n);
     if (st == HRT_E_NOMEM) return st;
     if (!st) {
-        size_t len0 = b->len;
+        size_t len0 = b->out.len;
         uint64_t recs0 = b->recs;
         b->off = off;
         st = for_records(raw, rlen, n, idx_record, b);
-        if (st == HRT_E_FORMAT) b->len = len0, b->recs = recs0; /* the scan skips such a block whole */
+        if (st == HRT_E_FORMAT) strbuf_cut(&b->out, len0), b->recs = recs0; /* the scan skips such a block whole */
     }
     free(raw);
     if (st == HRT_E_NOMEM) return st;
@@ -449,29 +434,29 @@ static int write_index(cold_store *c, const segment *g)
     if (map == MAP_FAILED) return hrt_err(HRT_E_IO, "%s: cannot map segment %u: %s", c->dir, g->num, strerror(errno));
     idx_build b = {0};
     uint8_t h[IDX_HEADER] = {0};
-    int st = ib_put(&b, h, IDX_HEADER);
+    int st = strbuf_put(&b.out, h, IDX_HEADER);
     uint64_t good_end;
     if (!st) st = walk_blocks(c, g, map, 0, idx_block, &b, &good_end);
     munmap(map, g->size);
     if (!st) {
-        memcpy(b.buf, IDX_MAGIC, 8);
-        wr32(b.buf + 8, IDX_VERSION);
-        wr32(b.buf + 12, (uint32_t)b.corrupt);
-        wr64(b.buf + 16, g->size);
-        wr64(b.buf + 24, b.blocks);
-        wr64(b.buf + 32, b.recs);
+        memcpy(b.out.p, IDX_MAGIC, 8);
+        wr32((uint8_t *)b.out.p + 8, IDX_VERSION);
+        wr32((uint8_t *)b.out.p + 12, (uint32_t)b.corrupt);
+        wr64((uint8_t *)b.out.p + 16, g->size);
+        wr64((uint8_t *)b.out.p + 24, b.blocks);
+        wr64((uint8_t *)b.out.p + 32, b.recs);
         uint8_t crc[4];
-        wr32(crc, crc32c(0, b.buf, b.len));
-        st = ib_put(&b, crc, 4);
+        wr32(crc, crc32c(0, (uint8_t *)b.out.p, b.out.len));
+        st = strbuf_put(&b.out, crc, 4);
     }
     if (st) {
-        free(b.buf);
+        free(b.out.p);
         return hrt_err(HRT_E_NOMEM, "out of memory indexing %s", c->dir);
     }
     char path[4096];
     seg_path(c, g->num, "hci", path, sizeof path);
-    st = file_write_atomic(path, b.buf, b.len);
-    free(b.buf);
+    st = file_write_atomic(path, b.out.p, b.out.len);
+    free(b.out.p);
     return st;
 }
 
