@@ -13,9 +13,9 @@
 // is the scalar reference loop (35% of HNSW search time at 100k chunks,
 // measured with perf). Every flat inner-product index the bridge creates or
 // reads gets storage whose distance computer and single-query search use
-// hrt's kernel instead: AVX2+FMA when the CPU has them, chosen at run time,
-// else a loop with eight partial sums that the compiler vectorises. The
-// stored codes and the file format are FAISS's own, unchanged.
+// hrt's dot product instead (cpu_dot_f32: AVX2+FMA when the CPU has them,
+// chosen at run time). The stored codes and the file format are FAISS's
+// own, unchanged.
 #include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
@@ -36,12 +36,9 @@
 #include <string>
 #include <typeinfo>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define HRT_X86 1
-#endif
 
 extern "C" {
+#include "cpu/ops.h"
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -74,52 +71,7 @@ int guarded(F f)
 faiss::Index *ix(FaissIndex *p) { return reinterpret_cast<faiss::Index *>(p); }
 const faiss::Index *ix(const FaissIndex *p) { return reinterpret_cast<const faiss::Index *>(p); }
 
-float ip_portable(const float *a, const float *b, size_t d)
-{
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= d; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-    float r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < d; i++) r += a[i] * b[i];
-    return r;
-}
-
-#ifdef HRT_X86
-__attribute__((target("avx2,fma"))) float ip_avx2(const float *a, const float *b, size_t d)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    if (i + 8 <= d) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        i += 8;
-    }
-    __m256 s = _mm256_add_ps(s0, s1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float r = _mm_cvtss_f32(h);
-    for (; i < d; i++) r += a[i] * b[i];
-    return r;
-}
-#endif
-
-typedef float (*ip_fn)(const float *, const float *, size_t);
-
-ip_fn pick_ip()
-{
-#ifdef HRT_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ip_avx2;
-#endif
-    return ip_portable;
-}
-
-const ip_fn inner_product = pick_ip();
+float inner_product(const float *a, const float *b, size_t d) { return cpu_dot_f32(a, b, (int)d); }
 
 struct IPComputer final : faiss::FlatCodesDistanceComputer {
     const float *xb;

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "cpu/ops.h"
 #include "dense.h"
 #include "error.h"
 #include "file.h"
@@ -731,13 +732,6 @@ static float *cand_vec(hrt_kb *kb, const cand *c, size_t i, float *vecs, char *h
     return have[i] == 1 ? v : NULL;
 }
 
-static float dot(const float *a, const float *b, int n)
-{
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *params, hrt_kb_hit *hits)
 {
     if (!kb || !query || !hits) return hrt_err(HRT_E_INVALID, "hrt_kb_search: NULL argument");
@@ -817,7 +811,7 @@ int kb_search_vec(hrt_kb *kb, const char *query, const float *qvec, const hrt_kb
                     continue;
                 }
                 for (size_t k = 0; k < out; k++) {
-                    float s = dot(v, sel_vec[k], kb->dim);
+                    float s = cpu_dot_f32(v, sel_vec[k], kb->dim);
                     if (s > sim) sim = s;
                 }
                 if (sim >= p.dedup) { /* a near duplicate of a better hit */
