@@ -87,6 +87,7 @@ static int load_one(const char *dir, const char *file, tmpl *t)
     }
     memmove(buf, buf + skip, len - skip);
     t->len = len - skip;
+    while (t->len && (buf[t->len - 1] == '\n' || buf[t->len - 1] == '\r')) t->len--; /* the file's last newline */
     buf[t->len] = 0;
     t->text = buf;
     snprintf(t->name, sizeof t->name, "%.*s", (int)(strlen(file) - 4), file);

@@ -6,7 +6,8 @@
  *     does not supply is an error, one it supplies and the text does not
  *     use is ignored;
  *   - lines at the top of the file that start with "#:" are comments (what
- *     the template is for, which variables it takes) and are not rendered.
+ *     the template is for, which variables it takes) and are not rendered;
+ *   - newlines at the end of the file are not rendered.
  * The set's version is a hash of every template's name and bytes, so any
  * edit changes it; the agent records it with cached answers, so that a
  * prompt change invalidates them.

@@ -16,6 +16,8 @@ void die_usage(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 const char *need_arg(const char *cmd, int argc, char **argv, int *i);
 long parse_int(const char *cmd, const char *flag, const char *v);
 double parse_num(const char *cmd, const char *flag, const char *v);
+/* The value of --backend (cpu, cuda, auto) as HRT_BACKEND_*, or a usage error. */
+int parse_backend(const char *cmd, const char *v);
 /* Writes s (n bytes) as a JSON string. */
 void json_str(FILE *f, const char *s, size_t n);
 /* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
@@ -25,7 +27,16 @@ char *read_all(FILE *f, size_t *len);
  * tree's models/ (buf holds it). */
 const char *default_model(const char *name, char *buf, size_t cap);
 
+/* A path of the source tree: ./rel when present, else HRT_SOURCE_DIR/rel. */
+const char *source_path(const char *rel, char *buf, size_t cap);
+/* Opens a model or exits with EXIT_MODEL after naming the cause. */
+struct hrt_model;
+struct hrt_model *open_model(const char *cmd, const char *path, int threads, int backend);
+
 int cmd_mem(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+int cmd_router(int argc, char **argv);
+int cmd_agent_chat(int argc, char **argv);
 int cmd_kb(int argc, char **argv);
 
 #endif

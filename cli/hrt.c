@@ -58,13 +58,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
         }
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--raw")) o->raw = 1;
-        else if (!strcmp(a, "--backend")) {
-            const char *v = need_arg(cmd, argc, argv, &i);
-            if (!strcmp(v, "cpu")) o->backend = HRT_BACKEND_CPU;
-            else if (!strcmp(v, "cuda")) o->backend = HRT_BACKEND_CUDA;
-            else if (!strcmp(v, "auto")) o->backend = HRT_BACKEND_AUTO;
-            else die_usage(cmd, "--backend: '%s' is not cpu, cuda or auto", v);
-        }
+        else if (!strcmp(a, "--backend")) o->backend = parse_backend(cmd, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "--device")) o->device = (int)parse_int(cmd, a, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "--precision")) {
             const char *v = need_arg(cmd, argc, argv, &i);
@@ -259,10 +253,15 @@ static const char *HELP_CHAT =
     "usage: hrt chat [-m MODEL] [-s SYSTEM] [options]\n"
     "An interactive conversation: type a message and press Enter; the answer\n"
     "streams back. Commands: /reset forgets the conversation, /quit (or EOF) ends.\n"
-    "Ctrl-C stops the current answer. Takes the sampling options of 'hrt generate'.\n";
+    "Ctrl-C stops the current answer. Takes the sampling options of 'hrt generate'.\n"
+    "With --kb DIR the agent answers from that knowledge base instead, with the\n"
+    "conversation kept in its memory across turns (--session NAME, default 'chat');\n"
+    "it then takes the options of 'hrt ask' (see hrt ask --help).\n";
 
 static int cmd_chat(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++) /* with a knowledge base, the agent answers */
+        if (!strcmp(argv[i], "--kb")) return cmd_agent_chat(argc, argv);
     opts o;
     if (parse_opts("chat", argc, argv, &o)) { fputs(HELP_CHAT, stdout); return EXIT_OK; }
     char mbuf[4096];
@@ -494,13 +493,15 @@ static const char *HELP =
     "usage: hrt COMMAND [options]\n"
     "hrt, the hybrid-reasoning runtime.\n\n"
     "commands:\n"
+    "  ask        answer a question from a knowledge base, with citations (the agent)\n"
     "  generate   generate text from a prompt (the default chat model answers)\n"
     "  chat       an interactive conversation\n"
     "  embed      embed texts with an encoder model\n"
     "  info       describe a model\n"
     "  tokenize   show the token ids of a text\n"
     "  mem        the memory tiers: stats, get, put, del, compact, turns\n"
-    "  kb         knowledge bases: create, add, rm, search, stats\n\n"
+    "  kb         knowledge bases: create, add, rm, search, stats\n"
+    "  router     train the agent's router on labelled queries\n\n"
     "'hrt COMMAND --help' describes a command. Default models are looked up in\n"
     "$HRT_MODELS_DIR, ./models and the source tree's models/ (scripts/fetch-models.sh).\n";
 
@@ -521,6 +522,7 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"embed", cmd_embed},
         {"info", cmd_info}, {"tokenize", cmd_tokenize}, {"mem", cmd_mem}, {"kb", cmd_kb},
+        {"ask", cmd_ask}, {"router", cmd_router},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);

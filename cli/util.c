@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hrt.h"
 
 void die_usage(const char *cmd, const char *fmt, ...)
 {
@@ -89,4 +90,37 @@ const char *default_model(const char *name, char *buf, size_t cap)
     }
     snprintf(buf, cap, "models/%s", name);
     return buf;
+}
+
+/* A file or directory of the source tree: ./rel when it exists, else the
+ * source tree's. */
+const char *source_path(const char *rel, char *buf, size_t cap)
+{
+    if (access(rel, R_OK) == 0) snprintf(buf, cap, "%s", rel);
+    else snprintf(buf, cap, "%s/%s", HRT_SOURCE_DIR, rel);
+    return buf;
+}
+
+/* Opens a model or exits with EXIT_MODEL, naming cmd and the cause. */
+hrt_model *open_model(const char *cmd, const char *path, int threads, int backend)
+{
+    hrt_model_params mp = hrt_model_default_params();
+    mp.n_threads = threads;
+    mp.backend = backend;
+    hrt_model *m = NULL;
+    if (hrt_model_open(path, &mp, &m)) {
+        fprintf(stderr, "hrt %s: cannot load model: %s\n", cmd, hrt_last_error());
+        if (access(path, R_OK) != 0) fprintf(stderr, "hrt: the default models are fetched by scripts/fetch-models.sh\n");
+        exit(EXIT_MODEL);
+    }
+    return m;
+}
+
+/* The value of --backend: cpu, cuda or auto, else a usage error. */
+int parse_backend(const char *cmd, const char *v)
+{
+    if (!strcmp(v, "cpu")) return HRT_BACKEND_CPU;
+    if (!strcmp(v, "cuda")) return HRT_BACKEND_CUDA;
+    if (strcmp(v, "auto")) die_usage(cmd, "--backend: '%s' is not cpu, cuda or auto", v);
+    return HRT_BACKEND_AUTO;
 }

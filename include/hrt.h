@@ -492,6 +492,8 @@ typedef struct {
     float mmr_lambda;        /* 1: rank by relevance only (default); < 1: maximal marginal relevance */
     const char *filter_path; /* a JSON path into the document's metadata, e.g. "$.lang" (NULL: none) */
     const char *filter_value;/* the value it must have, as text */
+    const float *query_vector; /* the query's embedding by the kb's embedder, when the caller
+                                  has it (saves embedding the query again); NULL: embedded here */
 } hrt_kb_search_params;
 
 HRT_API hrt_kb_search_params hrt_kb_search_default_params(void);
@@ -520,6 +522,185 @@ typedef struct {
 } hrt_kb_stats;
 
 HRT_API int hrt_kb_stats_get(hrt_kb *kb, hrt_kb_stats *out);
+
+/* ---- the agent: routing between a cache, a light and a full path ------- */
+/* The router is a logistic regression over a query's embedding and its
+ * cheap text features (length, clauses, questions, numbers, arithmetic,
+ * code marks, reasoning cues), giving the probability that the query
+ * needs the full path. hrt_router_train fits one on labelled queries:
+ * JSONL files, one object per line, with the text in "query", "question",
+ * "prompt" or "text" and the label either in "label" (0/1, false/true or
+ * "light"/"full") or as "weak_correct" and "strong_correct" booleans (full
+ * when the weak model was wrong and the strong one right, as RouteLLM's
+ * data marks it). A share of the queries (chosen by a hash of the text,
+ * the same on every run) is held out to measure the router; the saved
+ * router is then fitted on all of them. The file (JSON) records the
+ * embedding model, so the agent refuses a router made for another one. */
+typedef struct {
+    double holdout;          /* share held out for evaluation (0.2; 0: none) */
+    double l2;               /* L2 penalty on the standardised weights (0.5) */
+    int epochs;              /* full-batch Adam steps (400) */
+    double full_share;       /* default threshold: this share of the training queries scores
+                                above it (0: the share labelled full) */
+    const char *const *calibration_files; /* JSONL files of unlabelled queries from where the router
+                                will be used: full_share and the agent's full_share then refer
+                                to them instead of the training queries (RouteLLM calibrates
+                                its thresholds on a sample of real queries the same way) */
+    size_t n_calibration;
+    hrt_progress_fn progress; /* called while embedding (may be NULL) */
+    void *progress_data;
+} hrt_router_train_params;
+
+typedef struct {
+    size_t rows, full_rows, holdout_rows, calibration_rows;
+    double auc_train;        /* area under the ROC curve on the training rows */
+    double auc_holdout;      /* on the held-out rows, of a router fitted without them (NaN: none) */
+    double threshold;        /* the default threshold saved */
+    double holdout_share;    /* share of held-out queries sent to the full path by a threshold at
+                                full_share of the training queries */
+    double holdout_recall;   /* share of held-out full-labelled queries it sends there */
+    double seconds_embed, seconds_train;
+} hrt_router_report;
+
+HRT_API hrt_router_train_params hrt_router_train_default_params(void);
+/* Trains a router with embedder on the labels in files and writes it to
+ * out_path (atomically). HRT_E_IO: a file unreadable or out_path not
+ * writable; HRT_E_FORMAT: a line is malformed (file:line named);
+ * HRT_E_INVALID: fewer than 10 queries, or a single label. */
+HRT_API int hrt_router_train(hrt_model *embedder, const char *const *files, size_t n_files, const char *out_path,
+                             const hrt_router_train_params *params, hrt_router_report *report /* optional */);
+
+/* An agent answers queries over a knowledge base: it embeds the query,
+ * looks in the semantic answer cache, retrieves passages, scores the
+ * query with the router and answers on
+ *  - the cache path: an earlier answer to a similar enough query (0 tokens);
+ *  - the light path: a few passages, a compact prompt, greedy decoding, a
+ *    short budget;
+ *  - the full path: the query rewritten into more search queries, more
+ *    passages, a think-then-answer prompt and a larger budget; generation
+ *    stops once the final answer is written.
+ * A light answer that fails a cheap check (cut off, a refusal, or words
+ * mostly absent from the passages) is retried on the full path
+ * ("escalation"). Generation stops on loops (a repeated sentence or word
+ * sequence) and a DRY penalty discourages repeated phrases; passages that
+ * repeat others are dropped and the context is fitted to a token budget.
+ * Each saving is counted in tokens in the result.
+ * Prompts are the text files of a prompts directory (see prompts/ in the
+ * source tree); their version is recorded with cached answers, so editing
+ * a prompt invalidates them.
+ * Thread safety: hrt_agent_ask may be called from several threads at once
+ * (for different sessions or none); hrt_agent_cancel from any thread. */
+typedef struct hrt_agent hrt_agent;
+
+typedef struct {
+    hrt_model *light_model;  /* borrowed, required: a chat decoder for the light path */
+    hrt_model *full_model;   /* borrowed: the full path's decoder (NULL: the light model) */
+    hrt_model *embedder;     /* borrowed: an encoder; required with a kb, a memory or a router */
+    hrt_kb *kb;              /* borrowed (NULL: answer without passages) */
+    hrt_memory *memory;      /* borrowed (NULL: no answer cache, no conversation memory) */
+    const char *prompts_dir; /* required */
+    const char *router_path; /* a router file (NULL: every query takes the light path) */
+    const char *product;     /* what the knowledge base is about, for the system prompts */
+    float full_threshold;    /* router score from which the full path is taken (< 0: the router's own) */
+    float full_share;        /* > 0: instead, the threshold that sends this share of the router's
+                                training queries to the full path */
+    float cache_threshold;   /* cosine similarity of a cache hit (0.9; > 1: no cache) */
+    int64_t cache_ttl_s;     /* cached answers expire after this (30 days; 0: never) */
+    int light_k, full_k;     /* passages retrieved per search (3, 5) */
+    int light_context_tokens, full_context_tokens; /* budget for passages (400, 900) */
+    int history_tokens;      /* budget for earlier turns of the session (300) */
+    int light_max_tokens, full_max_tokens; /* generation budgets (160, 400) */
+    int light_max_sentences; /* a light answer is complete after this many sentences (3; 0: no limit) */
+    float dry_multiplier;    /* DRY repetition penalty (0.8; 0: off) */
+    int escalate;            /* retry failed light answers on the full path (1) */
+    int n_ctx;               /* context of the agent's sessions (0: min(model's, 4096)) */
+} hrt_agent_params;
+
+HRT_API hrt_agent_params hrt_agent_default_params(void);
+/* HRT_E_INVALID: no light model, an embedder missing where needed, a
+ * router for another embedding model; HRT_E_IO/HRT_E_FORMAT: the prompts
+ * or the router file (named). */
+HRT_API int hrt_agent_open(const hrt_agent_params *params, hrt_agent **out);
+HRT_API void hrt_agent_free(hrt_agent *agent);
+
+enum { HRT_PATH_AUTO = 0, HRT_PATH_CACHE = 1, HRT_PATH_LIGHT = 2, HRT_PATH_FULL = 3 };
+enum { HRT_PART_ANSWER = 0, HRT_PART_THINKING = 1, HRT_PART_ESCALATE = 2 };
+
+/* Streams an answer as it is generated: part says whether the text is the
+ * full path's reasoning or the answer. A light answer is streamed before
+ * its check; when it fails, HRT_PART_ESCALATE arrives (text: the failed
+ * check) and the full path's text follows. Return non-zero to stop. */
+typedef int (*hrt_text_fn)(const char *text, size_t len, int part, void *user_data);
+
+typedef struct {
+    int path;                /* HRT_PATH_AUTO: the router decides; LIGHT or FULL forces one */
+    int use_cache;           /* look in and add to the answer cache (1) */
+    hrt_text_fn on_text;     /* may be NULL */
+    void *user_data;
+} hrt_ask_params;
+
+HRT_API hrt_ask_params hrt_ask_default_params(void);
+
+typedef struct {
+    int n;                   /* the passage's number in the prompt ([n] in the answer) */
+    char *source;
+    uint64_t start, end;     /* byte range in the document */
+    int cited;               /* 1 when the answer cites [n] */
+} hrt_citation;
+
+/* Stages of one query, each with its wall time and tokens. */
+enum { HRT_STAGE_EMBED, HRT_STAGE_CACHE, HRT_STAGE_RETRIEVE, HRT_STAGE_ROUTE, HRT_STAGE_REWRITE,
+       HRT_STAGE_LIGHT, HRT_STAGE_FULL, HRT_STAGE_COUNT };
+
+typedef struct {
+    double ms;
+    int prompt_tokens, cached_tokens, generated_tokens;
+} hrt_stage;
+
+/* Tokens saved, by mechanism. */
+typedef struct {
+    int cache;               /* a cache hit: the tokens the cached answer cost when it was made */
+    int duplicates;          /* passages dropped or merged because they repeat others */
+    int context_budget;      /* passage text cut to fit the context budget */
+    int history_budget;      /* earlier turns shortened to fit the history budget */
+    int loop;                /* budget left when a loop stopped generation */
+    int answer_done;         /* budget left when a stop string or the final answer ended it */
+} hrt_savings;
+
+typedef struct {
+    char *answer;            /* the answer (malloc'd, NUL-terminated) */
+    char *thinking;          /* the full path's reasoning before its answer (NULL if none) */
+    hrt_citation *citations; /* the passages given to the model */
+    size_t n_citations;
+    int path;                /* HRT_PATH_CACHE, LIGHT or FULL: the path that answered */
+    int routed;              /* the path chosen before any escalation */
+    int escalated;           /* 1: a light answer failed a check and the full path answered */
+    const char *check;       /* the failed check ("cut off", "refusal", "ungrounded"), or NULL */
+    int stop_reason;         /* HRT_STOP_* of the answering generation; HRT_STOP_NONE on a cache hit */
+    int loop_stopped;        /* 1 when the loop check stopped it */
+    float router_score, threshold; /* NaN without a router */
+    float cache_score;       /* best cosine in the cache (NaN: not looked up) */
+    char *explain;           /* why: features, scores, retrieval, path, checks (malloc'd text) */
+    hrt_stage stage[HRT_STAGE_COUNT];
+    hrt_savings saved;
+    int prompt_tokens, generated_tokens; /* totals over the stages */
+    double total_ms;
+} hrt_agent_result;
+
+/* Answers query (UTF-8; invalid bytes are replaced and logged). session:
+ * a conversation name whose earlier turns (kept in the memory) are used
+ * and extended, or NULL for a one-off query. result is filled on success
+ * and must be released with hrt_agent_result_clear.
+ *   HRT_E_INVALID: an empty query; HRT_E_RANGE: a query over 16 KiB, or a
+ *   prompt that does not fit the context; HRT_E_CANCELLED: stopped by
+ *   hrt_agent_cancel (result holds what was generated). */
+HRT_API int hrt_agent_ask(hrt_agent *agent, const char *session, const char *query, size_t len,
+                          const hrt_ask_params *params, hrt_agent_result *result /* out */);
+HRT_API void hrt_agent_result_clear(hrt_agent_result *result);
+/* Stops the asks running for session (NULL: every ask of the agent). */
+HRT_API void hrt_agent_cancel(hrt_agent *agent, const char *session);
+/* The prompt set's version (16 hex digits), borrowed. */
+HRT_API const char *hrt_agent_prompt_version(const hrt_agent *agent);
 
 /* Frees memory the library handed to the caller. */
 HRT_API void hrt_free(void *p);

@@ -736,6 +736,7 @@ int hrt_kb_search(hrt_kb *kb, const char *query, const hrt_kb_search_params *par
 {
     if (!kb || !query || !hits) return hrt_err(HRT_E_INVALID, "hrt_kb_search: NULL argument");
     int mode = params ? params->mode : HRT_KB_HYBRID;
+    if (params && params->query_vector) return kb_search_vec(kb, query, params->query_vector, params, hits);
     float *q = malloc((size_t)kb->dim * sizeof *q);
     if (!q) return hrt_err(HRT_E_NOMEM, "out of memory");
     int st = 0;

@@ -14,7 +14,7 @@ CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF
   -DHRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 corpus=$build/corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold,bm25}
+rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold,bm25,prompt}
 gguf=$root/models/smollm2-135m-instruct-q4_1.gguf
 st=$root/models/all-minilm-l6-v2/model.safetensors
 [ -f "$gguf" ] && head -c 4096 "$gguf" > "$corpus/gguf/head4k"
@@ -28,6 +28,8 @@ printf '\1HRTCIDX\0\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\
   > "$corpus/cold/index-one"
 printf 'Hello, world! <|im_start|>caf\xc3\xa9 12345 \xe4\xbd\xa0\xe5\xa5\xbd\xff\xfe' > "$corpus/tokenizer/mixed"
 printf 'the QUICK "fox" OR caf\xc3\xa9 -running* NEAR(x y) \xff\xfe\xe4\xbd\xa0' > "$corpus/bm25/query"
+cp "$root"/prompts/*.txt "$corpus/prompt/"
+printf '#: a header\nHello {{a}}, {{ b}} {{question}} {x} {{{\xff\n' > "$corpus/prompt/broken"
 status=0
 for h in "$build"/tests/fuzz/fuzz_*; do
   name=$(basename "$h")
@@ -43,5 +45,5 @@ for h in "$build"/tests/fuzz/fuzz_*; do
     grep -E "^(#[0-9]+ +DONE|Done)" "$build/$name.log" | tail -1 || true
   fi
 done
-rm -rf /tmp/hrt_fuzz_cold_* # the cold harness's scratch segments
+rm -rf /tmp/hrt_fuzz_cold_* /tmp/hrt_fuzz_prompt_* # the harnesses' scratch files
 exit $status

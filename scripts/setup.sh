@@ -31,4 +31,4 @@ fi
 # shellcheck disable=SC2086
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release ${HRT_CMAKE_ARGS:-}
 cmake --build "$root/build" -j"$(nproc)"
-echo "setup: done. Try: ./build/hrt generate -p \"What is the capital of France?\""
+echo "setup: done. Try: ./build/hrt ask \"How do I reset my password?\""

@@ -27,7 +27,7 @@ check "--help" 0 "$hrt" --help
 expect "--help lists generate" grep -q generate "$tmp/out"
 check "--version" 0 "$hrt" --version
 check "unknown command" 2 "$hrt" frobnicate
-for cmd in generate chat embed info tokenize mem kb; do
+for cmd in generate chat embed info tokenize mem kb ask router; do
   check "$cmd --help" 0 "$hrt" "$cmd" --help
   expect "$cmd --help says usage" grep -q "usage: hrt $cmd" "$tmp/out"
 done
@@ -114,6 +114,47 @@ if [ -d "$root/models/all-minilm-l6-v2" ]; then
   expect "kb add missing named" grep -q "nope" "$tmp/err"
   check "kb bad mode" 2 "$hrt" kb search x --mode fuzzy --kb "$kb"
   check "kb no subcommand" 2 "$hrt" kb --kb "$kb"
+
+  # hrt ask: the agent over the example help centre, indexed on first use
+  # into the models directory (a private one here)
+  hm="$tmp/models"
+  mkdir -p "$hm"
+  ln -s "$gguf" "$root/models/all-minilm-l6-v2" "$hm/"
+  check "ask, no flags" 0 env HRT_MODELS_DIR="$hm" "$hrt" ask "How do I reset my password?"
+  expect "ask answers with sources" grep -q "reset-password.md" "$tmp/out"
+  expect "example kb built on first use" [ -f "$hm/helpcentre.kb/kb.json" ]
+  check "ask paraphrase --json" 0 env HRT_MODELS_DIR="$hm" "$hrt" ask --json "How can I reset my password?"
+  expect "paraphrase served from the cache" json_ok "d['path'] == 'cache' and d['generated_tokens'] == 0 and d['saved']['cache'] > 0 and 'cache: hit' in d['explain']"
+  check "ask multi-step --explain" 0 env HRT_MODELS_DIR="$hm" "$hrt" ask --explain --no-cache \
+    "I paid 99.99 dollars for a yearly Plus Home plan 3 months ago. If I cancel today, how much will be refunded after the processing fee, and when will the money arrive?"
+  expect "multi-step goes full, and says why" grep -q "^path: full" "$tmp/out"
+  expect "explain shows the router" grep -q "^router: score" "$tmp/out"
+  check "ask empty" 1 env HRT_MODELS_DIR="$hm" "$hrt" ask ""
+  expect "ask empty named" grep -q "empty" "$tmp/err"
+  check "ask huge" 1 env HRT_MODELS_DIR="$hm" "$hrt" ask "$(head -c 20000 /dev/zero | tr '\0' a)"
+  expect "ask huge named" grep -q "at most" "$tmp/err"
+  check "ask invalid UTF-8" 0 env HRT_MODELS_DIR="$hm" "$hrt" ask --no-memory --path light --json $'How do I \xff\xfe reset my password?'
+  expect "ask invalid UTF-8 answered" json_ok "d['path'] == 'light' and len(d['answer']) > 0"
+  check "ask missing kb" 1 "$hrt" ask --kb "$tmp/no-such-kb" "hello?"
+  expect "ask missing kb named" grep -q "no-such-kb" "$tmp/err"
+  check "ask bad path" 2 "$hrt" ask --path medium "hello?"
+  check "ask two questions" 2 "$hrt" ask one two
+  printf 'How do I share my cameras with my family?\nCan they change the settings?\n/quit\n' |
+    HRT_MODELS_DIR="$hm" "$hrt" chat --kb "$hm/helpcentre.kb" --memory "$tmp/chatmem" --session t1 >"$tmp/out" 2>"$tmp/err"
+  expect "chat --kb exits 0" [ $? -eq 0 ]
+  check "chat --kb kept the turns" 0 "$hrt" mem turns t1 --dir "$tmp/chatmem" --json
+  expect "four turns" json_ok "len(d) == 4 and d[2]['content'] == 'Can they change the settings?'"
+  # hrt router train
+  for i in 1 2 3 4 5 6; do
+    printf '{"query": "How do I find setting %s?", "label": 0}\n{"question": "If %s cameras cost $%s0 each with 15%% off, and shipping is $9, what is the total?", "weak_correct": false, "strong_correct": true}\n' $i $i $i
+  done >"$tmp/labels.jsonl"
+  check "router train" 0 "$hrt" router train --json -o "$tmp/router.json" "$tmp/labels.jsonl"
+  expect "router report" json_ok "d['rows'] == 12 and d['full_rows'] == 6 and d['auc_train'] > 0.9"
+  check "ask with the new router" 0 env HRT_MODELS_DIR="$hm" "$hrt" ask --router "$tmp/router.json" --no-memory --path light --json "Where are my invoices?"
+  printf '{"query": "no label"}\n' >"$tmp/bad.jsonl"
+  check "router train bad labels" 1 "$hrt" router train -o "$tmp/r2.json" "$tmp/bad.jsonl"
+  expect "router train names the line" grep -q "bad.jsonl:1" "$tmp/err"
+  check "router without train" 2 "$hrt" router "$tmp/labels.jsonl"
 fi
 # chat over standard input: two turns, the second sees the first
 printf 'My name is Ada.\nWhat is my name?\n/quit\n' >"$tmp/chat.txt"

@@ -44,7 +44,7 @@ static void test_project_prompts(void)
     char *out = NULL;
     size_t len = 0;
     CHECK_STATUS(prompt_render(ps, "passage", names, values, NULL, 3, &out, &len), 0);
-    CHECK(out && !strcmp(out, "[2] (billing.md) Invoices are sent monthly.\n") && len == strlen(out));
+    CHECK(out && !strcmp(out, "[2] (billing.md) Invoices are sent monthly.") && len == strlen(out)); /* no final newline */
     free(out);
     const char *un[] = {"context", "question"}, *uv[] = {"[1] (a.md) text\n", "Why?"};
     CHECK_STATUS(prompt_render(ps, "full_user", un, uv, NULL, 2, &out, &len), 0);
