@@ -698,7 +698,7 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
         st = hrt_err(HRT_E_CANCELLED, "hrt_agent_ask: cancelled");
     if (!mon->text.p && strbuf_put(&mon->text, "", 0)) st = HRT_E_NOMEM;
     if (mon->loop || mon->done) strbuf_cut(&mon->text, mon->cut);
-    if (!st && !mon->loop && !mon->stopped) mon_flush(mon, mon->text.len); /* what was held back */
+    if (!st && !mon->stopped) mon_flush(mon, mon->text.len); /* what was held back (none past a cut) */
     hrt_stage *sg = &k->res->stage[stage];
     sg->ms += now_ms() - t0;
     sg->prompt_tokens += u->prompt_tokens;
