@@ -261,33 +261,38 @@ static int may_repeat(const char *t, size_t from, size_t to)
 
 /* A run of LOOP_NGRAM words seen for the third time: returns where its
  * second occurrence starts (the text is cut there), or 0. */
+static int is_word_byte(unsigned char c) { return isalnum(c) || (c & 0x80); }
+
+/* The next word of t[*i, n) (letters, digits, bytes of UTF-8 characters):
+ * 0 at the end; else *start, *hash (FNV-1a of its ASCII-lowercased bytes),
+ * and *i past it. */
+static int next_word(const char *t, size_t n, size_t *i, size_t *start, uint64_t *hash)
+{
+    size_t k = *i;
+    while (k < n && !is_word_byte((unsigned char)t[k])) k++;
+    if (k == n) return 0;
+    *start = k;
+    uint64_t x = FNV1A_BASIS;
+    for (; k < n && is_word_byte((unsigned char)t[k]); k++) {
+        unsigned char c = (unsigned char)tolower((unsigned char)t[k]);
+        x = fnv1a(x, &c, 1);
+    }
+    *hash = x, *i = k;
+    return 1;
+}
+
+/* A run of LOOP_NGRAM words seen for the third time: returns where its
+ * second occurrence starts (the text is cut there), or 0. */
 static size_t repeated_ngram(const char *t, size_t n)
 {
-    size_t starts[1024];
+    size_t starts[1024], nw = 0, i = 0;
     uint64_t h[1024];
-    size_t nw = 0;
-    for (size_t i = 0; i < n && nw < 1024;) {
-        while (i < n && !isalnum((unsigned char)t[i]) && !((unsigned char)t[i] & 0x80)) i++;
-        if (i >= n) break;
-        size_t s = i;
-        while (i < n && (isalnum((unsigned char)t[i]) || ((unsigned char)t[i] & 0x80))) i++;
-        if (i == n) break; /* the last word may be incomplete */
-        starts[nw] = s;
-        uint64_t x = FNV1A_BASIS;
-        for (size_t k = s; k < i; k++) {
-            unsigned char c = (unsigned char)tolower((unsigned char)t[k]);
-            x = fnv1a(x, &c, 1);
-        }
-        h[nw++] = x;
-    }
+    /* the last word may be incomplete: only words followed by something */
+    while (nw < 1024 && next_word(t, n, &i, &starts[nw], &h[nw]) && i < n) nw++;
     if (nw < 3 * LOOP_NGRAM) return 0;
-    size_t last = nw - LOOP_NGRAM, seen = 0, second = 0;
-    for (size_t i = 0; i + LOOP_NGRAM <= last; i++) {
-        if (memcmp(h + i, h + last, LOOP_NGRAM * sizeof *h)) continue;
-        if (seen++ == 1) second = i;
-        /* occurrences must not overlap the newest one */
-        if (seen >= 2 && i + LOOP_NGRAM <= last) return starts[second ? second : i];
-    }
+    size_t last = nw - LOOP_NGRAM, seen = 0;
+    for (size_t k = 0; k + LOOP_NGRAM <= last; k++)
+        if (!memcmp(h + k, h + last, LOOP_NGRAM * sizeof *h) && ++seen == 2) return starts[k];
     return 0;
 }
 
@@ -429,19 +434,10 @@ static int search_into(hrt_agent *a, const char *q, const float *qvec, int k, pa
 static size_t shingles(const char *t, size_t n, uint64_t *out, size_t cap)
 {
     uint64_t w[3] = {0};
-    size_t nw = 0, k = 0;
-    for (size_t i = 0; i < n && k < cap;) {
-        while (i < n && !isalnum((unsigned char)t[i]) && !((unsigned char)t[i] & 0x80)) i++;
-        size_t s = i;
-        while (i < n && (isalnum((unsigned char)t[i]) || ((unsigned char)t[i] & 0x80))) i++;
-        if (i == s) break;
-        uint64_t x = FNV1A_BASIS;
-        for (size_t j = s; j < i; j++) {
-            unsigned char c = (unsigned char)tolower((unsigned char)t[j]);
-            x = fnv1a(x, &c, 1);
-        }
-        w[0] = w[1], w[1] = w[2], w[2] = x;
+    size_t nw = 0, k = 0, i = 0, start;
+    while (k < cap && next_word(t, n, &i, &start, &w[2])) {
         if (++nw >= 3) out[k++] = w[0] * 31 + w[1] * 7 + w[2];
+        w[0] = w[1], w[1] = w[2];
     }
     return k;
 }

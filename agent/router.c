@@ -59,10 +59,9 @@ static void inputs(int dim, const float *emb, const query_features *qf, float *x
 
 static float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-float router_score(const router *r, const float *embedding, const query_features *qf, router_parts *parts)
+/* The logit of one row of inputs x, and its parts when asked. */
+static float logit(const router *r, const float *x, router_parts *parts)
 {
-    float x[4096 + QF_COUNT];
-    inputs(r->dim, embedding, qf, x);
     router_parts p = {.bias = r->b};
     for (int i = 0; i < r->n_in; i++) {
         float c = r->w[i] * (x[i] - r->mean[i]) / r->std[i];
@@ -72,7 +71,14 @@ float router_score(const router *r, const float *embedding, const query_features
     float z = p.bias + p.embedding;
     for (int i = 0; i < QF_COUNT; i++) z += p.feature[i];
     if (parts) *parts = p;
-    return sigmoid(z);
+    return z;
+}
+
+float router_score(const router *r, const float *embedding, const query_features *qf, router_parts *parts)
+{
+    float x[4096 + QF_COUNT];
+    inputs(r->dim, embedding, qf, x);
+    return sigmoid(logit(r, x, parts));
 }
 
 /* ---- the file ------------------------------------------------------------------- */
@@ -432,12 +438,7 @@ static double now_s(void)
 /* Scores of every row under r. */
 static void score_all(const router *r, const float *X, size_t n, float *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float *x = X + i * (size_t)r->n_in;
-        float z = r->b;
-        for (int k = 0; k < r->n_in; k++) z += r->w[k] * (x[k] - r->mean[k]) / r->std[k];
-        out[i] = sigmoid(z);
-    }
+    for (size_t i = 0; i < n; i++) out[i] = sigmoid(logit(r, X + i * (size_t)r->n_in, NULL));
 }
 
 /* The router inputs of every text of s into X (n_in floats per row):
