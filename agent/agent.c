@@ -40,7 +40,7 @@ static const char *const required_prompts[] = {"light_system", "light_user", "fu
 hrt_agent_params hrt_agent_default_params(void)
 {
     return (hrt_agent_params){
-        .full_threshold = -1, .cache_threshold = 0.9f, .cache_ttl_s = 30 * 86400, .light_k = 3, .full_k = 5,
+        .full_threshold = -1, .cache_threshold = 0.92f, .cache_ttl_s = 30 * 86400, .light_k = 3, .full_k = 5,
         .light_context_tokens = 400, .full_context_tokens = 900, .history_tokens = 300,
         .light_max_tokens = 160, .full_max_tokens = 400, .light_max_sentences = 3, .dry_multiplier = 0.8f,
         .escalate = 1,

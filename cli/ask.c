@@ -35,7 +35,7 @@ static const char *HELP_ASK =
     "  --router FILE       router (default " DEFAULT_ROUTER "); --no-router: light\n"
     "  --threshold T       router score from which the full path is taken\n"
     "  --full-share S      instead: send this share of queries to the full path\n"
-    "  --cache-threshold C cosine similarity of a cache hit (0.9)\n"
+    "  --cache-threshold C cosine similarity of a cache hit (0.92)\n"
     "  --prompts DIR       prompt templates (default prompts/)\n"
     "  -m, --model PATH    light-path model; --full-model PATH the full path's;\n"
     "                      --embed-model PATH the encoder\n"

@@ -604,7 +604,7 @@ typedef struct {
     float full_threshold;    /* router score from which the full path is taken (< 0: the router's own) */
     float full_share;        /* > 0: instead, the threshold that sends this share of the router's
                                 training queries to the full path */
-    float cache_threshold;   /* cosine similarity of a cache hit (0.9; > 1: no cache) */
+    float cache_threshold;   /* cosine similarity of a cache hit (0.92; > 1: no cache) */
     int64_t cache_ttl_s;     /* cached answers expire after this (30 days; 0: never) */
     int light_k, full_k;     /* passages retrieved per search (3, 5) */
     int light_context_tokens, full_context_tokens; /* budget for passages (400, 900) */
