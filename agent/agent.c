@@ -134,6 +134,15 @@ int hrt_agent_open(const hrt_agent_params *params, hrt_agent **out)
     int st = (!a->model_id || !a->product) ? hrt_err(HRT_E_NOMEM, "out of memory") : 0;
     if (!st) snprintf(a->model_id, idn, "%s+%s", li.name, fi.name);
     if (!st && a->dim < 0) st = hrt_err(HRT_E_INVALID, "hrt_agent_open: the embedder is not an encoder model");
+    if (!st && p->kb) { /* the agent's query vectors go to the kb: they must be its embedder's */
+        hrt_kb_stats ks;
+        st = hrt_kb_stats_get(p->kb, &ks);
+        if (!st && hrt_model_info_get(p->embedder, &ei) == 0 &&
+            (ks.dim != a->dim || !ks.embedding_model || strcmp(ks.embedding_model, ei.name)))
+            st = hrt_err(HRT_E_INVALID, "hrt_agent_open: the knowledge base was built with '%s' (%d dimensions), "
+                                        "the embedder is '%s' (%d)",
+                         ks.embedding_model ? ks.embedding_model : "?", ks.dim, ei.name, a->dim);
+    }
     if (!st) st = prompt_set_load(p->prompts_dir, required_prompts, &a->ps);
     if (!st && p->router_path) {
         st = router_load(p->router_path, &a->rt);
@@ -233,26 +242,26 @@ static int sentence_start(const char *t, size_t i)
 }
 
 /* Does the sentence text[from, to) (leading spaces skipped, its end mark
- * included) appear as a sentence before from? Sentences shorter than 12
- * bytes (list numbers, "Yes.") do not count. */
-static int repeated_sentence(const char *t, size_t from, size_t to)
+ * included) appear as a sentence in text[base, from)? Sentences shorter
+ * than 12 bytes (list numbers, "Yes.") do not count. */
+static int repeated_sentence(const char *t, size_t base, size_t from, size_t to)
 {
     from = skip_space(t, from, to);
     size_t n = to - from;
     if (n < 12) return 0;
-    for (size_t i = 0; i + n <= from; i++)
+    for (size_t i = base; i + n <= from; i++)
         if (!memcmp(t + i, t + from, n) && sentence_start(t, i)) return 1;
     return 0;
 }
 
 /* Is the unfinished sentence text[from, to) the start of an earlier
  * sentence? (Then it is held back until it proves to be new.) */
-static int may_repeat(const char *t, size_t from, size_t to)
+static int may_repeat(const char *t, size_t base, size_t from, size_t to)
 {
     from = skip_space(t, from, to);
     size_t n = to - from;
     if (n == 0) return 0;
-    for (size_t i = 0; i + n <= from; i++)
+    for (size_t i = base; i + n <= from; i++)
         if (!memcmp(t + i, t + from, n) && sentence_start(t, i)) return 1;
     return 0;
 }
@@ -281,11 +290,12 @@ static int next_word(const char *t, size_t n, size_t *i, size_t *start, uint64_t
     return 1;
 }
 
-/* A run of LOOP_NGRAM words seen for the third time: returns where its
- * second occurrence starts (the text is cut there), or 0. */
-static size_t repeated_ngram(const char *t, size_t n)
+/* A run of LOOP_NGRAM words seen for the third time in text[base, n)
+ * (at most its last 6,000 bytes are read): returns where its second
+ * occurrence starts (the text is cut there), or 0. */
+static size_t repeated_ngram(const char *t, size_t base, size_t n)
 {
-    size_t starts[1024], nw = 0, i = 0;
+    size_t starts[1024], nw = 0, i = n - base > 6000 ? n - 6000 : base;
     uint64_t h[1024];
     /* the last word may be incomplete: only words followed by something */
     while (nw < 1024 && next_word(t, n, &i, &starts[nw], &h[nw]) && i < n) nw++;
@@ -327,10 +337,12 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
     if (strbuf_put(&m->text, piece, len)) return 1;
     const char *t = m->text.p;
     size_t n = m->text.len;
+    /* the final answer may restate the reasoning: only its own repeats count */
+    size_t base = m->full && m->marker >= 0 ? m->answer_from : 0;
     /* sentences completed by this piece */
     for (size_t i = n - len; i < n; i++) {
         if (!is_end(t[i])) continue;
-        if (repeated_sentence(t, m->sent_start, i + 1)) {
+        if (repeated_sentence(t, base, m->sent_start, i + 1)) {
             m->loop = 1, m->cut = m->sent_start;
             return 1;
         }
@@ -342,7 +354,7 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
             return 1;
         }
     }
-    size_t at = repeated_ngram(t, n);
+    size_t at = repeated_ngram(t, base, n);
     if (at) {
         m->loop = 1, m->cut = at;
         return 1;
@@ -368,7 +380,7 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
         }
     }
     size_t show = n;
-    if (may_repeat(t, m->sent_start, n)) show = m->sent_start;
+    if (may_repeat(t, base, m->sent_start, n)) show = m->sent_start;
     /* before the marker, its first bytes may be arriving: hold them */
     size_t hold = n < MARKER_LEN ? n : MARKER_LEN;
     if (m->full && m->marker < 0 && show > n - hold) show = n - hold;
@@ -536,12 +548,15 @@ static int build_context(hrt_agent *a, const hrt_model *m, passage *ps, size_t n
             }
             /* keep the sentences that fit */
             size_t keep = (size_t)((double)len * room / tok);
-            while (keep > 0 && !is_end(ps[i].text[keep - 1])) keep--;
+            int kt = room + 1;
+            while (keep > 0 && kt > room) {
+                while (keep > 0 && !is_end(ps[i].text[keep - 1])) keep--;
+                if (keep > 0 && (kt = count_tokens(m, ps[i].text, keep)) > room) keep--;
+            }
             if (keep == 0) {
                 *saved += tok;
                 continue;
             }
-            int kt = count_tokens(m, ps[i].text, keep);
             *saved += tok - kt;
             tok = kt, len = keep;
         }
@@ -581,7 +596,7 @@ static const char *const stop_words[] = {"that", "this", "with", "from", "have",
 
 /* The share of the answer's content words (4+ letters, not a stop word)
  * found in the passages or the question; -1 with fewer than 3 of them. */
-static double grounding(const char *ans, const char *src)
+static double grounding(const char *ans, const char *src, const char *question)
 {
     size_t n = strlen(ans), words = 0, found = 0;
     char w[64];
@@ -597,13 +612,13 @@ static double grounding(const char *ans, const char *src)
         for (int k = 0; stop_words[k] && !stop; k++) stop = !strcmp(w, stop_words[k]);
         if (stop || isdigit((unsigned char)w[0])) continue;
         words++;
-        if (strcasestr(src, w)) found++;
+        if (strcasestr(src, w) || strcasestr(question, w)) found++;
     }
     return words < 3 ? -1 : (double)found / (double)words;
 }
 
 /* The check a light answer fails, or NULL. */
-static const char *light_check(const char *ans, int stop_reason, int loop, const char *sources)
+static const char *light_check(const char *ans, int stop_reason, int loop, const char *sources, const char *question)
 {
     const char *t = ans + skip_space(ans, 0, strlen(ans));
     if (!*t) return "empty";
@@ -612,7 +627,7 @@ static const char *light_check(const char *ans, int stop_reason, int loop, const
     for (int i = 0; refusals[i]; i++)
         if (strcasestr(t, refusals[i])) return "refusal";
     if (sources) {
-        double g = grounding(t, sources);
+        double g = grounding(t, sources, question);
         if (g >= 0 && g < 0.5) return "ungrounded";
     }
     return NULL;
@@ -631,6 +646,7 @@ typedef struct {
     float *qvec;
     passage ps[MAX_PASSAGES];
     size_t n_ps;
+    int user_stopped;        /* on_text asked to stop: no escalation, nothing remembered */
     strbuf explain;
 } ask;
 
@@ -763,7 +779,8 @@ static int light_path(ask *k, const char **check)
         mon.text.p = NULL;
         res->stop_reason = u.stop_reason;
         res->loop_stopped = mon.loop;
-        *check = light_check(res->answer, u.stop_reason, mon.loop, k->n_ps ? ctx.p : NULL);
+        *check = light_check(res->answer, u.stop_reason, mon.loop, k->n_ps ? ctx.p : NULL, k->q);
+        k->user_stopped = mon.stopped;
     }
     free(mon.text.p);
     free(ctx.p), free(sys), free(user);
@@ -823,6 +840,10 @@ static int full_path(ask *k)
             mon.text.p = NULL;
         }
         if (res->answer) trim(res->answer);
+        k->user_stopped = mon.stopped;
+        /* without the marker it all streamed as reasoning: the answer is all of it */
+        if (!st && mon.marker < 0 && res->answer && !mon.stopped && k->ap->on_text)
+            k->ap->on_text(res->answer, strlen(res->answer), HRT_PART_ANSWER, k->ap->user_data);
         res->stop_reason = u.stop_reason;
         res->loop_stopped = mon.loop;
     }
@@ -902,11 +923,15 @@ static int load_history(ask *k)
         size_t len = strlen(t[i].content);
         int tok = count_tokens(a->p.light_model, t[i].content, len);
         if (tok > left) {
+            /* its first sentence (with its end mark), or its first 300 bytes
+             * cut at a character boundary */
             size_t e = 0;
             while (e < len && e < 300 && !is_end(t[i].content[e])) e++;
-            int kt = count_tokens(a->p.light_model, t[i].content, e + (e < len));
+            if (e < len && is_end(t[i].content[e])) e++;
+            while (e > 0 && e < len && ((unsigned char)t[i].content[e] & 0xC0) == 0x80) e--;
+            int kt = count_tokens(a->p.light_model, t[i].content, e);
             if (kt <= left && kt < tok) {
-                ((char *)t[i].content)[e + (e < len)] = 0;
+                ((char *)t[i].content)[e] = 0;
                 k->res->saved.history_budget += tok - kt;
                 tok = kt;
             } else {
@@ -1073,7 +1098,9 @@ static int do_ask(ask *k, const char *session)
         st = light_path(k, &check);
         if (st) return st;
         res->path = HRT_PATH_LIGHT;
-        if (check) {
+        if (k->user_stopped) {
+            explain(k, "stopped by the caller\n");
+        } else if (check) {
             res->check = check;
             explain(k, "light answer failed the check: %s\n", check);
             if (a->p.escalate && ap->path != HRT_PATH_LIGHT) {
@@ -1101,8 +1128,9 @@ static void remember(ask *k, const char *session)
 {
     hrt_agent *a = k->a;
     hrt_agent_result *res = k->res;
-    if (!a->p.memory) return;
-    int ok = res->answer && res->answer[0] && res->stop_reason != HRT_STOP_LENGTH && !res->loop_stopped &&
+    if (!a->p.memory || k->user_stopped) return;
+    int ok = res->answer && res->answer[0] && res->stop_reason != HRT_STOP_LENGTH &&
+             res->stop_reason != HRT_STOP_CONTEXT && !res->loop_stopped &&
              (res->path == HRT_PATH_FULL || !res->check);
     if (ok && k->ap->use_cache && res->path != HRT_PATH_CACHE && !k->n_hist && a->p.cache_threshold <= 1) {
         int tokens = 0;
@@ -1141,6 +1169,10 @@ int hrt_agent_ask(hrt_agent *a, const char *session, const char *query, size_t l
     if (repaired) hrt_log(HRT_LOG_WARN, "hrt_agent_ask: %zu invalid UTF-8 sequences in the query replaced", repaired);
     trim(q);
     qlen = strlen(q);
+    if (qlen == 0) {
+        free(q);
+        return hrt_err(HRT_E_INVALID, "hrt_agent_ask: the query is empty (or starts with a NUL byte)");
+    }
     res->router_score = res->threshold = res->cache_score = NAN;
 
     ask_ctx ctx = {.session = session};

@@ -206,14 +206,16 @@ static int router_save(const router *r, const char *path, const hrt_router_repor
     if (!ems) return hrt_err(HRT_E_NOMEM, "out of memory");
     char auc_ho[32] = "null"; /* JSON has no NaN */
     if (isfinite(rep->auc_holdout)) snprintf(auc_ho, sizeof auc_ho, "%.4f", rep->auc_holdout);
-    int k = snprintf(head, sizeof head,
-                     "{\"format\": %d,\n\"embedding_model\": %s,\n\"dim\": %d,\n"
-                     "\"trained\": {\"rows\": %zu, \"full_rows\": %zu, \"holdout_rows\": %zu, "
-                     "\"calibration_rows\": %zu, \"auc_train\": %.4f, \"auc_holdout\": %s},\n\"features\": [",
-                     ROUTER_FORMAT, ems, r->dim, rep->rows, rep->full_rows, rep->holdout_rows, rep->calibration_rows,
-                     isfinite(rep->auc_train) ? rep->auc_train : 0.0, auc_ho);
-    free(ems);
+    int k = snprintf(head, sizeof head, "{\"format\": %d,\n\"embedding_model\": ", ROUTER_FORMAT);
     int st = strbuf_put(&sb, head, (size_t)k);
+    if (!st) st = strbuf_put(&sb, ems, strlen(ems)); /* the model's name: any length */
+    free(ems);
+    k = snprintf(head, sizeof head,
+                 ",\n\"dim\": %d,\n\"trained\": {\"rows\": %zu, \"full_rows\": %zu, \"holdout_rows\": %zu, "
+                 "\"calibration_rows\": %zu, \"auc_train\": %.4f, \"auc_holdout\": %s},\n\"features\": [",
+                 r->dim, rep->rows, rep->full_rows, rep->holdout_rows, rep->calibration_rows,
+                 isfinite(rep->auc_train) ? rep->auc_train : 0.0, auc_ho);
+    if (!st) st = strbuf_put(&sb, head, (size_t)k);
     for (int i = 0; i < QF_COUNT && !st; i++) {
         k = snprintf(head, sizeof head, "%s\"%s\"", i ? "," : "", query_feature_name(i));
         st = strbuf_put(&sb, head, (size_t)k);
@@ -523,7 +525,14 @@ int hrt_router_train(hrt_model *embedder, const char *const *files, size_t n_fil
         st = hrt_err(HRT_E_INVALID, "hrt_router_train: n_calibration without calibration_files");
     float *sorted = st ? NULL : malloc(s.n * sizeof *sorted);
     if (!st && !sorted) st = hrt_err(HRT_E_NOMEM, "out of memory");
-    /* 1. fit on the training rows; evaluate on the held-out ones */
+    /* 1. fit on the training rows; evaluate on the held-out ones (when
+     * the split leaves both labels to train on) */
+    size_t tr_full = 0;
+    for (size_t i = 0; i < n_tr; i++) tr_full += s.label[tr[i]];
+    if (n_ho && (tr_full == 0 || tr_full == n_tr)) {
+        hrt_log(HRT_LOG_WARN, "hrt_router_train: the held-out split leaves one label to train on; not evaluated");
+        n_ho = 0, rep.holdout_rows = 0;
+    }
     if (!st && n_ho) {
         st = fit(r, X, s.label, tr, n_tr, p.l2, p.epochs);
         if (!st) {

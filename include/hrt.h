@@ -627,9 +627,13 @@ enum { HRT_PATH_AUTO = 0, HRT_PATH_CACHE = 1, HRT_PATH_LIGHT = 2, HRT_PATH_FULL 
 enum { HRT_PART_ANSWER = 0, HRT_PART_THINKING = 1, HRT_PART_ESCALATE = 2 };
 
 /* Streams an answer as it is generated: part says whether the text is the
- * full path's reasoning or the answer. A light answer is streamed before
- * its check; when it fails, HRT_PART_ESCALATE arrives (text: the failed
- * check) and the full path's text follows. Return non-zero to stop. */
+ * full path's reasoning (before its "Final answer:") or the answer; when
+ * the full path writes no such marker, its text streams as reasoning and
+ * then arrives whole as the answer. A light answer is streamed before its
+ * check; when it fails, HRT_PART_ESCALATE arrives (text: the failed check)
+ * and the full path's text follows. Return non-zero to stop: the result
+ * then holds what was generated, with no escalation, and nothing is
+ * cached or added to the conversation. */
 typedef int (*hrt_text_fn)(const char *text, size_t len, int part, void *user_data);
 
 typedef struct {

@@ -83,6 +83,7 @@ typedef struct {
     size_t len;
     int parts[3];
     hrt_agent *cancel_agent; /* cancel on the first piece */
+    int stop;                /* ask to stop on the first piece */
 } streamed;
 
 static int on_text(const char *t, size_t n, int part, void *ud)
@@ -96,7 +97,7 @@ static int on_text(const char *t, size_t n, int part, void *ud)
     }
     if (part == HRT_PART_ESCALATE) s->len = 0; /* what follows replaces it */
     if (s->cancel_agent) hrt_agent_cancel(s->cancel_agent, "cancel-me");
-    return 0;
+    return s->stop;
 }
 
 static int ask(hrt_agent *a, const char *session, const char *q, int path, int use_cache, hrt_agent_result *r,
@@ -167,6 +168,17 @@ static void test_router(void)
     snprintf(bad, sizeof bad, "%s/none.jsonl", root);
     CHECK_STATUS(hrt_router_train(embed, bf, 1, out2, &tp, NULL), HRT_E_IO);
     CHECK(access(out2, F_OK) != 0); /* nothing written on failure */
+    /* a hold-out that leaves one label to train on is skipped, not a crash */
+    write_text(bad, "");
+    f = fopen(bad, "wb");
+    for (int i = 0; i < 12; i++) fprintf(f, "{\"query\": \"How do I find setting %d?\", \"label\": 0}\n", i);
+    fprintf(f, "{\"query\": \"If 3 cameras cost $40 each with 15%% off, what is the total?\", \"label\": 1}\n");
+    fclose(f);
+    hrt_router_train_params tp9 = tp;
+    tp9.holdout = 0.9;
+    CHECK_STATUS(hrt_router_train(embed, bf, 1, out2, &tp9, &rep), 0);
+    CHECK(rep.holdout_rows > 0 || isnan(rep.auc_holdout));
+    remove(out2);
 
     /* the agent refuses a damaged router and one for another embedder */
     char *good = read_text(router_path);
@@ -224,6 +236,7 @@ static void test_bad_input(hrt_agent *a)
     free(huge);
     CHECK_STATUS(ask(a, NULL, "How?", 7, 1, &r, NULL), HRT_E_INVALID);
     CHECK_STATUS(hrt_agent_ask(a, NULL, NULL, 3, NULL, &r), HRT_E_INVALID);
+    CHECK_STATUS(hrt_agent_ask(a, NULL, "\0abc", 4, NULL, &r), HRT_E_INVALID); /* empty before its NUL */
     /* invalid UTF-8 is repaired and answered */
     CHECK_STATUS(ask(a, NULL, "How do I reset my \xff\xfe password?", HRT_PATH_LIGHT, 0, &r, NULL), 0);
     CHECK(r.answer && r.answer[0]);
@@ -457,6 +470,25 @@ static void test_cancel(hrt_agent *a)
                  HRT_E_CANCELLED);
     CHECK(r.answer != NULL && r.stage[HRT_STAGE_LIGHT].generated_tokens <= 3);
     hrt_agent_result_clear(&r);
+    /* a caller that stops the stream gets what was generated, with no
+     * escalation, and nothing goes to the cache */
+    hrt_agent_params p = base_params();
+    p.router_path = NULL;
+    p.light_max_tokens = 3; /* would be cut off, and escalated */
+    p.light_max_sentences = 0;
+    hrt_agent *b = open_agent(&p);
+    if (b) {
+        streamed st = {0};
+        st.stop = 1;
+        CHECK_STATUS(ask(b, NULL, "What is night vision for?", HRT_PATH_AUTO, 1, &r, &st), 0);
+        CHECK(r.path == HRT_PATH_LIGHT && !r.escalated && r.stop_reason == HRT_STOP_CALLBACK);
+        CHECK(r.stage[HRT_STAGE_FULL].generated_tokens == 0);
+        hrt_agent_result_clear(&r);
+        CHECK_STATUS(ask(b, NULL, "What is night vision for?", HRT_PATH_AUTO, 1, &r, NULL), 0);
+        CHECK(r.path != HRT_PATH_CACHE);
+        hrt_agent_result_clear(&r);
+        hrt_agent_free(b);
+    }
     /* the agent still answers afterwards */
     CHECK_STATUS(ask(a, "cancel-me", "How do I mount the camera outdoors?", HRT_PATH_LIGHT, 0, &r, NULL), 0);
     CHECK(r.answer && r.answer[0]);
