@@ -224,6 +224,19 @@ static void test_bad_input(hrt_agent *a)
     p.embedder = NULL;
     CHECK_STATUS(hrt_agent_open(&p, &b), HRT_E_INVALID);
     CHECK(b == NULL);
+    /* an embedder that is not the knowledge base's (a tiny BERT) */
+    hrt_model *tiny = NULL;
+    hrt_model_params mp = hrt_model_default_params();
+    if (hrt_model_open(HRT_SOURCE_DIR "/tests/golden/tiny/bert", &mp, &tiny) == 0) {
+        p = base_params();
+        p.embedder = tiny;
+        p.router_path = NULL;
+        CHECK_STATUS(hrt_agent_open(&p, &b), HRT_E_INVALID);
+        CHECK(strstr(hrt_last_error(), "knowledge base was built with") != NULL);
+        hrt_model_free(tiny);
+    } else {
+        CHECK_MSG(0, "tiny bert: %s", hrt_last_error());
+    }
 
     hrt_agent_result r;
     CHECK_STATUS(ask(a, NULL, "", HRT_PATH_AUTO, 1, &r, NULL), HRT_E_INVALID);
