@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "fnv.h"
 #include "hrt.h"
@@ -74,13 +75,6 @@ struct hrt_agent {
     session_pool pool[2];    /* light, full (the same model: one pool) */
     ask_ctx *running;
 };
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
 
 const char *hrt_agent_prompt_version(const hrt_agent *a) { return a ? prompt_set_version(a->ps) : ""; }
 

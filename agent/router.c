@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "file.h"
 #include "fnv.h"
@@ -105,17 +106,12 @@ static int read_floats(const char *path, const cJSON *o, const char *key, int n,
 int router_load(const char *path, router **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return hrt_err(HRT_E_IO, "%s: cannot open the router file", path);
-    strbuf sb = {0};
-    char buf[65536];
-    size_t k;
-    int st = 0;
-    while (!st && (k = fread(buf, 1, sizeof buf, f)) > 0) st = strbuf_put(&sb, buf, k);
-    fclose(f);
-    if (st) return st;
-    cJSON *j = sb.p ? cJSON_Parse(sb.p) : NULL;
-    free(sb.p);
+    char *text;
+    size_t len;
+    int st = file_read_all(path, 0, &text, &len);
+    if (st) return hrt_err_prefix(st, "router file");
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
     if (!j) return hrt_err(HRT_E_FORMAT, "%s: not valid JSON", path);
     router *r = calloc(1, sizeof *r);
     if (!r) {
@@ -428,13 +424,6 @@ static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* Scores of every row under r. */

@@ -7,19 +7,13 @@
 #include <time.h>
 
 #include "chat.h"
+#include "clock.h"
 #include "cpu/quant.h"
 #include "error.h"
 #include "model.h"
 #include "sampler.h"
 #include "strbuf.h"
 #include "unicode.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 void hrt_free(void *p) { free(p); }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,4 +56,43 @@ int file_write_atomic(const char *path, const void *data, size_t len)
     }
     close(fd);
     return file_commit(tmp, path);
+}
+
+int file_read_all(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return hrt_err(HRT_E_IO, "%s: cannot open", path);
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            char *q = realloc(buf, cap);
+            if (!q) {
+                free(buf);
+                fclose(f);
+                return hrt_err(HRT_E_NOMEM, "%s: out of memory", path);
+            }
+            buf = q;
+        }
+        size_t r = fread(buf + n, 1, 65536, f);
+        n += r;
+        if (max && n > max) {
+            free(buf);
+            fclose(f);
+            return hrt_err(HRT_E_RANGE, "%s: larger than %zu bytes", path, max);
+        }
+        if (r < 65536) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return hrt_err(HRT_E_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
 }

@@ -14,5 +14,9 @@ int file_fsync_dir(const char *dir);
 int file_commit(const char *tmp, const char *path);
 /* Writes len bytes to "<path>.tmp" and commits them as path. */
 int file_write_atomic(const char *path, const void *data, size_t len);
+/* Reads the whole file path into *out (malloc'd, NUL-terminated; *len its
+ * length). max > 0: a file longer than max bytes is HRT_E_RANGE. Errors
+ * name path: HRT_E_IO (cannot open, read error), HRT_E_NOMEM. */
+int file_read_all(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "cpu/quant.h"
 #include "error.h"
+#include "file.h"
 #include "model.h"
 
 /* ---- tensor names ---------------------------------------------------------- */
@@ -545,24 +546,13 @@ static int load_gguf(hrt_model *m)
 }
 
 /* ---- Hugging Face directories -------------------------------------------------- */
+/* A text file of a checkpoint directory (under 1 GiB), or NULL. */
 static char *read_text(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (1L << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = 0;
-                if (len) *len = (size_t)n;
-            }
-        }
-    }
-    fclose(f);
+    char *buf;
+    size_t n;
+    if (file_read_all(path, (size_t)1 << 30, &buf, &n)) return NULL;
+    if (len) *len = n;
     return buf;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "file.h"
 
 /* The Split regexes of Llama 3 and Qwen2 tokenizer.json files. */
 static const char llama3_regex[] =
@@ -21,40 +22,6 @@ static const char llama3_regex[] =
 static const char qwen2_regex[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-/* Reads a whole file; caller frees. */
-static int read_all(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return hrt_err(HRT_E_IO, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *q = realloc(buf, cap);
-            if (!q) {
-                free(buf);
-                fclose(f);
-                return hrt_err(HRT_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = q;
-        }
-        size_t r = fread(buf + n, 1, 65536, f);
-        n += r;
-        if (r < 65536) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return hrt_err(HRT_E_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return 0;
-}
 
 static const cJSON *item(const cJSON *o, const char *key)
 {
@@ -312,7 +279,7 @@ int tokenizer_from_hf_json(const char *path, tokenizer **out)
     *out = NULL;
     char *text;
     size_t len;
-    int st = read_all(path, &text, &len);
+    int st = file_read_all(path, 0, &text, &len);
     if (st) return st;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
@@ -343,7 +310,7 @@ int tokenizer_from_vocab_txt(const char *path, int lowercase, tokenizer **out)
     *out = NULL;
     char *text;
     size_t len;
-    int st = read_all(path, &text, &len);
+    int st = file_read_all(path, 0, &text, &len);
     if (st) return st;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) n += text[i] == '\n';

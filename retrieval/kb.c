@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "clock.h"
 #include "cpu/ops.h"
 #include "dense.h"
 #include "error.h"
@@ -103,13 +104,6 @@ hrt_kb_search_params hrt_kb_search_default_params(void)
     p.dedup = 0.95f;
     p.mmr_lambda = 1.0f;
     return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- kb.json ------------------------------------------------------------ */
