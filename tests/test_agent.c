@@ -38,8 +38,6 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-static char *read_text(const char *path) { return test_read_file(path, NULL); }
-
 /* Copies the source tree's prompts into dir, replacing light_system.txt
  * with light_system when it is not NULL. */
 static void copy_prompts(const char *dir, const char *light_system)
@@ -50,7 +48,7 @@ static void copy_prompts(const char *dir, const char *light_system)
         char src[512], dst[512];
         snprintf(src, sizeof src, "%s/prompts/%s.txt", HRT_SOURCE_DIR, names[i]);
         snprintf(dst, sizeof dst, "%s/%s.txt", dir, names[i]);
-        char *t = read_text(src);
+        char *t = test_read_file(src, NULL);
         write_text(dst, light_system && !strcmp(names[i], "light_system") ? light_system : t ? t : "");
         free(t);
     }
@@ -181,7 +179,7 @@ static void test_router(void)
     remove(out2);
 
     /* the agent refuses a damaged router and one for another embedder */
-    char *good = read_text(router_path);
+    char *good = test_read_file(router_path, NULL);
     hrt_agent_params p = base_params();
     hrt_agent *a = NULL;
     p.router_path = out2;
@@ -570,7 +568,7 @@ int main(void)
     mkdir(docs, 0755);
     snprintf(src, sizeof src, "%s/examples/helpcentre/accounts/reset-password.md", HRT_SOURCE_DIR);
     snprintf(copy, sizeof copy, "%s/password-help.md", docs);
-    char *t = read_text(src);
+    char *t = test_read_file(src, NULL);
     write_text(copy, t ? t : "");
     free(t);
     hrt_kb_params kp = hrt_kb_default_params();
