@@ -212,6 +212,8 @@ typedef struct {
     size_t sent_start;       /* where the current sentence starts */
     int loop, done, stopped;
     int max_sentences;       /* the answer is complete after this many (0: no limit) */
+    int plain;               /* a plain-text prompt (no chat template): the
+                                answer ends at its first blank line */
     int sentences;
     size_t cut;              /* the text ends here when loop or done */
     hrt_text_fn fn;
@@ -363,9 +365,9 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
             m->answer_from = a;
         }
     }
-    if (m->full && m->marker >= 0) {
+    if ((m->full && m->marker >= 0) || m->plain) {
         /* the answer is complete at the first blank line after some of it */
-        size_t a = skip_space(t, m->answer_from, n);
+        size_t a = skip_space(t, m->full && m->marker >= 0 ? m->answer_from : 0, n);
         const char *bl = a < n ? strstr(t + a, "\n\n") : NULL;
         if (bl) {
             m->done = 1, m->cut = (size_t)(bl - t);
@@ -655,6 +657,33 @@ static void explain(ask *k, const char *fmt, ...)
     if (n > 0) strbuf_put(&k->explain, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
+/* A model without a chat template (a base model, such as Gemma 3 270M's
+ * GGUF) gets the conversation as plain text to continue: the system text,
+ * earlier turns as "Question:" / "Answer:" lines, the user text, then
+ * "Answer:". Returns the malloc'd text, or NULL. */
+static char *render_plain(const hrt_chat_msg *msgs, size_t n)
+{
+    strbuf b = {0};
+    int e = strbuf_put(&b, "", 0);
+    for (size_t i = 0; i < n && !e; i++) {
+        const char *c = msgs[i].content;
+        int last = i + 1 == n, user = !strcmp(msgs[i].role, "user");
+        if (!strcmp(msgs[i].role, "system")) {
+            e = strbuf_put(&b, c, strlen(c)) || strbuf_put(&b, "\n\n", 2);
+        } else if (last) {
+            e = strbuf_put(&b, c, strlen(c)) || strbuf_put(&b, "\n\nAnswer:", 9);
+        } else {
+            e = strbuf_put(&b, user ? "Question: " : "Answer: ", user ? 10 : 8) || strbuf_put(&b, c, strlen(c)) ||
+                strbuf_put(&b, user ? "\n" : "\n\n", user ? 1 : 2);
+        }
+    }
+    if (e) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 /* Renders the chat and generates on the light (full = 0) or full model.
  * mon->text receives the text, cut where the monitor stopped it. */
 static int generate(ask *k, int full, int stage, const char *system, const char *user, int max_tokens,
@@ -668,11 +697,13 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     msgs[nm++] = (hrt_chat_msg){"system", system};
     for (size_t i = 0; i < k->n_hist && stage != HRT_STAGE_REWRITE; i++) msgs[nm++] = k->hist[i];
     msgs[nm++] = (hrt_chat_msg){"user", user};
-    int need = hrt_chat_render(m, msgs, nm, 1, NULL, 0);
-    char *prompt = need >= 0 ? malloc((size_t)need + 1) : NULL;
-    if (prompt) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
+    int need = hrt_chat_render(m, msgs, nm, 1, NULL, 0), plain = need < 0;
+    char *prompt = plain ? render_plain(msgs, nm) : malloc((size_t)need + 1);
+    if (prompt && !plain) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
     free(msgs);
-    if (!prompt) return need < 0 ? need : hrt_err(HRT_E_NOMEM, "out of memory");
+    if (!prompt) return hrt_err(HRT_E_NOMEM, "out of memory");
+    if (plain && stage != HRT_STAGE_REWRITE)
+        explain(k, "%s model: no chat template, the prompt is plain text ending in \"Answer:\"\n", full ? "full" : "light");
     hrt_session *s = NULL;
     int st = session_take(a, full, &s);
     if (st) {
@@ -682,7 +713,8 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     pthread_mutex_lock(&a->mu);
     k->ctx->cur = s;
     pthread_mutex_unlock(&a->mu);
-    *mon = (monitor){.full = watch_full, .marker = -1, .max_sentences = max_sentences, .ctx = k->ctx};
+    *mon = (monitor){.full = watch_full, .marker = -1, .max_sentences = max_sentences, .plain = plain,
+                     .ctx = k->ctx};
     if (stage != HRT_STAGE_REWRITE) mon->fn = k->ap->on_text, mon->ud = k->ap->user_data;
     hrt_generate_params gp = hrt_generate_default_params();
     static const char *const stops[] = {"\nQuestion:", "\nPassages:"};

@@ -26,6 +26,7 @@ typedef struct {
     float *hb, *hb2;           /* (UBATCH, n_ff) */
     float *scores;             /* (n_threads, n_ctx) */
     float *rope_cs;            /* (UBATCH, n_rot) */
+    float *rope_cs_swa;        /* (UBATCH, n_rot) local layers' (when they differ) */
     void *act;                 /* activation scratch for cpu_matmul */
 } cpu_state;
 
@@ -51,12 +52,13 @@ static int cpu_session_init(hrt_session *s)
     c->hb2 = malloc((size_t)UBATCH * hp->n_ff * sizeof(float));
     c->scores = malloc((size_t)nth * s->n_ctx * sizeof(float));
     c->rope_cs = malloc((size_t)UBATCH * hp->n_rot * sizeof(float));
+    c->rope_cs_swa = malloc((size_t)UBATCH * hp->n_rot * sizeof(float));
     /* The largest activation format is f32 (4 bytes per element; q16 takes
      * 2.25). */
     c->act = malloc((size_t)UBATCH * widest * sizeof(float) + 64);
     s->state = c;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att ||
-        !c->hb || !c->hb2 || !c->scores || !c->rope_cs || !c->act)
+        !c->hb || !c->hb2 || !c->scores || !c->rope_cs || !c->rope_cs_swa || !c->act)
         return hrt_err(HRT_E_NOMEM, "out of memory allocating a KV cache of %zu MiB for %d tokens",
                        2 * cache * sizeof(float) >> 20, s->n_ctx);
     return 0;
@@ -68,7 +70,7 @@ static void cpu_session_free(hrt_session *s)
     if (!c) return;
     free(c->k_cache); free(c->v_cache); free(c->x); free(c->xb); free(c->q); free(c->k);
     free(c->v); free(c->att); free(c->hb); free(c->hb2); free(c->scores); free(c->rope_cs);
-    free(c->act);
+    free(c->rope_cs_swa); free(c->act);
     free(c);
     s->state = NULL;
 }
@@ -84,6 +86,7 @@ typedef struct {
     int n, pos0;              /* tokens, position of the first */
     int causal;               /* 0: every token sees all n (encoder) */
     int kv_len;               /* encoder: keys visible to all */
+    int window;               /* causal: a token sees its window latest positions; 0 = all */
 } attn_job;
 
 static void attn_fn(void *p, int ith, int nth)
@@ -92,18 +95,20 @@ static void attn_fn(void *p, int ith, int nth)
     const hparams *hp = j->hp;
     int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     int kv_dim = hp->n_head_kv * hd, q_dim = hp->n_head * hd;
-    float scale = 1.0f / sqrtf((float)hd);
+    float scale = hp->attn_scale;
     float *sc = j->scores + (size_t)ith * j->n_ctx;
     for (int w = ith; w < j->n * hp->n_head; w += nth) {
         int t = w / hp->n_head, h = w % hp->n_head, kvh = h / group;
-        int len = j->causal ? j->pos0 + t + 1 : j->kv_len;
+        int end = j->causal ? j->pos0 + t + 1 : j->kv_len;
+        int start = j->window > 0 && end > j->window ? end - j->window : 0, len = end - start;
         const float *qv = j->q + (size_t)t * q_dim + (size_t)h * hd;
-        for (int i = 0; i < len; i++)
-            sc[i] = cpu_dot_f32(qv, j->kc + (size_t)i * kv_dim + (size_t)kvh * hd, hd) * scale;
+        const float *kc = j->kc + (size_t)start * kv_dim + (size_t)kvh * hd;
+        const float *vc = j->vc + (size_t)start * kv_dim + (size_t)kvh * hd;
+        for (int i = 0; i < len; i++) sc[i] = cpu_dot_f32(qv, kc + (size_t)i * kv_dim, hd) * scale;
         cpu_softmax(sc, len);
         float *o = j->out + (size_t)t * q_dim + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int i = 0; i < len; i++) cpu_axpy(o, sc[i], j->vc + (size_t)i * kv_dim + (size_t)kvh * hd, hd);
+        for (int i = 0; i < len; i++) cpu_axpy(o, sc[i], vc + (size_t)i * kv_dim, hd);
     }
 }
 
@@ -113,6 +118,14 @@ static void add_bias(float *y, const float *b, int n_tok, int dim)
     if (!b) return;
     for (int t = 0; t < n_tok; t++)
         for (int i = 0; i < dim; i++) y[(size_t)t * dim + i] += b[i];
+}
+
+/* Sandwich norm: each of n rows of y normalised in place before its
+ * residual add (nothing when w is NULL). */
+static void post_norm(float *y, const float *w, int n, const hparams *hp)
+{
+    if (!w) return;
+    for (int t = 0; t < n; t++) cpu_rmsnorm(y + (size_t)t * hp->n_embd, y + (size_t)t * hp->n_embd, w, hp->n_embd, hp->norm_eps);
 }
 
 /* One micro-batch of n tokens at positions pos0.. through all layers;
@@ -126,12 +139,19 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
     int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
 
     for (int t = 0; t < n; t++) {
+        float *xt = c->x + (size_t)t * d;
         dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)ids[t] * m->tok_embd.row_bytes,
-                       c->x + (size_t)t * d, d);
+                       xt, d);
+        if (hp->embd_scale != 1.0f)
+            for (int i = 0; i < d; i++) xt[i] *= hp->embd_scale;
         cpu_rope_cache(c->rope_cs + (size_t)t * hp->n_rot, hp->n_rot, pos0 + t, hp->rope_inv_freq);
+        if (hp->rope_inv_freq_swa)
+            cpu_rope_cache(c->rope_cs_swa + (size_t)t * hp->n_rot, hp->n_rot, pos0 + t, hp->rope_inv_freq_swa);
     }
     for (int l = 0; l < hp->n_layer; l++) {
         const layer_weights *L = &m->layers[l];
+        int swa = layer_is_swa(hp, l);
+        const float *rope_cs = swa && hp->rope_inv_freq_swa ? c->rope_cs_swa : c->rope_cs;
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim;
         float *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
         for (int t = 0; t < n; t++)
@@ -148,17 +168,18 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
                 for (int h = 0; h < hp->n_head; h++) cpu_rmsnorm(qt + h * hd, qt + h * hd, L->q_norm, hd, hp->norm_eps);
                 for (int h = 0; h < hp->n_head_kv; h++) cpu_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm, hd, hp->norm_eps);
             }
-            const float *cs = c->rope_cs + (size_t)t * hp->n_rot;
+            const float *cs = rope_cs + (size_t)t * hp->n_rot;
             cpu_rope(qt, hp->n_head, hd, hp->n_rot, cs, hp->rope_neox);
             cpu_rope(kt, hp->n_head_kv, hd, hp->n_rot, cs, hp->rope_neox);
             memcpy(kc + (size_t)(pos0 + t) * kv_dim, kt, (size_t)kv_dim * sizeof(float));
             memcpy(vc + (size_t)(pos0 + t) * kv_dim, c->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
         }
-        attn_job aj = {hp, c->q, kc, vc, c->att, c->scores, s->n_ctx, n, pos0, 1, 0};
+        attn_job aj = {hp, c->q, kc, vc, c->att, c->scores, s->n_ctx, n, pos0, 1, 0, swa ? hp->n_swa : 0};
         tp_run(s->tp, attn_fn, &aj);
         const cpu_mat *wo[1] = {&L->wo};
         float *o_out[1] = {c->xb};
         cpu_matmul(s->tp, wo, o_out, 1, c->att, n, c->act);
+        post_norm(c->xb, L->attn_post_norm, n, hp);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
 
         for (int t = 0; t < n; t++)
@@ -166,10 +187,14 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
         const cpu_mat *gu[2] = {&L->gate, &L->up};
         float *gu_out[2] = {c->hb, c->hb2};
         cpu_matmul(s->tp, gu, gu_out, 2, c->xb, n, c->act);
-        cpu_silu_mul(c->hb, c->hb, c->hb2, n * hp->n_ff);
+        if (m->arch->flags & ARCH_GEGLU)
+            cpu_gelu_tanh_mul(c->hb, c->hb, c->hb2, n * hp->n_ff);
+        else
+            cpu_silu_mul(c->hb, c->hb, c->hb2, n * hp->n_ff);
         const cpu_mat *dn[1] = {&L->down};
         float *dn_out[1] = {c->xb};
         cpu_matmul(s->tp, dn, dn_out, 1, c->hb, n, c->act);
+        post_norm(c->xb, L->ffn_post_norm, n, hp);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
     }
 }
@@ -190,6 +215,9 @@ static int cpu_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
         cpu_rmsnorm(c->xb, c->x + (size_t)last * d, m->output_norm, d, m->hp.norm_eps);
         const cpu_mat *out[1] = {&m->output};
         cpu_matmul(s->tp, out, &logits, 1, c->xb, 1, c->act);
+        float cap = m->hp.logit_softcap;
+        if (cap > 0)
+            for (int i = 0; i < m->hp.n_vocab; i++) logits[i] = cap * tanhf(logits[i] / cap);
     }
     return 0;
 }
@@ -205,7 +233,7 @@ static int encoder_attention_gemm(const hparams *hp, threadpool *tp, const float
     int hd = hp->head_dim, d = hp->n_head * hd;
     if (!s || hp->n_head != hp->n_head_kv) return 0;
     for (int h = 0; h < hp->n_head; h++) {
-        if (!cpu_gemm(tp, 1, n, n, hd, 1.0f / sqrtf((float)hd), q + h * hd, d, k + h * hd, d, s, n)) return 0;
+        if (!cpu_gemm(tp, 1, n, n, hd, hp->attn_scale, q + h * hd, d, k + h * hd, d, s, n)) return 0;
         for (int t = 0; t < n; t++) cpu_softmax(s + (size_t)t * n, n);
         cpu_gemm(tp, 0, n, hd, n, 1.0f, s, n, v + h * hd, d, out + h * hd, d);
     }
@@ -252,7 +280,7 @@ static int cpu_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, co
         for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i++]) {
             size_t o = (size_t)t0 * d;
             if (!encoder_attention_gemm(hp, tp, q + o, k + o, v + o, att + o, scores_big, lens[i])) {
-                attn_job aj = {hp, q + o, k + o, v + o, att + o, scores, longest, lens[i], 0, 0, lens[i]};
+                attn_job aj = {hp, q + o, k + o, v + o, att + o, scores, longest, lens[i], 0, 0, lens[i], 0};
                 tp_run(tp, attn_fn, &aj);
             }
         }

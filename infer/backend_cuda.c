@@ -37,6 +37,7 @@
 typedef struct {
     cuda_mat wq, wk, wv, wo, gate, up, down;
     float *attn_norm, *ffn_norm, *bq, *bk, *bv, *bo, *b_up, *b_down, *q_norm, *k_norm;
+    float *attn_post_norm, *ffn_post_norm;
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
 } cu_layer;
 
@@ -45,7 +46,7 @@ typedef struct {
     cu_layer *layers;
     cuda_mat tok_embd, output;
     float *output_norm, *pos_embd, *type_embd, *embd_ln_w, *embd_ln_b;
-    double *inv_freq;
+    double *inv_freq, *inv_freq_swa;
     void **allocs;
     int n_allocs, cap_allocs;
     size_t bytes;              /* device bytes of weights */
@@ -89,25 +90,38 @@ int cuda_device_count(void)
 }
 
 /* ---- device memory -------------------------------------------------------------- */
-static int dev_alloc(cu_model *cm, void **p, size_t bytes)
+/* Keeps p (NULL is ignored) for cuda_model_free; on failure frees it. */
+static int track(cu_model *cm, void *p, size_t bytes)
 {
+    if (!p) return 0;
     if (cm->n_allocs == cm->cap_allocs) {
         int cap = cm->cap_allocs ? 2 * cm->cap_allocs : 256;
         void **a = realloc(cm->allocs, (size_t)cap * sizeof *a);
-        if (!a) return hrt_err(HRT_E_NOMEM, "out of memory");
+        if (!a) {
+            cudaFree(p);
+            return hrt_err(HRT_E_NOMEM, "out of memory");
+        }
         cm->allocs = a;
         cm->cap_allocs = cap;
     }
-    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
-    if (e != cudaSuccess) {
-        size_t fr = 0, total = 0;
-        cudaMemGetInfo(&fr, &total);
-        return hrt_err(HRT_E_NOMEM, "CUDA: allocating %zu MiB failed (%zu MiB free of %zu): %s", bytes >> 20,
-                       fr >> 20, total >> 20, cudaGetErrorString(e));
-    }
-    cm->allocs[cm->n_allocs++] = *p;
+    cm->allocs[cm->n_allocs++] = p;
     cm->bytes += bytes;
     return 0;
+}
+
+static int alloc_failed(size_t bytes, cudaError_t e)
+{
+    size_t fr = 0, total = 0;
+    cudaMemGetInfo(&fr, &total);
+    return hrt_err(HRT_E_NOMEM, "CUDA: allocating %zu MiB failed (%zu MiB free of %zu): %s", bytes >> 20, fr >> 20,
+                   total >> 20, cudaGetErrorString(e));
+}
+
+static int dev_alloc(cu_model *cm, void **p, size_t bytes)
+{
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e != cudaSuccess) return alloc_failed(bytes, e);
+    return track(cm, *p, bytes);
 }
 
 /* The GEMM copy's type: f32 for f32 weights and at HRT_PRECISION_F32 (the
@@ -125,15 +139,9 @@ static size_t gemm_elem(uint32_t t) { return t == GGML_TYPE_F32 ? 4 : 2; }
 static size_t mat_bytes(const hrt_model *m, const cpu_mat *c)
 {
     if (!c->data) return 0;
-    size_t n = (size_t)c->n_rows * c->n_cols, nb = n / 32, b = 0;
-    switch (c->type) {
-    case GGML_TYPE_Q4_0: b = nb * 16 + nb * 2; break;
-    case GGML_TYPE_Q4_1: b = nb * 16 + nb * 4; break;
-    case GGML_TYPE_Q8_0: b = nb * 32 + nb * 2; break;
-    default: b = n * gemm_elem(c->type); break;
-    }
+    size_t n = (size_t)c->n_rows * c->n_cols;
     uint32_t gt = gemm_type_for(m, c->type);
-    return b + (gt == c->type ? 0 : n * gemm_elem(gt));
+    return cuda_mat_bytes(c->type, c->n_rows, c->n_cols) + (gt == c->type ? 0 : n * gemm_elem(gt));
 }
 
 static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *out, int need_gemm)
@@ -141,27 +149,21 @@ static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *ou
     int st;
     memset(out, 0, sizeof *out);
     if (!c->data) return 0;
-    out->type = c->type;
-    out->rows = c->n_rows;
-    out->cols = c->n_cols;
-    size_t n = (size_t)c->n_rows * c->n_cols, nb = n / 32;
-    int quant = c->type == GGML_TYPE_Q4_0 || c->type == GGML_TYPE_Q4_1 || c->type == GGML_TYPE_Q8_0;
-    if (!quant && c->type != GGML_TYPE_F16 && c->type != GGML_TYPE_BF16 && c->type != GGML_TYPE_F32)
+    size_t n = (size_t)c->n_rows * c->n_cols;
+    if (cuda_mat_layout(c->type) == GGML_TYPE_COUNT)
         return hrt_err(HRT_E_UNSUPPORTED, "CUDA: weights of type %s", ggml_type_name(c->type));
-    if (quant) {
-        size_t qb = c->type == GGML_TYPE_Q8_0 ? 32 : 16;
-        if ((st = dev_alloc(cm, &out->q, nb * qb)) || (st = dev_alloc(cm, (void **)&out->d, nb * 2))) return st;
-        if (c->type == GGML_TYPE_Q4_1 && (st = dev_alloc(cm, (void **)&out->m, nb * 2))) return st;
-    } else if ((st = dev_alloc(cm, &out->q, n * gemm_elem(c->type)))) {
-        return st;
-    }
+    cudaError_t e = cuda_mat_alloc(out, c->type, c->n_rows, c->n_cols);
+    if (e != cudaSuccess) return alloc_failed(cuda_mat_bytes(c->type, c->n_rows, c->n_cols), e);
+    void *arrays[] = {out->q, out->d, out->m, out->fd, out->fm};
+    for (int i = 0; i < 5; i++) /* the model frees them */
+        if ((st = track(cm, arrays[i], i == 0 ? cuda_mat_bytes(c->type, c->n_rows, c->n_cols) : 0))) return st;
     /* Upload in slices of rows so that the repacking buffer stays small. */
     for (int64_t r = 0; r < c->n_rows; r += 4096) {
         int64_t k = c->n_rows - r < 4096 ? c->n_rows - r : 4096;
-        CK(cuda_mat_upload(out, (const char *)c->data + (size_t)r * c->row_bytes, c->row_bytes, r, k));
+        CK(cuda_mat_upload(out, c->type, (const char *)c->data + (size_t)r * c->row_bytes, c->row_bytes, r, k));
     }
     out->gemm_type = gemm_type_for(m, c->type);
-    if (out->gemm_type == c->type) {
+    if (out->gemm_type == out->type) {
         out->gemm = out->q;
     } else if (need_gemm) {
         if ((st = dev_alloc(cm, &out->gemm, n * gemm_elem(out->gemm_type)))) return st;
@@ -211,7 +213,7 @@ static int cuda_model_init(hrt_model *m)
         const layer_weights *L = &m->layers[l];
         const cpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         for (int i = 0; i < 7; i++) plan += mat_bytes(m, mats[i]);
-        plan += (size_t)(6 * hp->n_embd + 2 * hp->n_ff + 4 * hp->head_dim) * sizeof(float);
+        plan += (size_t)(8 * hp->n_embd + 2 * hp->n_ff + 4 * hp->head_dim) * sizeof(float);
     }
     plan += (size_t)(hp->n_ctx_train + 4) * hp->n_embd * sizeof(float); /* BERT positions, generous */
     size_t fr = 0, total = 0;
@@ -244,7 +246,9 @@ static int cuda_model_init(hrt_model *m)
             (st = upload_vec(cm, L->q_norm, (size_t)hp->head_dim, &G->q_norm)) ||
             (st = upload_vec(cm, L->k_norm, (size_t)hp->head_dim, &G->k_norm)) ||
             (st = upload_vec(cm, L->ln1_w, d, &G->ln1_w)) || (st = upload_vec(cm, L->ln1_b, d, &G->ln1_b)) ||
-            (st = upload_vec(cm, L->ln2_w, d, &G->ln2_w)) || (st = upload_vec(cm, L->ln2_b, d, &G->ln2_b)))
+            (st = upload_vec(cm, L->ln2_w, d, &G->ln2_w)) || (st = upload_vec(cm, L->ln2_b, d, &G->ln2_b)) ||
+            (st = upload_vec(cm, L->attn_post_norm, d, &G->attn_post_norm)) ||
+            (st = upload_vec(cm, L->ffn_post_norm, d, &G->ffn_post_norm)))
             return st;
     }
     if ((st = upload_vec(cm, m->output_norm, d, &cm->output_norm)) ||
@@ -254,8 +258,13 @@ static int cuda_model_init(hrt_model *m)
                 (st = upload_vec(cm, m->type_embd, (size_t)hp->n_types * d, &cm->type_embd))))
         return st;
     if (!enc) {
-        if ((st = dev_alloc(cm, (void **)&cm->inv_freq, (size_t)hp->n_rot / 2 * sizeof(double)))) return st;
-        CK(cudaMemcpy(cm->inv_freq, hp->rope_inv_freq, (size_t)hp->n_rot / 2 * sizeof(double), cudaMemcpyHostToDevice));
+        size_t fb = (size_t)hp->n_rot / 2 * sizeof(double);
+        if ((st = dev_alloc(cm, (void **)&cm->inv_freq, fb))) return st;
+        CK(cudaMemcpy(cm->inv_freq, hp->rope_inv_freq, fb, cudaMemcpyHostToDevice));
+        if (hp->rope_inv_freq_swa) {
+            if ((st = dev_alloc(cm, (void **)&cm->inv_freq_swa, fb))) return st;
+            CK(cudaMemcpy(cm->inv_freq_swa, hp->rope_inv_freq_swa, fb, cudaMemcpyHostToDevice));
+        }
     }
     CK(cudaDeviceSynchronize());
     return 0;
@@ -372,9 +381,11 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
     do {                                        \
         if ((e = (call)) != cudaSuccess) return e; \
     } while (0)
-    RUN(cuda_embed_rows(&cm->tok_embd, c->d_ids, n, c->x, st));
+    int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
+    RUN(cuda_embed_rows(&cm->tok_embd, c->d_ids, n, hp->embd_scale, c->x, st));
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &cm->layers[l];
+        int swa = layer_is_swa(hp, l);
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
         if (n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type) {
             /* decode: the norm and the three products in one launch */
@@ -393,22 +404,36 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
             RUN(cuda_rmsnorm(c->k, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
         RUN(cuda_rope_store(c->q, c->k, c->v, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
-                            cm->inv_freq, hp->rope_neox, st));
+                            swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
         RUN(cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0,
-                                 n == 1 ? c->n_split : 1, st));
-        RUN(product(c, &L->wo, c->att, NULL, c->x, n, 1));
+                                 swa ? hp->n_swa : 0, hp->attn_scale, n == 1 ? c->n_split : 1, st));
+        /* sandwich norms: the block's output normalised before the residual add */
+        if (L->attn_post_norm) {
+            RUN(product(c, &L->wo, c->att, NULL, c->xb, n, 0));
+            RUN(cuda_rmsnorm(c->xb, c->xb, NULL, L->attn_post_norm, n, d, hp->norm_eps, st));
+            RUN(cuda_add(c->x, c->xb, (int64_t)n * d, st));
+        } else {
+            RUN(product(c, &L->wo, c->att, NULL, c->x, n, 1));
+        }
         if (n == 1 && L->gate.type == L->up.type) {
-            RUN(cuda_matvec_swiglu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, c->hb, st));
+            RUN(cuda_matvec_glu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, gelu, c->hb, st));
         } else {
             RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
             RUN(product(c, &L->gate, c->xb, NULL, c->hb, n, 0));
             RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
-            RUN(cuda_silu_mul(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, st));
+            RUN(cuda_glu(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, gelu, st));
         }
-        RUN(product(c, &L->down, c->hb, NULL, c->x, n, 1));
+        if (L->ffn_post_norm) {
+            RUN(product(c, &L->down, c->hb, NULL, c->xb, n, 0));
+            RUN(cuda_rmsnorm(c->xb, c->xb, NULL, L->ffn_post_norm, n, d, hp->norm_eps, st));
+            RUN(cuda_add(c->x, c->xb, (int64_t)n * d, st));
+        } else {
+            RUN(product(c, &L->down, c->hb, NULL, c->x, n, 1));
+        }
     }
     RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
+    if (hp->logit_softcap > 0) RUN(cuda_softcap(c->logits, hp->n_vocab, hp->logit_softcap, st));
     if (argmax) {
         RUN(cuda_argmax(c->logits, hp->n_vocab, c->argmax_scratch, c->d_next, st));
         RUN(cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st));
@@ -519,7 +544,7 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, c
     E(cudaMalloc((void **)&d_start, ((size_t)n_seq + 1) * sizeof *d_start));
     E(cudaMemcpyAsync(d_ids, ids, (size_t)n * 4, cudaMemcpyHostToDevice, sm));
     E(cudaMemcpyAsync(d_start, start, ((size_t)n_seq + 1) * sizeof *d_start, cudaMemcpyHostToDevice, sm));
-    E(cuda_embed_rows(&cm->tok_embd, d_ids, n, x, sm));
+    E(cuda_embed_rows(&cm->tok_embd, d_ids, n, 1.0f, x, sm));
     for (int i = 0; i < n_seq; i++) /* positions restart with each sequence */
         E(cuda_add(x + (size_t)start[i] * d, cm->pos_embd, (int64_t)lens[i] * d, sm));
     E(cuda_add_bias(x, cm->type_embd, n, d, sm)); /* token type 0 */
@@ -533,7 +558,7 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, c
         for (int i = 0; i < n_seq; i++) { /* each sequence attends to itself */
             size_t o = (size_t)start[i] * d;
             E(cuda_attention_split(att + o, NULL, q + o, k + o, v + o, NULL, lens[i], hp->n_head, hp->n_head_kv,
-                                   hp->head_dim, 0, lens[i], 1, sm));
+                                   hp->head_dim, 0, lens[i], 0, hp->attn_scale, 1, sm));
         }
         E(cuda_gemm(cm->enc_blas, &L->wo, att, xh, L->bo, xb, n, 0, sm));
         E(cuda_add(x, xb, (int64_t)nd, sm));

@@ -22,7 +22,7 @@
 enum tname {
     T_TOK_EMBD, T_OUTPUT, T_OUTPUT_NORM,
     T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_Q_B, T_K_B, T_V_B, T_Q_NORM, T_K_NORM,
-    T_FFN_NORM, T_GATE, T_UP, T_DOWN,
+    T_FFN_NORM, T_GATE, T_UP, T_DOWN, T_ATTN_POST_NORM, T_FFN_POST_NORM,
     T_COUNT
 };
 
@@ -34,7 +34,8 @@ static const char *const gguf_names[T_COUNT] = {
     "blk.%d.attn_v.weight", "blk.%d.attn_output.weight", "blk.%d.attn_q.bias",
     "blk.%d.attn_k.bias", "blk.%d.attn_v.bias", "blk.%d.attn_q_norm.weight",
     "blk.%d.attn_k_norm.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight",
-    "blk.%d.ffn_up.weight", "blk.%d.ffn_down.weight",
+    "blk.%d.ffn_up.weight", "blk.%d.ffn_down.weight", "blk.%d.post_attention_norm.weight",
+    "blk.%d.post_ffw_norm.weight",
 };
 static const char *const hf_names[T_COUNT] = {
     "model.embed_tokens.weight", "lm_head.weight", "model.norm.weight",
@@ -45,6 +46,7 @@ static const char *const hf_names[T_COUNT] = {
     "model.layers.%d.self_attn.q_norm.weight", "model.layers.%d.self_attn.k_norm.weight",
     "model.layers.%d.post_attention_layernorm.weight", "model.layers.%d.mlp.gate_proj.weight",
     "model.layers.%d.mlp.up_proj.weight", "model.layers.%d.mlp.down_proj.weight",
+    NULL, NULL, /* no HF architecture with sandwich norms is read */
 };
 
 /* A tensor seen through either file format: rows x cols, row-major. */
@@ -205,6 +207,7 @@ static int bind_decoder(hrt_model *m)
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return hrt_err(HRT_E_NOMEM, "%s: out of memory", m->path);
     int bias = (m->arch->flags & ARCH_QKV_BIAS) != 0, qkn = (m->arch->flags & ARCH_QK_NORM) != 0;
+    int sandwich = (m->arch->flags & ARCH_SANDWICH_NORM) != 0;
     for (int l = 0; l < hp->n_layer; l++) {
         layer_weights *L = &m->layers[l];
         if ((st = get_vec(m, tn(m, T_ATTN_NORM, l, nb, sizeof nb), hp->n_embd, 1, &L->attn_norm)) ||
@@ -222,11 +225,18 @@ static int bind_decoder(hrt_model *m)
             (st = get_mat(m, tn(m, T_UP, l, nb, sizeof nb), hp->n_ff, hp->n_embd, 1, &L->up)) ||
             (st = get_mat(m, tn(m, T_DOWN, l, nb, sizeof nb), hp->n_embd, hp->n_ff, 1, &L->down)))
             return st;
-        /* Fused products (Q,K,V and gate,up) need one activation format. */
-        if (L->wq.act_type != L->wk.act_type || L->wq.act_type != L->wv.act_type ||
-            L->gate.act_type != L->up.act_type)
-            return hrt_err(HRT_E_UNSUPPORTED, "%s: layer %d mixes weight types within Q/K/V or gate/up",
-                           m->path, l);
+        if (sandwich &&
+            ((st = get_vec(m, tn(m, T_ATTN_POST_NORM, l, nb, sizeof nb), hp->n_embd, 1, &L->attn_post_norm)) ||
+             (st = get_vec(m, tn(m, T_FFN_POST_NORM, l, nb, sizeof nb), hp->n_embd, 1, &L->ffn_post_norm))))
+            return st;
+        /* Fused products (Q,K,V and gate,up) share one activation format:
+         * where the weight types want different 8-bit ones (a Q4_K_M file
+         * mixes Q5_0, Q8_0 and K-quants), all take 16-bit activations. */
+        cpu_mat *qkv[3] = {&L->wq, &L->wk, &L->wv}, *gu[2] = {&L->gate, &L->up};
+        if (L->wq.act_type != L->wk.act_type || L->wq.act_type != L->wv.act_type)
+            for (int k = 0; k < 3; k++) qkv[k]->act_type = HRT_ACT_Q16;
+        if (L->gate.act_type != L->up.act_type)
+            for (int k = 0; k < 2; k++) gu[k]->act_type = HRT_ACT_Q16;
         if (l == 0) m->weight_type = L->wq.type;
     }
     return 0;
@@ -324,15 +334,21 @@ static int validate_hparams(hrt_model *m)
     if (hp->n_ctx_train <= 0) hp->n_ctx_train = 2048;
     if (hp->rope_base <= 0) hp->rope_base = 10000.0f;
     if (hp->norm_eps <= 0) hp->norm_eps = 1e-5f;
+    if (hp->n_swa < 0) hp->n_swa = 0;
+    if (!(hp->logit_softcap >= 0 && hp->logit_softcap < 1e30f))
+        return hrt_err(HRT_E_FORMAT, "%s: final logit soft-capping %g is not a positive number", m->path,
+                       (double)hp->logit_softcap);
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->embd_scale = m->arch->flags & ARCH_EMBD_SCALE ? sqrtf((float)hp->n_embd) : 1.0f;
     return 0;
 }
 
 /* The RoPE angle per position of each rotated pair: base^(-2i/n_rot), with
- * the checkpoint's scaling applied (linear: divided by the factor; llama3:
+ * the checkpoint's scaling applied when scaled is set (linear: divided by the factor; llama3:
  * HF's _compute_llama3_parameters, which divides only the low frequencies
  * and blends in between), then divided by GGUF's per-pair rope_freqs
  * factors when the file has them. */
-static int rope_table(hrt_model *m, const float *freq_factors)
+static int rope_table(hrt_model *m, const float *freq_factors, float base, int scaled, const double **out)
 {
     hparams *hp = &m->hp;
     int half = hp->n_rot / 2;
@@ -342,8 +358,9 @@ static int rope_table(hrt_model *m, const float *freq_factors)
         return hrt_err(HRT_E_NOMEM, "out of memory");
     }
     for (int i = 0; i < half; i++) {
-        double f = pow((double)hp->rope_base, -2.0 * i / (double)hp->n_rot);
-        if (hp->rope_scaling == ROPE_SCALING_LINEAR) {
+        double f = pow((double)base, -2.0 * i / (double)hp->n_rot);
+        if (!scaled) {
+        } else if (hp->rope_scaling == ROPE_SCALING_LINEAR) {
             f /= hp->rope_factor;
         } else if (hp->rope_scaling == ROPE_SCALING_LLAMA3) {
             double low_wl = hp->rope_orig_ctx / hp->rope_low_freq, high_wl = hp->rope_orig_ctx / hp->rope_high_freq;
@@ -358,7 +375,7 @@ static int rope_table(hrt_model *m, const float *freq_factors)
         if (freq_factors) f /= freq_factors[i];
         inv[i] = f;
     }
-    hp->rope_inv_freq = inv;
+    *out = inv;
     return 0;
 }
 
@@ -419,8 +436,10 @@ static int gguf_tokenizer(hrt_model *m)
         spec.type = TOKENIZER_BPE;
     else if (!strcmp(tmodel, "bert"))
         spec.type = TOKENIZER_WORDPIECE;
+    else if (!strcmp(tmodel, "llama"))
+        spec.type = TOKENIZER_SPM;
     else
-        return hrt_err(HRT_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported (gpt2, bert)",
+        return hrt_err(HRT_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported (gpt2, llama, bert)",
                        m->path, tmodel);
 
     uint64_t n_tok = 0, n_merges = 0, n_types = 0;
@@ -438,6 +457,7 @@ static int gguf_tokenizer(hrt_model *m)
     const char **toks = malloc(n_tok * sizeof *toks), **merges = malloc((n_merges + 1) * sizeof *merges);
     uint32_t *tlens = malloc(n_tok * sizeof *tlens), *mlens = malloc((n_merges + 1) * sizeof *mlens);
     int32_t *types = malloc(n_tok * sizeof *types);
+    float *scores = NULL;
     if (!toks || !merges || !tlens || !mlens || !types) {
         st = hrt_err(HRT_E_NOMEM, "%s: out of memory reading the vocabulary", m->path);
         goto done;
@@ -455,6 +475,23 @@ static int gguf_tokenizer(hrt_model *m)
         st = 0;
     } else {
         goto done;
+    }
+    if (spec.type == TOKENIZER_SPM) {
+        uint64_t n_scores = 0;
+        st = gguf_get_f32_arr(g, "tokenizer.ggml.scores", NULL, &n_scores);
+        if (st == HRT_E_RANGE || (!st && n_scores != n_tok)) {
+            st = hrt_err(HRT_E_FORMAT, "%s: tokenizer.ggml.scores is missing or not one per token", m->path);
+            goto done;
+        }
+        if (st) goto done;
+        if (!(scores = malloc(n_tok * sizeof *scores))) {
+            st = hrt_err(HRT_E_NOMEM, "%s: out of memory reading the vocabulary", m->path);
+            goto done;
+        }
+        if ((st = gguf_get_f32_arr(g, "tokenizer.ggml.scores", scores, &n_scores))) goto done;
+        spec.scores = scores;
+        spec.add_space_prefix = 1; /* llama.cpp's default for SPM vocabularies */
+        gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &spec.add_space_prefix);
     }
     spec.n_vocab = (int)n_tok;
     spec.tokens = toks;
@@ -490,6 +527,7 @@ done:
     free(tlens);
     free(mlens);
     free(types);
+    free(scores);
     return st;
 }
 
@@ -507,7 +545,7 @@ static int load_gguf(hrt_model *m)
     snprintf(arch, sizeof arch, "%.*s", (int)len, s);
     if (!(m->arch = arch_find(arch)) || (m->arch->flags & ARCH_ENCODER))
         return hrt_err(HRT_E_UNSUPPORTED, "%s: architecture '%s' is not supported in GGUF files "
-                       "(llama, qwen2, qwen3)", m->path, arch);
+                       "(llama, qwen2, qwen3, gemma3)", m->path, arch);
     if (!gguf_get_str(m->gguf, "general.name", &s, &len) && len) m->name = strndup(s, len);
     hparams *hp = &m->hp;
     if ((st = gguf_arch_u32(m, "embedding_length", 1, &hp->n_embd)) ||
@@ -519,7 +557,9 @@ static int load_gguf(hrt_model *m)
         (st = gguf_arch_u32(m, "rope.dimension_count", 0, &hp->n_rot)) ||
         (st = gguf_arch_u32(m, "attention.key_length", 0, &hp->head_dim)) ||
         (st = gguf_arch_f32(m, "rope.freq_base", &hp->rope_base)) ||
-        (st = gguf_arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->norm_eps)))
+        (st = gguf_arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->norm_eps)) ||
+        (st = gguf_arch_u32(m, "attention.sliding_window", 0, &hp->n_swa)) ||
+        (st = gguf_arch_f32(m, "final_logit_softcapping", &hp->logit_softcap)))
         return st;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch->name);
@@ -541,7 +581,16 @@ static int load_gguf(hrt_model *m)
     if ((st = validate_hparams(m))) return st;
     /* Llama 3.1-style files carry per-pair frequency divisors. */
     const float *ff = NULL;
-    if ((st = get_vec(m, "rope_freqs.weight", hp->n_rot / 2, 0, &ff)) || (st = rope_table(m, ff))) return st;
+    if ((st = get_vec(m, "rope_freqs.weight", hp->n_rot / 2, 0, &ff)) ||
+        (st = rope_table(m, ff, hp->rope_base, 1, &hp->rope_inv_freq)))
+        return st;
+    if (hp->n_swa > 0 && m->arch->swa_pattern > 0) {
+        hp->swa_pattern = m->arch->swa_pattern;
+        /* HF's Gemma 3 scales only the global layers' RoPE */
+        if ((st = rope_table(m, ff, m->arch->rope_base_swa, 0, &hp->rope_inv_freq_swa))) return st;
+    } else {
+        hp->n_swa = 0;
+    }
     return bind_decoder(m);
 }
 
@@ -695,7 +744,7 @@ static int load_hf_dir(hrt_model *m)
     if (!ok)
         return hrt_err(HRT_E_FORMAT, "%s: hidden_size, num_hidden_layers, num_attention_heads, "
                        "intermediate_size and vocab_size are required", p);
-    if ((st = validate_hparams(m)) || (st = check_rope_scaling(m, p)) || (st = rope_table(m, NULL))) return st;
+    if ((st = validate_hparams(m)) || (st = check_rope_scaling(m, p)) || (st = rope_table(m, NULL, hp->rope_base, 1, &hp->rope_inv_freq))) return st;
     hp->max_seq = hp->n_ctx_train;
     snprintf(p, sizeof p, "%s/sentence_bert_config.json", m->path);
     cJSON *sb = read_json(p);

@@ -17,6 +17,10 @@ enum {
     ARCH_QKV_BIAS = 1 << 0,   /* Q, K, V projections have biases (Qwen2) */
     ARCH_QK_NORM = 1 << 1,    /* RMSNorm on each Q and K head (Qwen3) */
     ARCH_ENCODER = 1 << 2,    /* bidirectional encoder (BERT) */
+    ARCH_SANDWICH_NORM = 1 << 3, /* RMSNorm also after attention and after the
+                                    feed-forward, before each residual add (Gemma) */
+    ARCH_GEGLU = 1 << 4,      /* feed-forward gelu(gate) * up, tanh GELU (Gemma) */
+    ARCH_EMBD_SCALE = 1 << 5, /* embeddings times sqrt(n_embd) (Gemma) */
 };
 
 /* One row per supported architecture: what differs between the families.
@@ -28,6 +32,13 @@ typedef struct {
     unsigned flags;
     int rope_neox_gguf;       /* RoPE pairs (i, i+d/2) for GGUF files; HF
                                  checkpoints always use them */
+    /* Interleaved local (sliding-window) and global attention, when the
+     * file gives a window: layer l is global when (l + 1) % swa_pattern
+     * == 0, local otherwise, and local layers rotate with rope_base_swa.
+     * Gemma 3 files do not store either (llama.cpp and HF's config both
+     * fix them at 6 and 10000). 0: every layer global. */
+    int swa_pattern;
+    float rope_base_swa;
 } arch_desc;
 
 const arch_desc *arch_find(const char *name);
@@ -43,6 +54,13 @@ typedef struct {
     float rope_factor, rope_low_freq, rope_high_freq;
     int rope_orig_ctx;
     const double *rope_inv_freq; /* (n_rot/2) angle per position of each pair, owned by the model */
+    const double *rope_inv_freq_swa; /* the same for local layers (rope_base_swa); NULL without */
+    int n_swa;                /* sliding window of local layers (a position sees the
+                                 n_swa latest, itself included); 0 = none */
+    int swa_pattern;          /* see arch_desc; 0 = none */
+    float attn_scale;         /* query scale (default 1/sqrt(head_dim)) */
+    float embd_scale;         /* input embedding factor (1, or sqrt(n_embd)) */
+    float logit_softcap;      /* final logits cap * tanh(x / cap); 0 = none */
     int n_types;              /* BERT token types */
     int max_seq;              /* BERT: longest input (sentence-transformers' max_seq_length) */
     int untied;               /* HF config says tie_word_embeddings: false (lm_head required) */
@@ -62,6 +80,7 @@ typedef struct {
     const float *bq, *bk, *bv, *bo;          /* biases, NULL when absent */
     const float *b_up, *b_down;
     const float *q_norm, *k_norm;            /* (head_dim) */
+    const float *attn_post_norm, *ffn_post_norm; /* (n_embd) ARCH_SANDWICH_NORM */
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* BERT post-attention / post-FFN LayerNorms */
 } layer_weights;
 
@@ -96,6 +115,12 @@ struct hrt_model {
     uint64_t weight_bytes;
     int64_t n_params;
 };
+
+/* Whether layer l uses the sliding window (and rope_inv_freq_swa). */
+static inline int layer_is_swa(const hparams *hp, int l)
+{
+    return hp->n_swa > 0 && hp->swa_pattern > 0 && (l + 1) % hp->swa_pattern != 0;
+}
 
 int model_load(const char *path, const hrt_model_params *params, hrt_model **out);
 void model_free(hrt_model *m);

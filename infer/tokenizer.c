@@ -1,4 +1,5 @@
-/* Tokenizers: byte-level BPE and WordPiece, built from plain arrays.
+/* Tokenizers: byte-level BPE, SentencePiece-style BPE and WordPiece, built
+ * from plain arrays.
  *
  * Design
  * 1. A tokenizer is immutable after tokenizer_create(); encoding keeps all
@@ -11,8 +12,9 @@
  *    the merge list) and the id of the merged token.
  * 4. Encoding: repair UTF-8, cut out added tokens (control tokens only with
  *    parse_special), then per remaining segment: BPE pre-tokenizer + merges,
- *    or BERT normaliser + pre-tokenizer + WordPiece. This is the order of
- *    Hugging Face tokenizers, whose ids the golden tests compare with. */
+ *    SPM score merges, or BERT normaliser + pre-tokenizer + WordPiece. This
+ *    is the order of Hugging Face tokenizers and llama.cpp, whose ids the
+ *    golden tests compare with. */
 #include "tokenizer.h"
 
 #include <stdlib.h>
@@ -35,7 +37,10 @@ struct tokenizer {
     uint64_t *mkeys;       /* (mmask + 1) left << 32 | right, ~0 = empty */
     uint64_t *mvals;       /* rank << 32 | merged id */
     uint32_t mmask;
-    int32_t byte_id[256];  /* BPE: the token of each single byte, -1 = none */
+    int32_t byte_id[256];  /* BPE: the token of each single byte; SPM: its
+                              <0xXX> token; -1 = none */
+    float *score;          /* SPM: (n_vocab) merge priorities */
+    int add_space_prefix;  /* SPM */
     char byte_char[256][2]; /* BPE: each byte's character in UTF-8... */
     uint8_t byte_char_len[256]; /* ...of 1 or 2 bytes (all are < U+0144) */
     int32_t *special;      /* added tokens to cut out, by first byte, longest first */
@@ -246,6 +251,36 @@ static int copy_vocab(tokenizer *t, const tokenizer_spec *spec)
     return 0;
 }
 
+/* "<0xXX>": the byte it stands for, else -1. */
+static int spm_byte_token(const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (len != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return -1;
+    const char *h = memchr(hex, s[3], 16), *l = memchr(hex, s[4], 16);
+    return h && l && s[3] && s[4] ? (int)((h - hex) << 4 | (l - hex)) : -1;
+}
+
+/* What an SPM token decodes to: <0xXX> its byte, U+2581 a space. Never
+ * longer than the token. */
+static size_t spm_piece(const char *s, size_t len, char *out)
+{
+    int b = spm_byte_token(s, len);
+    if (b >= 0) {
+        out[0] = (char)b;
+        return 1;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i + 3 <= len && !memcmp(s + i, "\xE2\x96\x81", 3)) {
+            out[o++] = ' ';
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
+}
+
 static int build_pieces(tokenizer *t)
 {
     size_t total = t->text_off[t->n_vocab];
@@ -259,6 +294,8 @@ static int build_pieces(tokenizer *t)
         t->piece_off[id] = (uint32_t)o;
         if (t->type == TOKENIZER_BPE) {
             o += bytelevel_decode(s, len, t->piece + o);
+        } else if (t->type == TOKENIZER_SPM) {
+            o += spm_piece(s, len, t->piece + o);
         } else {
             memcpy(t->piece + o, s, len);
             o += len;
@@ -277,6 +314,23 @@ static void build_byte_ids(tokenizer *t)
         t->byte_char_len[b] = (uint8_t)n;
         t->byte_id[b] = vocab_find(t, s, (size_t)n);
     }
+}
+
+/* SPM: the scores, and the <0xXX> token of each byte. */
+static int build_spm(tokenizer *t, const tokenizer_spec *spec)
+{
+    t->score = malloc((size_t)t->n_vocab * sizeof *t->score);
+    if (!t->score) return hrt_err(HRT_E_NOMEM, "tokenizer: out of memory");
+    for (int32_t id = 0; id < t->n_vocab; id++) t->score[id] = spec->scores ? spec->scores[id] : 0.0f;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    for (int32_t id = t->n_vocab - 1; id >= 0; id--) {
+        size_t len;
+        const char *s = tok_text(t, id, &len);
+        int b = spm_byte_token(s, len);
+        if (b >= 0) t->byte_id[b] = id;
+    }
+    t->add_space_prefix = spec->add_space_prefix;
+    return 0;
 }
 
 static int build_merges(tokenizer *t, const tokenizer_spec *spec)
@@ -409,7 +463,7 @@ static int pick_id(const tokenizer *t, int id, const char *const *names)
 
 static int check_spec(const tokenizer_spec *spec, const tokenizer_options *opt)
 {
-    if (spec->type != TOKENIZER_BPE && spec->type != TOKENIZER_WORDPIECE)
+    if (spec->type != TOKENIZER_BPE && spec->type != TOKENIZER_WORDPIECE && spec->type != TOKENIZER_SPM)
         return hrt_err(HRT_E_INVALID, "tokenizer: unknown type %d", spec->type);
     if (spec->n_vocab <= 0 || !spec->tokens)
         return hrt_err(HRT_E_FORMAT, "tokenizer: empty vocabulary");
@@ -471,6 +525,7 @@ int tokenizer_create_ex(const tokenizer_spec *spec, const tokenizer_options *opt
         build_byte_ids(t);
         st = build_merges(t, spec);
     }
+    if (!st && t->type == TOKENIZER_SPM) st = build_spm(t, spec);
     if (!st && t->type == TOKENIZER_WORDPIECE && t->unk < 0)
         st = hrt_err(HRT_E_FORMAT, "tokenizer: WordPiece vocabulary without an unknown token");
     if (st) {
@@ -500,6 +555,7 @@ void tokenizer_free(tokenizer *t)
     free(t->mkeys);
     free(t->mvals);
     free(t->special);
+    free(t->score);
     free(t);
 }
 
@@ -534,12 +590,15 @@ typedef struct {
     uint32_t *off;     /* their byte offsets, plus the end */
     uint32_t *ends;    /* word ends from the pre-tokenizer */
     size_t cap_cp;
-    int32_t *sym;      /* BPE symbols: token id, -1 once merged away */
+    int32_t *sym;      /* BPE symbols: token id, -1 once merged away;
+                          SPM: byte offset in buf */
+    int32_t *slen;     /* SPM: symbol bytes, 0 once merged away */
     int32_t *prev, *next;
     uint64_t *heap;    /* rank << 32 | position, a min-heap */
     size_t cap_sym, cap_heap, n_heap;
     char *buf;         /* a word being built (byte-level text, WordPiece key) */
     size_t cap_buf;
+    int prev_special;  /* SPM: the segment starts the text or follows an added token */
     int32_t **ids;     /* the caller's output vector */
     size_t *n, *cap;
 } enc_state;
@@ -551,6 +610,7 @@ static void enc_free(enc_state *st)
     free(st->off);
     free(st->ends);
     free(st->sym);
+    free(st->slen);
     free(st->prev);
     free(st->next);
     free(st->heap);
@@ -733,6 +793,103 @@ static int bpe_segment(const tokenizer *t, enc_state *st, const char *s, size_t 
     return e;
 }
 
+/* ---- SPM ----------------------------------------------------------------------------- */
+
+/* A float's order as an unsigned integer (larger float, larger key). */
+static uint32_t float_order(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+/* Queues the merge of SPM symbol pos with its right neighbour when their
+ * bytes form a token: highest score first, then the leftmost. */
+static void spm_queue(const tokenizer *t, enc_state *st, int32_t pos)
+{
+    if (pos < 0 || st->next[pos] < 0) return;
+    int32_t r = st->next[pos];
+    int32_t id = vocab_find(t, st->buf + st->sym[pos], (size_t)(st->slen[pos] + st->slen[r]));
+    if (id >= 0) heap_push(st, (uint64_t)~float_order(t->score[id]) << 32 | (uint32_t)pos);
+}
+
+/* llama.cpp's llm_tokenizer_spm_session::tokenize over one segment. A
+ * popped pair is stale when its left symbol was merged away or its bytes
+ * with the current right neighbour no longer make a token of the queued
+ * score. */
+static int spm_segment(const tokenizer *t, enc_state *st, const char *s, size_t len)
+{
+    size_t need = 3 * len + 3; /* each space becomes 3 bytes */
+    int e = buf_reserve(st, need);
+    if (e) return e;
+    size_t o = 0;
+    if (t->add_space_prefix && st->prev_special) {
+        memcpy(st->buf, "\xE2\x96\x81", 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ') {
+            memcpy(st->buf + o, "\xE2\x96\x81", 3);
+            o += 3;
+        } else {
+            st->buf[o++] = s[i];
+        }
+    }
+    size_t c = st->cap_sym;
+    e = grow((void **)&st->sym, &c, o, sizeof *st->sym);
+    c = st->cap_sym;
+    if (!e) e = grow((void **)&st->slen, &c, o, sizeof *st->slen);
+    c = st->cap_sym;
+    if (!e) e = grow((void **)&st->prev, &c, o, sizeof *st->prev);
+    c = st->cap_sym;
+    if (!e) e = grow((void **)&st->next, &c, o, sizeof *st->next);
+    if (e) return e;
+    st->cap_sym = c;
+    if ((e = grow((void **)&st->heap, &st->cap_heap, 3 * o, sizeof *st->heap))) return e;
+
+    int32_t m = 0;
+    for (size_t i = 0; i < o; m++) {
+        size_t adv;
+        utf8_decode((const unsigned char *)st->buf + i, o - i, &adv); /* valid: repaired */
+        st->sym[m] = (int32_t)i;
+        st->slen[m] = (int32_t)adv;
+        st->prev[m] = m - 1;
+        st->next[m] = m + 1;
+        i += adv;
+    }
+    if (m == 0) return 0;
+    st->next[m - 1] = -1;
+    st->n_heap = 0;
+    for (int32_t i = 0; i + 1 < m; i++) spm_queue(t, st, i);
+    while (st->n_heap) {
+        uint64_t top = heap_pop(st);
+        int32_t pos = (int32_t)(uint32_t)top, r = st->next[pos];
+        if (st->slen[pos] == 0 || r < 0) continue;
+        int32_t id = vocab_find(t, st->buf + st->sym[pos], (size_t)(st->slen[pos] + st->slen[r]));
+        if (id < 0 || ~float_order(t->score[id]) != (uint32_t)(top >> 32)) continue;
+        st->slen[pos] += st->slen[r];
+        st->slen[r] = 0;
+        st->next[pos] = st->next[r];
+        if (st->next[r] >= 0) st->prev[st->next[r]] = pos;
+        spm_queue(t, st, st->prev[pos]);
+        spm_queue(t, st, pos);
+    }
+    for (int32_t i = 0; i >= 0 && !e; i = st->next[i]) {
+        const char *p = st->buf + st->sym[i];
+        int32_t id = vocab_find(t, p, (size_t)st->slen[i]);
+        if (id >= 0) {
+            e = push_id(st, id);
+            continue;
+        }
+        /* no token: the bytes, each as its <0xXX> token (or unknown) */
+        for (int32_t k = 0; k < st->slen[i] && !e; k++) {
+            int32_t b = t->byte_id[(unsigned char)p[k]];
+            if (b >= 0 || t->unk >= 0) e = push_id(st, b >= 0 ? b : t->unk);
+        }
+    }
+    return e;
+}
+
 /* ---- WordPiece --------------------------------------------------------------------- */
 
 /* Greedy longest-match-first over one normalised word in st->buf[0..len)
@@ -813,7 +970,11 @@ static int wordpiece_segment(const tokenizer *t, enc_state *st, const char *s, s
 static int encode_segment(const tokenizer *t, enc_state *st, const char *s, size_t len)
 {
     if (len == 0) return 0;
-    return t->type == TOKENIZER_BPE ? bpe_segment(t, st, s, len) : wordpiece_segment(t, st, s, len);
+    int e = t->type == TOKENIZER_BPE   ? bpe_segment(t, st, s, len)
+            : t->type == TOKENIZER_SPM ? spm_segment(t, st, s, len)
+                                       : wordpiece_segment(t, st, s, len);
+    st->prev_special = 0;
+    return e;
 }
 
 /* The added token starting at s (longest first), or -1. */
@@ -848,7 +1009,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_s
         free(s);
         return hrt_err(HRT_E_RANGE, "tokenizer_encode: text over 4 GiB");
     }
-    enc_state st = {.ids = ids, .n = n, .cap = cap};
+    enc_state st = {.ids = ids, .n = n, .cap = cap, .prev_special = 1};
     int wp = t->type == TOKENIZER_WORDPIECE, e = 0;
     if (add_special) {
         int32_t first = wp ? t->cls : t->add_bos ? t->bos : -1;
@@ -865,6 +1026,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_s
             continue;
         }
         if (!(e = encode_segment(t, &st, s + seg, p - seg))) e = push_id(&st, id);
+        st.prev_special = 1;
         p += mlen;
         seg = p;
     }

@@ -1,5 +1,6 @@
-/* Tokenizers: byte-level BPE (GPT-2 family: SmolLM2, Qwen2, Llama 3) and
- * WordPiece (BERT). Built from plain arrays so that the GGUF loader and the
+/* Tokenizers: byte-level BPE (GPT-2 family: SmolLM2, Qwen2, Llama 3),
+ * SentencePiece-style BPE over scores (GGUF "llama" vocabularies: Gemma,
+ * Llama 2) and WordPiece (BERT). Built from plain arrays so that the GGUF loader and the
  * tokenizer.json / vocab.txt readers share one constructor.
  *
  * A tokenizer is immutable after creation and safe to share between threads. */
@@ -9,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { TOKENIZER_BPE = 1, TOKENIZER_WORDPIECE = 2 };
+enum { TOKENIZER_BPE = 1, TOKENIZER_WORDPIECE = 2, TOKENIZER_SPM = 3 };
 
 /* GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
 enum {
@@ -27,6 +28,9 @@ typedef struct {
     const char *const *tokens;      /* n_vocab strings, not NUL-terminated... */
     const uint32_t *token_lens;     /* ...their byte lengths */
     const int32_t *token_types;     /* n_vocab TOKEN_TYPE_*, NULL = all normal */
+    const float *scores;            /* SPM: n_vocab merge priorities (higher first) */
+    int add_space_prefix;           /* SPM: a space before text that starts the
+                                       input or follows a special token */
     int n_merges;                   /* BPE only: "left right" pairs by rank */
     const char *const *merges;
     const uint32_t *merge_lens;
@@ -34,7 +38,7 @@ typedef struct {
                                        "gpt2", "smollm", "llama-bpe", "qwen2", ...;
                                        NULL = "gpt2" */
     int bos_id, eos_id, unk_id, sep_id, pad_id, cls_id; /* -1 when absent */
-    int add_bos, add_eos;           /* what add_special adds for BPE */
+    int add_bos, add_eos;           /* what add_special adds for BPE and SPM */
     int lowercase;                  /* WordPiece: BERT uncased normalisation */
     int max_input_chars_per_word;   /* WordPiece: 0 = 100 */
 } tokenizer_spec;
@@ -124,6 +128,11 @@ void tokenizer_default_options(const tokenizer_spec *spec, tokenizer_options *op
  * - tokenizer_decode() concatenates raw pieces: a BPE token may end inside a
  *   UTF-8 character, and nothing is repaired. WordPiece joins words with
  *   spaces and glues "##" pieces. Control tokens are written as their text.
+ * - SPM (llama.cpp's llm_tokenizer_spm): spaces become U+2581, the text
+ *   splits into characters, and the adjacent pair whose concatenation is a
+ *   token of the highest score merges first (leftmost among equals) until
+ *   none does; a character left without a token becomes its bytes' <0xXX>
+ *   tokens (or unk_id).
  * - Pre-tokenizers: "gpt2" (also "gpt-2", "starcoder", "olmo"), "smollm",
  *   "llama3" ("llama-bpe", "dbrx", "smaug-bpe"), "qwen2" ("deepseek-r1-qwen",
  *   "megrez"). */

@@ -2,15 +2,17 @@
 # Builds hrt with CUDA on the GPU machine, runs the GPU tests and the GPU
 # benchmark, in one go. Run from the repository root on that machine:
 #   scripts/gpu-check.sh build   configure + build, kernel tests, tiny-model end-to-end tests
-#   scripts/gpu-check.sh model   the SmolLM2 end-to-end tests and the benchmarks
+#   scripts/gpu-check.sh stash   only keeps the model parts this call carries (see below)
+#   scripts/gpu-check.sh model   the SmolLM2 and Gemma 3 end-to-end tests and the benchmarks
 #   scripts/gpu-check.sh embed   embeddings on the GPU against HF, and their speed beside HF's
 #                                and the CPU's (carry .gpu/minilm and .gpu/data)
 #   scripts/gpu-check.sh all     build and model
 # That machine has no network and no cJSON: .gpu/cjson holds Debian's
 # libcjson1 and libcjson-dev unpacked (scripts/gpu-prepare.sh makes it here).
-# The default model is larger than what a call may carry, so it travels in
-# two halves, .gpu/model.1 and .gpu/model.2, over two consecutive calls;
-# the first half waits in /root/hrt-model.1 meanwhile. Results go to $OUT.
+# The chat models are larger than what a call may carry, so they travel in
+# parts (.gpu/parts/NAME.K, made by gpu-prepare.sh) over consecutive calls;
+# every call keeps the parts it carries in /root/hrt-parts, and a model is
+# joined (and checked by sha256) once all its parts are there. Results go to $OUT.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +20,7 @@ out=${OUT:-$root/.gpu/out}
 mkdir -p "$out"
 stage=${1:-all}
 gguf=models/smollm2-135m-instruct-q4_1.gguf
-sum=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+gemma=models/gemma-3-270m-q4_k_m.gguf
 status=0
 
 run() { # run NAME COMMAND...: log to $out/NAME.log, keep going on failure
@@ -28,12 +30,20 @@ run() { # run NAME COMMAND...: log to $out/NAME.log, keep going on failure
     echo "FAILED: $name"; tail -n 60 "$out/$name.log"; status=1; fi
 }
 
-[ -f .gpu/model.1 ] && cp .gpu/model.1 /root/hrt-model.1
-if [ ! -f "$gguf" ] && [ -f .gpu/model.2 ] && [ -f /root/hrt-model.1 ]; then
-  mkdir -p models && cat /root/hrt-model.1 .gpu/model.2 >"$gguf.part"
-  if [ "$(sha256sum "$gguf.part" | cut -d' ' -f1)" = "$sum" ]; then mv "$gguf.part" "$gguf"; echo "model reassembled";
-  else echo "model halves do not match the pinned sha256"; rm -f "$gguf.part"; fi
-fi
+mkdir -p /root/hrt-parts models
+cp .gpu/parts/* /root/hrt-parts/ 2>/dev/null && ls /root/hrt-parts
+# join NAME FILE SHA256 PARTS: the model from its parts, when all are kept
+join() {
+  local name=$1 file=$2 sum=$3 n=$4
+  [ -f "$file" ] && return
+  [ "$(ls /root/hrt-parts/"$name".* 2>/dev/null | wc -l)" -eq "$n" ] || return
+  cat /root/hrt-parts/"$name".? >"$file.part"
+  if [ "$(sha256sum "$file.part" | cut -d' ' -f1)" = "$sum" ]; then mv "$file.part" "$file"; echo "$file joined";
+  else echo "$name: parts do not match the pinned sha256"; rm -f "$file.part"; fi
+}
+join smollm2 "$gguf" b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 2
+join gemma3 "$gemma" a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 5
+[ "$stage" = stash ] && exit 0
 
 if [ "$stage" = build ] || [ "$stage" = all ]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
@@ -51,6 +61,9 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
   run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   if [ -f "$gguf" ]; then
     run bench-smollm2-q4_1 ./build-gpu/bench/bench_gpu --model "$gguf" --label "SmolLM2-135M Q4_1" --json "$out/bench_smollm2_q4_1.json"
+  fi
+  if [ -f "$gemma" ]; then
+    run bench-gemma3-q4_k_m ./build-gpu/bench/bench_gpu --model "$gemma" --label "Gemma 3 270M Q4_K_M" --json "$out/bench_gemma3_q4_k_m.json"
   fi
   if [ -f "$gguf" ] && command -v ncu >/dev/null; then
     # where the time goes: per-kernel totals for a ~600-token prompt and 16 decode steps

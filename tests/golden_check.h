@@ -54,10 +54,11 @@ static inline golden_report golden_check(hrt_model *m, const cJSON *prompts, dou
     {
         const cJSON *toks = cJSON_GetObjectItem(p, "tokens");
         int n = cJSON_GetArraySize(toks);
-        int32_t ids[512], mine[512];
-        for (int i = 0; i < n && i < 512; i++) ids[i] = cJSON_GetArrayItem(toks, i)->valueint;
+        int32_t ids[1024], mine[1024];
+        if (n > 1024) n = 1024;
+        for (int i = 0; i < n; i++) ids[i] = cJSON_GetArrayItem(toks, i)->valueint;
         const char *pt = cJSON_GetObjectItem(p, "text")->valuestring;
-        int nm = hrt_tokenize(m, pt, strlen(pt), add_special, 1, mine, 512);
+        int nm = hrt_tokenize(m, pt, strlen(pt), add_special, 1, mine, 1024);
         if (nm != n || memcmp(mine, ids, (size_t)n * sizeof *ids)) r.token_mismatch++;
         hrt_session_reset(s);
         for (int i = 0; i < info.n_vocab; i++) logits[i] = NAN;

@@ -375,6 +375,39 @@ static void test_escalation(void)
     hrt_agent_free(a);
 }
 
+/* A full model without a chat template (Gemma 3 270M, a base model) gets
+ * a plain-text prompt, and its answer ends at its first blank line. */
+static void test_plain_full_model(void)
+{
+    char gp[512];
+    snprintf(gp, sizeof gp, "%s/models/gemma-3-270m-q4_k_m.gguf", HRT_SOURCE_DIR);
+    if (access(gp, F_OK)) {
+        printf("Gemma 3 270M absent: the plain-prompt check is not run\n");
+        return;
+    }
+    hrt_model_params mp = hrt_model_default_params();
+    hrt_model *gemma = NULL;
+    CHECK_STATUS(hrt_model_open(gp, &mp, &gemma), 0);
+    if (!gemma) return;
+    CHECK(hrt_chat_render(gemma, &(hrt_chat_msg){"user", "hi"}, 1, 1, NULL, 0) < 0); /* no template */
+    hrt_agent_params p = base_params();
+    p.full_model = gemma;
+    p.full_max_tokens = 48;
+    hrt_agent *a = open_agent(&p);
+    if (a) {
+        hrt_agent_result r;
+        CHECK_STATUS(ask(a, NULL, "How long do I have to return a camera?", HRT_PATH_FULL, 0, &r, NULL), 0);
+        CHECK(r.path == HRT_PATH_FULL && r.stage[HRT_STAGE_FULL].generated_tokens > 0);
+        CHECK(r.explain && strstr(r.explain, "full model: no chat template, the prompt is plain text"));
+        CHECK(r.answer && !strstr(r.answer, "\n\n")); /* cut at the first blank line */
+        printf("plain-prompt full answer (%d tokens): %s\n", r.stage[HRT_STAGE_FULL].generated_tokens,
+               r.answer ? r.answer : "");
+        hrt_agent_result_clear(&r);
+        hrt_agent_free(a);
+    }
+    hrt_model_free(gemma);
+}
+
 /* ---- pruning --------------------------------------------------------------------------- */
 /* 1 when two lines of text say the same after their list numbers. */
 static int repeated_line(const char *text)
@@ -592,6 +625,7 @@ int main(void)
         hrt_agent_free(a);
     }
     test_escalation();
+    test_plain_full_model();
     test_conversation();
     hrt_memory_free(mem);
     hrt_kb_free(kb);

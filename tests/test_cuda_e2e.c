@@ -7,6 +7,9 @@
  *   - SmolLM2 Q4_1 vs HF transformers (exact float32): F32 within 1e-3 and
  *     the 64-token greedy continuations identical; default within 5e-2 and
  *     the first 8 greedy tokens;
+ *   - Gemma 3 270M Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K weights, sliding-window
+ *     layers; 6 prompts, one of 676 tokens) vs HF transformers: the same
+ *     bounds;
  *   - the same prompts, CUDA vs the CPU backend's F32 path, greedy ids;
  *   - embeddings on the GPU: a tiny BERT vs HF transformers, and
  *     all-MiniLM-L6-v2 vs sentence-transformers when it is there;
@@ -69,12 +72,11 @@ static void test_tiny(void)
 }
 
 /* CUDA and CPU (both exact) pick the same greedy tokens on their own. */
-static void test_vs_cpu(const char *path)
+static void test_vs_cpu(const char *path, const char *const prompts[2])
 {
     hrt_model *gm = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_F32);
     hrt_model *cm = open_on(path, HRT_BACKEND_CPU, HRT_PRECISION_F32);
     if (!gm || !cm) goto done;
-    const char *prompts[] = {"The history of computing", "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"};
     for (int p = 0; p < 2; p++) {
         char *a = NULL, *b = NULL;
         hrt_session *sa = NULL, *sb = NULL;
@@ -108,7 +110,9 @@ static void test_smollm2(void)
     cJSON *g = golden_load("smollm2_logits_hf.json");
     if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, "smollm2");
     cJSON_Delete(g);
-    test_vs_cpu(path);
+    const char *prompts[2] = {"The history of computing",
+                              "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"};
+    test_vs_cpu(path, prompts);
     hrt_model *m = open_on(path, HRT_BACKEND_AUTO, HRT_PRECISION_DEFAULT);
     if (m) {
         hrt_model_info info;
@@ -130,6 +134,24 @@ static void test_smollm2(void)
         hrt_session_free(s);
         hrt_model_free(m);
     }
+}
+
+static void test_gemma3(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/gemma-3-270m-q4_k_m.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("Gemma 3 270M absent: its checks are not run\n");
+        return;
+    }
+    fclose(f);
+    cJSON *g = golden_load("gemma3_logits_hf.json");
+    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, "gemma3");
+    cJSON_Delete(g);
+    const char *prompts[2] = {"The history of computing",
+                              "<start_of_turn>user\nName three colours.<end_of_turn>\n<start_of_turn>model\n"};
+    test_vs_cpu(path, prompts);
 }
 
 static void embed_on_gpu(const char *dir, const char *golden, double min_cos)
@@ -195,6 +217,7 @@ int main(void)
     test_embed();
     test_oom();
     test_smollm2();
+    test_gemma3();
     return test_finish();
 }
 #endif

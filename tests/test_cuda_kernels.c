@@ -60,19 +60,12 @@ static int close_all(const float *a, const float *b, size_t n, double tol, doubl
 /* A matrix uploaded as the backend does (repacked, with a GEMM copy). */
 static cuda_mat upload(uint32_t type, int rows, int cols, const void *host, uint32_t gemm_type)
 {
-    cuda_mat W = {.type = type, .rows = rows, .cols = cols};
-    size_t n = (size_t)rows * cols, nb = n / 32, rb = ggml_row_bytes(type, cols);
-    int quant = type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q8_0;
-    if (quant) {
-        W.q = dev(nb * (type == GGML_TYPE_Q8_0 ? 32 : 16));
-        W.d = dev(nb * 2);
-        if (type == GGML_TYPE_Q4_1) W.m = dev(nb * 2);
-    } else {
-        W.q = dev(n * (type == GGML_TYPE_F32 ? 4 : 2));
-    }
-    CHECK(cuda_mat_upload(&W, host, rb, 0, rows) == cudaSuccess);
+    cuda_mat W;
+    size_t n = (size_t)rows * cols, rb = ggml_row_bytes(type, cols);
+    CHECK(cuda_mat_alloc(&W, type, rows, cols) == cudaSuccess);
+    CHECK(cuda_mat_upload(&W, type, host, rb, 0, rows) == cudaSuccess);
     W.gemm_type = gemm_type;
-    if (gemm_type == type) {
+    if (gemm_type == W.type) {
         W.gemm = W.q;
     } else {
         W.gemm = dev(n * (gemm_type == GGML_TYPE_F32 ? 4 : 2));
@@ -81,19 +74,11 @@ static cuda_mat upload(uint32_t type, int rows, int cols, const void *host, uint
     return W;
 }
 
-static void free_mat(cuda_mat *W)
-{
-    if (W->gemm != W->q) cudaFree(W->gemm);
-    cudaFree(W->q);
-    cudaFree(W->d);
-    cudaFree(W->m);
-}
-
 static void test_matvec_and_gemm(void)
 {
-    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_BF16,
-                              GGML_TYPE_F32};
-    enum { ROWS = 197, COLS = 576, NT = 7 };
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
+                              GGML_TYPE_Q6_K, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};
+    enum { ROWS = 197, COLS = 768, NT = 7 }; /* COLS: whole K-quant super-blocks */
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         uint32_t t = types[ti];
         size_t rb = ggml_row_bytes(t, COLS);
@@ -155,13 +140,19 @@ static void test_matvec_and_gemm(void)
                 down(got2, dy2, sizeof got2);
                 snprintf(what, sizeof what, "matvec_multi %s (fused norm)", name);
                 close_all(got2, want2, 2 * ROWS, 1e-4, 1, what);
-                /* fused SwiGLU: silu(W x') * (W x') */
-                poison(dy2, ROWS * sizeof(float));
-                CHECK(cuda_matvec_swiglu(&W, &W, dx, dnw, 1e-5f, dy2, 0) == cudaSuccess);
-                down(got2, dy2, ROWS * sizeof(float));
-                for (int r = 0; r < ROWS; r++) want2[r] = want2[r] / (1.0f + expf(-want2[r])) * want2[r];
-                snprintf(what, sizeof what, "matvec_swiglu %s", name);
-                close_all(got2, want2, ROWS, 1e-4, 1, what);
+                /* fused SwiGLU / GeGLU: act(W x') * (W x') */
+                for (int gelu = 0; gelu < 2; gelu++) {
+                    float want3[ROWS];
+                    poison(dy2, ROWS * sizeof(float));
+                    CHECK(cuda_matvec_glu(&W, &W, dx, dnw, 1e-5f, gelu, dy2, 0) == cudaSuccess);
+                    down(got2, dy2, ROWS * sizeof(float));
+                    if (gelu)
+                        cpu_gelu_tanh_mul(want3, want2, want2, ROWS);
+                    else
+                        cpu_silu_mul(want3, want2, want2, ROWS);
+                    snprintf(what, sizeof what, "matvec_glu %s (%s)", name, gelu ? "gelu" : "silu");
+                    close_all(got2, want3, ROWS, 1e-4, 1, what);
+                }
                 cudaFree(dnw);
                 cudaFree(dy2);
             }
@@ -192,7 +183,7 @@ static void test_matvec_and_gemm(void)
             cudaFree(dx);
             cudaFree(db);
             cudaFree(dy);
-            free_mat(&W);
+            cuda_mat_free(&W);
         }
         free(w);
     }
@@ -211,13 +202,17 @@ static void test_embed(void)
     int32_t *dids = dev_from(ids, sizeof ids);
     float *out = dev(sizeof got);
     poison(out, sizeof got);
-    CHECK(cuda_embed_rows(&E, dids, 4, out, 0) == cudaSuccess);
+    CHECK(cuda_embed_rows(&E, dids, 4, 1.0f, out, 0) == cudaSuccess);
     down(got, out, sizeof got);
     close_all(got, want, 4 * D, 1e-6, 1e-6, "embed rows");
+    poison(out, sizeof got);
+    CHECK(cuda_embed_rows(&E, dids, 4, 25.3f, out, 0) == cudaSuccess); /* Gemma's sqrt(n_embd) */
+    down(got, out, sizeof got);
+    for (int i = 0; i < 4 * D; i++) want[i] *= 25.3f;
+    close_all(got, want, 4 * D, 1e-6, 1e-6, "embed rows, scaled");
     cudaFree(dids);
     cudaFree(out);
-    E.gemm = E.q;
-    free_mat(&E);
+    cuda_mat_free(&E);
     free(w);
 }
 
@@ -275,10 +270,20 @@ static void test_norms_and_elementwise(void)
     close_all(got, want, R * D, 1e-5, 1, "layernorm");
     /* SiLU * up, GELU, add, bias */
     poison(dout, sizeof got);
-    CHECK(cuda_silu_mul(dout, dx, dr, R * D, 0) == cudaSuccess);
+    CHECK(cuda_glu(dout, dx, dr, R * D, 0, 0) == cudaSuccess);
     cpu_silu_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-5, 1, "silu_mul");
+    poison(dout, sizeof got);
+    CHECK(cuda_glu(dout, dx, dr, R * D, 1, 0) == cudaSuccess);
+    cpu_gelu_tanh_mul(want, xs, res, R * D);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1, "gelu_tanh_mul");
+    cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
+    CHECK(cuda_softcap(dout, R * D, 0.7f, 0) == cudaSuccess);
+    for (int i = 0; i < R * D; i++) want[i] = 0.7f * tanhf(xs[i] / 0.7f);
+    down(got, dout, sizeof got);
+    close_all(got, want, R * D, 1e-5, 1e-6, "softcap");
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_gelu(dout, R * D, 0) == cudaSuccess);
     memcpy(want, xs, sizeof xs);
@@ -294,23 +299,31 @@ static void test_norms_and_elementwise(void)
     cudaFree(dx); cudaFree(dr); cudaFree(dw); cudaFree(db); cudaFree(dout);
 }
 
-/* CPU reference attention: query rows against cache rows, grouped heads. */
-static void ref_attention(float *out, const float *q, const float *kc, const float *vc, int pos0, int n, int nh,
-                          int nkv, int hd, int causal, int kv_len)
+/* CPU reference attention: query rows against cache rows, grouped heads;
+ * window > 0 keeps the latest window keys of each query. */
+static void ref_attention_w(float *out, const float *q, const float *kc, const float *vc, int pos0, int n, int nh,
+                            int nkv, int hd, int causal, int kv_len, int window, float scale)
 {
     int q_dim = nh * hd, kv_dim = nkv * hd;
     float *sc = malloc(sizeof(float) * (size_t)(pos0 + n + kv_len + 1));
     for (int t = 0; t < n; t++)
         for (int h = 0; h < nh; h++) {
             int len = causal ? pos0 + t + 1 : kv_len, kvh = h / (nh / nkv);
-            for (int j = 0; j < len; j++)
-                sc[j] = cpu_dot_f32(q + t * q_dim + h * hd, kc + (size_t)j * kv_dim + kvh * hd, hd) / sqrtf((float)hd);
-            cpu_softmax(sc, len);
+            int lo = window > 0 && len > window ? len - window : 0;
+            for (int j = lo; j < len; j++)
+                sc[j - lo] = cpu_dot_f32(q + t * q_dim + h * hd, kc + (size_t)j * kv_dim + kvh * hd, hd) * scale;
+            cpu_softmax(sc, len - lo);
             float *o = out + t * q_dim + h * hd;
             memset(o, 0, sizeof(float) * hd);
-            for (int j = 0; j < len; j++) cpu_axpy(o, sc[j], vc + (size_t)j * kv_dim + kvh * hd, hd);
+            for (int j = lo; j < len; j++) cpu_axpy(o, sc[j - lo], vc + (size_t)j * kv_dim + kvh * hd, hd);
         }
     free(sc);
+}
+
+static void ref_attention(float *out, const float *q, const float *kc, const float *vc, int pos0, int n, int nh,
+                          int nkv, int hd, int causal, int kv_len)
+{
+    ref_attention_w(out, q, kc, vc, pos0, n, nh, nkv, hd, causal, kv_len, 0, 1.0f / sqrtf((float)hd));
 }
 
 static void test_rope_and_attention(void)
@@ -350,7 +363,8 @@ static void test_rope_and_attention(void)
         /* causal attention of the N new tokens over the whole history */
         float *datt = dev(sizeof att);
         poison(datt, sizeof att);
-        CHECK(cuda_attention(datt, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 0) == cudaSuccess);
+        float sc0 = 1.0f / sqrtf((float)HD);
+        CHECK(cuda_attention(datt, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 0, sc0, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
         down(att, datt, sizeof att);
         close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (causal, grouped heads)");
@@ -361,21 +375,41 @@ static void test_rope_and_attention(void)
         for (int si = 0; si < 3; si++) {
             int ns = splits[si];
             poison(datt, sizeof att);
-            CHECK(cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, ns, 0) == cudaSuccess);
+            CHECK(cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 0, sc0, ns, 0) ==
+                  cudaSuccess);
             down(att, datt, sizeof att);
             char what[64];
             snprintf(what, sizeof what, "attention v2 (causal, %d splits)", ns);
             close_all(att, ref, N * q_dim, 1e-4, 1e-3, what);
         }
+        /* a sliding window of 100 keys and another scale (Gemma's local
+         * layers), through every kernel: v1, v2 whole and split, prefill */
+        float *ref_w = malloc(sizeof att);
+        ref_attention_w(ref_w, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0, 100, 0.3f);
+        for (int kind = 0; kind < 4; kind++) {
+            int ns = kind == 2 ? 7 : 1;
+            poison(datt, sizeof att);
+            cudaError_t e = kind == 0 ? cuda_attention(datt, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 100, 0.3f, 0)
+                            : kind == 3 ? cuda_attention_split(datt, NULL, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 100,
+                                                               0.3f, 1, 0) /* n > 1: the prefill kernel */
+                                        : cuda_attention_split(datt, dpart, dq, dkc, dvc, dpos, 1, NH, NKV, HD, 1, 0, 100,
+                                                               0.3f, ns, 0);
+            CHECK(e == cudaSuccess);
+            down(att, datt, sizeof att);
+            char what[64];
+            snprintf(what, sizeof what, "attention, window 100 (kernel %d)", kind);
+            close_all(att, ref_w, (kind == 1 || kind == 2 ? 1 : N) * q_dim, 1e-4, 1e-3, what);
+        }
+        free(ref_w);
         poison(datt, sizeof att);
-        CHECK(cuda_attention_split(datt, NULL, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 1, 0) == cudaSuccess);
+        CHECK(cuda_attention_split(datt, NULL, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0, sc0, 1, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
         down(att, datt, sizeof att);
         close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention v2 (bidirectional)");
         cudaFree(dpart);
         /* bidirectional over a fixed length (the encoder) */
         poison(datt, sizeof att);
-        CHECK(cuda_attention(datt, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0) == cudaSuccess);
+        CHECK(cuda_attention(datt, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0, sc0, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
         down(att, datt, sizeof att);
         close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (bidirectional)");

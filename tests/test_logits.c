@@ -1,5 +1,7 @@
-/* hrt's logits on the default chat model against two independent
- * implementations, on the same 5 prompts:
+/* hrt's logits on the default chat models (SmolLM2-135M, Gemma 3 270M)
+ * against two independent implementations, on the same prompts (5 for
+ * SmolLM2; for Gemma the same 5 with its turn format and a sixth of 676
+ * tokens, past the 512-token window of its local layers):
  *
  * 1. HF transformers, float32 (tests/golden/make_logits_hf_golden.py): the
  *    exact arithmetic of the quantized model. hrt's F32 path and its default
@@ -15,7 +17,9 @@
  *    these top-20 logits, its default is 7.0e-2 from the exact reference,
  *    and its greedy continuations part from the exact ones after 8 to 30
  *    tokens in 4 of 5 prompts (llama-cpp-python 0.3.36, measured by
- *    tests/golden/llamacpp_config_spread.py). The INT8 path is
+ *    tests/golden/llamacpp_config_spread.py). Gemma's llama.cpp logits
+ *    differ from HF's by up to 17% on the top-20 of a chat prompt the base
+ *    model finds meaningless. The INT8 path is
  *    therefore held only to a gross-error bound (1.5e-1 against both
  *    references, which a wrong operation exceeds many times over); its dot
  *    products are checked against the scalar reference in test_quant, and
@@ -24,7 +28,11 @@
  *
  * Greedy steps follow the golden tokens (not hrt's own picks), so that
  * every step compares like with like. */
+#include <unistd.h>
+
 #include "golden_check.h"
+
+static int test_missing; /* models absent */
 
 static golden_report run_golden(const char *model_path, int precision, const char *golden, double tol)
 {
@@ -48,25 +56,40 @@ static golden_report run_golden(const char *model_path, int precision, const cha
     return r;
 }
 
-int main(void)
+/* Both goldens of one model: <stem>_logits_hf.json (exact) and
+ * <stem>_logits.json (llama.cpp). int8_tol: the INT8 path's bound. */
+static void check_model(const char *file, const char *stem, double int8_tol)
 {
-    char mpath[1024];
-    test_model_path("smollm2-135m-instruct-q4_1.gguf", mpath, sizeof mpath);
-
+    char mpath[1024], hf[128], lc[128];
+    snprintf(mpath, sizeof mpath, "%s/models/%s", HRT_SOURCE_DIR, file);
+    if (access(mpath, R_OK) != 0) {
+        printf("%s absent: run scripts/fetch-models.sh\n", mpath);
+        test_missing++;
+        return;
+    }
+    snprintf(hf, sizeof hf, "%s_logits_hf.json", stem);
+    snprintf(lc, sizeof lc, "%s_logits.json", stem);
     const int exact_paths[2] = {HRT_PRECISION_F32, HRT_PRECISION_INT16};
     for (int k = 0; k < 2; k++) {
-        golden_report r = run_golden(mpath, exact_paths[k], "smollm2_logits_hf.json", 1e-3);
-        CHECK(r.n_prompts == 5);
-        CHECK_MSG(r.n_bad == 0, "precision %d vs HF: %d logits beyond 1e-3", exact_paths[k], r.n_bad);
+        golden_report r = run_golden(mpath, exact_paths[k], hf, 1e-3);
+        CHECK(r.n_prompts >= 5);
+        CHECK_MSG(r.n_bad == 0, "%s precision %d vs HF: %d logits beyond 1e-3", stem, exact_paths[k], r.n_bad);
         for (int i = 0; i < r.n_prompts; i++)
-            CHECK_MSG(r.diverged[i] < 0, "precision %d vs HF: prompt %d diverges at %d", exact_paths[k], i,
+            CHECK_MSG(r.diverged[i] < 0, "%s precision %d vs HF: prompt %d diverges at %d", stem, exact_paths[k], i,
                       r.diverged[i]);
     }
-    const char *goldens[2] = {"smollm2_logits_hf.json", "smollm2_logits.json"};
+    const char *goldens[2] = {hf, lc};
     for (int k = 0; k < 2; k++) {
-        golden_report r = run_golden(mpath, HRT_PRECISION_INT8, goldens[k], 1.5e-1);
-        CHECK(r.n_prompts == 5);
-        CHECK_MSG(r.n_bad == 0, "int8 vs %s: %d logits beyond 1.5e-1", goldens[k], r.n_bad);
+        golden_report r = run_golden(mpath, HRT_PRECISION_INT8, goldens[k], int8_tol);
+        CHECK(r.n_prompts >= 5);
+        CHECK_MSG(r.n_bad == 0, "int8 vs %s: %d logits beyond %.2g", goldens[k], r.n_bad, int8_tol);
     }
+}
+
+int main(void)
+{
+    check_model("smollm2-135m-instruct-q4_1.gguf", "smollm2", 1.5e-1);
+    check_model("gemma-3-270m-q4_k_m.gguf", "gemma3", 2.5e-1);
+    if (test_missing == 2) test_skip("no model present");
     return test_finish();
 }

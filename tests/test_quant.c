@@ -4,6 +4,8 @@
  * fresh random values (never zeros) and outputs start poisoned (NaN). */
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "cpu/ops.h"
 #include "cpu/quant.h"
 #include "hrt.h"
@@ -48,6 +50,78 @@ static void test_dequant_formulas(void)
     for (int j = 0; j < 32; j++) q.qs[j] = (int8_t)(j - 16);
     dequantize_row(GGML_TYPE_Q8_0, &q, out, 32);
     CHECK(out[0] == -4.0f && out[31] == 3.75f);
+}
+
+/* Block formats hrt reads but did not define (Q5_0, the K-quants), and the
+ * older ones again, decode to the values of an independent implementation:
+ * gguf-py's NumPy dequantization, recorded by
+ * tests/golden/make_quant_golden.py from seeded random blocks. */
+static void test_dequant_golden(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/golden/quant_dequant.json", HRT_SOURCE_DIR);
+    char *text = test_read_file(path, NULL);
+    cJSON *g = text ? cJSON_Parse(text) : NULL;
+    CHECK_MSG(g != NULL, "%s unreadable", path);
+    int n_types = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "types"))
+    {
+        const char *name = cJSON_GetObjectItem(e, "type")->valuestring;
+        const char *hex = cJSON_GetObjectItem(e, "hex")->valuestring;
+        const cJSON *vals = cJSON_GetObjectItem(e, "values");
+        int n = cJSON_GetObjectItem(e, "n")->valueint;
+        uint32_t t = GGML_TYPE_COUNT;
+        for (uint32_t k = 0; k < GGML_TYPE_COUNT; k++)
+            if (ggml_type_name(k) && !strcmp(ggml_type_name(k), name)) t = k;
+        CHECK_MSG(t < GGML_TYPE_COUNT && ggml_type_supported(t), "golden type %s unknown or unsupported", name);
+        CHECK(cJSON_GetArraySize(vals) == n && strlen(hex) == 2 * ggml_row_bytes(t, n));
+        if (t == GGML_TYPE_COUNT || cJSON_GetArraySize(vals) != n) continue;
+        size_t nb = strlen(hex) / 2;
+        uint8_t *raw = malloc(nb);
+        float *out = malloc((size_t)n * sizeof *out);
+        for (size_t i = 0; i < nb; i++) sscanf(hex + 2 * i, "%2hhx", &raw[i]);
+        for (int i = 0; i < n; i++) out[i] = NAN;
+        dequantize_row(t, raw, out, n);
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            double want = cJSON_GetArrayItem(vals, i)->valuedouble;
+            if (!(fabs(out[i] - want) <= 1e-6 * fabs(want) + 1e-9)) bad++;
+        }
+        CHECK_MSG(bad == 0, "%s: %d of %d values differ from gguf-py's", name, bad, n);
+        n_types++;
+        free(raw);
+        free(out);
+    }
+    CHECK(n_types == 6);
+    cJSON_Delete(g);
+    free(text);
+}
+
+/* quant_group_ints() (the CUDA backend's repacking) rebuilds every weight
+ * that dequantize_row() gives. */
+static void test_group_ints(void)
+{
+    const uint32_t types[] = {GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    enum { N = 2 * 256 };
+    static uint8_t w[N * 2];
+    float want[N];
+    for (int ti = 0; ti < 3; ti++) {
+        uint32_t t = types[ti];
+        random_row(t, w, N);
+        dequantize_row(t, w, want, N);
+        int bad = 0;
+        for (int g = 0; g < N / 32; g++) {
+            int8_t q[32];
+            float sc[2] = {NAN, NAN}, off = NAN;
+            CHECK(quant_group_ints(t, w, g, q, sc, &off) == 0);
+            for (int j = 0; j < 32; j++) bad += !(fabsf(q[j] * sc[j / 16] + off - want[32 * g + j]) <= 1e-6f * fabsf(want[32 * g + j]) + 1e-9f);
+        }
+        CHECK_MSG(bad == 0, "%s: %d weights rebuilt wrong", ggml_type_name(t), bad);
+    }
+    int8_t q[32];
+    float sc[2], off;
+    CHECK(quant_group_ints(GGML_TYPE_Q4_1, w, 0, q, sc, &off) == -1);
 }
 
 /* The SIMD quantizers give exactly the scalar forms' bytes. */
@@ -106,16 +180,18 @@ static void test_act_quant(void)
  * activations within 1%, 16-bit within 0.01%, float within float noise). */
 static void test_vec_dot(void)
 {
-    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16,
-                              GGML_TYPE_BF16, GGML_TYPE_F32};
-    enum { N = 576 + 32 }; /* an odd number of blocks exercises the tails */
-    static uint8_t w[N * 4], act[N * 4];
-    float x[N], wf[N];
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K,
+                              GGML_TYPE_Q6_K, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};
+    /* an odd number of blocks exercises the tails */
+    enum { N_MAX = 3 * 256 };
+    static uint8_t w[N_MAX * 4], act[N_MAX * 4];
+    float x[N_MAX], wf[N_MAX];
     int best = cpu_set_simd_level(-1);
     for (int level = 0; level <= best; level++) {
         cpu_set_simd_level(level);
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
             uint32_t t = types[ti];
+            int N = ggml_type_block(t) == 256 ? 3 * 256 : 576 + 32;
             int quant = vec_dot_type(t) != GGML_TYPE_F32;
             uint32_t ats[3] = {vec_dot_type(t), HRT_ACT_Q16, GGML_TYPE_F32};
             double tol[3] = {1e-2, 1e-4, 1e-5};
@@ -147,9 +223,10 @@ static void test_vec_dot(void)
 static void test_matmul(void)
 {
     enum { ROWS_A = 100, ROWS_B = 36, COLS = 256, NTOK = 7 };
-    const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F32};
+    const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F32, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
+                              GGML_TYPE_Q6_K};
     threadpool *tp = tp_create(3);
-    for (size_t ti = 0; ti < 3; ti++) {
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         uint32_t t = types[ti];
         size_t rb = ggml_row_bytes(t, COLS);
         uint8_t *wa = malloc(rb * ROWS_A), *wb = malloc(rb * ROWS_B);
@@ -224,6 +301,8 @@ int main(void)
     printf("SIMD: AVX2 %s, AVX-512 VNNI %s\n", cpu_has_avx2() ? "yes" : "no", cpu_has_avx512() ? "yes" : "no");
     test_fp16();
     test_dequant_formulas();
+    test_dequant_golden();
+    test_group_ints();
     test_act_quant();
     test_act_quant_simd();
     test_vec_dot();

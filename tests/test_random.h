@@ -36,13 +36,19 @@ static inline void random_row(uint32_t t, void *dst, int n)
             ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : (uint16_t)(u >> 16);
         }
     } else {
+        /* random bytes, then sane fp16 scales where the format keeps them */
         size_t bb = ggml_type_block_bytes(t);
+        int blk = ggml_type_block(t);
+        size_t d_at = t == GGML_TYPE_Q6_K ? 208 : 0; /* block_q6_K keeps d last */
+        int has_m = t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q4_K;
         uint8_t *p = dst;
-        for (int b = 0; b < n / 32; b++, p += bb) {
+        for (int b = 0; b < n / blk; b++, p += bb) {
             for (size_t k = 0; k < bb; k++) p[k] = (uint8_t)(frand() * 128 + 128);
-            uint16_t d = fp32_to_fp16(0.01f + 0.05f * (frand() + 1)), m = fp32_to_fp16(-0.3f * (frand() + 1));
-            memcpy(p, &d, 2);
-            if (t == GGML_TYPE_Q4_1) memcpy(p + 2, &m, 2);
+            float dscale = blk == 256 ? 0.002f : 0.05f; /* K-quants multiply by 6-8 bit sub-scales */
+            uint16_t d = fp32_to_fp16(0.2f * dscale + dscale * (frand() + 1));
+            uint16_t m = fp32_to_fp16(t == GGML_TYPE_Q4_K ? 0.004f * (frand() + 1) : -0.3f * (frand() + 1));
+            memcpy(p + d_at, &d, 2);
+            if (has_m) memcpy(p + 2, &m, 2);
         }
     }
 }

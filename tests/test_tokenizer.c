@@ -6,12 +6,17 @@
  *     does not depend on infer/gguf.c; also the same vocabulary behind the
  *     gpt2, llama3 and qwen2 pre-tokenizers;
  *   - all-MiniLM-L6-v2's WordPiece from tokenizer.json and from vocab.txt;
+ *   - Gemma 3's SPM vocabulary (loaded with its model), against llama.cpp's
+ *     ids (tests/golden/make_tokenizer_gemma_golden.py), and a small
+ *     synthetic SPM vocabulary for the rules one by one;
  *   - two small committed BPE tokenizer.json files.
  * Model-free checks run first; without models/ the test then skips. */
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "model.h"
 #include "test.h"
 #include "tokenizer.h"
 #include "unicode.h"
@@ -258,6 +263,62 @@ static void test_unicode_classes(void)
 /* ignore_merges and byte_unk on a toy vocabulary where they matter: "abc"
  * is a token, but the merges only reach "a" + "bc". Expected ids are HF
  * tokenizers' for the same BPE model. */
+/* encode(text) with the given flags equals want[0..nw). */
+static void check_ids(const tokenizer *tok, const char *text, int add_special, const int32_t *want, size_t nw)
+{
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    CHECK_STATUS(tokenizer_encode(tok, text, strlen(text), add_special, 1, &ids, &n, &cap), 0);
+    int same = n == nw && (n == 0 || !memcmp(ids, want, n * sizeof *ids));
+    CHECK_MSG(same, "'%s': %zu ids, want %zu", text, n, nw);
+    if (!same) {
+        print_ids("want", want, nw);
+        print_ids("got ", ids, n);
+    }
+    free(ids);
+}
+
+/* SPM rules one at a time on a vocabulary made for it: spaces become
+ * U+2581, the highest-scoring pair merges first (the leftmost among equal
+ * scores), characters without a token fall back to <0xXX> tokens, bytes
+ * without one to the unknown token, the space prefix goes before the text
+ * and after each added token, and decoding reverses it all. */
+static void test_spm_rules(void)
+{
+    const char *toks[] = {"<unk>", "<s>", "<0x61>", "<0xC3>", "\xE2\x96\x81", "b", "c", "bc", "\xE2\x96\x81" "b",
+                          "\xE2\x96\x81" "bc", "cb", "<ctl>", "x", "y", "z", "xy", "yz"};
+    float scores[] = {0, 0, 0, 0, -1, -1, -1, -2, -3, -4, -2, 0, -1, -1, -1, -5, -5};
+    int32_t types[] = {TOKEN_TYPE_CONTROL, TOKEN_TYPE_CONTROL, TOKEN_TYPE_BYTE, TOKEN_TYPE_BYTE, 1, 1, 1, 1, 1,
+                       1, 1, TOKEN_TYPE_CONTROL, 1, 1, 1, 1, 1};
+    tokenizer_spec spec = {.type = TOKENIZER_SPM, .n_vocab = 17, .tokens = toks, .token_types = types,
+                           .scores = scores, .bos_id = 1, .eos_id = -1, .unk_id = 0, .sep_id = -1,
+                           .pad_id = -1, .cls_id = -1, .add_bos = 1};
+    tokenizer *tok = NULL;
+    CHECK_STATUS(tokenizer_create(&spec, &tok), 0);
+    if (!tok) return;
+    /* "bc▁b": bc (-2) merges first, then ▁b (-3) */
+    check_ids(tok, "bc b", 0, (const int32_t[]){7, 8}, 2);
+    /* bc (-2) and cb (-2) tie on "bcb": the leftmost pair merges */
+    check_ids(tok, "bcb", 0, (const int32_t[]){7, 5}, 2);
+    /* xy and yz tie (-5) on "xyz": the leftmost wins */
+    check_ids(tok, "xyz", 0, (const int32_t[]){15, 14}, 2);
+    /* 'a' has a byte token; "é" = C3 A9 has one byte token and one unknown */
+    check_ids(tok, "a\xC3\xA9", 0, (const int32_t[]){2, 3, 0}, 3);
+    /* BOS with add_special; the control token only as written */
+    check_ids(tok, "b<ctl>b", 1, (const int32_t[]){1, 5, 11, 5}, 4);
+    char out[64];
+    int n = tokenizer_decode(tok, (const int32_t[]){7, 8, 2}, 3, out, sizeof out);
+    CHECK(n == 5 && !memcmp(out, "bc ba", 5));
+    tokenizer_free(tok);
+
+    spec.add_space_prefix = 1;
+    CHECK_STATUS(tokenizer_create(&spec, &tok), 0);
+    if (!tok) return;
+    check_ids(tok, "bc", 0, (const int32_t[]){9}, 1);
+    check_ids(tok, "bc<ctl>b", 0, (const int32_t[]){9, 11, 8}, 3);
+    tokenizer_free(tok);
+}
+
 static void test_bpe_options(void)
 {
     const char *vocab[] = {"a", "b", "c", "bc", "abc", "<unk>"};
@@ -431,7 +492,7 @@ static void test_split_golden(const char *name, const lines *corpus)
 
 /* BPE decode(encode(s)) is the repaired s, less the bytes the vocabulary
  * has no token for (dropped, as HF does for SmolLM2). */
-static void test_bpe_round_trip(const tokenizer *tok, const lines *corpus)
+static void test_round_trip(const char *label, const tokenizer *tok, const lines *corpus)
 {
     int dropped[128] = {0};
     int32_t *ids = NULL;
@@ -460,8 +521,8 @@ static void test_bpe_round_trip(const tokenizer *tok, const lines *corpus)
         free(want);
     }
     free(ids);
-    CHECK_MSG(ok == corpus->n, "BPE round trip: %zu of %zu strings differ", corpus->n - ok, corpus->n);
-    printf("%-28s %zu/%zu strings round-trip\n", "smollm decode(encode(s))", ok, corpus->n);
+    CHECK_MSG(ok == corpus->n, "%s round trip: %zu of %zu strings differ", label, corpus->n - ok, corpus->n);
+    printf("%-28s %zu/%zu strings round-trip\n", label, ok, corpus->n);
 }
 
 /* ---- a minimal GGUF reader: only the metadata this test needs ------------------------ */
@@ -819,6 +880,7 @@ int main(void)
     test_utf8_codec();
     test_unicode_classes();
     test_bpe_options();
+    test_spm_rules();
 
     lines corpus = {0};
     CHECK_MSG(read_lines(GOLDEN "tokenizer_corpus.hex", &corpus) == 0, "cannot read the corpus");
@@ -866,7 +928,7 @@ int main(void)
             snprintf(label, sizeof label, "bpe %s", variants[i][0]);
             compare_golden(label, tok, &corpus, variants[i][1], 1, 0);
             if (i == 0) {
-                test_bpe_round_trip(tok, &corpus);
+                test_round_trip("smollm decode(encode(s))", tok, &corpus);
                 test_smollm_behaviour(tok, &v);
                 report_speed("smollm encode, English", tok, &corpus, 1, 60, 1 << 20);
                 report_speed_one_word(tok);
@@ -877,6 +939,23 @@ int main(void)
         }
         test_bad_specs(&v);
         vocab_free(&v);
+    }
+
+    /* Gemma 3's SPM vocabulary, when its model is there. */
+    hrt_model_params mp = hrt_model_default_params();
+    mp.backend = HRT_BACKEND_CPU;
+    hrt_model *gemma = NULL;
+    if (access(HRT_SOURCE_DIR "/models/gemma-3-270m-q4_k_m.gguf", R_OK) == 0) {
+        CHECK_STATUS(hrt_model_open(HRT_SOURCE_DIR "/models/gemma-3-270m-q4_k_m.gguf", &mp, &gemma), 0);
+    } else {
+        printf("Gemma 3 270M absent: the SPM comparisons are not run\n");
+    }
+    if (gemma) {
+        CHECK(tokenizer_type(gemma->tok) == TOKENIZER_SPM);
+        compare_golden("spm gemma3", gemma->tok, &corpus, "tokenizer_gemma3.golden", 1, 0);
+        test_round_trip("gemma3 decode(encode(s))", gemma->tok, &corpus);
+        report_speed("gemma3 encode, English", gemma->tok, &corpus, 1, 60, 1 << 20);
+        hrt_model_free(gemma);
     }
 
     /* The embedding model's part, when that model is there (the GPU

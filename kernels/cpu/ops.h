@@ -53,6 +53,10 @@ void cpu_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs, i
 void cpu_rope_cache(float *cs, int n_rot, int pos, const double *inv_freq);
 /* out[i] = silu(gate[i]) * up[i] */
 void cpu_silu_mul(float *out, const float *gate, const float *up, int n);
+/* out[i] = gelu(gate[i]) * up[i] with the tanh approximation of GELU
+ * (0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))), HF's
+ * gelu_pytorch_tanh), as Gemma's feed-forward uses. */
+void cpu_gelu_tanh_mul(float *out, const float *gate, const float *up, int n);
 /* tanh-free exact GELU (erf), as BERT uses. */
 void cpu_gelu(float *x, int n);
 float cpu_dot_f32(const float *a, const float *b, int n);

@@ -23,15 +23,15 @@ static const type_info types[GGML_TYPE_COUNT] = {
     [GGML_TYPE_F16] = {"F16", 1, 2, 1},
     [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18, 1},
     [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20, 1},
-    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, 0},
+    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, 1},
     [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24, 0},
     [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34, 1},
     [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36, 0},
     [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84, 0},
     [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110, 0},
-    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, 0},
+    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, 1},
     [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176, 0},
-    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, 0},
+    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, 1},
     [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292, 0},
     [GGML_TYPE_I8] = {"I8", 1, 1, 0},
     [GGML_TYPE_I16] = {"I16", 1, 2, 0},
@@ -90,6 +90,81 @@ float bf16_to_fp32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
 static inline float fp16_round(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
 
 /* ---- dequantization ---------------------------------------------------- */
+/* The 32 integer weights of a Q5_0 block (q - 16), in element order. */
+static void q5_0_ints(const block_q5_0 *b, int8_t q[QK])
+{
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    for (int j = 0; j < QK / 2; j++) {
+        q[j] = (int8_t)(((b->qs[j] & 0x0f) | (((qh >> j) & 1) << 4)) - 16);
+        q[j + QK / 2] = (int8_t)(((b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+    }
+}
+
+/* Group g (0..7) of 32 weights of a K-quant super-block as integers:
+ *   Q4_K: 64 weights take 32 bytes of qs, the first 32 in the low nibbles,
+ *         the next 32 in the high ones; q in 0..15.
+ *   Q6_K: each half of 128 weights takes 64 bytes of ql and 32 of qh; its
+ *         four runs of 32 have low bits in ql[l] (low nibble), ql[l + 32]
+ *         (low), ql[l] (high), ql[l + 32] (high) and high bits in qh[l] at
+ *         bits 0, 2, 4, 6; q - 32 in -32..31. */
+static void k_group_ints(uint32_t type, const void *b, int g, int8_t q[32])
+{
+    if (type == GGML_TYPE_Q4_K) {
+        const uint8_t *qs = ((const block_q4_K *)b)->qs + 32 * (g / 2);
+        for (int l = 0; l < 32; l++) q[l] = (int8_t)(g % 2 ? qs[l] >> 4 : qs[l] & 0x0f);
+        return;
+    }
+    const block_q6_K *x = b;
+    const uint8_t *ql = x->ql + 64 * (g / 4) + (g % 2 ? 32 : 0), *qh = x->qh + 32 * (g / 4);
+    int r = g % 4;
+    for (int l = 0; l < 32; l++) {
+        int lo = r < 2 ? ql[l] & 0x0f : ql[l] >> 4;
+        q[l] = (int8_t)((lo | (((qh[l] >> (2 * r)) & 3) << 4)) - 32);
+    }
+}
+
+static void q4_K_ints(const block_q4_K *b, int8_t q[QK_K])
+{
+    for (int g = 0; g < 8; g++) k_group_ints(GGML_TYPE_Q4_K, b, g, q + 32 * g);
+}
+
+static void q6_K_ints(const block_q6_K *b, int8_t q[QK_K])
+{
+    for (int g = 0; g < 8; g++) k_group_ints(GGML_TYPE_Q6_K, b, g, q + 32 * g);
+}
+
+int quant_group_ints(uint32_t type, const void *row, int64_t g, int8_t q[32], float scale[2], float *offset)
+{
+    *offset = 0;
+    switch (type) {
+    case GGML_TYPE_Q5_0: {
+        const block_q5_0 *b = (const block_q5_0 *)row + g;
+        q5_0_ints(b, q);
+        scale[0] = scale[1] = fp16_to_fp32(b->d);
+        return 0;
+    }
+    case GGML_TYPE_Q4_K: {
+        const block_q4_K *b = (const block_q4_K *)row + g / 8;
+        int sc, mn;
+        k4_scale_min(b->scales, (int)(g % 8), &sc, &mn);
+        k_group_ints(type, b, (int)(g % 8), q);
+        scale[0] = scale[1] = fp16_to_fp32(b->d) * (float)sc;
+        *offset = -(fp16_to_fp32(b->dmin) * (float)mn);
+        return 0;
+    }
+    case GGML_TYPE_Q6_K: {
+        const block_q6_K *b = (const block_q6_K *)row + g / 8;
+        float d = fp16_to_fp32(b->d);
+        k_group_ints(type, b, (int)(g % 8), q);
+        scale[0] = d * (float)b->scales[2 * (g % 8)];
+        scale[1] = d * (float)b->scales[2 * (g % 8) + 1];
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
 void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
 {
     switch (type) {
@@ -131,6 +206,42 @@ void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
         for (int64_t i = 0; i < n / QK; i++, dst += QK) {
             float d = fp16_to_fp32(b[i].d);
             for (int j = 0; j < QK; j++) dst[j] = b[i].qs[j] * d;
+        }
+        return;
+    }
+    case GGML_TYPE_Q5_0: {
+        const block_q5_0 *b = src;
+        int8_t q[QK];
+        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+            float d = fp16_to_fp32(b[i].d);
+            q5_0_ints(&b[i], q);
+            for (int j = 0; j < QK; j++) dst[j] = q[j] * d;
+        }
+        return;
+    }
+    case GGML_TYPE_Q4_K: {
+        /* w = (d * sc) * q - (dmin * mn), as ggml's dequantize_row_q4_K */
+        const block_q4_K *b = src;
+        int8_t q[QK_K];
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+            q4_K_ints(&b[i], q);
+            for (int j = 0; j < 8; j++, dst += 32) {
+                int sc, mn;
+                k4_scale_min(b[i].scales, j, &sc, &mn);
+                float ds = d * (float)sc, dm = dmin * (float)mn;
+                for (int l = 0; l < 32; l++) dst[l] = ds * q[32 * j + l] - dm;
+            }
+        }
+        return;
+    }
+    case GGML_TYPE_Q6_K: {
+        const block_q6_K *b = src;
+        int8_t q[QK_K];
+        for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+            float d = fp16_to_fp32(b[i].d);
+            q6_K_ints(&b[i], q);
+            for (int j = 0; j < QK_K; j++) dst[j] = d * (float)b[i].scales[j / 16] * (float)q[j];
         }
         return;
     }
@@ -194,17 +305,23 @@ void quantize_row_q16_ref(const float *x, block_q16 *y, int64_t n)
     }
 }
 
+/* Quantized weights in blocks of 32 with one scale (block_i8() reads them). */
 static int is_block_quant(uint32_t wt)
 {
-    return wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q8_0;
+    return wt == GGML_TYPE_Q4_0 || wt == GGML_TYPE_Q4_1 || wt == GGML_TYPE_Q5_0 || wt == GGML_TYPE_Q8_0;
 }
+
+static int is_k_quant(uint32_t wt) { return wt == GGML_TYPE_Q4_K || wt == GGML_TYPE_Q6_K; }
 
 uint32_t vec_dot_type(uint32_t wt)
 {
     switch (wt) {
     case GGML_TYPE_Q4_0:
+    case GGML_TYPE_Q5_0:
     case GGML_TYPE_Q8_0: return GGML_TYPE_Q8_0;
     case GGML_TYPE_Q4_1: return GGML_TYPE_Q8_1;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q6_K: return HRT_ACT_Q16;
     default: return GGML_TYPE_F32;
     }
 }
@@ -281,6 +398,53 @@ static float dot_q8_0_ref(const block_q8_0 *x, const block_q8_0 *y, int64_t nb)
     return sum;
 }
 
+static float dot_q5_0_ref(const block_q5_0 *x, const block_q8_0 *y, int64_t nb)
+{
+    float sum = 0;
+    int8_t q[QK];
+    for (int64_t i = 0; i < nb; i++) {
+        int s = 0;
+        q5_0_ints(&x[i], q);
+        for (int j = 0; j < QK; j++) s += q[j] * y[i].qs[j];
+        sum += (float)s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
+    }
+    return sum;
+}
+
+/* K-quants against 16-bit activations (8 blocks per super-block): integer
+ * sums per sub-block, then its scales. */
+static float dot_k_q16_ref(uint32_t wt, const void *w, const block_q16 *y, int64_t n)
+{
+    float sum = 0;
+    int8_t q[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K / QK) {
+        if (wt == GGML_TYPE_Q4_K) {
+            const block_q4_K *b = (const block_q4_K *)w + i;
+            float d = fp16_to_fp32(b->d), dmin = fp16_to_fp32(b->dmin);
+            q4_K_ints(b, q);
+            for (int j = 0; j < 8; j++) {
+                int sc, mn, s = 0;
+                k4_scale_min(b->scales, j, &sc, &mn);
+                for (int l = 0; l < 32; l++) s += q[32 * j + l] * y[j].qs[l];
+                sum += d * (float)sc * y[j].d * (float)s - dmin * (float)mn * y[j].s;
+            }
+        } else {
+            const block_q6_K *b = (const block_q6_K *)w + i;
+            float d = fp16_to_fp32(b->d);
+            q6_K_ints(b, q);
+            for (int j = 0; j < 8; j++) {
+                int s0 = 0, s1 = 0;
+                for (int l = 0; l < 16; l++) {
+                    s0 += q[32 * j + l] * y[j].qs[l];
+                    s1 += q[32 * j + 16 + l] * y[j].qs[16 + l];
+                }
+                sum += d * y[j].d * (float)(b->scales[2 * j] * s0 + b->scales[2 * j + 1] * s1);
+            }
+        }
+    }
+    return sum;
+}
+
 static float dot_f32_ref(const float *x, const float *y, int64_t n)
 {
     float sum = 0;
@@ -306,11 +470,12 @@ static float dot_bf16_ref(const uint16_t *x, const float *y, int64_t n)
  * then a float dot product. */
 static float dot_deq_ref(uint32_t wt, const void *w, const float *y, int64_t n)
 {
-    float buf[QK], sum = 0;
+    float buf[QK_K], sum = 0;
     size_t bb = ggml_type_block_bytes(wt);
-    for (int64_t i = 0; i < n / QK; i++) {
-        dequantize_row(wt, (const char *)w + i * bb, buf, QK);
-        for (int j = 0; j < QK; j++) sum += buf[j] * y[i * QK + j];
+    int blk = ggml_type_block(wt);
+    for (int64_t i = 0; i < n / blk; i++) {
+        dequantize_row(wt, (const char *)w + i * bb, buf, blk);
+        for (int j = 0; j < blk; j++) sum += buf[j] * y[i * blk + j];
     }
     return sum;
 }
@@ -326,6 +491,12 @@ static float dot_q16_ref(uint32_t wt, const void *w, const block_q16 *y, int64_t
             const block_q8_0 *b = (const block_q8_0 *)w + i;
             d = fp16_to_fp32(b->d);
             for (int j = 0; j < QK; j++) s += b->qs[j] * y[i].qs[j];
+        } else if (wt == GGML_TYPE_Q5_0) {
+            const block_q5_0 *b = (const block_q5_0 *)w + i;
+            int8_t q[QK];
+            q5_0_ints(b, q);
+            d = fp16_to_fp32(b->d);
+            for (int j = 0; j < QK; j++) s += q[j] * y[i].qs[j];
         } else {
             const block_q4_0 *b0 = (const block_q4_0 *)w + i;
             const block_q4_1 *b1 = (const block_q4_1 *)w + i;
@@ -343,10 +514,11 @@ static float dot_q16_ref(uint32_t wt, const void *w, const block_q16 *y, int64_t
 
 float vec_dot_ref(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
 {
-    if (at == GGML_TYPE_F32 && is_block_quant(wt)) return dot_deq_ref(wt, w, a, n);
-    if (at == HRT_ACT_Q16) return dot_q16_ref(wt, w, a, n / QK);
+    if (at == GGML_TYPE_F32 && (is_block_quant(wt) || is_k_quant(wt))) return dot_deq_ref(wt, w, a, n);
+    if (at == HRT_ACT_Q16) return is_k_quant(wt) ? dot_k_q16_ref(wt, w, a, n) : dot_q16_ref(wt, w, a, n / QK);
     switch (wt) {
     case GGML_TYPE_Q4_0: return dot_q4_0_ref(w, a, n / QK);
+    case GGML_TYPE_Q5_0: return dot_q5_0_ref(w, a, n / QK);
     case GGML_TYPE_Q4_1: return dot_q4_1_ref(w, a, n / QK);
     case GGML_TYPE_Q8_0: return dot_q8_0_ref(w, a, n / QK);
     case GGML_TYPE_F16: return dot_f16_ref(w, a, n);
@@ -447,10 +619,123 @@ TARGET_AVX2 static inline __m256i block_i8(uint32_t wt, const void *w, int64_t i
         *d = h2f(b->d);
         return _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
     }
+    if (wt == GGML_TYPE_Q5_0) {
+        const block_q5_0 *b = (const block_q5_0 *)w + i;
+        *d = h2f(b->d);
+        /* byte j of hb = 0xff when bit j of qh is set (llama.cpp's
+         * bytes_from_bits_32): broadcast, spread byte k to lanes 8k..8k+7,
+         * set every bit but bit j % 8, and compare with all ones */
+        uint32_t qh;
+        memcpy(&qh, b->qh, 4);
+        __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                         _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                           0x0101010101010101, 0x0000000000000000));
+        hb = _mm256_cmpeq_epi8(_mm256_or_si256(hb, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi64x(-1));
+        __m256i q = _mm256_or_si256(unpack_nibbles(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+        return _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    }
     const block_q4_1 *b = (const block_q4_1 *)w + i;
     *d = h2f(b->d);
     *m = h2f(b->m);
     return unpack_nibbles(b->qs);
+}
+
+/* Blocks of block_i8() against 8-bit activations (Q5_0 x Q8_0). */
+TARGET_AVX2 static float dot_blk_q8_0_avx2(uint32_t wt, const void *w, const block_q8_0 *y, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        float d, m;
+        __m256i q = block_i8(wt, w, i, &d, &m);
+        __m256i by = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[i].d)), dot_i8_signed(q, by), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* 32 integer weights (bytes, signed unless unsigned_w) against a block of
+ * 16-bit activations: 8 int32 lanes per half of 16, so that each half can
+ * take its own scale. */
+TARGET_AVX2 static inline void madd_q16(__m256i q, int unsigned_w, const block_q16 *y, __m256i *p0, __m256i *p1)
+{
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m256i w0 = unsigned_w ? _mm256_cvtepu8_epi16(lo) : _mm256_cvtepi8_epi16(lo);
+    __m256i w1 = unsigned_w ? _mm256_cvtepu8_epi16(hi) : _mm256_cvtepi8_epi16(hi);
+    *p0 = _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)y->qs));
+    *p1 = _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(y->qs + 16)));
+}
+
+/* Q4_K against 16-bit activations: nibbles unpacked 64 at a time, one
+ * float scale per sub-block of 32, the minimums through the blocks' sums. */
+TARGET_AVX2 static float dot_q4_K_q16_avx2(const block_q4_K *x, const block_q16 *y, int64_t nsb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    float summ = 0;
+    for (int64_t i = 0; i < nsb; i++, y += QK_K / QK) {
+        float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+        for (int c = 0; c < 4; c++) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            __m256i q[2] = {_mm256_and_si256(b, m4), _mm256_and_si256(_mm256_srli_epi16(b, 4), m4)};
+            for (int h = 0; h < 2; h++) {
+                int j = 2 * c + h, sc, mn;
+                k4_scale_min(x[i].scales, j, &sc, &mn);
+                __m256i p0, p1;
+                madd_q16(q[h], 1, &y[j], &p0, &p1);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc * y[j].d), _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)),
+                                      acc);
+                summ += dmin * (float)mn * y[j].s;
+            }
+        }
+    }
+    return hsum_ps(acc) - summ;
+}
+
+/* Q6_K against 16-bit activations: per half super-block, four runs of 32
+ * weights rebuilt from ql and qh (the layout of q6_K_ints()), each run two
+ * sub-blocks of 16 with their own scales. */
+TARGET_AVX2 static float dot_q6_K_q16_avx2(const block_q6_K *x, const block_q16 *y, int64_t nsb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < nsb; i++, y += QK_K / QK) {
+        float d = h2f(x[i].d);
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2)),
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2)),
+            };
+            for (int r = 0; r < 4; r++) {
+                int j = 4 * h + r;
+                __m256i p0, p1;
+                madd_q16(_mm256_sub_epi8(q[r], off), 0, &y[j], &p0, &p1);
+                float s = d * y[j].d;
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(s * (float)x[i].scales[2 * j]), _mm256_cvtepi32_ps(p0), acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(s * (float)x[i].scales[2 * j + 1]), _mm256_cvtepi32_ps(p1), acc);
+            }
+        }
+    }
+    return hsum_ps(acc);
+}
+
+TARGET_AVX2 static float dot_f32_avx2(const float *x, const float *y, int64_t n);
+
+/* K-quants against float activations: a super-block dequantized at a time. */
+TARGET_AVX2 static float dot_deq_k_avx2(uint32_t wt, const void *w, const float *y, int64_t n)
+{
+    float buf[QK_K], sum = 0;
+    size_t bb = ggml_type_block_bytes(wt);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        dequantize_row(wt, (const char *)w + i * bb, buf, QK_K);
+        sum += dot_f32_avx2(buf, y + i * QK_K, QK_K);
+    }
+    return sum;
 }
 
 /* Quantized weights (dequantized in registers) against float activations:
@@ -777,7 +1062,7 @@ int cpu_set_simd_level(int level)
 void vec_dot4(uint32_t wt, uint32_t at, const void *w, const void *a, size_t stride, int64_t n, float out[4])
 {
 #ifdef HRT_X86
-    if (simd() >= 2 && at == HRT_ACT_Q16) {
+    if (simd() >= 2 && at == HRT_ACT_Q16 && is_block_quant(wt)) {
         dot_q16x4_avx512(wt, w, a, stride, n / QK, out);
         return;
     }
@@ -789,7 +1074,7 @@ float vec_dot(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
 {
 #ifdef HRT_X86
     if (simd() >= 2) {
-        if (at == HRT_ACT_Q16) return dot_q16_avx512(wt, w, a, n / QK);
+        if (at == HRT_ACT_Q16 && is_block_quant(wt)) return dot_q16_avx512(wt, w, a, n / QK);
         if (at != GGML_TYPE_F32) {
             switch (wt) {
             case GGML_TYPE_Q4_0: return dot_q4_0_avx512(w, a, n / QK);
@@ -801,9 +1086,13 @@ float vec_dot(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n)
     }
     if (simd() >= 1) {
         if (at == GGML_TYPE_F32 && is_block_quant(wt)) return dot_deq_avx2(wt, w, a, n / QK);
+        if (at == GGML_TYPE_F32 && is_k_quant(wt)) return dot_deq_k_avx2(wt, w, a, n);
+        if (at == HRT_ACT_Q16 && wt == GGML_TYPE_Q4_K) return dot_q4_K_q16_avx2(w, a, n / QK_K);
+        if (at == HRT_ACT_Q16 && wt == GGML_TYPE_Q6_K) return dot_q6_K_q16_avx2(w, a, n / QK_K);
         if (at == HRT_ACT_Q16) return dot_q16_avx2(wt, w, a, n / QK);
         switch (wt) {
         case GGML_TYPE_Q4_0: return dot_q4_0_avx2(w, a, n / QK);
+        case GGML_TYPE_Q5_0: return dot_blk_q8_0_avx2(wt, w, a, n / QK);
         case GGML_TYPE_Q4_1: return dot_q4_1_avx2(w, a, n / QK);
         case GGML_TYPE_Q8_0: return dot_q8_0_avx2(w, a, n / QK);
         case GGML_TYPE_F16: return dot_f16_avx2(w, a, n);

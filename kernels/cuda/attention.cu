@@ -5,22 +5,28 @@
 #define ATT_THREADS 128 /* also the key tile */
 #define MAX_HD 256
 
+/* The first key a query sees: a sliding window keeps the latest window of
+ * its len keys (0 = no window). */
+static __device__ __forceinline__ int window_start(int len, int window)
+{
+    return window > 0 && len > window ? len - window : 0;
+}
+
 /* One block per (query token, head). Each tile: thread j scores key j of
  * the tile, the block takes the tile's max and sum, and each thread keeps
  * the output dimensions d = tid, tid + 128 rescaled as the max moves. */
 static __global__ void attention_kernel(float *out, const float *q, const float *kc, const float *vc, const int *pos_p,
-                                        int n_head, int n_kv, int hd, int causal, int kv_len)
+                                        int n_head, int n_kv, int hd, int causal, int kv_len, int window, float scale)
 {
     __shared__ float qs[MAX_HD], p[ATT_THREADS], scratch[32];
     int t = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv);
-    int len = causal ? *pos_p + t + 1 : kv_len;
-    float scale = rsqrtf((float)hd);
+    int len = causal ? *pos_p + t + 1 : kv_len, lo = window_start(len, window);
     for (int d = tid; d < hd; d += ATT_THREADS) qs[d] = q[(size_t)t * q_dim + h * hd + d] * scale;
     __syncthreads();
     float m = -INFINITY, l = 0.0f, acc0 = 0.0f, acc1 = 0.0f;
     const float *kbase = kc + kvh * hd, *vbase = vc + kvh * hd;
-    for (int start = 0; start < len; start += ATT_THREADS) {
+    for (int start = lo; start < len; start += ATT_THREADS) {
         int j = start + tid;
         float s = -INFINITY;
         if (j < len) {
@@ -65,17 +71,17 @@ static __global__ void attention_kernel(float *out, const float *q, const float 
 
 static __global__ void attention_v2(float *out, float *part, const float *q, const float *kc, const float *vc,
                                     const int *pos_p, int n_head, int n_kv, int hd, int causal, int kv_len,
-                                    int n_split)
+                                    int n_split, int window, float scale)
 {
     __shared__ float wm[WARPS], wl[WARPS], wacc[WARPS][MAX_HD];
     int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv), per = hd / WARP;
-    int len = causal ? *pos_p + t + 1 : kv_len;
+    int len = causal ? *pos_p + t + 1 : kv_len, lo = window_start(len, window);
     /* at least MIN_CHUNK keys a split: short contexts use few splits and
      * the rest find their range empty */
-    int chunk = max((len + n_split - 1) / n_split, n_split > 1 ? MIN_CHUNK : 1);
-    int j0 = split * chunk, j1 = min(len, j0 + chunk);
-    float scale = rsqrtf((float)hd), qr[MAX_PER_LANE], acc[MAX_PER_LANE];
+    int chunk = max((len - lo + n_split - 1) / n_split, n_split > 1 ? MIN_CHUNK : 1);
+    int j0 = lo + split * chunk, j1 = min(len, j0 + chunk);
+    float qr[MAX_PER_LANE], acc[MAX_PER_LANE];
 #pragma unroll
     for (int i = 0; i < MAX_PER_LANE; i++) {
         qr[i] = i < per ? q[(size_t)t * q_dim + h * hd + lane + WARP * i] * scale : 0.0f;
@@ -175,7 +181,8 @@ static __global__ void attention_combine(float *out, const float *part, int n_he
 #define STAGE (KT * 128 / 4 / (PQ * WARP)) /* float4 loads per thread for a tile at head_dim 128 */
 
 static __global__ void attention_prefill(float *out, const float *q, const float *kc, const float *vc,
-                                         const int *pos_p, int n, int n_head, int n_kv, int hd, int causal, int kv_len)
+                                         const int *pos_p, int n, int n_head, int n_kv, int hd, int causal, int kv_len,
+                                         int window, float scale)
 {
     extern __shared__ float sm[];
     float *ks = sm, *vs = ks + KT * (hd + 1), *qs = vs + KT * hd; /* K rows padded against bank conflicts */
@@ -183,14 +190,15 @@ static __global__ void attention_prefill(float *out, const float *q, const float
     int t0 = blockIdx.x * PQ, t = t0 + warp, valid = t < n, per = hd / WARP;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv);
     int pos0 = causal ? *pos_p : 0;
-    int len = valid ? (causal ? pos0 + t + 1 : kv_len) : 0;
+    int len = valid ? (causal ? pos0 + t + 1 : kv_len) : 0, lo = window_start(len, window);
     int block_len = causal ? pos0 + min(t0 + PQ, n) : kv_len;
-    float scale = rsqrtf((float)hd);
+    /* the block's first query has the earliest window */
+    int block_lo = window_start(causal ? pos0 + t0 + 1 : kv_len, window);
     for (int d = lane; d < hd; d += WARP) qs[warp * hd + d] = valid ? q[(size_t)t * q_dim + h * hd + d] * scale : 0.0f;
     float m = -INFINITY, l = 0.0f, acc[MAX_PER_LANE];
 #pragma unroll
     for (int i = 0; i < MAX_PER_LANE; i++) acc[i] = 0.0f;
-    for (int start = 0; start < block_len; start += KT) {
+    for (int start = block_lo; start < block_len; start += KT) {
         __syncthreads(); /* the previous tile is no longer read */
         /* stage the tile: every thread's float4 loads issued before any store */
         float4 kreg[STAGE], vreg[STAGE];
@@ -216,7 +224,7 @@ static __global__ void attention_prefill(float *out, const float *q, const float
         __syncthreads();
         int j = start + lane;
         float sc = -INFINITY;
-        if (j < len) {
+        if (j < len && j >= lo) {
             sc = 0.0f;
             const float *kr = ks + lane * (hd + 1), *qr = qs + warp * hd;
             for (int d = 0; d < hd; d++) sc += qr[d] * kr[d];
@@ -246,18 +254,21 @@ static __global__ void attention_prefill(float *out, const float *q, const float
 
 extern "C" cudaError_t cuda_attention_split(float *out, float *part, const float *q, const float *k_cache,
                                             const float *v_cache, const int *pos, int n, int n_head, int n_kv,
-                                            int head_dim, int causal, int kv_len, int n_split, cudaStream_t s)
+                                            int head_dim, int causal, int kv_len, int window, float scale,
+                                            int n_split, cudaStream_t s)
 {
     if (head_dim % WARP || head_dim > MAX_HD || n_split < 1 || n_split > MAX_SPLIT || (n_split > 1 && !part))
-        return cuda_attention(out, q, k_cache, v_cache, pos, n, n_head, n_kv, head_dim, causal, kv_len, s);
+        return cuda_attention(out, q, k_cache, v_cache, pos, n, n_head, n_kv, head_dim, causal, kv_len, window, scale,
+                              s);
     if (n > 1 && n_split == 1 && head_dim <= 128) {
         size_t smem = (size_t)(KT * (head_dim + 1) + KT * head_dim + PQ * head_dim) * sizeof(float);
         attention_prefill<<<dim3((n + PQ - 1) / PQ, n_head), PQ * WARP, smem, s>>>(out, q, k_cache, v_cache, pos, n,
-                                                                                n_head, n_kv, head_dim, causal, kv_len);
+                                                                                n_head, n_kv, head_dim, causal, kv_len,
+                                                                                window, scale);
         return cudaGetLastError();
     }
     attention_v2<<<dim3(n, n_head, n_split), WARPS * WARP, 0, s>>>(out, part, q, k_cache, v_cache, pos, n_head, n_kv,
-                                                                   head_dim, causal, kv_len, n_split);
+                                                                   head_dim, causal, kv_len, n_split, window, scale);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || n_split == 1) return e;
     int threads = head_dim > MAX_SPLIT ? ((head_dim + 31) / 32) * 32 : MAX_SPLIT;
@@ -267,10 +278,10 @@ extern "C" cudaError_t cuda_attention_split(float *out, float *part, const float
 
 extern "C" cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                                       const int *pos, int n, int n_head, int n_kv, int head_dim, int causal,
-                                      int kv_len, cudaStream_t s)
+                                      int kv_len, int window, float scale, cudaStream_t s)
 {
     if (head_dim > MAX_HD || n_head % n_kv) return cudaErrorInvalidValue;
     attention_kernel<<<dim3(n, n_head), ATT_THREADS, 0, s>>>(out, q, k_cache, v_cache, pos, n_head, n_kv, head_dim,
-                                                             causal, kv_len);
+                                                             causal, kv_len, window, scale);
     return cudaGetLastError();
 }

@@ -11,11 +11,14 @@
 extern "C" {
 #endif
 
-/* out (n, n_head*head_dim) = softmax(q k^T / sqrt(head_dim)) v. Causal:
- * query t (at position *pos + t) sees cache rows 0 .. *pos + t; otherwise
- * every query sees rows 0 .. kv_len-1. head_dim <= 256. */
+/* out (n, n_head*head_dim) = softmax(scale q k^T) v (scale usually
+ * 1/sqrt(head_dim)). Causal: query t (at position *pos + t) sees cache rows
+ * 0 .. *pos + t; otherwise every query sees rows 0 .. kv_len-1. window > 0
+ * keeps only the latest window of those rows (sliding-window layers).
+ * head_dim <= 256. */
 cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
-                           int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, cudaStream_t s);
+                           int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, int window, float scale,
+                           cudaStream_t s);
 
 /* The same, faster: one warp per key; with n_split > 1 the keys of each
  * (token, head) are shared among n_split blocks (flash-decoding), whose
@@ -24,7 +27,7 @@ cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, con
  * head_dim that is not a multiple of 32. */
 cudaError_t cuda_attention_split(float *out, float *part, const float *q, const float *k_cache, const float *v_cache,
                                  const int *pos, int n, int n_head, int n_kv, int head_dim, int causal, int kv_len,
-                                 int n_split, cudaStream_t s);
+                                 int window, float scale, int n_split, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,13 @@ static __device__ __forceinline__ float block_max(float v, float *scratch)
     return warp_max(v);
 }
 
+static __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+/* GELU, tanh approximation (HF's gelu_pytorch_tanh; Gemma) */
+static __device__ __forceinline__ float gelu_tanh(float g)
+{
+    return 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g)));
+}
+
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 

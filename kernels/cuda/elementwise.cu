@@ -2,38 +2,41 @@
 
 #include "common.cuh"
 
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_BF16 = 30 };
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30 };
 
-/* Element c of row r of a repacked matrix, as a float. */
-static __device__ __forceinline__ float mat_at(uint32_t type, const void *q, const uint16_t *d, const uint16_t *m,
-                                               int64_t cols, int64_t r, int64_t c)
+/* Element c of row r of a repacked matrix (matvec.h's layouts), as a float. */
+static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int64_t c)
 {
-    int64_t nb = cols / 32, blk = c / 32, j = c % 32;
+    const void *q = W.q;
+    int64_t nb = W.cols / 32, blk = c / 32, j = c % 32, cols = W.cols;
     size_t bi = (size_t)r * nb + blk;
-    switch (type) {
-    case T_Q4_0: case T_Q4_1: {
+    switch (W.type) {
+    case T_Q4_0: case T_Q4_1: case T_Q4_K: {
         uint8_t b = ((const uint8_t *)q)[bi * 16 + (j & 15)];
         float v = (float)(j < 16 ? (b & 15) : (b >> 4));
-        return type == T_Q4_0 ? (v - 8.0f) * h2f(d[bi]) : v * h2f(d[bi]) + h2f(m[bi]);
+        if (W.type == T_Q4_K) return v * W.fd[bi] + W.fm[bi];
+        return W.type == T_Q4_0 ? (v - 8.0f) * h2f(W.d[bi]) : v * h2f(W.d[bi]) + h2f(W.m[bi]);
     }
-    case T_Q8_0: return (float)((const int8_t *)q)[bi * 32 + j] * h2f(d[bi]);
+    case T_Q8_0: return (float)((const int8_t *)q)[bi * 32 + j] * h2f(W.d[bi]);
+    case T_Q6_K: return (float)((const int8_t *)q)[bi * 32 + j] * W.fd[bi * 2 + j / 16];
     case T_F16: return h2f(((const uint16_t *)q)[(size_t)r * cols + c]);
     case T_BF16: return bf2f(((const uint16_t *)q)[(size_t)r * cols + c]);
     default: return ((const float *)q)[(size_t)r * cols + c];
     }
 }
 
-static __global__ void embed_kernel(cuda_mat E, const int32_t *ids, float *out)
+static __global__ void embed_kernel(cuda_mat E, const int32_t *ids, float scale, float *out)
 {
     int t = blockIdx.x;
     int64_t row = ids[t];
     for (int64_t c = threadIdx.x; c < E.cols; c += blockDim.x)
-        out[(size_t)t * E.cols + c] = mat_at(E.type, E.q, E.d, E.m, E.cols, row, c);
+        out[(size_t)t * E.cols + c] = mat_at(E, row, c) * scale;
 }
 
-extern "C" cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float *out, cudaStream_t s)
+extern "C" cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float scale, float *out,
+                                       cudaStream_t s)
 {
-    embed_kernel<<<n, 256, 0, s>>>(*E, ids, out);
+    embed_kernel<<<n, 256, 0, s>>>(*E, ids, scale, out);
     return cudaGetLastError();
 }
 
@@ -41,7 +44,7 @@ static __global__ void dequant_kernel(cuda_mat W)
 {
     int64_t total = W.rows * W.cols;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = mat_at(W.type, W.q, W.d, W.m, W.cols, i / W.cols, i % W.cols);
+        float v = mat_at(W, i / W.cols, i % W.cols);
         if (W.gemm_type == T_F16) ((__half *)W.gemm)[i] = __float2half_rn(v);
         else if (W.gemm_type == T_BF16) ((__nv_bfloat16 *)W.gemm)[i] = __float2bfloat16_rn(v);
         else ((float *)W.gemm)[i] = v;
@@ -59,9 +62,14 @@ extern "C" cudaError_t cuda_mat_dequant(const cuda_mat *W, cudaStream_t s)
 
 static int grid_for(int64_t n) { return (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096); }
 
-static __global__ void silu_mul_kernel(float *out, const float *g, const float *u, int64_t n)
+static __global__ void glu_kernel(float *out, const float *g, const float *u, int64_t n, int gelu)
 {
-    GRID_STRIDE(i, n) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    GRID_STRIDE(i, n) out[i] = (gelu ? gelu_tanh(g[i]) : silu(g[i])) * u[i];
+}
+
+static __global__ void softcap_kernel(float *x, int64_t n, float cap)
+{
+    GRID_STRIDE(i, n) x[i] = cap * tanhf(x[i] / cap);
 }
 
 static __global__ void gelu_kernel(float *x, int64_t n)
@@ -99,9 +107,15 @@ static __global__ void to16_kernel(void *dst, uint32_t type, const float *src, i
     }
 }
 
-extern "C" cudaError_t cuda_silu_mul(float *out, const float *gate, const float *up, int64_t n, cudaStream_t s)
+extern "C" cudaError_t cuda_glu(float *out, const float *gate, const float *up, int64_t n, int gelu, cudaStream_t s)
 {
-    silu_mul_kernel<<<grid_for(n), 256, 0, s>>>(out, gate, up, n);
+    glu_kernel<<<grid_for(n), 256, 0, s>>>(out, gate, up, n, gelu);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s)
+{
+    softcap_kernel<<<grid_for(n), 256, 0, s>>>(x, n, cap);
     return cudaGetLastError();
 }
 

@@ -1,4 +1,4 @@
-/* Element-wise kernels: embedding rows, SwiGLU, GELU, residual add, bias
+/* Element-wise kernels: embedding rows, SwiGLU / GeGLU, GELU, soft-capping, residual add, bias
  * add, the mean of row ranges (pooling), conversion of activations for 16-bit matrix products, and the
  * dequantization of a repacked matrix into its GEMM copy. */
 #ifndef HRT_CUDA_ELEMENTWISE_H
@@ -14,10 +14,12 @@
 extern "C" {
 #endif
 
-/* out[t] = row ids[t] of E (dequantized), t < n; ids on the device. */
-cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float *out, cudaStream_t s);
-/* out[i] = silu(gate[i]) * up[i] */
-cudaError_t cuda_silu_mul(float *out, const float *gate, const float *up, int64_t n, cudaStream_t s);
+/* out[t] = row ids[t] of E (dequantized) times scale, t < n; ids on the device. */
+cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float scale, float *out, cudaStream_t s);
+/* out[i] = act(gate[i]) * up[i], act silu (gelu = 0) or tanh GELU (gelu = 1) */
+cudaError_t cuda_glu(float *out, const float *gate, const float *up, int64_t n, int gelu, cudaStream_t s);
+/* x[i] = cap * tanh(x[i] / cap) (logit soft-capping) */
+cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s);
 /* x[i] = gelu(x[i]) (erf form) */
 cudaError_t cuda_gelu(float *x, int64_t n, cudaStream_t s);
 /* y[i] += x[i] */

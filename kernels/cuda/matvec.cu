@@ -6,25 +6,27 @@
 #include "common.cuh"
 
 /* ggml type ids used here (kernels/cpu/quant.h) */
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_BF16 = 30 };
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30,
+       T_NONE = 40 };
 
 #define ROWS_PER_BLOCK 4 /* one warp per row */
 #define MV_MAX 3
 
 /* dot(row of W, xs) by one warp; xs in shared memory. Each lane step reads
  * a wide piece of the row so that many bytes are in flight per warp:
- *   Q4_0/Q4_1: 8 bytes = half a block's nibbles: bytes 8h..8h+7 of block b
- *              hold elements 8h..8h+7 (low nibbles) and 16+8h.. (high);
- *   Q8_0:      16 bytes = half a block (elements 16h..16h+15);
+ *   Q4_0/Q4_1/Q4_K: 8 bytes = half a block's nibbles: bytes 8h..8h+7 of
+ *              block b hold elements 8h..8h+7 (low nibbles) and 16+8h.. (high);
+ *   Q8_0/Q6_K: 16 bytes = half a block (elements 16h..16h+15);
  *   F16/BF16:  16 bytes = 8 elements;  F32: 16 bytes = 4 elements. */
 template <int TYPE>
 static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, const uint16_t *__restrict__ d,
-                                                const uint16_t *__restrict__ m, int64_t row, int cols,
+                                                const uint16_t *__restrict__ m, const float *__restrict__ fd,
+                                                const float *__restrict__ fm, int64_t row, int cols,
                                                 const float *xs, int lane)
 {
     float acc = 0.0f;
     int nb = cols / 32;
-    if (TYPE == T_Q4_0 || TYPE == T_Q4_1) {
+    if (TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K) {
         const uint2 *qr = (const uint2 *)qv + (size_t)row * nb * 2;
         for (int u = lane; u < nb * 2; u += WARP) {
             int blk = u >> 1, sub = (u & 1) * 8;
@@ -46,10 +48,15 @@ static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, con
                     sx += xa[k] + xb[k];
                 }
             }
-            acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
-            if (TYPE == T_Q4_1) acc += h2f(__ldg(m + (size_t)row * nb + blk)) * sx;
+            size_t bi = (size_t)row * nb + blk;
+            if (TYPE == T_Q4_K) {
+                acc += __ldg(fd + bi) * s + __ldg(fm + bi) * sx;
+            } else {
+                acc += h2f(__ldg(d + bi)) * s;
+                if (TYPE == T_Q4_1) acc += h2f(__ldg(m + bi)) * sx;
+            }
         }
-    } else if (TYPE == T_Q8_0) {
+    } else if (TYPE == T_Q8_0 || TYPE == T_Q6_K) {
         const uint4 *qr = (const uint4 *)qv + (size_t)row * nb * 2;
         for (int u = lane; u < nb * 2; u += WARP) {
             int blk = u >> 1, sub = (u & 1) * 16;
@@ -64,7 +71,8 @@ static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, con
                 s += (float)(int8_t)(q & 0xffu) * xq.x + (float)(int8_t)((q >> 8) & 0xffu) * xq.y +
                      (float)(int8_t)((q >> 16) & 0xffu) * xq.z + (float)(int8_t)(q >> 24) * xq.w;
             }
-            acc += h2f(__ldg(d + (size_t)row * nb + blk)) * s;
+            /* Q6_K: one scale per half block, u indexes them */
+            acc += (TYPE == T_Q6_K ? __ldg(fd + (size_t)row * nb * 2 + u) : h2f(__ldg(d + (size_t)row * nb + blk))) * s;
         }
     } else if (TYPE == T_F32) {
         const float *w = (const float *)qv + (size_t)row * cols;
@@ -109,17 +117,18 @@ static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, con
 struct mv_args {
     const void *q[MV_MAX];
     const uint16_t *d[MV_MAX], *m[MV_MAX];
+    const float *fd[MV_MAX], *fm[MV_MAX];
     const float *bias[MV_MAX];
     float *y[MV_MAX];
     int rows[MV_MAX];
-    int n_mats, cols, accumulate, swiglu;
+    int n_mats, cols, accumulate, swiglu; /* swiglu: 1 silu(gate) * up, 2 gelu_tanh(gate) * up */
     const float *x, *norm_w;
     float eps;
 };
 
 /* x is staged in shared memory (RMS-normalised first when norm_w is set).
  * swiglu: matrices 0 (gate) and 1 (up) are read for the same row and
- * y[0][r] = silu(gate . x) * (up . x). */
+ * y[0][r] = act(gate . x) * (up . x), act silu (1) or tanh GELU (2). */
 template <int TYPE>
 static __global__ void matvec_kernel(mv_args a)
 {
@@ -140,15 +149,15 @@ static __global__ void matvec_kernel(mv_args a)
     int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP;
     if (a.swiglu) {
         if (row >= a.rows[0]) return;
-        float g = row_dot<TYPE>(a.q[0], a.d[0], a.m[0], row, a.cols, xs, lane);
-        float u = row_dot<TYPE>(a.q[1], a.d[1], a.m[1], row, a.cols, xs, lane);
-        if (lane == 0) a.y[0][row] = g / (1.0f + expf(-g)) * u;
+        float g = row_dot<TYPE>(a.q[0], a.d[0], a.m[0], a.fd[0], a.fm[0], row, a.cols, xs, lane);
+        float u = row_dot<TYPE>(a.q[1], a.d[1], a.m[1], a.fd[1], a.fm[1], row, a.cols, xs, lane);
+        if (lane == 0) a.y[0][row] = (a.swiglu == 1 ? silu(g) : gelu_tanh(g)) * u;
         return;
     }
     int k = 0;
     while (k < a.n_mats && row >= a.rows[k]) row -= a.rows[k++];
     if (k >= a.n_mats) return;
-    float acc = row_dot<TYPE>(a.q[k], a.d[k], a.m[k], row, a.cols, xs, lane);
+    float acc = row_dot<TYPE>(a.q[k], a.d[k], a.m[k], a.fd[k], a.fm[k], row, a.cols, xs, lane);
     if (lane == 0) {
         float *y = a.y[k];
         y[row] = (a.accumulate ? y[row] : 0.0f) + (a.bias[k] ? a.bias[k][row] : 0.0f) + acc;
@@ -166,6 +175,8 @@ static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const
         a.q[k] = W[k]->q;
         a.d[k] = W[k]->d;
         a.m[k] = W[k]->m;
+        a.fd[k] = W[k]->fd;
+        a.fm[k] = W[k]->fm;
         a.bias[k] = bias ? bias[k] : NULL;
         a.y[k] = y[k];
         a.rows[k] = (int)W[k]->rows;
@@ -186,6 +197,8 @@ static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const
     case T_Q4_0: matvec_kernel<T_Q4_0><<<grid, block, smem, stream>>>(a); break;
     case T_Q4_1: matvec_kernel<T_Q4_1><<<grid, block, smem, stream>>>(a); break;
     case T_Q8_0: matvec_kernel<T_Q8_0><<<grid, block, smem, stream>>>(a); break;
+    case T_Q4_K: matvec_kernel<T_Q4_K><<<grid, block, smem, stream>>>(a); break;
+    case T_Q6_K: matvec_kernel<T_Q6_K><<<grid, block, smem, stream>>>(a); break;
     case T_F16: matvec_kernel<T_F16><<<grid, block, smem, stream>>>(a); break;
     case T_BF16: matvec_kernel<T_BF16><<<grid, block, smem, stream>>>(a); break;
     case T_F32: matvec_kernel<T_F32><<<grid, block, smem, stream>>>(a); break;
@@ -207,13 +220,13 @@ extern "C" cudaError_t cuda_matvec_multi(const cuda_mat *const *W, int n, const 
     return launch(W, n, x, norm_w, eps, bias, y, 0, 0, stream);
 }
 
-extern "C" cudaError_t cuda_matvec_swiglu(const cuda_mat *gate, const cuda_mat *up, const float *x,
-                                          const float *norm_w, float eps, float *y, cudaStream_t stream)
+extern "C" cudaError_t cuda_matvec_glu(const cuda_mat *gate, const cuda_mat *up, const float *x,
+                                       const float *norm_w, float eps, int gelu, float *y, cudaStream_t stream)
 {
     const cuda_mat *W[2] = {gate, up};
     float *ys[2] = {y, NULL};
     if (gate->rows != up->rows) return cudaErrorInvalidValue;
-    return launch(W, 2, x, norm_w, eps, NULL, ys, 0, 1, stream);
+    return launch(W, 2, x, norm_w, eps, NULL, ys, 0, gelu ? 2 : 1, stream);
 }
 
 /* GGUF block layouts (kernels/cpu/quant.h). */
@@ -221,48 +234,132 @@ struct gg_q4_0 { uint16_t d; uint8_t qs[16]; };
 struct gg_q4_1 { uint16_t d, m; uint8_t qs[16]; };
 struct gg_q8_0 { uint16_t d; int8_t qs[32]; };
 
-extern "C" cudaError_t cuda_mat_upload(cuda_mat *W, const void *host, size_t row_bytes, int64_t row0, int64_t n_rows)
+extern "C" int quant_group_ints(uint32_t type, const void *row, int64_t g, int8_t q[32], float scale[2],
+                                float *offset); /* kernels/cpu/quant.c */
+
+extern "C" uint32_t cuda_mat_layout(uint32_t t)
 {
-    int64_t nb = W->cols / 32;
-    size_t qbytes = 0;
-    switch (W->type) {
-    case T_Q4_0: case T_Q4_1: qbytes = 16; break;
-    case T_Q8_0: qbytes = 32; break;
+    switch (t) {
+    case T_Q5_0: return T_Q8_0;
+    case T_Q4_0: case T_Q4_1: case T_Q8_0: case T_Q4_K: case T_Q6_K: case T_F16: case T_BF16: case T_F32: return t;
+    default: return T_NONE;
+    }
+}
+
+/* Bytes per group of 32 weights of a layout: quants, fp16 scales, float scales. */
+static void layout_sizes(uint32_t layout, size_t *qb, size_t *hb, size_t *fb)
+{
+    *qb = *hb = *fb = 0;
+    switch (layout) {
+    case T_Q4_0: *qb = 16; *hb = 2; break;
+    case T_Q4_1: *qb = 16; *hb = 4; break;
+    case T_Q8_0: *qb = 32; *hb = 2; break;
+    case T_Q4_K: *qb = 16; *fb = 8; break;
+    case T_Q6_K: *qb = 32; *fb = 8; break;
+    case T_F16: case T_BF16: *qb = 64; break;
+    case T_F32: *qb = 128; break;
     default: break;
     }
-    if (!qbytes) /* float types: rows as they are */
+}
+
+extern "C" size_t cuda_mat_bytes(uint32_t file_type, int64_t rows, int64_t cols)
+{
+    size_t qb, hb, fb, ng = (size_t)rows * (size_t)cols / 32;
+    layout_sizes(cuda_mat_layout(file_type), &qb, &hb, &fb);
+    return ng * (qb + hb + fb);
+}
+
+extern "C" void cuda_mat_free(cuda_mat *W)
+{
+    if (W->gemm && W->gemm != W->q) cudaFree(W->gemm);
+    cudaFree(W->q);
+    cudaFree(W->d);
+    cudaFree(W->m);
+    cudaFree(W->fd);
+    cudaFree(W->fm);
+    W->q = W->gemm = NULL;
+    W->d = W->m = NULL;
+    W->fd = W->fm = NULL;
+}
+
+extern "C" cudaError_t cuda_mat_alloc(cuda_mat *W, uint32_t file_type, int64_t rows, int64_t cols)
+{
+    memset(W, 0, sizeof *W);
+    W->type = cuda_mat_layout(file_type);
+    W->rows = rows;
+    W->cols = cols;
+    if (W->type == T_NONE || cols % 32) return cudaErrorInvalidValue;
+    size_t qb, hb, fb, ng = (size_t)rows * (size_t)cols / 32;
+    layout_sizes(W->type, &qb, &hb, &fb);
+    cudaError_t e = cudaMalloc(&W->q, ng * qb);
+    if (e == cudaSuccess && hb) e = cudaMalloc((void **)&W->d, ng * 2);
+    if (e == cudaSuccess && hb == 4) e = cudaMalloc((void **)&W->m, ng * 2);
+    if (e == cudaSuccess && fb) e = cudaMalloc((void **)&W->fd, ng * (W->type == T_Q6_K ? 8 : 4));
+    if (e == cudaSuccess && W->type == T_Q4_K) e = cudaMalloc((void **)&W->fm, ng * 4);
+    if (e != cudaSuccess) cuda_mat_free(W);
+    return e;
+}
+
+extern "C" cudaError_t cuda_mat_upload(cuda_mat *W, uint32_t file_type, const void *host, size_t row_bytes,
+                                       int64_t row0, int64_t n_rows)
+{
+    int64_t nb = W->cols / 32;
+    size_t qbytes = 0, hb, fb;
+    layout_sizes(W->type, &qbytes, &hb, &fb);
+    if (!hb && !fb) /* float types: rows as they are */
         return cudaMemcpy((char *)W->q + (size_t)row0 * row_bytes, host, (size_t)n_rows * row_bytes,
                           cudaMemcpyHostToDevice);
     size_t n_blocks = (size_t)n_rows * nb;
     uint8_t *q = (uint8_t *)malloc(n_blocks * qbytes);
     uint16_t *d = (uint16_t *)malloc(n_blocks * 2), *m = (uint16_t *)malloc(n_blocks * 2);
-    if (!q || !d || !m) {
-        free(q); free(d); free(m);
+    float *fd = (float *)malloc(n_blocks * 8), *fm = (float *)malloc(n_blocks * 4);
+    if (!q || !d || !m || !fd || !fm) {
+        free(q); free(d); free(m); free(fd); free(fm);
         return cudaErrorMemoryAllocation;
     }
     for (int64_t r = 0; r < n_rows; r++) {
         const char *src = (const char *)host + (size_t)r * row_bytes;
         for (int64_t b = 0; b < nb; b++) {
             size_t i = (size_t)r * nb + b;
-            if (W->type == T_Q4_0) {
+            if (file_type == T_Q4_0) {
                 const gg_q4_0 *s = (const gg_q4_0 *)src + b;
                 d[i] = s->d; m[i] = 0;
                 memcpy(q + i * 16, s->qs, 16);
-            } else if (W->type == T_Q4_1) {
+            } else if (file_type == T_Q4_1) {
                 const gg_q4_1 *s = (const gg_q4_1 *)src + b;
                 d[i] = s->d; m[i] = s->m;
                 memcpy(q + i * 16, s->qs, 16);
-            } else {
+            } else if (file_type == T_Q8_0) {
                 const gg_q8_0 *s = (const gg_q8_0 *)src + b;
                 d[i] = s->d; m[i] = 0;
                 memcpy(q + i * 32, s->qs, 32);
+            } else {
+                int8_t v[32];
+                float sc[2], off;
+                quant_group_ints(file_type, src, b, v, sc, &off);
+                if (W->type == T_Q4_K) { /* nibbles in Q4_0's order */
+                    for (int j = 0; j < 16; j++) q[i * 16 + j] = (uint8_t)(v[j] | (v[j + 16] << 4));
+                    fd[i] = sc[0];
+                    fm[i] = off;
+                } else if (W->type == T_Q6_K) {
+                    memcpy(q + i * 32, v, 32);
+                    fd[2 * i] = sc[0];
+                    fd[2 * i + 1] = sc[1];
+                } else { /* Q5_0 as Q8_0: the scale is the block's fp16 d */
+                    memcpy(q + i * 32, v, 32);
+                    memcpy(&d[i], src + b * 22, 2);
+                }
             }
         }
     }
     size_t off = (size_t)row0 * nb;
     cudaError_t e = cudaMemcpy((uint8_t *)W->q + off * qbytes, q, n_blocks * qbytes, cudaMemcpyHostToDevice);
-    if (e == cudaSuccess) e = cudaMemcpy(W->d + off, d, n_blocks * 2, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess && W->d) e = cudaMemcpy(W->d + off, d, n_blocks * 2, cudaMemcpyHostToDevice);
     if (e == cudaSuccess && W->m) e = cudaMemcpy(W->m + off, m, n_blocks * 2, cudaMemcpyHostToDevice);
-    free(q); free(d); free(m);
+    if (e == cudaSuccess && W->fd)
+        e = cudaMemcpy(W->fd + off * (W->type == T_Q6_K ? 2 : 1), fd, n_blocks * (W->type == T_Q6_K ? 8 : 4),
+                       cudaMemcpyHostToDevice);
+    if (e == cudaSuccess && W->fm) e = cudaMemcpy(W->fm + off, fm, n_blocks * 4, cudaMemcpyHostToDevice);
+    free(q); free(d); free(m); free(fd); free(fm);
     return e;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate tests/golden/smollm2_logits.json: reference logits from llama.cpp.
+"""Generate tests/golden/<model>_logits.json: reference logits from llama.cpp.
 
 The reference engine is llama.cpp, driven through llama-cpp-python's
 low-level ctypes API (llama_cpp.llama_* functions), on the CPU with
@@ -26,7 +26,8 @@ For each of a fixed set of prompts the script records:
 
 Logits are stored rounded to 6 significant digits.
 
-Usage:  python3 tests/golden/make_logits_golden.py [--model PATH] [--out PATH]
+Usage:  python3 tests/golden/make_logits_golden.py [--model-name smollm2|gemma3]
+                                                  [--model PATH] [--out PATH]
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ import llama_cpp
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 
-MODEL_FILE = "smollm2-135m-instruct-q4_1.gguf"
-MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+# --model-name: file in models/, its sha256, the context, and the prompts
+MODELS = {
+    "smollm2": ("smollm2-135m-instruct-q4_1.gguf",
+                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 512),
+    "gemma3": ("gemma-3-270m-q4_k_m.gguf",
+               "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 1024),
+}
+MODEL_FILE, MODEL_SHA256, N_CTX = MODELS["smollm2"]
 
 N_THREADS = 2
-N_CTX = 512
 TOP_K = 20          # entries per top-k list
 N_GREEDY = 64       # greedy tokens per prompt
 N_STEPS_TOPK = 8    # generated steps for which the top-k is also recorded
@@ -76,6 +82,32 @@ PROMPTS = [
     "step by step.<|im_end|>\n"
     "<|im_start|>user\nWhat is 17 multiplied by 23?<|im_end|>\n"
     "<|im_start|>assistant\n",
+]
+
+# Gemma 3: the same texts, chat prompts in Gemma's turn format (a system
+# message goes into the first user turn), plus one prompt longer than the
+# 512-token sliding window of its local layers, made of the example help
+# centre's articles (written for this project), so that the window matters.
+def _helpcentre_text(n_words: int) -> str:
+    words = []
+    base = os.path.join(REPO, "examples", "helpcentre")
+    for d in sorted(os.listdir(base)):
+        for f in sorted(os.listdir(os.path.join(base, d))):
+            with open(os.path.join(base, d, f), encoding="utf-8") as fh:
+                words += fh.read().split()
+    return " ".join(words[:n_words])
+
+
+GEMMA_PROMPTS = [
+    "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n"
+    "<start_of_turn>model\n",
+    PROMPTS[1],
+    PROMPTS[2],
+    PROMPTS[3],
+    "<start_of_turn>user\nYou are a helpful assistant who solves math problems "
+    "step by step.\n\nWhat is 17 multiplied by 23?<end_of_turn>\n"
+    "<start_of_turn>model\n",
+    _helpcentre_text(520),
 ]
 
 
@@ -203,10 +235,16 @@ def run_prompt(eng: Engine, text: str) -> dict:
 
 
 def main() -> int:
+    global MODEL_FILE, MODEL_SHA256, N_CTX
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--model", default=os.path.join(REPO, "models", MODEL_FILE))
-    ap.add_argument("--out", default=os.path.join(HERE, "smollm2_logits.json"))
+    ap.add_argument("--model-name", default="smollm2", choices=sorted(MODELS))
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    MODEL_FILE, MODEL_SHA256, N_CTX = MODELS[args.model_name]
+    args.model = args.model or os.path.join(REPO, "models", MODEL_FILE)
+    args.out = args.out or os.path.join(HERE, f"{args.model_name}_logits.json")
+    prompt_texts = GEMMA_PROMPTS if args.model_name == "gemma3" else PROMPTS
 
     sha = sha256_file(args.model)
     if sha != MODEL_SHA256:
@@ -215,7 +253,7 @@ def main() -> int:
 
     eng = Engine(args.model)
     try:
-        prompts = [run_prompt(eng, p) for p in PROMPTS]
+        prompts = [run_prompt(eng, p) for p in prompt_texts]
     finally:
         eng.close()
 

@@ -8,16 +8,16 @@ That is the exact arithmetic of the quantized model, without the 8-bit
 rounding of activations that llama.cpp (and hrt's fast path) apply; hrt's
 f32-activation path is tested against it (tests/test_logits.c).
 
-The prompts and their token ids are those of smollm2_logits.json (made by
+The prompts and their token ids are those of <model>_logits.json (made by
 make_logits_golden.py with llama.cpp), so both goldens share inputs.
 
-Output: tests/golden/smollm2_logits_hf.json with, per prompt, the top-20
+Output: tests/golden/<model>_logits_hf.json with, per prompt, the top-20
 logits after the prompt, the greedy 64-token continuation (argmax of the
 float32 logits, ties to the lowest id) and the top-20 after each of its first
 8 tokens.
 
     pip install torch transformers accelerate gguf
-    python3 tests/golden/make_logits_hf_golden.py
+    python3 tests/golden/make_logits_hf_golden.py [smollm2|gemma3]
 """
 import json
 import os
@@ -31,7 +31,7 @@ from transformers import AutoModelForCausalLM  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MODEL_DIR = os.path.join(ROOT, "models")
-MODEL_FILE = "smollm2-135m-instruct-q4_1.gguf"
+MODEL_FILES = {"smollm2": "smollm2-135m-instruct-q4_1.gguf", "gemma3": "gemma-3-270m-q4_k_m.gguf"}
 N_GREEDY = 64
 N_STEPS = 8
 
@@ -44,7 +44,9 @@ def top20(logits: torch.Tensor) -> list:
 
 def main() -> int:
     torch.manual_seed(0)
-    src = json.load(open(os.path.join(HERE, "smollm2_logits.json")))
+    name = sys.argv[1] if len(sys.argv) > 1 else "smollm2"
+    MODEL_FILE = MODEL_FILES[name]
+    src = json.load(open(os.path.join(HERE, f"{name}_logits.json")))
     model = AutoModelForCausalLM.from_pretrained(
         MODEL_DIR, gguf_file=MODEL_FILE, torch_dtype=torch.float32)
     model.eval()
@@ -74,7 +76,7 @@ def main() -> int:
             out["prompts"].append(entry)
             print(f"prompt {len(out['prompts'])}: {len(ids)} tokens, greedy {entry['greedy'][:8]}...",
                   file=sys.stderr)
-    with open(os.path.join(HERE, "smollm2_logits_hf.json"), "w") as f:
+    with open(os.path.join(HERE, f"{name}_logits_hf.json"), "w") as f:
         json.dump(out, f, separators=(",", ":"))
         f.write("\n")
     return 0
