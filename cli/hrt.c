@@ -169,7 +169,7 @@ static const char *HELP_GENERATE =
     "  -c, --ctx N             context length (default: min(model's, 4096))\n"
     "  --raw                   no chat template\n"
     "  --precision P           activations against quantized weights: int16 (default),\n"
-    "                          int8 (as llama.cpp; faster, ~1%% logit noise) or f32 (exact)\n"
+    "                          int8 (as llama.cpp; faster, ~1% logit noise) or f32 (exact)\n"
     "  --json                  print one JSON object with the text and accounting\n"
     "  -v, --verbose           timings and log messages on stderr\n";
 

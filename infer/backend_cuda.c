@@ -365,6 +365,16 @@ static cudaError_t product(cu_session *c, const cuda_mat *W, const float *x, con
     return cuda_gemm(c->blas, W, x, c->xh, bias, y, n, accumulate, c->stream);
 }
 
+/* x += W in, through xb and a sandwich norm (post_norm) when there is one. */
+static cudaError_t residual_product(cu_session *c, const cuda_mat *W, const float *in, const float *post_norm, int n,
+                                    int d, float eps)
+{
+    if (!post_norm) return product(c, W, in, NULL, c->x, n, 1);
+    cudaError_t e = product(c, W, in, NULL, c->xb, n, 0);
+    if (e == cudaSuccess) e = cuda_rmsnorm(c->xb, c->xb, NULL, post_norm, n, d, eps, c->stream);
+    return e == cudaSuccess ? cuda_add(c->x, c->xb, (int64_t)n * d, c->stream) : e;
+}
+
 /* Enqueues the forward pass of n tokens (ids and position already in
  * d_ids / d_pos), then either the copy of the last token's logits to
  * h_logits or (argmax) their argmax to h_next. */
@@ -407,14 +417,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
                             swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
         RUN(cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0,
                                  swa ? hp->n_swa : 0, hp->attn_scale, n == 1 ? c->n_split : 1, st));
-        /* sandwich norms: the block's output normalised before the residual add */
-        if (L->attn_post_norm) {
-            RUN(product(c, &L->wo, c->att, NULL, c->xb, n, 0));
-            RUN(cuda_rmsnorm(c->xb, c->xb, NULL, L->attn_post_norm, n, d, hp->norm_eps, st));
-            RUN(cuda_add(c->x, c->xb, (int64_t)n * d, st));
-        } else {
-            RUN(product(c, &L->wo, c->att, NULL, c->x, n, 1));
-        }
+        RUN(residual_product(c, &L->wo, c->att, L->attn_post_norm, n, d, hp->norm_eps));
         if (n == 1 && L->gate.type == L->up.type) {
             RUN(cuda_matvec_glu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, gelu, c->hb, st));
         } else {
@@ -423,13 +426,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
             RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
             RUN(cuda_glu(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, gelu, st));
         }
-        if (L->ffn_post_norm) {
-            RUN(product(c, &L->down, c->hb, NULL, c->xb, n, 0));
-            RUN(cuda_rmsnorm(c->xb, c->xb, NULL, L->ffn_post_norm, n, d, hp->norm_eps, st));
-            RUN(cuda_add(c->x, c->xb, (int64_t)n * d, st));
-        } else {
-            RUN(product(c, &L->down, c->hb, NULL, c->x, n, 1));
-        }
+        RUN(residual_product(c, &L->down, c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
     }
     RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));

@@ -629,6 +629,21 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* Room for n merge symbols (sym, slen, prev, next) and a heap of 3n pairs:
+ * each merge queues at most two. */
+static int grow_symbols(enc_state *st, size_t n)
+{
+    int32_t **arr[4] = {&st->sym, &st->slen, &st->prev, &st->next};
+    size_t c = st->cap_sym;
+    for (int i = 0; i < 4; i++) {
+        c = st->cap_sym;
+        int e = grow((void **)arr[i], &c, n, sizeof(int32_t));
+        if (e) return e;
+    }
+    st->cap_sym = c;
+    return grow((void **)&st->heap, &st->cap_heap, 3 * n, sizeof *st->heap);
+}
+
 static int push_id(enc_state *st, int32_t id)
 {
     if (*st->n == *st->cap) {
@@ -733,16 +748,8 @@ static int bpe_word(const tokenizer *t, enc_state *st, const unsigned char *w, s
         int32_t id = vocab_find(t, st->buf, o);
         if (id >= 0) return push_id(st, id);
     }
-    size_t c = st->cap_sym;
-    int e = grow((void **)&st->sym, &c, len, sizeof *st->sym);
-    c = st->cap_sym;
-    if (!e) e = grow((void **)&st->prev, &c, len, sizeof *st->prev);
-    c = st->cap_sym;
-    if (!e) e = grow((void **)&st->next, &c, len, sizeof *st->next);
+    int e = grow_symbols(st, len);
     if (e) return e;
-    st->cap_sym = c;
-    /* Each merge queues at most two pairs: 3 * len bounds the heap. */
-    if ((e = grow((void **)&st->heap, &st->cap_heap, 3 * len, sizeof *st->heap))) return e;
 
     int32_t m = 0;
     for (size_t i = 0; i < len; i++) {
@@ -835,17 +842,7 @@ static int spm_segment(const tokenizer *t, enc_state *st, const char *s, size_t 
             st->buf[o++] = s[i];
         }
     }
-    size_t c = st->cap_sym;
-    e = grow((void **)&st->sym, &c, o, sizeof *st->sym);
-    c = st->cap_sym;
-    if (!e) e = grow((void **)&st->slen, &c, o, sizeof *st->slen);
-    c = st->cap_sym;
-    if (!e) e = grow((void **)&st->prev, &c, o, sizeof *st->prev);
-    c = st->cap_sym;
-    if (!e) e = grow((void **)&st->next, &c, o, sizeof *st->next);
-    if (e) return e;
-    st->cap_sym = c;
-    if ((e = grow((void **)&st->heap, &st->cap_heap, 3 * o, sizeof *st->heap))) return e;
+    if ((e = grow_symbols(st, o))) return e;
 
     int32_t m = 0;
     for (size_t i = 0; i < o; m++) {

@@ -97,22 +97,33 @@ done:
     hrt_model_free(cm);
 }
 
+/* A chat model of models/ against its HF golden (stem_logits_hf.json), then
+ * against the CPU on two prompts; 0 when the model is absent (said). */
+static int check_chat_model(const char *file, const char *stem, const char *chat_prompt, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/models/%s", HRT_SOURCE_DIR, file);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("%s absent: its checks are not run\n", file);
+        return 0;
+    }
+    fclose(f);
+    char golden[128];
+    snprintf(golden, sizeof golden, "%s_logits_hf.json", stem);
+    cJSON *g = golden_load(golden);
+    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, stem);
+    cJSON_Delete(g);
+    const char *prompts[2] = {"The history of computing", chat_prompt};
+    test_vs_cpu(path, prompts);
+    return 1;
+}
+
 static void test_smollm2(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("SmolLM2 absent: its checks are not run\n");
+    if (!check_chat_model("smollm2-135m-instruct-q4_1.gguf", "smollm2",
+                          "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n", path, sizeof path))
         return;
-    }
-    fclose(f);
-    cJSON *g = golden_load("smollm2_logits_hf.json");
-    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, "smollm2");
-    cJSON_Delete(g);
-    const char *prompts[2] = {"The history of computing",
-                              "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"};
-    test_vs_cpu(path, prompts);
     hrt_model *m = open_on(path, HRT_BACKEND_AUTO, HRT_PRECISION_DEFAULT);
     if (m) {
         hrt_model_info info;
@@ -139,19 +150,8 @@ static void test_smollm2(void)
 static void test_gemma3(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/gemma-3-270m-q4_k_m.gguf", HRT_SOURCE_DIR);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("Gemma 3 270M absent: its checks are not run\n");
-        return;
-    }
-    fclose(f);
-    cJSON *g = golden_load("gemma3_logits_hf.json");
-    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, "gemma3");
-    cJSON_Delete(g);
-    const char *prompts[2] = {"The history of computing",
-                              "<start_of_turn>user\nName three colours.<end_of_turn>\n<start_of_turn>model\n"};
-    test_vs_cpu(path, prompts);
+    check_chat_model("gemma-3-270m-q4_k_m.gguf", "gemma3",
+                     "<start_of_turn>user\nName three colours.<end_of_turn>\n<start_of_turn>model\n", path, sizeof path);
 }
 
 static void embed_on_gpu(const char *dir, const char *golden, double min_cos)

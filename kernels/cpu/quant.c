@@ -201,20 +201,15 @@ void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
         }
         return;
     }
-    case GGML_TYPE_Q8_0: {
-        const block_q8_0 *b = src;
+    case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q5_0: { /* w = q * d, q read whole (Q8_0) or rebuilt (Q5_0) */
+        const block_q8_0 *b8 = src;
+        const block_q5_0 *b5 = src;
+        int8_t q5[QK];
         for (int64_t i = 0; i < n / QK; i++, dst += QK) {
-            float d = fp16_to_fp32(b[i].d);
-            for (int j = 0; j < QK; j++) dst[j] = b[i].qs[j] * d;
-        }
-        return;
-    }
-    case GGML_TYPE_Q5_0: {
-        const block_q5_0 *b = src;
-        int8_t q[QK];
-        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
-            float d = fp16_to_fp32(b[i].d);
-            q5_0_ints(&b[i], q);
+            const int8_t *q = type == GGML_TYPE_Q8_0 ? b8[i].qs : q5;
+            if (type == GGML_TYPE_Q5_0) q5_0_ints(&b5[i], q5);
+            float d = fp16_to_fp32(type == GGML_TYPE_Q8_0 ? b8[i].d : b5[i].d);
             for (int j = 0; j < QK; j++) dst[j] = q[j] * d;
         }
         return;
