@@ -697,11 +697,13 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     msgs[nm++] = (hrt_chat_msg){"system", system};
     for (size_t i = 0; i < k->n_hist && stage != HRT_STAGE_REWRITE; i++) msgs[nm++] = k->hist[i];
     msgs[nm++] = (hrt_chat_msg){"user", user};
-    int need = hrt_chat_render(m, msgs, nm, 1, NULL, 0), plain = need < 0;
-    char *prompt = plain ? render_plain(msgs, nm) : malloc((size_t)need + 1);
+    hrt_model_info info;
+    hrt_model_info_get(m, &info);
+    int plain = !info.has_chat_template, need = plain ? 0 : hrt_chat_render(m, msgs, nm, 1, NULL, 0);
+    char *prompt = plain ? render_plain(msgs, nm) : need >= 0 ? malloc((size_t)need + 1) : NULL;
     if (prompt && !plain) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
     free(msgs);
-    if (!prompt) return hrt_err(HRT_E_NOMEM, "out of memory");
+    if (!prompt) return need < 0 ? need : hrt_err(HRT_E_NOMEM, "out of memory");
     if (plain && stage != HRT_STAGE_REWRITE)
         explain(k, "%s model: no chat template, the prompt is plain text ending in \"Answer:\"\n", full ? "full" : "light");
     hrt_session *s = NULL;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "cpu/ops.h"
 #include "hrt.h"
 
 /* The same text as bench/llamacpp_cpu.py uses. */
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = 1; continue; }
+        if (!strcmp(a, "--no-blas")) { cpu_set_blas(0); continue; }
         if (!v) { fprintf(stderr, "bench_cpu: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--threads")) threads = atoi(v);
@@ -44,7 +46,7 @@ int main(int argc, char **argv)
                         : !strcmp(v, "f32") ? HRT_PRECISION_F32 : -1;
             if (precision < 0) { fprintf(stderr, "bench_cpu: --precision int8|int16|f32\n"); return 2; }
         }
-        else { fprintf(stderr, "usage: bench_cpu [--model GGUF] [--threads T] [--prompt P] [--gen G] [--reps R] [--precision int8|int16|f32] [--json]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench_cpu [--model GGUF] [--threads T] [--prompt P] [--gen G] [--reps R] [--precision int8|int16|f32] [--no-blas] [--json]\n"); return 2; }
         i++;
     }
     if (P < 1 || G < 1 || R < 1) { fprintf(stderr, "bench_cpu: P, G and R must be positive\n"); return 2; }

@@ -68,12 +68,15 @@ typedef struct hrt_model hrt_model;
 
 enum { HRT_BACKEND_AUTO = 0, HRT_BACKEND_CPU = 1, HRT_BACKEND_CUDA = 2 };
 
-/* How activations meet quantized (Q4_0, Q4_1, Q8_0) weights on the CPU.
- * INT8 rounds each activation to 8 bits, as llama.cpp does: the logits
- * of small models then carry about 1% of rounding noise, enough to flip
- * close decisions. INT16 rounds to 16 bits (noise 256 times smaller) and
- * still multiplies in integers. F32 keeps activations as floats and
- * dequantizes the weights: the exact product, the slowest. */
+/* How activations meet quantized weights on the CPU when tokens are
+ * decoded one at a time. INT8 rounds each activation to 8 bits, as
+ * llama.cpp does (K-quant weights keep 16 bits): the logits of small
+ * models then carry about 1% of rounding noise, enough to flip close
+ * decisions. INT16 rounds to 16 bits (noise 256 times smaller) and still
+ * multiplies in integers. F32 keeps activations as floats and dequantizes
+ * the weights: the exact product, the slowest. Prompts of 16 tokens or
+ * more take the exact product in every mode when hrt has OpenBLAS (tiles
+ * of weights dequantized, then sgemm). */
 enum {
     HRT_PRECISION_DEFAULT = 0,  /* INT16 */
     HRT_PRECISION_INT8 = 1,
@@ -121,6 +124,8 @@ typedef struct {
     int bos_id, eos_id;      /* -1 when the model has none */
     uint64_t kv_bytes_per_token; /* KV cache bytes one token of context takes */
     const char *device;      /* the compute device and its memory, as text */
+    int has_chat_template;   /* the file carries a chat template (a base model
+                                such as Gemma 3 270M's GGUF has none) */
 } hrt_model_info;
 
 /* Fills *out; strings are borrowed from the model and valid until the next

@@ -49,6 +49,7 @@ int hrt_model_info_get(hrt_model *m, hrt_model_info *out)
         .n_threads = m->n_threads, .n_params = m->n_params, .weight_bytes = m->weight_bytes,
         .bos_id = tokenizer_bos(m->tok), .eos_id = tokenizer_eos(m->tok),
         .kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * hp->n_head_kv * hp->head_dim * sizeof(float),
+        .has_chat_template = m->chat_template != NULL,
     };
     if (m->backend->describe) m->backend->describe(m, m->device_text, sizeof m->device_text);
     else snprintf(m->device_text, sizeof m->device_text, "%d CPU threads", m->n_threads);

@@ -16,7 +16,7 @@
 #include "error.h"
 #include "model.h"
 
-#define UBATCH 64
+#define UBATCH 256
 
 typedef struct {
     float *k_cache, *v_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) */

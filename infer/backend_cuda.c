@@ -156,7 +156,11 @@ static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *ou
     if (e != cudaSuccess) return alloc_failed(cuda_mat_bytes(c->type, c->n_rows, c->n_cols), e);
     void *arrays[] = {out->q, out->d, out->m, out->fd, out->fm};
     for (int i = 0; i < 5; i++) /* the model frees them */
-        if ((st = track(cm, arrays[i], i == 0 ? cuda_mat_bytes(c->type, c->n_rows, c->n_cols) : 0))) return st;
+        if ((st = track(cm, arrays[i], i == 0 ? cuda_mat_bytes(c->type, c->n_rows, c->n_cols) : 0))) {
+            for (int k = i + 1; k < 5; k++) cudaFree(arrays[k]); /* track() freed arrays[i] */
+            memset(out, 0, sizeof *out);
+            return st;
+        }
     /* Upload in slices of rows so that the repacking buffer stays small. */
     for (int64_t r = 0; r < c->n_rows; r += 4096) {
         int64_t k = c->n_rows - r < 4096 ? c->n_rows - r : 4096;

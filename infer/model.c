@@ -339,6 +339,12 @@ static int validate_hparams(hrt_model *m)
         return hrt_err(HRT_E_FORMAT, "%s: final logit soft-capping %g is not a positive number", m->path,
                        (double)hp->logit_softcap);
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    /* Gemma 3 27B scales queries by its query_pre_attn_scalar, n_embd /
+     * n_head = 168, not by head_dim = 128; its GGUF does not say so, and
+     * llama.cpp (llama-model.cpp, LLM_ARCH_GEMMA3) also tells it by its 62
+     * layers. The other sizes use head_dim. */
+    if (!strcmp(m->arch->name, "gemma3") && hp->n_layer == 62)
+        hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
     hp->embd_scale = m->arch->flags & ARCH_EMBD_SCALE ? sqrtf((float)hp->n_embd) : 1.0f;
     return 0;
 }
@@ -514,7 +520,8 @@ static int gguf_tokenizer(hrt_model *m)
             hrt_log(HRT_LOG_WARN, "%s: %s = %u is outside the vocabulary; ignored", m->path, ids[i].key, v);
         else if (s2 != HRT_E_RANGE) { st = s2; goto done; }
     }
-    spec.add_bos = spec.type == TOKENIZER_WORDPIECE;
+    /* without the key: llama.cpp's defaults (BOS for WordPiece and SPM) */
+    spec.add_bos = spec.type == TOKENIZER_WORDPIECE || spec.type == TOKENIZER_SPM;
     spec.add_eos = 0;
     gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &spec.add_bos);
     gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &spec.add_eos);

@@ -827,6 +827,9 @@ static void spm_queue(const tokenizer *t, enc_state *st, int32_t pos)
 static int spm_segment(const tokenizer *t, enc_state *st, const char *s, size_t len)
 {
     size_t need = 3 * len + 3; /* each space becomes 3 bytes */
+    if (need > INT32_MAX)
+        return hrt_err(HRT_E_RANGE, "tokenizer: a text of %zu bytes without added tokens is too long for SPM "
+                       "(at most %d)", len, INT32_MAX / 3 - 1);
     int e = buf_reserve(st, need);
     if (e) return e;
     size_t o = 0;

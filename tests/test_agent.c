@@ -399,7 +399,8 @@ static void test_plain_full_model(void)
         CHECK_STATUS(ask(a, NULL, "How long do I have to return a camera?", HRT_PATH_FULL, 0, &r, NULL), 0);
         CHECK(r.path == HRT_PATH_FULL && r.stage[HRT_STAGE_FULL].generated_tokens > 0);
         CHECK(r.explain && strstr(r.explain, "full model: no chat template, the prompt is plain text"));
-        CHECK(r.answer && !strstr(r.answer, "\n\n")); /* cut at the first blank line */
+        CHECK(r.answer && !strstr(r.answer, "\n\n"));
+        CHECK(r.saved.answer_done > 0); /* ended by the first blank line, budget left */
         printf("plain-prompt full answer (%d tokens): %s\n", r.stage[HRT_STAGE_FULL].generated_tokens,
                r.answer ? r.answer : "");
         hrt_agent_result_clear(&r);

@@ -8,8 +8,8 @@
  *     the 64-token greedy continuations identical; default within 5e-2 and
  *     the first 8 greedy tokens;
  *   - Gemma 3 270M Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K weights, sliding-window
- *     layers; 6 prompts, one of 676 tokens) vs HF transformers: the same
- *     bounds;
+ *     layers; 6 prompts, one of 676 tokens) vs HF transformers: F32 within
+ *     1e-4, otherwise the same bounds;
  *   - the same prompts, CUDA vs the CPU backend's F32 path, greedy ids;
  *   - embeddings on the GPU: a tiny BERT vs HF transformers, and
  *     all-MiniLM-L6-v2 vs sentence-transformers when it is there;
@@ -99,7 +99,8 @@ done:
 
 /* A chat model of models/ against its HF golden (stem_logits_hf.json), then
  * against the CPU on two prompts; 0 when the model is absent (said). */
-static int check_chat_model(const char *file, const char *stem, const char *chat_prompt, char *path, size_t cap)
+static int check_chat_model(const char *file, const char *stem, double tight, const char *chat_prompt, char *path,
+                            size_t cap)
 {
     snprintf(path, cap, "%s/models/%s", HRT_SOURCE_DIR, file);
     FILE *f = fopen(path, "rb");
@@ -111,7 +112,7 @@ static int check_chat_model(const char *file, const char *stem, const char *chat
     char golden[128];
     snprintf(golden, sizeof golden, "%s_logits_hf.json", stem);
     cJSON *g = golden_load(golden);
-    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, 1e-3, 5e-2, 8, stem);
+    if (g) check_set(path, cJSON_GetObjectItem(g, "prompts"), 1, tight, 5e-2, 8, stem);
     cJSON_Delete(g);
     const char *prompts[2] = {"The history of computing", chat_prompt};
     test_vs_cpu(path, prompts);
@@ -121,7 +122,7 @@ static int check_chat_model(const char *file, const char *stem, const char *chat
 static void test_smollm2(void)
 {
     char path[1024];
-    if (!check_chat_model("smollm2-135m-instruct-q4_1.gguf", "smollm2",
+    if (!check_chat_model("smollm2-135m-instruct-q4_1.gguf", "smollm2", 1e-3,
                           "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n", path, sizeof path))
         return;
     hrt_model *m = open_on(path, HRT_BACKEND_AUTO, HRT_PRECISION_DEFAULT);
@@ -150,7 +151,8 @@ static void test_smollm2(void)
 static void test_gemma3(void)
 {
     char path[1024];
-    check_chat_model("gemma-3-270m-q4_k_m.gguf", "gemma3",
+    /* 1e-4: a sliding window one key off moves these logits by 7.6e-4 */
+    check_chat_model("gemma-3-270m-q4_k_m.gguf", "gemma3", 1e-4,
                      "<start_of_turn>user\nName three colours.<end_of_turn>\n<start_of_turn>model\n", path, sizeof path);
 }
 

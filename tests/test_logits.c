@@ -57,8 +57,9 @@ static golden_report run_golden(const char *model_path, int precision, const cha
 }
 
 /* Both goldens of one model: <stem>_logits_hf.json (exact) and
- * <stem>_logits.json (llama.cpp). int8_tol: the INT8 path's bound. */
-static void check_model(const char *file, const char *stem, double int8_tol)
+ * <stem>_logits.json (llama.cpp), n_prompts each. f32_tol: the F32 path's
+ * bound; int8_tol: the INT8 path's. */
+static void check_model(const char *file, const char *stem, int n_prompts, double f32_tol, double int8_tol)
 {
     char mpath[1024], hf[128], lc[128];
     snprintf(mpath, sizeof mpath, "%s/models/%s", HRT_SOURCE_DIR, file);
@@ -71,9 +72,10 @@ static void check_model(const char *file, const char *stem, double int8_tol)
     snprintf(lc, sizeof lc, "%s_logits.json", stem);
     const int exact_paths[2] = {HRT_PRECISION_F32, HRT_PRECISION_INT16};
     for (int k = 0; k < 2; k++) {
-        golden_report r = run_golden(mpath, exact_paths[k], hf, 1e-3);
-        CHECK(r.n_prompts >= 5);
-        CHECK_MSG(r.n_bad == 0, "%s precision %d vs HF: %d logits beyond 1e-3", stem, exact_paths[k], r.n_bad);
+        double tol = k == 0 ? f32_tol : 1e-3;
+        golden_report r = run_golden(mpath, exact_paths[k], hf, tol);
+        CHECK(r.n_prompts == n_prompts);
+        CHECK_MSG(r.n_bad == 0, "%s precision %d vs HF: %d logits beyond %.0e", stem, exact_paths[k], r.n_bad, tol);
         for (int i = 0; i < r.n_prompts; i++)
             CHECK_MSG(r.diverged[i] < 0, "%s precision %d vs HF: prompt %d diverges at %d", stem, exact_paths[k], i,
                       r.diverged[i]);
@@ -81,15 +83,18 @@ static void check_model(const char *file, const char *stem, double int8_tol)
     const char *goldens[2] = {hf, lc};
     for (int k = 0; k < 2; k++) {
         golden_report r = run_golden(mpath, HRT_PRECISION_INT8, goldens[k], int8_tol);
-        CHECK(r.n_prompts >= 5);
+        CHECK(r.n_prompts == n_prompts);
         CHECK_MSG(r.n_bad == 0, "int8 vs %s: %d logits beyond %.2g", goldens[k], r.n_bad, int8_tol);
     }
 }
 
 int main(void)
 {
-    check_model("smollm2-135m-instruct-q4_1.gguf", "smollm2", 1.5e-1);
-    check_model("gemma-3-270m-q4_k_m.gguf", "gemma3", 2.5e-1);
+    check_model("smollm2-135m-instruct-q4_1.gguf", "smollm2", 5, 1e-3, 1.5e-1);
+    /* 1e-4 for Gemma's exact path: a sliding window one key too wide moves
+     * its 676-token prompt's logits by 7.6e-4 (measured), the right one is
+     * within 1e-5 */
+    check_model("gemma-3-270m-q4_k_m.gguf", "gemma3", 6, 1e-4, 2.5e-1);
     if (test_missing == 2) test_skip("no model present");
     return test_finish();
 }

@@ -76,19 +76,24 @@ static void test_dequant_golden(void)
             if (ggml_type_name(k) && !strcmp(ggml_type_name(k), name)) t = k;
         CHECK_MSG(t < GGML_TYPE_COUNT && ggml_type_supported(t), "golden type %s unknown or unsupported", name);
         CHECK(cJSON_GetArraySize(vals) == n && strlen(hex) == 2 * ggml_row_bytes(t, n));
-        if (t == GGML_TYPE_COUNT || cJSON_GetArraySize(vals) != n) continue;
+        if (t == GGML_TYPE_COUNT || cJSON_GetArraySize(vals) != n || strlen(hex) != 2 * ggml_row_bytes(t, n)) continue;
         size_t nb = strlen(hex) / 2;
         uint8_t *raw = malloc(nb);
         float *out = malloc((size_t)n * sizeof *out);
         for (size_t i = 0; i < nb; i++) sscanf(hex + 2 * i, "%2hhx", &raw[i]);
-        for (int i = 0; i < n; i++) out[i] = NAN;
-        dequantize_row(t, raw, out, n);
-        int bad = 0;
-        for (int i = 0; i < n; i++) {
-            double want = cJSON_GetArrayItem(vals, i)->valuedouble;
-            if (!(fabs(out[i] - want) <= 1e-6 * fabs(want) + 1e-9)) bad++;
+        int best = cpu_set_simd_level(-1);
+        for (int level = 0; level <= best; level++) { /* the scalar code and each SIMD one */
+            cpu_set_simd_level(level);
+            for (int i = 0; i < n; i++) out[i] = NAN;
+            dequantize_row(t, raw, out, n);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                double want = cJSON_GetArrayItem(vals, i)->valuedouble;
+                if (!(fabs(out[i] - want) <= 1e-6 * fabs(want) + 1e-9)) bad++;
+            }
+            CHECK_MSG(bad == 0, "%s at SIMD level %d: %d of %d values differ from gguf-py's", name, level, bad, n);
         }
-        CHECK_MSG(bad == 0, "%s: %d of %d values differ from gguf-py's", name, bad, n);
+        cpu_set_simd_level(-1);
         n_types++;
         free(raw);
         free(out);
@@ -291,6 +296,14 @@ static void test_ops(void)
     memcpy(v, v0, sizeof v);
     cpu_rope(v, 1, 8, 8, cs, 0);
     CHECK(fabsf(v[0] - (v0[0] * cosf(17) - v0[1] * sinf(17))) < 1e-5f);
+    /* tanh GELU (written with one exp) against the tanh formula, tails included */
+    float gx[9] = {-100, -20, -3, -0.5f, 0, 0.25f, 1.7f, 9, 100}, up[9], gy[9];
+    for (int i = 0; i < 9; i++) up[i] = 0.5f + 0.1f * i;
+    cpu_gelu_tanh_mul(gy, gx, up, 9);
+    for (int i = 0; i < 9; i++) {
+        double gv = gx[i], want = 0.5 * gv * (1 + tanh(0.7978845608028654 * (gv + 0.044715 * gv * gv * gv))) * up[i];
+        CHECK_MSG(fabs(gy[i] - want) <= 1e-6 * fabs(want) + 1e-30, "gelu_tanh(%g): %g, want %g", gv, gy[i], want);
+    }
     float g[3] = {-1, 0, 2};
     cpu_gelu(g, 3);
     CHECK(fabsf(g[0] - (-0.15865525f)) < 1e-6f && g[1] == 0 && fabsf(g[2] - 1.9544997f) < 1e-6f);

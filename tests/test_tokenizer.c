@@ -286,11 +286,11 @@ static void check_ids(const tokenizer *tok, const char *text, int add_special, c
 static void test_spm_rules(void)
 {
     const char *toks[] = {"<unk>", "<s>", "<0x61>", "<0xC3>", "\xE2\x96\x81", "b", "c", "bc", "\xE2\x96\x81" "b",
-                          "\xE2\x96\x81" "bc", "cb", "<ctl>", "x", "y", "z", "xy", "yz"};
-    float scores[] = {0, 0, 0, 0, -1, -1, -1, -2, -3, -4, -2, 0, -1, -1, -1, -5, -5};
+                          "\xE2\x96\x81" "bc", "cb", "<ctl>", "x", "y", "z", "xy", "yz", "q", "r", "s", "qr", "rs"};
+    float scores[] = {0, 0, 0, 0, -1, -1, -1, -2, -3, -4, -2, 0, -1, -1, -1, -5, -5, -1, -1, -1, -6, -2};
     int32_t types[] = {TOKEN_TYPE_CONTROL, TOKEN_TYPE_CONTROL, TOKEN_TYPE_BYTE, TOKEN_TYPE_BYTE, 1, 1, 1, 1, 1,
-                       1, 1, TOKEN_TYPE_CONTROL, 1, 1, 1, 1, 1};
-    tokenizer_spec spec = {.type = TOKENIZER_SPM, .n_vocab = 17, .tokens = toks, .token_types = types,
+                       1, 1, TOKEN_TYPE_CONTROL, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    tokenizer_spec spec = {.type = TOKENIZER_SPM, .n_vocab = 22, .tokens = toks, .token_types = types,
                            .scores = scores, .bos_id = 1, .eos_id = -1, .unk_id = 0, .sep_id = -1,
                            .pad_id = -1, .cls_id = -1, .add_bos = 1};
     tokenizer *tok = NULL;
@@ -302,6 +302,8 @@ static void test_spm_rules(void)
     check_ids(tok, "bcb", 0, (const int32_t[]){7, 5}, 2);
     /* xy and yz tie (-5) on "xyz": the leftmost wins */
     check_ids(tok, "xyz", 0, (const int32_t[]){15, 14}, 2);
+    /* on "qrs", rs (-2) beats qr (-6) although qr is further left */
+    check_ids(tok, "qrs", 0, (const int32_t[]){17, 21}, 2);
     /* 'a' has a byte token; "é" = C3 A9 has one byte token and one unknown */
     check_ids(tok, "a\xC3\xA9", 0, (const int32_t[]){2, 3, 0}, 3);
     /* BOS with add_special; the control token only as written */

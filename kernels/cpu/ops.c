@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant.h"
@@ -12,6 +13,8 @@
  * 2-core EPYC of docs/PERFORMANCE.md it runs 256 x 384 x 1536 at 160
  * GFLOP/s, about 5x hrt's loops, and at 15 tokens no faster than them. */
 #define BLAS_MIN_TOK 8
+/* Quantized weights are dequantized first: from this many tokens that pays. */
+#define BLAS_MIN_TOK_QUANT 16
 #endif
 
 size_t cpu_matmul_scratch(uint32_t act_type, int64_t n_cols, int n_tok)
@@ -95,29 +98,100 @@ static void matmul_job_fn(void *p, int ith, int nth)
 #ifdef HRT_WITH_BLAS
 static _Atomic int blas_on = 1;
 
-/* OpenBLAS keeps one global thread count: it follows the caller's pool. */
-static void blas_threads(threadpool *tp)
+/* OpenBLAS runs single-threaded, inside the threads of hrt's pools: each
+ * takes a share of the rows, so one mechanism spreads all the work (no
+ * second set of spinning threads, and no global thread count that
+ * concurrent callers would fight over). */
+static void blas_single(void)
 {
-    static _Atomic int threads;
-    if (atomic_load(&threads) != tp_size(tp)) {
-        atomic_store(&threads, tp_size(tp));
-        openblas_set_num_threads(tp_size(tp));
+    static _Atomic int set;
+    if (!atomic_exchange(&set, 1)) openblas_set_num_threads(1);
+}
+
+/* Rows of a quantized matrix dequantized at a time by each thread: 256
+ * rows of 4096 columns take 4 MiB (fewer rows repack the activations for
+ * sgemm more often: 64 rows were 3-4% slower on both default models). */
+#define BLAS_TILE_ROWS 256
+
+typedef struct {
+    const cpu_mat *const *W;
+    float *const *y;
+    int n_mats, n_tok;
+    const float *x;
+    int64_t total_rows;
+    float *bufs;              /* (threads, BLAS_TILE_ROWS * widest) for quantized W */
+    size_t buf_stride;
+} blas_job;
+
+/* Each thread takes its share of the rows: F32 rows multiplied in place,
+ * others a tile at a time dequantized to floats first, each by a
+ * one-thread sgemm with every token. */
+static void blas_fn(void *p, int ith, int nth)
+{
+    blas_job *j = p;
+    int64_t per = (j->total_rows + nth - 1) / nth;
+    per = (per + 15) & ~(int64_t)15;
+    int64_t r0 = per * ith, r1 = r0 + per < j->total_rows ? r0 + per : j->total_rows;
+    float *buf = j->bufs + (size_t)ith * j->buf_stride;
+    int64_t base = 0;
+    for (int k = 0; k < j->n_mats && base < r1; k++) {
+        const cpu_mat *W = j->W[k];
+        int64_t lo = r0 > base ? r0 - base : 0, hi = r1 - base < W->n_rows ? r1 - base : W->n_rows;
+        int f32 = W->type == GGML_TYPE_F32, cols = (int)W->n_cols;
+        base += W->n_rows;
+        for (int64_t t0 = lo; t0 < hi;) {
+            int64_t nr = f32 ? hi - t0 : hi - t0 < BLAS_TILE_ROWS ? hi - t0 : BLAS_TILE_ROWS;
+            const float *b = buf;
+            int ldb = cols;
+            if (f32) {
+                b = (const float *)((const char *)W->data + (size_t)t0 * W->row_bytes);
+                ldb = (int)(W->row_bytes / sizeof(float));
+            } else {
+                for (int64_t r = 0; r < nr; r++)
+                    dequantize_row(W->type, (const char *)W->data + (size_t)(t0 + r) * W->row_bytes,
+                                   buf + (size_t)r * cols, cols);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n_tok, (int)nr, cols, 1.0f, j->x, cols, b, ldb,
+                        0.0f, j->y[k] + t0, (int)W->n_rows);
+            t0 += nr;
+        }
     }
 }
 
-/* y = x W^T by sgemm, for every W[k]; 0 when some W[k] is not F32. */
+/* y = x W^T by sgemm, for every W[k]: the activations stay floats, so the
+ * products are the exact ones. 0 when BLAS is off or memory is short. */
 static int matmul_blas(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_mats, const float *x,
                        int n_tok)
 {
     if (!atomic_load(&blas_on)) return 0;
-    for (int k = 0; k < n_mats; k++)
-        if (W[k]->type != GGML_TYPE_F32 || W[k]->act_type != GGML_TYPE_F32) return 0;
-    blas_threads(tp);
-    for (int k = 0; k < n_mats; k++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_tok, (int)W[k]->n_rows, (int)W[k]->n_cols, 1.0f, x,
-                    (int)W[k]->n_cols, W[k]->data, (int)(W[k]->row_bytes / sizeof(float)), 0.0f, y[k],
-                    (int)W[k]->n_rows);
+    blas_job j = {W, y, n_mats, n_tok, x, 0, NULL, 0};
+    for (int k = 0; k < n_mats; k++) {
+        j.total_rows += W[k]->n_rows;
+        if (W[k]->type != GGML_TYPE_F32 && (size_t)W[k]->n_cols * BLAS_TILE_ROWS > j.buf_stride)
+            j.buf_stride = (size_t)W[k]->n_cols * BLAS_TILE_ROWS;
+    }
+    if (j.buf_stride && !(j.bufs = malloc(j.buf_stride * (size_t)tp_size(tp) * sizeof(float)))) return 0;
+    blas_single();
+    tp_run(tp, blas_fn, &j);
+    free(j.bufs);
     return 1;
+}
+
+typedef struct {
+    int trans_b, m, n, k, lda, ldb, ldc;
+    float alpha;
+    const float *a, *b;
+    float *c;
+} gemm_job;
+
+/* A share of C's rows each. */
+static void gemm_fn(void *p, int ith, int nth)
+{
+    gemm_job *g = p;
+    int per = (g->m + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < g->m ? r0 + per : g->m;
+    if (r0 >= r1) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, r1 - r0, g->n, g->k, g->alpha,
+                g->a + (size_t)r0 * g->lda, g->lda, g->b, g->ldb, 0.0f, g->c + (size_t)r0 * g->ldc, g->ldc);
 }
 #endif
 
@@ -137,9 +211,9 @@ int cpu_gemm(threadpool *tp, int trans_b, int m, int n, int k, float alpha, cons
 {
 #ifdef HRT_WITH_BLAS
     if (m < BLAS_MIN_TOK || !atomic_load(&blas_on)) return 0;
-    blas_threads(tp);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, 0.0f,
-                c, ldc);
+    blas_single();
+    gemm_job g = {trans_b, m, n, k, lda, ldb, ldc, alpha, a, b, c};
+    tp_run(tp, gemm_fn, &g);
     return 1;
 #else
     (void)tp, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)c,
@@ -152,7 +226,8 @@ void cpu_matmul(threadpool *tp, const cpu_mat *const *W, float *const *y, int n_
                 const float *x, int n_tok, void *scratch)
 {
 #ifdef HRT_WITH_BLAS
-    if (n_tok >= BLAS_MIN_TOK && matmul_blas(tp, W, y, n_mats, x, n_tok)) return;
+    int quant = W[0]->type != GGML_TYPE_F32;
+    if (n_tok >= (quant ? BLAS_MIN_TOK_QUANT : BLAS_MIN_TOK) && matmul_blas(tp, W, y, n_mats, x, n_tok)) return;
 #endif
     matmul_job j = {W, y, n_mats, x, n_tok, scratch, act_row_bytes(W[0]->act_type, W[0]->n_cols), 0};
     for (int k = 0; k < n_mats; k++) j.total_rows += W[k]->n_rows;
@@ -227,9 +302,10 @@ void cpu_silu_mul(float *out, const float *gate, const float *up, int n)
 
 void cpu_gelu_tanh_mul(float *out, const float *gate, const float *up, int n)
 {
+    /* 0.5 (1 + tanh(z)) = 1 / (1 + exp(-2z)): one expf instead of a tanhf */
     for (int i = 0; i < n; i++) {
         float g = gate[i];
-        out[i] = 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g))) * up[i];
+        out[i] = g / (1.0f + expf(-1.5957691216057308f * (g + 0.044715f * g * g * g))) * up[i];
     }
 }
 

@@ -165,8 +165,16 @@ int quant_group_ints(uint32_t type, const void *row, int64_t g, int8_t q[32], fl
     }
 }
 
+static int simd(void);
+#ifdef HRT_X86
+TARGET_AVX2 static int dequantize_avx2(uint32_t type, const void *src, float *dst, int64_t n);
+#endif
+
 void dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
 {
+#ifdef HRT_X86
+    if (simd() >= 1 && dequantize_avx2(type, src, dst, n)) return;
+#endif
     switch (type) {
     case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * 4); return;
     case GGML_TYPE_F16: {
@@ -331,7 +339,6 @@ size_t act_row_bytes(uint32_t at, int64_t n)
     }
 }
 
-static int simd(void);
 #ifdef HRT_X86
 TARGET_AVX2 static void quantize_q16_avx2(const float *x, block_q16 *y, int64_t nb);
 TARGET_AVX2 static void quantize_q8_avx2(const float *x, void *dst, int64_t nb, int with_sum);
@@ -686,26 +693,31 @@ TARGET_AVX2 static float dot_q4_K_q16_avx2(const block_q4_K *x, const block_q16 
     return hsum_ps(acc) - summ;
 }
 
+/* The four runs of 32 weights (0..63, before the -32) of half h of a Q6_K
+ * super-block, rebuilt from ql and qh (the layout of k_group_ints()). */
+TARGET_AVX2 static inline void q6_K_runs(const block_q6_K *x, int h, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+    __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+}
+
 /* Q6_K against 16-bit activations: per half super-block, four runs of 32
- * weights rebuilt from ql and qh (the layout of q6_K_ints()), each run two
- * sub-blocks of 16 with their own scales. */
+ * weights, each run two sub-blocks of 16 with their own scales. */
 TARGET_AVX2 static float dot_q6_K_q16_avx2(const block_q6_K *x, const block_q16 *y, int64_t nsb)
 {
     __m256 acc = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    const __m256i off = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < nsb; i++, y += QK_K / QK) {
         float d = h2f(x[i].d);
         for (int h = 0; h < 2; h++) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2)),
-                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2)),
-            };
+            __m256i q[4];
+            q6_K_runs(&x[i], h, q);
             for (int r = 0; r < 4; r++) {
                 int j = 4 * h + r;
                 __m256i p0, p1;
@@ -731,6 +743,67 @@ TARGET_AVX2 static float dot_deq_k_avx2(uint32_t wt, const void *w, const float 
         sum += dot_f32_avx2(buf, y + i * QK_K, QK_K);
     }
     return sum;
+}
+
+/* 32 integer weights (bytes) to floats: q * s + off, s0 scaling the first
+ * 16 and s1 the last 16 (one fused multiply-add each). */
+TARGET_AVX2 static inline void bytes_to_ps(__m256i q, int unsigned_q, __m256 s0, __m256 s1, __m256 off, float *dst)
+{
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; k++) {
+        __m256i w = unsigned_q ? _mm256_cvtepu8_epi32(part[k]) : _mm256_cvtepi8_epi32(part[k]);
+        _mm256_storeu_ps(dst + 8 * k, _mm256_fmadd_ps(_mm256_cvtepi32_ps(w), k < 2 ? s0 : s1, off));
+    }
+}
+
+/* dequantize_row() for the block formats, 32 weights a step; 0 for the
+ * types it leaves to the scalar code. */
+TARGET_AVX2 static int dequantize_avx2(uint32_t type, const void *src, float *dst, int64_t n)
+{
+    if (is_block_quant(type)) {
+        for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+            float d, m;
+            __m256i q = block_i8(type, src, i, &d, &m);
+            bytes_to_ps(q, type == GGML_TYPE_Q4_1, _mm256_set1_ps(d), _mm256_set1_ps(d), _mm256_set1_ps(m), dst);
+        }
+        return 1;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0f), off32 = _mm256_set1_epi8(32);
+    if (type == GGML_TYPE_Q4_K) {
+        const block_q4_K *b = src;
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+                __m256i q[2] = {_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)};
+                for (int h = 0; h < 2; h++, dst += 32) {
+                    int sc, mn;
+                    k4_scale_min(b[i].scales, 2 * c + h, &sc, &mn);
+                    __m256 ds = _mm256_set1_ps(d * (float)sc);
+                    bytes_to_ps(q[h], 1, ds, ds, _mm256_set1_ps(-(dmin * (float)mn)), dst);
+                }
+            }
+        }
+        return 1;
+    }
+    if (type == GGML_TYPE_Q6_K) {
+        const block_q6_K *b = src;
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            float d = h2f(b[i].d);
+            for (int h = 0; h < 2; h++) {
+                __m256i q[4];
+                q6_K_runs(&b[i], h, q);
+                for (int r = 0; r < 4; r++, dst += 32) {
+                    int j = 4 * h + r;
+                    bytes_to_ps(_mm256_sub_epi8(q[r], off32), 0, _mm256_set1_ps(d * (float)b[i].scales[2 * j]),
+                                _mm256_set1_ps(d * (float)b[i].scales[2 * j + 1]), _mm256_setzero_ps(), dst);
+                }
+            }
+        }
+        return 1;
+    }
+    return 0;
 }
 
 /* Quantized weights (dequantized in registers) against float activations:

@@ -305,6 +305,7 @@ extern "C" cudaError_t cuda_mat_upload(cuda_mat *W, uint32_t file_type, const vo
 {
     int64_t nb = W->cols / 32;
     size_t qbytes = 0, hb, fb;
+    if (cuda_mat_layout(file_type) != W->type) return cudaErrorInvalidValue; /* allocated for another type */
     layout_sizes(W->type, &qbytes, &hb, &fb);
     if (!hb && !fb) /* float types: rows as they are */
         return cudaMemcpy((char *)W->q + (size_t)row0 * row_bytes, host, (size_t)n_rows * row_bytes,
@@ -336,7 +337,10 @@ extern "C" cudaError_t cuda_mat_upload(cuda_mat *W, uint32_t file_type, const vo
             } else {
                 int8_t v[32];
                 float sc[2], off;
-                quant_group_ints(file_type, src, b, v, sc, &off);
+                if (quant_group_ints(file_type, src, b, v, sc, &off)) { /* unreachable: layout checked */
+                    free(q); free(d); free(m); free(fd); free(fm);
+                    return cudaErrorInvalidValue;
+                }
                 if (W->type == T_Q4_K) { /* nibbles in Q4_0's order */
                     for (int j = 0; j < 16; j++) q[i * 16 + j] = (uint8_t)(v[j] | (v[j + 16] << 4));
                     fd[i] = sc[0];
