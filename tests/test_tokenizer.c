@@ -954,6 +954,10 @@ int main(void)
     }
     if (gemma) {
         CHECK(tokenizer_type(gemma->tok) == TOKENIZER_SPM);
+        /* its turns: <start_of_turn> one id, <end_of_turn> ends generation like <eos> */
+        int32_t sot = tokenizer_find(gemma->tok, "<start_of_turn>", 15), eot = tokenizer_find(gemma->tok, "<end_of_turn>", 13);
+        CHECK(sot == 105 && eot == 106 && tokenizer_is_eog(gemma->tok, eot) && tokenizer_is_eog(gemma->tok, 1));
+        CHECK(!tokenizer_is_eog(gemma->tok, sot) && tokenizer_bos(gemma->tok) == 2);
         compare_golden("spm gemma3", gemma->tok, &corpus, "tokenizer_gemma3.golden", 1, 0);
         test_round_trip("gemma3 decode(encode(s))", gemma->tok, &corpus);
         report_speed("gemma3 encode, English", gemma->tok, &corpus, 1, 60, 1 << 20);
