@@ -132,7 +132,7 @@ static void blas_fn(void *p, int ith, int nth)
     int64_t per = (j->total_rows + nth - 1) / nth;
     per = (per + 15) & ~(int64_t)15;
     int64_t r0 = per * ith, r1 = r0 + per < j->total_rows ? r0 + per : j->total_rows;
-    float *buf = j->bufs + (size_t)ith * j->buf_stride;
+    float *buf = j->bufs ? j->bufs + (size_t)ith * j->buf_stride : NULL; /* NULL: all F32 */
     int64_t base = 0;
     for (int k = 0; k < j->n_mats && base < r1; k++) {
         const cpu_mat *W = j->W[k];
