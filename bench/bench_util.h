@@ -4,14 +4,8 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
-static inline double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "clock.h" /* now_s(), the library's monotonic clock */
 
 static inline int cmp_d(const void *a, const void *b)
 {
