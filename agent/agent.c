@@ -60,6 +60,7 @@ typedef struct ask_ctx {
 
 typedef struct {
     hrt_model *model;
+    int plain;               /* the model has no chat template: plain-text prompts */
     hrt_session **free;
     size_t n, cap;
 } session_pool;
@@ -120,6 +121,8 @@ int hrt_agent_open(const hrt_agent_params *params, hrt_agent **out)
     pthread_mutex_init(&a->mu, NULL);
     a->pool[0].model = p->light_model;
     a->pool[1].model = fm;
+    a->pool[0].plain = !li.has_chat_template;
+    a->pool[1].plain = !fi.has_chat_template;
     a->threshold = NAN;
     a->dim = p->embedder ? hrt_embed_dim(p->embedder) : 0;
     size_t idn = strlen(li.name) + strlen(fi.name) + 2;
@@ -697,9 +700,7 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     msgs[nm++] = (hrt_chat_msg){"system", system};
     for (size_t i = 0; i < k->n_hist && stage != HRT_STAGE_REWRITE; i++) msgs[nm++] = k->hist[i];
     msgs[nm++] = (hrt_chat_msg){"user", user};
-    hrt_model_info info;
-    hrt_model_info_get(m, &info);
-    int plain = !info.has_chat_template, need = plain ? 0 : hrt_chat_render(m, msgs, nm, 1, NULL, 0);
+    int plain = a->pool[full].plain, need = plain ? 0 : hrt_chat_render(m, msgs, nm, 1, NULL, 0);
     char *prompt = plain ? render_plain(msgs, nm) : need >= 0 ? malloc((size_t)need + 1) : NULL;
     if (prompt && !plain) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
     free(msgs);
