@@ -120,12 +120,12 @@ static void add_bias(float *y, const float *b, int n_tok, int dim)
         for (int i = 0; i < dim; i++) y[(size_t)t * dim + i] += b[i];
 }
 
-/* Sandwich norm: each of n rows of y normalised in place before its
- * residual add (nothing when w is NULL). */
-static void post_norm(float *y, const float *w, int n, const hparams *hp)
+/* RMSNorm of rows consecutive rows of dim floats (out may be x); nothing
+ * when w is NULL (a norm the architecture does not have). */
+static void rmsnorm_rows(float *out, const float *x, const float *w, int rows, int dim, float eps)
 {
     if (!w) return;
-    for (int t = 0; t < n; t++) cpu_rmsnorm(y + (size_t)t * hp->n_embd, y + (size_t)t * hp->n_embd, w, hp->n_embd, hp->norm_eps);
+    for (int r = 0; r < rows; r++) cpu_rmsnorm(out + (size_t)r * dim, x + (size_t)r * dim, w, dim, eps);
 }
 
 /* One micro-batch of n tokens at positions pos0.. through all layers;
@@ -154,8 +154,7 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
         const float *rope_cs = swa && hp->rope_inv_freq_swa ? c->rope_cs_swa : c->rope_cs;
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim;
         float *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
-        for (int t = 0; t < n; t++)
-            cpu_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, hp->norm_eps);
+        rmsnorm_rows(c->xb, c->x, L->attn_norm, n, d, hp->norm_eps);
         const cpu_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
         cpu_matmul(s->tp, qkv, qkv_out, 3, c->xb, n, c->act);
@@ -164,10 +163,8 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
         add_bias(c->v, L->bv, n, kv_dim);
         for (int t = 0; t < n; t++) {
             float *qt = c->q + (size_t)t * q_dim, *kt = c->k + (size_t)t * kv_dim;
-            if (L->q_norm) {
-                for (int h = 0; h < hp->n_head; h++) cpu_rmsnorm(qt + h * hd, qt + h * hd, L->q_norm, hd, hp->norm_eps);
-                for (int h = 0; h < hp->n_head_kv; h++) cpu_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm, hd, hp->norm_eps);
-            }
+            rmsnorm_rows(qt, qt, L->q_norm, hp->n_head, hd, hp->norm_eps);
+            rmsnorm_rows(kt, kt, L->k_norm, hp->n_head_kv, hd, hp->norm_eps);
             const float *cs = rope_cs + (size_t)t * hp->n_rot;
             cpu_rope(qt, hp->n_head, hd, hp->n_rot, cs, hp->rope_neox);
             cpu_rope(kt, hp->n_head_kv, hd, hp->n_rot, cs, hp->rope_neox);
@@ -179,11 +176,10 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
         const cpu_mat *wo[1] = {&L->wo};
         float *o_out[1] = {c->xb};
         cpu_matmul(s->tp, wo, o_out, 1, c->att, n, c->act);
-        post_norm(c->xb, L->attn_post_norm, n, hp);
+        rmsnorm_rows(c->xb, c->xb, L->attn_post_norm, n, d, hp->norm_eps); /* sandwich norm */
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
 
-        for (int t = 0; t < n; t++)
-            cpu_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, hp->norm_eps);
+        rmsnorm_rows(c->xb, c->x, L->ffn_norm, n, d, hp->norm_eps);
         const cpu_mat *gu[2] = {&L->gate, &L->up};
         float *gu_out[2] = {c->hb, c->hb2};
         cpu_matmul(s->tp, gu, gu_out, 2, c->xb, n, c->act);
@@ -194,7 +190,7 @@ static void decoder_ubatch(hrt_session *s, const int32_t *ids, int n, int pos0)
         const cpu_mat *dn[1] = {&L->down};
         float *dn_out[1] = {c->xb};
         cpu_matmul(s->tp, dn, dn_out, 1, c->hb, n, c->act);
-        post_norm(c->xb, L->ffn_post_norm, n, hp);
+        rmsnorm_rows(c->xb, c->xb, L->ffn_post_norm, n, d, hp->norm_eps);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
     }
 }
