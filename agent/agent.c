@@ -44,7 +44,7 @@ hrt_agent_params hrt_agent_default_params(void)
         .full_threshold = -1, .cache_threshold = 0.92f, .cache_ttl_s = 30 * 86400, .light_k = 3, .full_k = 5,
         .light_context_tokens = 400, .full_context_tokens = 900, .history_tokens = 300,
         .light_max_tokens = 160, .full_max_tokens = 400, .light_max_sentences = 3, .dry_multiplier = 0.8f,
-        .escalate = 1,
+        .escalate = 1, .prune = 1, .seed = 0x68727421ull,
     };
 }
 
@@ -217,6 +217,7 @@ typedef struct {
     int max_sentences;       /* the answer is complete after this many (0: no limit) */
     int plain;               /* a plain-text prompt (no chat template): the
                                 answer ends at its first blank line */
+    int prune;               /* stop on loops and once the answer is complete */
     int sentences;
     size_t cut;              /* the text ends here when loop or done */
     hrt_text_fn fn;
@@ -339,7 +340,7 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
     /* the final answer may restate the reasoning: only its own repeats count */
     size_t base = m->full && m->marker >= 0 ? m->answer_from : 0;
     /* sentences completed by this piece */
-    for (size_t i = n - len; i < n; i++) {
+    for (size_t i = n - len; i < n && m->prune; i++) {
         if (!is_end(t[i])) continue;
         if (repeated_sentence(t, base, m->sent_start, i + 1)) {
             m->loop = 1, m->cut = m->sent_start;
@@ -353,7 +354,7 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
             return 1;
         }
     }
-    size_t at = repeated_ngram(t, base, n);
+    size_t at = m->prune ? repeated_ngram(t, base, n) : 0;
     if (at) {
         m->loop = 1, m->cut = at;
         return 1;
@@ -368,7 +369,7 @@ static int on_token(const char *piece, size_t len, int32_t id, void *ud)
             m->answer_from = a;
         }
     }
-    if ((m->full && m->marker >= 0) || m->plain) {
+    if (m->prune && ((m->full && m->marker >= 0) || m->plain)) {
         /* the answer is complete at the first blank line after some of it */
         size_t a = skip_space(t, m->full && m->marker >= 0 ? m->answer_from : 0, n);
         const char *bl = a < n ? strstr(t + a, "\n\n") : NULL;
@@ -717,14 +718,16 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     k->ctx->cur = s;
     pthread_mutex_unlock(&a->mu);
     *mon = (monitor){.full = watch_full, .marker = -1, .max_sentences = max_sentences, .plain = plain,
-                     .ctx = k->ctx};
+                     .prune = a->p.prune, .ctx = k->ctx};
     if (stage != HRT_STAGE_REWRITE) mon->fn = k->ap->on_text, mon->ud = k->ap->user_data;
     hrt_generate_params gp = hrt_generate_default_params();
     static const char *const stops[] = {"\nQuestion:", "\nPassages:"};
     gp.max_tokens = max_tokens;
     gp.stop = stops;
     gp.n_stop = 2;
-    gp.sampling.dry_multiplier = dry;
+    gp.sampling.dry_multiplier = a->p.prune ? dry : 0.0f;
+    gp.sampling.temperature = a->p.temperature;
+    gp.sampling.seed = a->p.seed;
     gp.on_token = on_token;
     gp.user_data = mon;
     double t0 = now_ms();
@@ -846,7 +849,7 @@ static int full_path(ask *k)
         free(mon.text.p);
         mon.text.p = NULL;
         qsort(k->ps, k->n_ps, sizeof *k->ps, cmp_passage);
-        res->saved.duplicates += drop_repeats(a->p.full_model, k->ps, &k->n_ps);
+        if (a->p.prune) res->saved.duplicates += drop_repeats(a->p.full_model, k->ps, &k->n_ps);
         res->stage[HRT_STAGE_RETRIEVE].ms += now_ms() - t0;
     }
     citations_clear(res);
@@ -1096,7 +1099,7 @@ static int do_ask(ask *k, const char *session)
         double t = now_ms();
         st = search_into(a, k->q, k->qvec, a->p.full_k > a->p.light_k ? a->p.full_k : a->p.light_k, k->ps, &k->n_ps);
         if (st) return st;
-        res->saved.duplicates += drop_repeats(a->p.light_model, k->ps, &k->n_ps);
+        if (a->p.prune) res->saved.duplicates += drop_repeats(a->p.light_model, k->ps, &k->n_ps);
         res->stage[HRT_STAGE_RETRIEVE].ms = now_ms() - t;
         explain_retrieval(k);
     }

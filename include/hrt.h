@@ -619,6 +619,12 @@ typedef struct {
     float dry_multiplier;    /* DRY repetition penalty (0.8; 0: off) */
     int escalate;            /* retry failed light answers on the full path (1) */
     int n_ctx;               /* context of the agent's sessions (0: min(model's, 4096)) */
+    int prune;               /* redundancy pruning (1): stop generation on loops, once the answer is
+                                complete (the full path's final answer, the light path's sentence
+                                limit), the DRY penalty, and repeated passages dropped; 0 turns all of
+                                them off (generation then ends at EOS, a stop string or the budget) */
+    float temperature;       /* sampling temperature (0: greedy, the default) */
+    uint64_t seed;           /* sampler seed when temperature > 0 */
 } hrt_agent_params;
 
 HRT_API hrt_agent_params hrt_agent_default_params(void);

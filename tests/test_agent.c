@@ -444,11 +444,13 @@ static void test_pruning(hrt_agent *a)
     p.light_max_sentences = 0;
     p.light_max_tokens = 120;
     hrt_agent *b = open_agent(&p);
+    int looped = 0;
     if (b) {
         hrt_agent_result r;
         streamed s = {0};
         CHECK_STATUS(ask(b, NULL, "List 20 reasons why the camera is ready.", HRT_PATH_LIGHT, 0, &r, &s), 0);
         CHECK_MSG(r.loop_stopped == 1, "no loop found in: %s", r.answer);
+        looped = r.generated_tokens;
         CHECK(r.saved.loop > 0 && r.saved.loop == 120 - r.generated_tokens);
         CHECK(r.n_citations == 0);
         /* no line of the answer appears twice, and what streamed is the answer */
@@ -456,6 +458,38 @@ static void test_pruning(hrt_agent *a)
         CHECK(!strncmp(s.text, r.answer, strlen(r.answer)));
         CHECK(r.explain && strstr(r.explain, "loop"));
         hrt_agent_result_clear(&r);
+        hrt_agent_free(b);
+    }
+    /* the same with pruning off: the loop runs to the budget */
+    p.prune = 0;
+    b = open_agent(&p);
+    if (b) {
+        hrt_agent_result r;
+        CHECK_STATUS(ask(b, NULL, "List 20 reasons why the camera is ready.", HRT_PATH_LIGHT, 0, &r, NULL), 0);
+        CHECK_MSG(r.loop_stopped == 0 && r.saved.loop == 0, "pruning off still stopped a loop: %s", r.answer);
+        /* the repeat the loop check cut is kept; "saved.loop" above counts the budget left, an upper
+         * bound: here the model itself ends soon after the repeat */
+        CHECK_MSG(repeated_line(r.answer) && r.generated_tokens >= looped, "generated %d (pruned: %d): %s",
+                  r.generated_tokens, looped, r.answer);
+        hrt_agent_result_clear(&r);
+        hrt_agent_free(b);
+    }
+    /* the full path without pruning writes on past its final answer, and keeps repeated passages */
+    p = base_params();
+    p.prune = 0;
+    b = open_agent(&p);
+    if (b) {
+        hrt_agent_result on, off;
+        const char *q = "How do I return a damaged camera and get a refund?";
+        CHECK_STATUS(ask(a, NULL, q, HRT_PATH_FULL, 0, &on, NULL), 0);
+        CHECK_STATUS(ask(b, NULL, q, HRT_PATH_FULL, 0, &off, NULL), 0);
+        CHECK(off.saved.duplicates == 0 && off.saved.loop == 0 && off.saved.answer_done == 0);
+        CHECK_MSG(off.generated_tokens >= on.generated_tokens, "pruned %d, unpruned %d", on.generated_tokens,
+                  off.generated_tokens);
+        printf("full path, pruning on: %d tokens generated (saved: loop %d, answer done %d, duplicates %d); off: %d\n",
+               on.generated_tokens, on.saved.loop, on.saved.answer_done, on.saved.duplicates, off.generated_tokens);
+        hrt_agent_result_clear(&on);
+        hrt_agent_result_clear(&off);
         hrt_agent_free(b);
     }
 
