@@ -11,11 +11,6 @@
 #include "cli.h"
 #include "hrt.h"
 
-#define EXAMPLE_KB_SOURCE "examples/helpcentre"
-#define EXAMPLE_KB_DIR "helpcentre.kb"     /* in the models directory */
-#define EXAMPLE_PRODUCT "Brightbox"
-#define DEFAULT_ROUTER "examples/router.json"
-#define DEFAULT_MEMORY "agent-memory"      /* in the models directory */
 
 static const char *HELP_ASK =
     "usage: hrt ask [options] QUESTION\n"
@@ -62,9 +57,9 @@ static const char *HELP_ROUTER =
     "  --json              print the report as JSON\n";
 
 typedef struct {
-    const char *kb, *memory, *router, *prompts, *model, *full_model, *embed_model, *product, *session;
-    int path, no_cache, no_memory, no_router, explain, thinking, json, verbose, threads, backend;
-    double threshold, full_share, cache_threshold;
+    stack_opts st;
+    const char *session;
+    int path, no_cache, explain, thinking, json, verbose;
     char **args;
     int n_args;
 } ask_opts;
@@ -72,36 +67,36 @@ typedef struct {
 static int parse(const char *cmd, int argc, char **argv, ask_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->threshold = -1, o->cache_threshold = -1;
+    o->st = stack_default_opts();
     o->args = argv;
-    o->kb = getenv("HRT_KB_DIR");
-    o->memory = getenv("HRT_MEMORY_DIR");
+    o->st.kb = getenv("HRT_KB_DIR");
+    o->st.memory = getenv("HRT_MEMORY_DIR");
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
-        else if (!strcmp(a, "--kb")) o->kb = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--memory")) o->memory = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--no-memory")) o->no_memory = 1;
-        else if (!strcmp(a, "--router")) o->router = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--no-router")) o->no_router = 1;
-        else if (!strcmp(a, "--prompts")) o->prompts = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--product")) o->product = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--kb")) o->st.kb = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--memory")) o->st.memory = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--no-memory")) o->st.no_memory = 1;
+        else if (!strcmp(a, "--router")) o->st.router = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--no-router")) o->st.no_router = 1;
+        else if (!strcmp(a, "--prompts")) o->st.prompts = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--product")) o->st.product = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "--session")) o->session = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--full-model")) o->full_model = need_arg(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--embed-model")) o->embed_model = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->st.model = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--full-model")) o->st.full_model = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--embed-model")) o->st.embed_model = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "--no-cache")) o->no_cache = 1;
         else if (!strcmp(a, "--explain")) o->explain = 1;
         else if (!strcmp(a, "--thinking")) o->thinking = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
-        else if (!strcmp(a, "--threshold")) o->threshold = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--full-share")) o->full_share = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--threshold")) o->st.threshold = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--full-share")) o->st.full_share = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "--cache-threshold"))
-            o->cache_threshold = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
+            o->st.cache_threshold = parse_num(cmd, a, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-            o->threads = (int)parse_int(cmd, a, need_arg(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--backend")) o->backend = parse_backend(cmd, need_arg(cmd, argc, argv, &i));
+            o->st.threads = (int)parse_int(cmd, a, need_arg(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--backend")) o->st.backend = parse_backend(cmd, need_arg(cmd, argc, argv, &i));
         else if (!strcmp(a, "--path")) {
             const char *v = need_arg(cmd, argc, argv, &i);
             if (!strcmp(v, "auto")) o->path = HRT_PATH_AUTO;
@@ -111,115 +106,8 @@ static int parse(const char *cmd, int argc, char **argv, ask_opts *o)
         } else if (a[0] == '-' && a[1]) die_usage(cmd, "unknown option '%s'", a);
         else o->args[o->n_args++] = argv[i];
     }
-    if (o->full_share < 0 || o->full_share > 1) die_usage(cmd, "--full-share must be in [0, 1]");
-    return 0;
-}
-
-/* ---- the agent and what it borrows ------------------------------------------------------ */
-typedef struct {
-    hrt_model *light, *full, *embed;
-    hrt_kb *kb;
-    hrt_memory *mem;
-    hrt_agent *agent;
-} stack;
-
-static void stack_free(stack *s)
-{
-    hrt_agent_free(s->agent);
-    hrt_kb_free(s->kb);
-    hrt_memory_free(s->mem);
-    hrt_model_free(s->embed);
-    if (s->full != s->light) hrt_model_free(s->full);
-    hrt_model_free(s->light);
-}
-
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The directory of models and of the example's state: $HRT_MODELS_DIR,
- * ./models, else the source tree's. */
-static const char *models_dir(void)
-{
-    const char *env = getenv("HRT_MODELS_DIR");
-    return env && *env ? env : is_dir("models") ? "models" : HRT_SOURCE_DIR "/models";
-}
-
-static void kb_progress(float f, void *ud)
-{
-    (void)ud;
-    fprintf(stderr, "\rindexing the example help centre: %3d%%", (int)(f * 100.0f + 0.5f));
-    if (f >= 1.0f) fprintf(stderr, "\r%50s\r", "");
-}
-
-/* Opens everything the agent borrows; 0 or an exit code. */
-static int stack_open(const char *cmd, const ask_opts *o, stack *s)
-{
-    char b1[4096], b2[4096], b3[4096], b4[4096];
-    memset(s, 0, sizeof *s);
-    s->light = open_model(cmd, o->model ? o->model : default_model(DEFAULT_CHAT_MODEL, b1, sizeof b1), o->threads,
-                          o->backend);
-    s->full = o->full_model ? open_model(cmd, o->full_model, o->threads, o->backend) : s->light;
-    s->embed = open_model(cmd, o->embed_model ? o->embed_model : default_model(DEFAULT_EMBED_MODEL, b1, sizeof b1),
-                          o->threads, o->backend);
-    /* the knowledge base: the one named, or the example, indexed on first use */
-    const char *kbdir = o->kb && *o->kb ? o->kb : NULL;
-    int example = !kbdir;
-    if (example) {
-        snprintf(b2, sizeof b2, "%s/%s", models_dir(), EXAMPLE_KB_DIR);
-        kbdir = b2;
-    } else if (!is_dir(kbdir)) {
-        fprintf(stderr, "hrt %s: knowledge base '%s': no such directory (make one with 'hrt kb add --kb %s FILES')\n",
-                cmd, kbdir, kbdir);
-        return EXIT_FAIL;
-    }
-    hrt_kb_params kp = hrt_kb_default_params();
-    kp.embedder = s->embed;
-    char kbjson[4200];
-    snprintf(kbjson, sizeof kbjson, "%s/kb.json", kbdir);
-    int fresh = example && access(kbjson, R_OK) != 0;
-    if (fresh && isatty(2) && !o->json) kp.progress = kb_progress;
-    if (hrt_kb_open(kbdir, &kp, &s->kb)) {
-        fprintf(stderr, "hrt %s: knowledge base '%s': %s\n", cmd, kbdir, hrt_last_error());
-        return EXIT_FAIL;
-    }
-    if (fresh) {
-        const char *src = source_path(EXAMPLE_KB_SOURCE, b3, sizeof b3);
-        if (hrt_kb_add(s->kb, src, NULL)) {
-            fprintf(stderr, "hrt %s: indexing %s: %s\n", cmd, src, hrt_last_error());
-            return EXIT_FAIL;
-        }
-    }
-    if (!o->no_memory) {
-        const char *mdir = o->memory && *o->memory ? o->memory : NULL;
-        if (!mdir) {
-            snprintf(b4, sizeof b4, "%s/%s", models_dir(), DEFAULT_MEMORY);
-            mdir = b4;
-        }
-        hrt_memory_params mp = hrt_memory_default_params();
-        if (hrt_memory_open(mdir, &mp, &s->mem)) {
-            fprintf(stderr, "hrt %s: memory '%s': %s\n", cmd, mdir, hrt_last_error());
-            return EXIT_FAIL;
-        }
-    }
-    hrt_agent_params ap = hrt_agent_default_params();
-    ap.light_model = s->light;
-    ap.full_model = s->full;
-    ap.embedder = s->embed;
-    ap.kb = s->kb;
-    ap.memory = s->mem;
-    ap.prompts_dir = o->prompts ? o->prompts : source_path("prompts", b1, sizeof b1);
-    ap.router_path = o->no_router ? NULL : o->router ? o->router : source_path(DEFAULT_ROUTER, b3, sizeof b3);
-    ap.product = o->product ? o->product : example ? EXAMPLE_PRODUCT : NULL;
-    if (o->threshold >= 0) ap.full_threshold = (float)o->threshold;
-    if (o->full_share > 0) ap.full_share = (float)o->full_share;
-    if (o->cache_threshold >= 0) ap.cache_threshold = (float)o->cache_threshold;
-    if (hrt_agent_open(&ap, &s->agent)) {
-        fprintf(stderr, "hrt %s: %s\n", cmd, hrt_last_error());
-        return EXIT_FAIL;
-    }
+    if (o->st.full_share < 0 || o->st.full_share > 1) die_usage(cmd, "--full-share must be in [0, 1]");
+    o->st.quiet = o->json;
     return 0;
 }
 
@@ -348,7 +236,7 @@ int cmd_ask(int argc, char **argv)
     if (parse("ask", argc, argv, &o)) { fputs(HELP_ASK, stdout); return EXIT_OK; }
     if (o.n_args != 1) die_usage("ask", "one question is needed (quote it)");
     stack s;
-    int rc = stack_open("ask", &o, &s);
+    int rc = stack_open("ask", &o.st, &s);
     if (!rc) {
         active_agent = s.agent;
         signal(SIGINT, on_sigint);
@@ -365,9 +253,9 @@ int cmd_agent_chat(int argc, char **argv)
     ask_opts o;
     if (parse("chat", argc, argv, &o)) { fputs(HELP_ASK, stdout); return EXIT_OK; }
     if (!o.session) o.session = "chat";
-    if (o.no_memory) die_usage("chat", "--kb keeps the conversation in a memory: --no-memory does not apply");
+    if (o.st.no_memory) die_usage("chat", "--kb keeps the conversation in a memory: --no-memory does not apply");
     stack s;
-    int rc = stack_open("chat", &o, &s);
+    int rc = stack_open("chat", &o.st, &s);
     char *line = NULL;
     size_t cap = 0;
     int tty = isatty(STDIN_FILENO);

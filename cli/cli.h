@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "hrt.h"
+
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_MODEL = 3 };
 
 #define DEFAULT_CHAT_MODEL "smollm2-135m-instruct-q4_1.gguf"
@@ -33,10 +35,53 @@ const char *source_path(const char *rel, char *buf, size_t cap);
 struct hrt_model;
 struct hrt_model *open_model(const char *cmd, const char *path, int threads, int backend);
 
+#define EXAMPLE_KB_SOURCE "examples/helpcentre"
+#define EXAMPLE_KB_DIR "helpcentre.kb"     /* in the models directory */
+#define EXAMPLE_PRODUCT "Brightbox"
+#define DEFAULT_ROUTER "examples/router.json"
+#define DEFAULT_MEMORY "agent-memory"      /* in the models directory */
+
+int is_dir(const char *path);
+/* The directory of models and of the example's state: $HRT_MODELS_DIR,
+ * ./models, else the source tree's. */
+const char *models_dir(void);
+
+/* ---- the agent and what it borrows (cli/stack.c) ---- */
+
+typedef struct {
+    const char *kb;          /* knowledge-base directory (NULL: the example help centre) */
+    const char *memory;      /* memory directory (NULL: models/agent-memory) */
+    const char *router, *prompts, *model, *full_model, *embed_model, *product; /* NULL: defaults */
+    int no_kb, no_memory, no_router;
+    int threads, backend;
+    int quiet;               /* no progress line while indexing */
+    int no_agent;            /* open what the agent borrows, not the agent (s->params is filled) */
+    double threshold, full_share, cache_threshold; /* < 0 (0 for full_share): the defaults */
+    const char *const *ingest; /* files added to the knowledge base (created when absent) */
+    size_t n_ingest;
+} stack_opts;
+
+typedef struct {
+    hrt_model *light, *full, *embed;
+    hrt_kb *kb;
+    hrt_memory *mem;
+    hrt_agent *agent;
+    hrt_agent_params params; /* the agent's, borrowing the strings below */
+    char kb_dir[4096], prompts_dir[4096], router[4096];
+} stack;
+
+stack_opts stack_default_opts(void);
+/* Opens the models (exiting with EXIT_MODEL when one fails), the knowledge
+ * base, the memory and the agent; 0 or an exit code after printing why. */
+int stack_open(const char *cmd, const stack_opts *o, stack *s);
+void stack_free(stack *s);
+
 int cmd_mem(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_router(int argc, char **argv);
 int cmd_agent_chat(int argc, char **argv);
 int cmd_kb(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -27,7 +27,7 @@ check "--help" 0 "$hrt" --help
 expect "--help lists generate" grep -q generate "$tmp/out"
 check "--version" 0 "$hrt" --version
 check "unknown command" 2 "$hrt" frobnicate
-for cmd in generate chat embed info tokenize mem kb ask router; do
+for cmd in generate chat embed info tokenize mem kb ask router run; do
   check "$cmd --help" 0 "$hrt" "$cmd" --help
   expect "$cmd --help says usage" grep -q "usage: hrt $cmd" "$tmp/out"
 done

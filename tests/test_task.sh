@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# hrt run: task files checked before they run (errors name the JSON path),
+# the built-in tools, expectations and branches, exit codes, and the example
+# tasks end to end on the default models (skipped without them).
+# Usage: test_task.sh PATH-TO-hrt (ctest passes it).
+set -u
+hrt=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+pass=0 fail=0
+tmp=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+export TMPDIR="$tmp/scratch"
+mkdir -p "$TMPDIR"
+
+check() { # check NAME WANT_RC COMMAND...  (stdout -> $tmp/out, stderr -> $tmp/err)
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL $name: exit $rc, want $want"; sed 's/^/  | /' "$tmp/err" | head -5; fi
+}
+expect() { # expect NAME CONDITION-COMMAND...
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $name"; fi
+}
+# lines: the JSON lines of $tmp/out as a list L (the summary last)
+lines_ok() { python3 -c "
+import json, sys
+L = [json.loads(l) for l in open('$tmp/out')]
+S = L[-1]['summary']
+sys.exit(0 if ($1) else 1)"; }
+
+# ---- invalid task files: exit 2, the JSON path of the problem named ----
+bad() { # bad NAME JSON EXPECTED-MESSAGE
+  printf '%s' "$2" >"$tmp/bad.json"
+  check "invalid: $1" 2 "$hrt" run "$tmp/bad.json"
+  expect "invalid: $1: message" grep -qF -- "$3" "$tmp/err"
+}
+bad "not JSON" '{"hrt_task": 1, "steps": [' 'bad.json: $: not valid JSON (near line 1'
+bad "not an object" '[1, 2]' '$: a task is a JSON object, not an array'
+bad "no version" '{"steps": [{"recall": "x"}]}' '$: missing "hrt_task"'
+bad "newer version" '{"hrt_task": 2, "steps": [{"recall": "x"}]}' '$.hrt_task: version 2 is newer than this hrt reads (1)'
+bad "no steps" '{"hrt_task": 1}' '$: missing "steps"'
+bad "empty steps" '{"hrt_task": 1, "steps": []}' '$.steps: no steps'
+bad "unknown key" '{"hrt_task": 1, "stpes": []}' '$: unknown key "stpes"'
+bad "step not an object" '{"hrt_task": 1, "steps": [{"recall": "x"}, 7]}' '$.steps[1]: a step is an object, not a number'
+bad "no action" '{"hrt_task": 1, "steps": [{"id": "a"}]}' '$.steps[0]: no action'
+bad "two actions" '{"hrt_task": 1, "steps": [{"ask": "a", "recall": "b"}]}' '$.steps[0]: both "ask" and "recall"'
+bad "ask not a string" '{"hrt_task": 1, "steps": [{"ask": 5}]}' '$.steps[0]: "ask": expected a string, not a number'
+bad "bad path" '{"hrt_task": 1, "steps": [{"ask": "q", "path": "medium"}]}' '$.steps[0]: "path": "medium" is not auto, light or full'
+bad "unknown tool" '{"hrt_task": 1, "steps": [{"tool": "shell", "input": "ls"}]}' '"tool": "shell" is not calculator, datetime, kb_search or memory'
+bad "retrieve without kb" '{"hrt_task": 1, "steps": [{"retrieve": "q"}]}' '$.steps[0]: "retrieve" needs a knowledge base: $.settings.kb'
+bad "expect no check" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": [{"in": "output"}]}]}' '$.steps[0].expect[0]: no check'
+bad "expect two checks" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": {"contains": "a", "equals": "b"}}]}' '$.steps[0].expect: both "contains" and "equals"'
+bad "number not a number" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": [{"contains": "a"}, {"number": "18"}]}]}' '$.steps[0].expect[1]: "number": expected a number, not a string'
+bad "bad regex" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": {"regex": "a("}}]}' '$.steps[0].expect: "regex": '
+bad "bad in" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": {"contains": "a", "in": "answer"}}]}' '"in": "answer" is not output, path, sources or cited'
+bad "template names nothing" '{"hrt_task": 1, "steps": [{"id": "a", "recall": "x"}, {"recall": "{{b}}"}]}' '$.steps[1]: {{b}} names no step id'
+bad "duplicate id" '{"hrt_task": 1, "steps": [{"id": "a", "recall": "x"}, {"id": "a", "recall": "y"}]}' '$.steps[1]: "id": "a" is used twice'
+bad "nested error" '{"hrt_task": 1, "steps": [{"recall": "x"}, {"if": {"contains": "a"}, "then": [{"recall": "y"}, {"tool": "calculator"}]}]}' '$.steps[1].then[1]: missing "input"'
+bad "if without branches" '{"hrt_task": 1, "steps": [{"if": {"contains": "a"}}]}' '$.steps[0]: an "if" needs "then" or "else" steps'
+bad "settings type" '{"hrt_task": 1, "settings": {"threshold": 2}, "steps": [{"recall": "x"}]}' '$.settings: "threshold": 2 is outside [0, 1]'
+bad "budget key" '{"hrt_task": 1, "settings": {"budgets": {"light_tokens": 5}}, "steps": [{"recall": "x"}]}' '$.settings.budgets: unknown key "light_tokens"'
+bad "now" '{"hrt_task": 1, "settings": {"now": "2026-02-30"}, "steps": [{"recall": "x"}]}' '$.settings.now: "2026-02-30" is not a date'
+bad "memory off but needed" '{"hrt_task": 1, "settings": {"memory": false}, "steps": [{"recall": "x"}]}' '$.settings.memory: false, but a step needs the memory'
+check "missing file" 2 "$hrt" run "$tmp/nope.json"
+expect "missing file named" grep -qF "nope.json: $: cannot open" "$tmp/err"
+check "no task file" 2 "$hrt" run
+check "--check on a valid file" 0 "$hrt" run --check "$root/examples/tasks/math.json"
+
+# ---- tools, facts, templates, branches, expectations: no model needed ----
+cat >"$tmp/tools.json" <<'JSON'
+{"hrt_task": 1, "name": "tools",
+ "settings": {"now": "2026-11-22T10:00:00Z"},
+ "steps": [
+  {"id": "eggs", "tool": "calculator", "input": "(16 - 3 - 4) * 2", "expect": {"number": 18}},
+  {"id": "quarter", "tool": "calculator", "input": "{{eggs}} / 4", "expect": [{"number": 4.5, "tolerance": 0.01}, {"equals": "4.5"}]},
+  {"tool": "calculator", "input": "2^3^2 - -1 + sqrt(16) + max(2, 7) % 4 + round(2.5)", "expect": {"equals": "523"}},
+  {"id": "due", "tool": "datetime", "input": "add 30 days to 2026-11-22", "expect": {"equals": "2026-12-22"}},
+  {"tool": "datetime", "input": "weekday {{due}}", "expect": {"equals": "Tuesday"}},
+  {"tool": "datetime", "input": "days until 2026-12-25", "expect": {"number": 33}},
+  {"tool": "datetime", "input": "now", "expect": {"equals": "2026-11-22T10:00:00Z"}},
+  {"tool": "datetime", "input": "days between 2024-02-28 2024-03-01", "expect": {"number": 2}},
+  {"remember": "Alice ordered a Brightbox camera", "key": "customer"},
+  {"id": "who", "recall": "customer", "expect": [{"contains": "ALICE"}, {"not_contains": "Bob"}, {"regex": "^Alice .* camera$"}]},
+  {"if": {"step": "who", "contains": "camera"},
+   "then": [{"id": "then1", "tool": "calculator", "input": "1 + 1", "expect": {"equals": "2"}}],
+   "else": [{"id": "else1", "tool": "calculator", "input": "2 + 2"}]},
+  {"if": {"step": "eggs", "number": 17}, "then": [{"tool": "calculator", "input": "3 + 3"}]},
+  {"id": "wrong", "tool": "calculator", "input": "10 / 4", "expect": [{"number": 2}, {"equals": "2.5"}, {"contains": "2.5", "in": "path"}]},
+  {"tool": "calculator", "input": "1 / 0"},
+  {"tool": "calculator", "input": "2 +* 3"},
+  {"tool": "datetime", "input": "next tuesday"},
+  {"recall": "nobody"}
+ ]}
+JSON
+check "tools task: failing expectations exit 1" 1 "$hrt" run "$tmp/tools.json"
+expect "tools: one line per step run, then a summary" lines_ok "len(L) == 19 and [d['index'] for d in L[:-1]] == list(range(1, 19))"
+expect "tools: calculator and templates" lines_ok "L[0]['output'] == '18' and L[1]['input'] == '18 / 4' and L[1]['output'] == '4.5' and L[2]['output'] == '523'"
+expect "tools: datetime on the task's clock" lines_ok "[d['output'] for d in L[3:8]] == ['2026-12-22', 'Tuesday', '33', '2026-11-22T10:00:00Z', '2']"
+expect "tools: remember and recall" lines_ok "L[8]['kind'] == 'remember' and L[9]['output'] == 'Alice ordered a Brightbox camera' and all(e['pass'] for e in L[9]['expect'])"
+expect "tools: the then branch ran, not the else" lines_ok "L[10]['branch'] == 'then' and L[11]['id'] == 'then1' and L[11]['at'] == '\$.steps[10].then[0]' and not any(d.get('id') == 'else1' for d in L)"
+expect "tools: a false condition without else runs nothing" lines_ok "L[12]['branch'] == 'else' and L[13]['id'] == 'wrong'"
+expect "tools: failed expectations reported" lines_ok "[e['pass'] for e in L[13]['expect']] == [False, True, False] and L[13]['pass'] is False and L[13]['expect'][2]['why'] == 'the step has no \"path\"'"
+expect "tools: errors named" lines_ok "'division by zero' in L[14]['error'] and 'offset 3' in L[15]['error'] and L[16]['error'].startswith('datetime:') and L[17]['error'] == 'nothing remembered under \"nobody\"'"
+expect "tools: summary counts" lines_ok "S['steps'] == 18 and S['steps_failed'] == 5 and S['expectations'] == 16 and S['expectations_failed'] == 2 and S['pass'] is False"
+expect "tools: failures listed on stderr" grep -qF '$.steps[12] (wrong): expected number 2 (within 0) in the output' "$tmp/err"
+# the same without the failing steps passes
+python3 - "$tmp/tools.json" "$tmp/tools-ok.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t['steps'] = t['steps'][:12]
+json.dump(t, open(sys.argv[2], 'w'))
+PY
+check "tools task without failures exits 0" 0 "$hrt" run -q -o "$tmp/ok.jsonl" "$tmp/tools-ok.json"
+expect "-o writes the lines to a file" python3 -c "
+import json; L = [json.loads(l) for l in open('$tmp/ok.jsonl')]; assert L[-1]['summary']['pass'] is True"
+expect "-q: nothing on stderr" [ ! -s "$tmp/err" ]
+expect "temporary memory removed" [ -z "$(ls -A "$TMPDIR")" ]
+
+# ---- the example tasks on the default models ----
+models="${HRT_MODELS_DIR:-$root/models}"
+if [ ! -f "$models/smollm2-135m-instruct-q4_1.gguf" ] || [ ! -d "$models/all-minilm-l6-v2" ]; then
+  echo "default models absent (scripts/fetch-models.sh): the example tasks are not run"
+else
+  for name in customer-service conversation math; do
+    "$hrt" run "$root/examples/tasks/$name.json" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    expect "$name: exit status follows the summary ($rc)" lines_ok "(S['pass'] and $rc == 0) or (not S['pass'] and $rc == 1)"
+    expect "$name: every ask reports path, tokens and latency" lines_ok "all(d['path'] in ('cache', 'light', 'full') and d['tokens']['generated'] >= 0 and d['tokens']['prompt'] > 0 and d['latency_ms']['total'] > 0 and 'saved' in d['tokens'] for d in L[:-1] if d['kind'] == 'ask' and 'error' not in d)"
+    expect "$name: summary tokens are the sum of the steps'" lines_ok "S['tokens']['generated'] == sum(d['tokens']['generated'] for d in L[:-1] if 'tokens' in d) and S['tokens']['prompt'] == sum(d['tokens']['prompt'] for d in L[:-1] if 'tokens' in d)"
+    cp "$tmp/out" "$tmp/$name.jsonl"
+  done
+  expect "customer service: the order is found in the knowledge base" python3 -c "
+import json; L = [json.loads(l) for l in open('$tmp/customer-service.jsonl')]
+d = [x for x in L if x.get('id') == 'lookup'][0]
+assert d['hits'][0]['source'].endswith('orders.jsonl#BB-1042') and d['pass'], d"
+  expect "customer service: the escalation branch ran" python3 -c "
+import json; L = [json.loads(l) for l in open('$tmp/customer-service.jsonl')]
+b = [x for x in L if x.get('kind') == 'if'][0]
+dmg = [x for x in L if x.get('id') == 'damaged'][0]
+assert b['branch'] == ('then' if dmg['path'] == 'full' else 'else')
+if b['branch'] == 'else': assert [x for x in L if x.get('id') == 'escalation'][0]['path'] == 'full'"
+  expect "conversation: facts recalled and looked up by similarity" python3 -c "
+import json; L = [json.loads(l) for l in open('$tmp/conversation.jsonl')]
+o = [x for x in L if x.get('id') == 'order'][0]; c = [x for x in L if x.get('id') == 'contact'][0]
+assert o['output'] == \"Dana's order number is BB-1042\" and c['key'] == 'dana-contact' and c['pass'], (o, c)
+assert L[-2]['input'] == \"How do I track order Dana's order number is BB-1042?\""
+  expect "math: the calculator agrees with every reference" python3 -c "
+import json; L = [json.loads(l) for l in open('$tmp/math.jsonl')]
+assert [x['output'] for x in L if x.get('kind') == 'calculator'] == ['18', '3', '60', '29']"
+  # greedy decoding: the same task gives the same answers
+  "$hrt" run -q "$root/examples/tasks/conversation.json" >"$tmp/again.jsonl" 2>/dev/null
+  expect "conversation: a second run gives the same outputs" python3 -c "
+import json
+a = [json.loads(l).get('output') for l in open('$tmp/conversation.jsonl')]
+b = [json.loads(l).get('output') for l in open('$tmp/again.jsonl')]
+assert a == b, (a, b)"
+  expect "temporary knowledge bases and memories removed" [ -z "$(ls -A "$TMPDIR")" ]
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
