@@ -24,6 +24,7 @@
 #include "hrt.h"
 #include "prompt.h"
 #include "query_features.h"
+#include "remote.h"
 #include "router.h"
 #include "strbuf.h"
 #include "unicode.h"
@@ -125,11 +126,13 @@ int hrt_agent_open(const hrt_agent_params *params, hrt_agent **out)
     a->pool[1].plain = !fi.has_chat_template;
     a->threshold = NAN;
     a->dim = p->embedder ? hrt_embed_dim(p->embedder) : 0;
-    size_t idn = strlen(li.name) + strlen(fi.name) + 2;
+    /* cached answers are kept per pair of models: a remote full path is named by its URL and model */
+    const char *fname = p->full_remote ? remote_name(p->full_remote) : fi.name;
+    size_t idn = strlen(li.name) + strlen(fname) + 2;
     a->model_id = malloc(idn);
     a->product = strdup(p->product && p->product[0] ? p->product : "our product");
     int st = (!a->model_id || !a->product) ? hrt_err(HRT_E_NOMEM, "out of memory") : 0;
-    if (!st) snprintf(a->model_id, idn, "%s+%s", li.name, fi.name);
+    if (!st) snprintf(a->model_id, idn, "%s+%s", li.name, fname);
     if (!st && a->dim < 0) st = hrt_err(HRT_E_INVALID, "hrt_agent_open: the embedder is not an encoder model");
     if (!st && p->kb) { /* the agent's query vectors go to the kb: they must be its embedder's */
         hrt_kb_stats ks;
@@ -695,28 +698,33 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
 {
     hrt_agent *a = k->a;
     hrt_model *m = full ? a->p.full_model : a->p.light_model;
+    hrt_remote *remote = full ? a->p.full_remote : NULL;
     size_t nm = 0;
     hrt_chat_msg *msgs = malloc((k->n_hist + 2) * sizeof *msgs);
     if (!msgs) return hrt_err(HRT_E_NOMEM, "out of memory");
     msgs[nm++] = (hrt_chat_msg){"system", system};
     for (size_t i = 0; i < k->n_hist && stage != HRT_STAGE_REWRITE; i++) msgs[nm++] = k->hist[i];
     msgs[nm++] = (hrt_chat_msg){"user", user};
-    int plain = a->pool[full].plain, need = plain ? 0 : hrt_chat_render(m, msgs, nm, 1, NULL, 0);
-    char *prompt = plain ? render_plain(msgs, nm) : need >= 0 ? malloc((size_t)need + 1) : NULL;
-    if (prompt && !plain) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
-    free(msgs);
-    if (!prompt) return need < 0 ? need : hrt_err(HRT_E_NOMEM, "out of memory");
-    if (plain && stage != HRT_STAGE_REWRITE)
-        explain(k, "%s model: no chat template, the prompt is plain text ending in \"Answer:\"\n", full ? "full" : "light");
+    int plain = !remote && a->pool[full].plain, need = 0, st = 0;
+    char *prompt = NULL;
     hrt_session *s = NULL;
-    int st = session_take(a, full, &s);
-    if (st) {
-        free(prompt);
-        return st;
+    if (!remote) { /* a local model: the rendered chat on a pooled session */
+        need = plain ? 0 : hrt_chat_render(m, msgs, nm, 1, NULL, 0);
+        prompt = plain ? render_plain(msgs, nm) : need >= 0 ? malloc((size_t)need + 1) : NULL;
+        if (prompt && !plain) hrt_chat_render(m, msgs, nm, 1, prompt, (size_t)need + 1);
+        if (!prompt) st = need < 0 ? need : hrt_err(HRT_E_NOMEM, "out of memory");
+        if (plain && stage != HRT_STAGE_REWRITE)
+            explain(k, "%s model: no chat template, the prompt is plain text ending in \"Answer:\"\n",
+                    full ? "full" : "light");
+        if (!st) st = session_take(a, full, &s);
+        if (st) {
+            free(msgs), free(prompt);
+            return st;
+        }
+        pthread_mutex_lock(&a->mu);
+        k->ctx->cur = s;
+        pthread_mutex_unlock(&a->mu);
     }
-    pthread_mutex_lock(&a->mu);
-    k->ctx->cur = s;
-    pthread_mutex_unlock(&a->mu);
     *mon = (monitor){.full = watch_full, .marker = -1, .max_sentences = max_sentences, .plain = plain,
                      .prune = a->p.prune, .ctx = k->ctx};
     if (stage != HRT_STAGE_REWRITE) mon->fn = k->ap->on_text, mon->ud = k->ap->user_data;
@@ -732,11 +740,21 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     gp.user_data = mon;
     double t0 = now_ms();
     if (atomic_load(&k->ctx->cancelled)) st = HRT_E_CANCELLED;
+    else if (remote) {
+        st = hrt_remote_chat(remote, msgs, nm, &gp, NULL, u);
+        /* a stream stopped once the answer was complete ends before the server's usage: the
+         * prompt is then counted with the local tokenizer */
+        for (size_t i = 0; i < nm && u->prompt_tokens == 0 && !st; i++)
+            u->prompt_tokens += count_tokens(m, msgs[i].content, strlen(msgs[i].content));
+    }
     else st = hrt_generate(s, prompt, strlen(prompt), &gp, NULL, u);
-    pthread_mutex_lock(&a->mu);
-    k->ctx->cur = NULL;
-    pthread_mutex_unlock(&a->mu);
-    session_give(a, full, s);
+    free(msgs);
+    if (s) {
+        pthread_mutex_lock(&a->mu);
+        k->ctx->cur = NULL;
+        pthread_mutex_unlock(&a->mu);
+        session_give(a, full, s);
+    }
     free(prompt);
     if (!st && (u->stop_reason == HRT_STOP_CANCELLED || atomic_load(&k->ctx->cancelled)))
         st = hrt_err(HRT_E_CANCELLED, "hrt_agent_ask: cancelled");

@@ -34,6 +34,10 @@ static const char *HELP_ASK =
     "  --prompts DIR       prompt templates (default prompts/)\n"
     "  -m, --model PATH    light-path model; --full-model PATH the full path's;\n"
     "                      --embed-model PATH the encoder\n"
+    "  --full-remote URL   the full path on an OpenAI-compatible server instead\n"
+    "                      (e.g. http://127.0.0.1:8080/v1/chat/completions);\n"
+    "                      --remote-model NAME its model, --remote-key-env VAR the\n"
+    "                      variable holding the API key (OPENAI_API_KEY)\n"
     "  --explain           print why: features, scores, retrieval, path, checks\n"
     "  --thinking          also print the full path's reasoning (to stderr)\n"
     "  --json              one JSON object with the answer, path and accounting\n"
@@ -85,6 +89,9 @@ static int parse(const char *cmd, int argc, char **argv, ask_opts *o)
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->st.model = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "--full-model")) o->st.full_model = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "--embed-model")) o->st.embed_model = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--full-remote")) o->st.remote_url = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--remote-model")) o->st.remote_model = need_arg(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--remote-key-env")) o->st.remote_key_env = need_arg(cmd, argc, argv, &i);
         else if (!strcmp(a, "--no-cache")) o->no_cache = 1;
         else if (!strcmp(a, "--explain")) o->explain = 1;
         else if (!strcmp(a, "--thinking")) o->thinking = 1;

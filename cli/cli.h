@@ -22,6 +22,8 @@ double parse_num(const char *cmd, const char *flag, const char *v);
 int parse_backend(const char *cmd, const char *v);
 /* Writes s (n bytes) as a JSON string. */
 void json_str(FILE *f, const char *s, size_t n);
+/* The last number in s ("1,234.5" reads as 1234.5, "-3" as -3): 1 and *v, or 0. */
+int last_number(const char *s, double *v);
 /* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
 char *read_all(FILE *f, size_t *len);
 
@@ -59,6 +61,9 @@ typedef struct {
     double threshold, full_share, cache_threshold; /* < 0 (0 for full_share): the defaults */
     const char *const *ingest; /* files added to the knowledge base (created when absent) */
     size_t n_ingest;
+    const char *remote_url;  /* an OpenAI-compatible endpoint for the full path (NULL: a local model) */
+    const char *remote_model, *remote_key_env; /* NULL: "default", "OPENAI_API_KEY" */
+    int remote_timeout_ms;   /* 0: the default */
 } stack_opts;
 
 typedef struct {
@@ -66,6 +71,7 @@ typedef struct {
     hrt_kb *kb;
     hrt_memory *mem;
     hrt_agent *agent;
+    hrt_remote *remote;
     hrt_agent_params params; /* the agent's, borrowing the strings below */
     char kb_dir[4096], prompts_dir[4096], router[4096];
 } stack;

@@ -502,7 +502,8 @@ static const char *HELP =
     "  mem        the memory tiers: stats, get, put, del, compact, turns\n"
     "  kb         knowledge bases: create, add, rm, search, stats\n"
     "  router     train the agent's router on labelled queries\n"
-    "  run        run a scripted agent task (a JSON file of steps and expectations)\n\n"
+    "  run        run a scripted agent task (a JSON file of steps and expectations)\n"
+    "  bench      benchmarks: 'hrt bench efficiency' (accuracy vs tokens per agent configuration)\n\n"
     "'hrt COMMAND --help' describes a command. Default models are looked up in\n"
     "$HRT_MODELS_DIR, ./models and the source tree's models/ (scripts/fetch-models.sh).\n";
 
@@ -523,7 +524,7 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"embed", cmd_embed},
         {"info", cmd_info}, {"tokenize", cmd_tokenize}, {"mem", cmd_mem}, {"kb", cmd_kb},
-        {"ask", cmd_ask}, {"router", cmd_router}, {"run", cmd_run},
+        {"ask", cmd_ask}, {"router", cmd_router}, {"run", cmd_run}, {"bench", cmd_bench},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);

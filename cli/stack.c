@@ -18,6 +18,7 @@ stack_opts stack_default_opts(void)
 void stack_free(stack *s)
 {
     hrt_agent_free(s->agent);
+    hrt_remote_free(s->remote);
     hrt_kb_free(s->kb);
     hrt_memory_free(s->mem);
     hrt_model_free(s->embed);
@@ -104,7 +105,19 @@ int stack_open(const char *cmd, const stack_opts *o, stack *s)
             return EXIT_FAIL;
         }
     }
+    if (o->remote_url) {
+        hrt_remote_params rp = hrt_remote_default_params();
+        rp.url = o->remote_url;
+        if (o->remote_model) rp.model = o->remote_model;
+        if (o->remote_key_env) rp.api_key_env = o->remote_key_env;
+        if (o->remote_timeout_ms > 0) rp.timeout_ms = o->remote_timeout_ms;
+        if (hrt_remote_open(&rp, &s->remote)) {
+            fprintf(stderr, "hrt %s: --full-remote: %s\n", cmd, hrt_last_error());
+            return EXIT_FAIL;
+        }
+    }
     hrt_agent_params ap = hrt_agent_default_params();
+    ap.full_remote = s->remote;
     ap.light_model = s->light;
     ap.full_model = s->full;
     ap.embedder = s->embed;

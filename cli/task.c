@@ -72,6 +72,8 @@ typedef struct {
     size_t n_steps;
     /* settings */
     const char *light_model, *full_model, *embed_model, *router, *prompts, *product, *kb_dir, *memory_dir;
+    const char *remote_url, *remote_model, *remote_key_env;
+    double remote_timeout_ms;
     const char **ingest;
     size_t n_ingest;
     int has_kb, no_router, memory_off, cache, prune, escalate, seed_set;
@@ -433,7 +435,8 @@ static int parse_settings(perr *e, task *t, const cJSON *s)
 {
     static const char *const keys[] = {"light_model", "full_model", "embed_model", "kb", "memory", "router",
                                        "prompts", "product", "threshold", "full_share", "cache", "cache_threshold",
-                                       "pruning", "escalate", "budgets", "seed", "temperature", "now", NULL};
+                                       "pruning", "escalate", "budgets", "seed", "temperature", "now", "remote",
+                                       NULL};
     const char *jp = "$.settings";
     if (!cJSON_IsObject(s)) return fail(e, jp, "expected an object, not %s", json_type(s));
     if (known_keys(e, jp, s, keys)) return -1;
@@ -492,6 +495,19 @@ static int parse_settings(perr *e, task *t, const cJSON *s)
             t->ingest[t->n_ingest++] = c->valuestring;
         }
         t->has_kb = 1;
+    }
+    const cJSON *rm = cJSON_GetObjectItemCaseSensitive(s, "remote");
+    if (rm) {
+        static const char *const rkeys[] = {"url", "model", "api_key_env", "timeout_ms", NULL};
+        const char *rp = "$.settings.remote";
+        if (!cJSON_IsObject(rm)) return fail(e, rp, "expected an object ({\"url\": ...}), not %s", json_type(rm));
+        if (known_keys(e, rp, rm, rkeys) || get_str(e, rp, rm, "url", 1, &t->remote_url) ||
+            get_str(e, rp, rm, "model", 0, &t->remote_model) ||
+            get_str(e, rp, rm, "api_key_env", 0, &t->remote_key_env) ||
+            get_num(e, rp, rm, "timeout_ms", 1, 86400000, &t->remote_timeout_ms))
+            return -1;
+        if (strncmp(t->remote_url, "http://", 7) && strncmp(t->remote_url, "https://", 8))
+            return fail(e, rp, "\"url\": \"%s\" is not an http:// or https:// URL", t->remote_url);
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "memory");
     if (m) {
@@ -630,30 +646,6 @@ static char *expand(const runner *r, const char *text, char *err, size_t errcap)
     if (o) o[n] = 0;
     else snprintf(err, errcap, "out of memory");
     return o;
-}
-
-/* The last number in s ("1,234.5" reads as 1234.5): 1 and *v, or 0. */
-static int last_number(const char *s, double *v)
-{
-    int found = 0;
-    for (const char *p = s; *p;) {
-        if (!isdigit((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        char buf[64];
-        size_t n = 0;
-        if (p > s && p[-1] == '-' && (p - 1 == s || !isalnum((unsigned char)p[-2]))) buf[n++] = '-';
-        while (*p && n + 1 < sizeof buf &&
-               (isdigit((unsigned char)*p) || ((*p == ',' || *p == '.') && isdigit((unsigned char)p[1])))) {
-            if (*p != ',') buf[n++] = *p;
-            p++;
-        }
-        buf[n] = 0;
-        *v = strtod(buf, NULL);
-        found = 1;
-    }
-    return found;
 }
 
 static int contains_icase(const char *hay, const char *needle, int icase)
@@ -1104,6 +1096,8 @@ int cmd_run(int argc, char **argv)
     if (t.prompts) o.prompts = owned[3] = resolve(&t, t.prompts);
     if (t.router) o.router = owned[4] = resolve(&t, t.router);
     o.no_router = t.no_router;
+    o.remote_url = t.remote_url, o.remote_model = t.remote_model, o.remote_key_env = t.remote_key_env;
+    o.remote_timeout_ms = (int)t.remote_timeout_ms;
     o.product = t.product;
     o.threshold = t.threshold, o.full_share = t.full_share, o.cache_threshold = t.cache_threshold;
     o.no_kb = !t.has_kb;

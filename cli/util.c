@@ -1,4 +1,5 @@
 /* Helpers shared by the commands of cli/. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,4 +124,28 @@ int parse_backend(const char *cmd, const char *v)
     if (!strcmp(v, "cuda")) return HRT_BACKEND_CUDA;
     if (strcmp(v, "auto")) die_usage(cmd, "--backend: '%s' is not cpu, cuda or auto", v);
     return HRT_BACKEND_AUTO;
+}
+
+/* The last number in s ("1,234.5" reads as 1234.5): 1 and *v, or 0. */
+int last_number(const char *s, double *v)
+{
+    int found = 0;
+    for (const char *p = s; *p;) {
+        if (!isdigit((unsigned char)*p)) {
+            p++;
+            continue;
+        }
+        char buf[64];
+        size_t n = 0;
+        if (p > s && p[-1] == '-' && (p - 1 == s || !isalnum((unsigned char)p[-2]))) buf[n++] = '-';
+        while (*p && n + 1 < sizeof buf &&
+               (isdigit((unsigned char)*p) || ((*p == ',' || *p == '.') && isdigit((unsigned char)p[1])))) {
+            if (*p != ',') buf[n++] = *p;
+            p++;
+        }
+        buf[n] = 0;
+        *v = strtod(buf, NULL);
+        found = 1;
+    }
+    return found;
 }

@@ -528,6 +528,49 @@ typedef struct {
 
 HRT_API int hrt_kb_stats_get(hrt_kb *kb, hrt_kb_stats *out);
 
+/* ---- a remote model: an OpenAI-compatible chat-completions endpoint ----- */
+/* A client for a server that speaks OpenAI's chat-completions API (vLLM,
+ * llama.cpp's server, hosted APIs), usable as the agent's full path. It
+ * streams through server-sent events, retries a refused connection, a
+ * timeout, 429 and 5xx with exponential back-off (honouring Retry-After)
+ * as long as no text has reached the caller, and bounds every wait.
+ * Thread safety: one hrt_remote may serve several threads at once. */
+typedef struct hrt_remote hrt_remote;
+
+typedef struct {
+    const char *url;         /* the endpoint, e.g. "http://127.0.0.1:8080/v1/chat/completions" */
+    const char *model;       /* the request's "model" ("default") */
+    const char *api_key_env; /* the environment variable holding the API key, read at each request
+                                ("OPENAI_API_KEY"); unset or empty: no Authorization header */
+    int stream;              /* stream the answer as server-sent events (1) */
+    int connect_timeout_ms;  /* (10000) */
+    int timeout_ms;          /* the whole request, 0: none (120000) */
+    int idle_timeout_ms;     /* a response silent this long is cut, to within about a second (30000) */
+    int retries;             /* further attempts after a failure that may pass (3; at most 20) */
+    int backoff_ms;          /* the first wait between attempts, doubled each time, at most 30 s (500) */
+} hrt_remote_params;
+
+HRT_API hrt_remote_params hrt_remote_default_params(void);
+/* HRT_E_INVALID: no URL, not http(s), a negative timeout; HRT_E_UNSUPPORTED:
+ * this libhrt was built without libcurl. Nothing is sent until a chat. */
+HRT_API int hrt_remote_open(const hrt_remote_params *params, hrt_remote **out);
+HRT_API void hrt_remote_free(hrt_remote *remote);
+/* Sends the conversation and returns the reply. From params it takes
+ * max_tokens, stop (the first 4), sampling.temperature (0: greedy) and
+ * seed, on_token (called with each piece of text as it arrives, id -1;
+ * non-zero stops: status 0, stop_reason HRT_STOP_CALLBACK). *text (may be
+ * NULL) receives the reply, caller frees with hrt_free; usage takes the
+ * server's token counts (generated: the pieces received when the server
+ * reports none). Returns 0, or
+ *   HRT_E_IO: no connection, a timeout, an error status (the server's
+ *     message quoted), or a stream cut before its end; when some text had
+ *     already arrived, *text holds it;
+ *   HRT_E_FORMAT: a body or an event that is not the API's JSON;
+ *   HRT_E_INVALID: 401/403, the API key missing or refused. */
+HRT_API int hrt_remote_chat(hrt_remote *remote, const hrt_chat_msg *msgs, size_t n,
+                            const hrt_generate_params *params, char **text /* out */,
+                            hrt_usage *usage /* out, optional */);
+
 /* ---- the agent: routing between a cache, a light and a full path ------- */
 /* The router is a logistic regression over a query's embedding and its
  * cheap text features (length, clauses, questions, numbers, arithmetic,
@@ -600,6 +643,8 @@ typedef struct hrt_agent hrt_agent;
 typedef struct {
     hrt_model *light_model;  /* borrowed, required: a chat decoder for the light path */
     hrt_model *full_model;   /* borrowed: the full path's decoder (NULL: the light model) */
+    hrt_remote *full_remote; /* borrowed: a remote model for the full path instead (its prompt budgets
+                                are counted with full_model's tokenizer, else the light model's) */
     hrt_model *embedder;     /* borrowed: an encoder; required with a kb, a memory or a router */
     hrt_kb *kb;              /* borrowed (NULL: answer without passages) */
     hrt_memory *memory;      /* borrowed (NULL: no answer cache, no conversation memory) */

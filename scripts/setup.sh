@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packages=(build-essential cmake pkg-config git ca-certificates python3 python3-pip
-          libcjson-dev libzstd-dev libsqlite3-dev libfaiss-dev libopenblas-dev clang-14 libclang-rt-14-dev)
+          libcjson-dev libcurl4-openssl-dev libzstd-dev libsqlite3-dev libfaiss-dev libopenblas-dev clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -159,5 +159,35 @@ assert a == b, (a, b)"
   expect "temporary knowledge bases and memories removed" [ -z "$(ls -A "$TMPDIR")" ]
 fi
 
+# ---- the full path on a remote model: hrt ask --full-remote and a task's settings.remote ----
+if [ -f "$models/smollm2-135m-instruct-q4_1.gguf" ] && [ -d "$models/all-minilm-l6-v2" ]; then
+  python3 "$root/tests/openai_stub.py" "$tmp/port" "$tmp/requests.jsonl" &
+  stub=$!
+  for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+  url="http://127.0.0.1:$(cat "$tmp/port")/v1/chat/completions"
+  HRT_STUB_KEY=sk-stub check "ask --full-remote" 0 "$hrt" ask --no-memory --no-router --path full --json \
+    --full-remote "$url" --remote-model stub-model --remote-key-env HRT_STUB_KEY "How do I return a camera?"
+  expect "ask --full-remote: the server's answer" python3 -c "
+import json; d = json.load(open('$tmp/out'))
+assert d['path'] == 'full' and d['answer'] == 'Ship it back within 30 days.', d
+assert d['thinking'] == 'The steps are in the passages.' and d['stages']['full']['prompt_tokens'] == 50"
+  expect "ask --full-remote: what was sent" python3 -c "
+import json; r = json.loads(open('$tmp/requests.jsonl').readline())
+assert r['auth'] == 'Bearer sk-stub' and r['body']['model'] == 'stub-model' and r['body']['stream'] is True
+assert 'How do I return a camera?' in r['body']['messages'][-1]['content'] and 'Passages' in r['body']['messages'][-1]['content']"
+  printf '{"hrt_task": 1, "settings": {"kb": {"ingest": ["%s"]}, "router": null, "remote": {"url": "%s", "model": "m2"}},
+    "steps": [{"ask": "How do I return a camera?", "path": "full", "expect": {"contains": "30 days"}}]}' \
+    "$root/examples/helpcentre" "$url" >"$tmp/remote.json"
+  check "task with settings.remote" 0 "$hrt" run -q "$tmp/remote.json"
+  expect "task with settings.remote: answered by the server" lines_ok "L[0]['path'] == 'full' and L[0]['output'] == 'Ship it back within 30 days.' and S['pass']"
+  kill "$stub"
+  check "ask --full-remote, nothing listening" 1 "$hrt" ask --no-memory --no-router --path full \
+    --full-remote "$url" "How do I return a camera?"
+  expect "nothing listening: the error names the URL" grep -qF "$url" "$tmp/err"
+  printf '{"hrt_task": 1, "settings": {"remote": {"url": "ftp://x"}}, "steps": [{"ask": "q"}]}' >"$tmp/bad.json"
+  check "invalid: remote url" 2 "$hrt" run "$tmp/bad.json"
+  expect "invalid: remote url: message" grep -qF '$.settings.remote: "url": "ftp://x" is not an http:// or https:// URL' "$tmp/err"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
