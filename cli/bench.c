@@ -297,7 +297,9 @@ static void score_one(const item *it, const outcome *o, metrics *m, double *src,
         m->sum[M_SUPF1] += best, m->n[M_SUPF1]++;
         if (it->source) {
             size_t n = o->chosen ? strlen(o->chosen) : 0, k = strlen(it->source);
-            *src = n > k && o->chosen[n - k - 1] == '#' && !strcmp(o->chosen + n - k, it->source);
+            /* a JSONL record is cited as "file#id", a file by its path */
+            *src = n > k && (o->chosen[n - k - 1] == '#' || o->chosen[n - k - 1] == '/') &&
+                   !strcmp(o->chosen + n - k, it->source);
             m->sum[M_SRC] += *src, m->n[M_SRC]++;
         }
     }
@@ -585,6 +587,7 @@ static const char *HELP =
     "                      (default bench/results/efficiency-DATE in the source tree)\n"
     "  --kb-dir DIR        where the set's knowledge bases are built (default: beside the set)\n"
     "  --router FILE, --threshold T, -m/--model, --full-model, --embed-model,\n"
+    "  --light-max-tokens N, --full-max-tokens N  generation budgets (160, 400)\n"
     "  --full-remote URL, --remote-model NAME (the full path on a server),\n"
     "  -t/--threads N, --backend B, -q/--quiet\n";
 
@@ -592,7 +595,7 @@ static int cmd_efficiency(int argc, char **argv)
 {
     const char *set = NULL, *configs_arg = NULL, *out_prefix = NULL, *kb_dir = NULL;
     long limit = 0, sweep_n = 21;
-    int quiet = 0;
+    int quiet = 0, light_max = 0, full_max = 0;
     stack_opts o = stack_default_opts();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -610,6 +613,10 @@ static int cmd_efficiency(int argc, char **argv)
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o.model = need_arg("bench", argc, argv, &i);
         else if (!strcmp(a, "--full-model")) o.full_model = need_arg("bench", argc, argv, &i);
         else if (!strcmp(a, "--embed-model")) o.embed_model = need_arg("bench", argc, argv, &i);
+        else if (!strcmp(a, "--light-max-tokens"))
+            light_max = (int)parse_int("bench", a, need_arg("bench", argc, argv, &i));
+        else if (!strcmp(a, "--full-max-tokens"))
+            full_max = (int)parse_int("bench", a, need_arg("bench", argc, argv, &i));
         else if (!strcmp(a, "--full-remote")) o.remote_url = need_arg("bench", argc, argv, &i);
         else if (!strcmp(a, "--remote-model")) o.remote_model = need_arg("bench", argc, argv, &i);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
@@ -650,6 +657,8 @@ static int cmd_efficiency(int argc, char **argv)
     o.no_kb = 1, o.no_memory = 1, o.no_agent = 1, o.quiet = 1;
     stack st;
     int rc = stack_open("bench", &o, &st);
+    if (light_max > 0) st.params.light_max_tokens = light_max;
+    if (full_max > 0) st.params.full_max_tokens = full_max;
     /* the set's knowledge bases, built once (unchanged files are skipped) */
     for (size_t k = 0; k < d.n_kbs && !rc; k++) {
         char dir[4096];

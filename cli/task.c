@@ -531,30 +531,18 @@ static void task_free(task *t)
     cJSON_Delete(t->doc);
 }
 
-/* Reads and checks path; 0, or -1 with e->msg. */
-static int task_load(const char *path, task *t, perr *e)
+/* Checks the task file text (len bytes) read from path; 0, or -1 with
+ * e->msg. Free t with task_free either way. */
+static int task_parse(const char *path, const char *text, size_t len, task *t, perr *e)
 {
-    memset(t, 0, sizeof *t);
-    t->cache = t->prune = t->escalate = 1;
-    t->threshold = t->cache_threshold = t->temperature = -1;
-    t->now = time(NULL);
-    t->file = e->file = path;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(e, "$", "cannot open: %s", strerror(errno));
-    size_t len;
-    char *text = read_all(f, &len);
-    fclose(f);
-    if (!text) return fail(e, "$", "out of memory");
     const char *end = NULL;
     t->doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!t->doc) {
         size_t off = end ? (size_t)(end - text) : 0;
         int line = 1;
         for (size_t i = 0; i < off && i < len; i++) line += text[i] == '\n';
-        free(text);
         return fail(e, "$", "not valid JSON (near line %d, byte %zu)", line, off);
     }
-    free(text);
     snprintf(t->dir, sizeof t->dir, "%s", path);
     char *slash = strrchr(t->dir, '/');
     if (slash) *slash = 0;
@@ -586,6 +574,30 @@ static int task_load(const char *path, task *t, perr *e)
         return fail(e, "$.settings.memory", "false, but a step needs the memory (remember, recall, the memory tool "
                                            "or an ask with a session)");
     return 0;
+}
+
+static void task_init(task *t, const char *path, perr *e)
+{
+    memset(t, 0, sizeof *t);
+    t->cache = t->prune = t->escalate = 1;
+    t->threshold = t->cache_threshold = t->temperature = -1;
+    t->now = time(NULL);
+    t->file = e->file = path;
+}
+
+/* Reads and checks path; 0, or -1 with e->msg. */
+static int task_load(const char *path, task *t, perr *e)
+{
+    task_init(t, path, e);
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(e, "$", "cannot open: %s", strerror(errno));
+    size_t len;
+    char *text = read_all(f, &len);
+    fclose(f);
+    if (!text) return fail(e, "$", "out of memory");
+    int rc = task_parse(path, text, len, t, e);
+    free(text);
+    return rc;
 }
 
 /* ---- running ------------------------------------------------------------------------- */

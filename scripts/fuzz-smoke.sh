@@ -14,7 +14,7 @@ CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -DHRT_FUZZ=ON -DHRT_BUILD_TESTS=OFF
   -DHRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 corpus=$build/corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold,bm25,prompt}
+rm -rf "$corpus" && mkdir -p "$corpus"/{gguf,safetensors,tokenizer,cold,bm25,prompt,task}
 gguf=$root/models/smollm2-135m-instruct-q4_1.gguf
 st=$root/models/all-minilm-l6-v2/model.safetensors
 [ -f "$gguf" ] && head -c 4096 "$gguf" > "$corpus/gguf/head4k"
@@ -30,6 +30,7 @@ printf 'Hello, world! <|im_start|>caf\xc3\xa9 12345 \xe4\xbd\xa0\xe5\xa5\xbd\xff
 printf 'the QUICK "fox" OR caf\xc3\xa9 -running* NEAR(x y) \xff\xfe\xe4\xbd\xa0' > "$corpus/bm25/query"
 cp "$root"/prompts/*.txt "$corpus/prompt/"
 printf '#: a header\nHello {{a}}, {{ b}} {{question}} {x} {{{\xff\n' > "$corpus/prompt/broken"
+cp "$root"/examples/tasks/*.json "$corpus/task/"
 status=0
 for h in "$build"/tests/fuzz/fuzz_*; do
   name=$(basename "$h")

@@ -159,6 +159,43 @@ assert a == b, (a, b)"
   expect "temporary knowledge bases and memories removed" [ -z "$(ls -A "$TMPDIR")" ]
 fi
 
+# ---- hrt bench efficiency on a small set of its own ----
+if [ -f "$models/smollm2-135m-instruct-q4_1.gguf" ] && [ -d "$models/all-minilm-l6-v2" ]; then
+  mkdir -p "$tmp/set"
+  cat >"$tmp/set/devset.jsonl" <<JSON
+{"hrt_devset": 1, "kbs": {"help": {"files": ["$root/examples/helpcentre"], "product": "Brightbox"}}}
+{"id": "ret1", "kind": "support", "query": "How long do I have to return a camera?", "kb": "help", "reference": ["You can return it within 30 days of delivery."], "source": "returns/return-product.md"}
+{"id": "ret2", "kind": "support", "query": "How long do I have to return a camera?", "kb": "help", "reference": ["You can return it within 30 days of delivery."], "source": "returns/return-product.md"}
+{"id": "sum", "kind": "gsm8k", "query": "Tom has 2 apples and buys 3 more. How many apples does he have?", "kb": null, "reference": ["5"], "source": null}
+JSON
+  check "bench efficiency" 0 "$hrt" bench efficiency -q --set "$tmp/set/devset.jsonl" --out "$tmp/eff" \
+    --configs always-full,always-light,routed+pruning+cache --sweep 5 --light-max-tokens 48 --full-max-tokens 64
+  expect "bench: the table" grep -q "| routed+pruning+cache |" "$tmp/out"
+  expect "bench: CSV rows per configuration and per swept threshold" python3 -c "
+import csv; R = list(csv.DictReader(open('$tmp/eff.csv')))
+names = [r['configuration'] for r in R]
+assert names == ['always-full', 'always-light', 'routed+pruning+cache'] + ['routed (computed)'] * 5, names
+full, light, cache = R[0], R[1], R[2]
+assert int(full['full']) == 3 and int(light['full']) == 0 and int(full['errors']) == 0
+assert int(cache['cache_hits']) == 1 and int(cache['saved_cache']) > 0  # the repeated question
+assert float(full['support_cited_right']) >= 0 and full['gsm8k_right'] != '' and full['squad_f1'] == ''
+# the sweep's first point sends everything to the full path: the always-full run itself
+assert R[3]['generated_tokens'] == full['generated_tokens'] and R[3]['accuracy'] == full['accuracy'], (R[3], full)
+assert int(R[3]['full']) == 3 and int(R[7]['full']) == int(R[7]['escalated'])"
+  expect "bench: one CSV row per query and configuration" python3 -c "
+import csv; R = list(csv.DictReader(open('$tmp/eff-queries.csv')))
+assert len(R) == 9 and {r['id'] for r in R} == {'ret1', 'ret2', 'sum'}
+assert [r['path'] for r in R if r['configuration'] == 'routed+pruning+cache' and r['id'] == 'ret2'] == ['cache']"
+  expect "bench: the plot is SVG" python3 -c "
+import xml.etree.ElementTree as E; t = E.parse('$tmp/eff.svg').getroot()
+assert t.tag.endswith('svg') and len(t.findall('{http://www.w3.org/2000/svg}polyline')) == 1"
+  printf '{"hrt_devset": 1}\n{"id": "x", "kind": "chitchat", "query": "hi"}\n' >"$tmp/set/bad.jsonl"
+  check "bench: a bad set" 2 "$hrt" bench efficiency --set "$tmp/set/bad.jsonl"
+  expect "bench: a bad set names the line" grep -qF 'bad.jsonl:2: needs "id", "query" and "kind"' "$tmp/err"
+  check "bench: no set" 2 "$hrt" bench efficiency --set "$tmp/set/none.jsonl"
+  check "bench: unknown configuration" 2 "$hrt" bench efficiency --configs fastest
+fi
+
 # ---- the full path on a remote model: hrt ask --full-remote and a task's settings.remote ----
 if [ -f "$models/smollm2-135m-instruct-q4_1.gguf" ] && [ -d "$models/all-minilm-l6-v2" ]; then
   python3 "$root/tests/openai_stub.py" "$tmp/port" "$tmp/requests.jsonl" &
