@@ -741,11 +741,11 @@ static int generate(ask *k, int full, int stage, const char *system, const char 
     double t0 = now_ms();
     if (atomic_load(&k->ctx->cancelled)) st = HRT_E_CANCELLED;
     else if (remote) {
-        st = hrt_remote_chat(remote, msgs, nm, &gp, NULL, u);
+        st = remote_chat(remote, msgs, nm, &gp, NULL, u, &k->ctx->cancelled);
         /* a stream stopped once the answer was complete ends before the server's usage: the
          * prompt is then counted with the local tokenizer */
-        for (size_t i = 0; i < nm && u->prompt_tokens == 0 && !st; i++)
-            u->prompt_tokens += count_tokens(m, msgs[i].content, strlen(msgs[i].content));
+        if (!st && u->prompt_tokens == 0)
+            for (size_t i = 0; i < nm; i++) u->prompt_tokens += count_tokens(m, msgs[i].content, strlen(msgs[i].content));
     }
     else st = hrt_generate(s, prompt, strlen(prompt), &gp, NULL, u);
     free(msgs);

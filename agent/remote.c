@@ -6,8 +6,8 @@
  *     500, 502, 503, 504, a stream that ends early) only while no text has
  *     reached the caller: a retry never repeats text already streamed.
  *  2. Every wait is bounded: the connection by connect_timeout_ms, silence
- *     in a stream by idle_timeout_ms, the whole request by timeout_ms, a
- *     back-off by 30 s (Retry-After included).
+ *     in a stream by idle_timeout_ms, the whole call (attempts and back-off)
+ *     by timeout_ms, a back-off by 30 s (Retry-After included).
  *  3. The response is checked as it arrives: an error status, a body or an
  *     event that is not the JSON the API defines, and a stream that ends
  *     without "data: [DONE]" or a finish reason are errors naming the URL.
@@ -19,6 +19,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +58,12 @@ int hrt_remote_open(const hrt_remote_params *p, hrt_remote **out)
 
 void hrt_remote_free(hrt_remote *r) { (void)r; }
 
-int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt_generate_params *gp, char **text,
-                    hrt_usage *usage)
+int remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt_generate_params *gp, char **text,
+                hrt_usage *usage, const atomic_int *cancel)
 {
-    (void)r, (void)msgs, (void)n, (void)gp, (void)text, (void)usage;
+    (void)r, (void)msgs, (void)n, (void)gp, (void)cancel;
+    if (text) *text = NULL;
+    if (usage) memset(usage, 0, sizeof *usage);
     return hrt_err(HRT_E_UNSUPPORTED, "hrt_remote_chat: this libhrt was built without libcurl");
 }
 #else
@@ -129,18 +132,27 @@ typedef struct {
     int finish_length;       /* finish_reason "length" */
     int prompt_tokens, completion_tokens, chunks;
     int err;                 /* an HRT_E_* found while parsing (the message is set) */
-    double last_ms;          /* when bytes last arrived (or the request started) */
+    double last_ms;          /* when bytes of the body last arrived (or the status line) */
     int idle_cut;            /* the idle timeout ended the transfer */
+    const atomic_int *cancel;
+    int cancelled;
 } xfer;
 
-/* The idle timeout: libcurl's low-speed limit averages over seconds of
- * history, so silence is timed here from the last byte received. libcurl
- * calls this at least once a second. */
+/* Cancellation and the idle timeout. The idle timeout applies to a stream
+ * once its status line has come (the wait for the answer to begin, and a
+ * non-streamed answer, are bounded by timeout_ms): libcurl's low-speed
+ * limit averages over seconds of history, so silence is timed here from
+ * the last byte received. libcurl calls this at least once a second. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     xfer *x = ud;
-    if (x->r->p.idle_timeout_ms > 0 && now_ms() - x->last_ms > x->r->p.idle_timeout_ms) {
+    if (x->cancel && atomic_load(x->cancel)) {
+        x->cancelled = 1;
+        return 1;
+    }
+    if (x->r->p.stream && x->status && x->r->p.idle_timeout_ms > 0 &&
+        now_ms() - x->last_ms > x->r->p.idle_timeout_ms) {
         x->idle_cut = 1;
         return 1;
     }
@@ -164,7 +176,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         double v = strtod(tmp, &end);
         if (end != tmp) x->retry_after_s = v;
     } else if (len > 13 && !strncasecmp(buf, "content-type:", 13)) {
-        x->event_stream = strstr(buf, "text/event-stream") != NULL && memchr(buf, '\n', len);
+        x->event_stream = memmem(buf, len, "text/event-stream", 17) != NULL; /* buf is not NUL-terminated */
     }
     return len;
 }
@@ -317,8 +329,16 @@ static void sleep_ms(double ms)
     nanosleep(&ts, NULL);
 }
 
-int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt_generate_params *params, char **text,
-                    hrt_usage *usage)
+/* libcurl failures worth another attempt: the connection, the network, a timeout. */
+static int retryable_curl(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_GOT_NOTHING ||
+           cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_PARTIAL_FILE ||
+           cc == CURLE_ABORTED_BY_CALLBACK;
+}
+
+int remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt_generate_params *params, char **text,
+                hrt_usage *usage, const atomic_int *cancel)
 {
     if (text) *text = NULL;
     if (usage) memset(usage, 0, sizeof *usage);
@@ -354,7 +374,6 @@ int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)r->p.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)r->p.timeout_ms);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "hrt");
@@ -365,22 +384,27 @@ int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt
     char why[400] = "";
     for (;; attempt++) {
         free(x.body.p), free(x.text.p);
-        x = (xfer){.r = r, .gp = &gp, .retry_after_s = -1, .last_ms = now_ms()};
+        x = (xfer){.r = r, .gp = &gp, .retry_after_s = -1, .last_ms = now_ms(), .cancel = cancel};
         cerr[0] = 0;
+        /* timeout_ms bounds the whole call, retries and waits included */
+        double left = r->p.timeout_ms > 0 ? r->p.timeout_ms - (now_ms() - t0) : 0;
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(r->p.timeout_ms > 0 ? (left > 1 ? left : 1) : 0));
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
         CURLcode cc = curl_easy_perform(c);
         int retry = 0;
         st = 0;
-        if (x.err) {
+        if (x.cancelled) {
+            st = hrt_err(HRT_E_CANCELLED, "remote %s: cancelled", r->url);
+        } else if (x.err) {
             st = x.err; /* a parse error or an error event, already described */
         } else if (x.stopped) {
             st = 0;
         } else if (cc != CURLE_OK) {
             if (x.idle_cut) snprintf(why, sizeof why, "no data for %d ms (the idle timeout)", r->p.idle_timeout_ms);
             else snprintf(why, sizeof why, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
-            retry = !x.delivered;
+            retry = !x.delivered && retryable_curl(cc);
             st = hrt_err(HRT_E_IO, "remote %s: %s%s", r->url, why,
                          x.delivered ? " (the stream was cut after some of the answer)" : "");
         } else if (x.status != 200) {
@@ -415,9 +439,15 @@ int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt
         if (!st || !retry || attempt >= r->p.retries) break;
         double wait = x.retry_after_s >= 0 ? x.retry_after_s * 1000 : backoff;
         if (wait > 30000) wait = 30000;
+        if (r->p.timeout_ms > 0 && now_ms() - t0 + wait >= r->p.timeout_ms) break; /* no time left for another */
         hrt_log(HRT_LOG_WARN, "remote %s: %s; retrying in %.0f ms (%d of %d)", r->url, why, wait, attempt + 1,
                 r->p.retries);
-        sleep_ms(wait);
+        for (double slept = 0; slept < wait && !(cancel && atomic_load(cancel)); slept += 50)
+            sleep_ms(wait - slept < 50 ? wait - slept : 50);
+        if (cancel && atomic_load(cancel)) {
+            st = hrt_err(HRT_E_CANCELLED, "remote %s: cancelled", r->url);
+            break;
+        }
         backoff *= 2;
     }
     if (st && attempt > 0) hrt_err_prefix(st, "after %d attempts", attempt + 1);
@@ -439,3 +469,9 @@ int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt
     return st;
 }
 #endif
+
+int hrt_remote_chat(hrt_remote *r, const hrt_chat_msg *msgs, size_t n, const hrt_generate_params *params, char **text,
+                    hrt_usage *usage)
+{
+    return remote_chat(r, msgs, n, params, text, usage, NULL);
+}

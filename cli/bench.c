@@ -16,7 +16,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,8 +271,9 @@ enum { M_SRC, M_SUPF1, M_EM, M_F1, M_GSM, M_ACC };
 static void score_one(const item *it, const outcome *o, metrics *m, double *src, double *f1, double *em)
 {
     *src = *f1 = *em = NAN;
-    if (o->error || !it->n_refs) return;
-    const char *ans = o->answer ? o->answer : "";
+    if (!it->n_refs) return;
+    /* a query that failed (a remote error) scores 0: an answer not given is a wrong one */
+    const char *ans = o->answer && !o->error ? o->answer : "";
     if (it->kind == K_GSM8K) {
         double v, want = strtod(it->refs[0], NULL);
         *em = last_number(ans, &v) && fabs(v - want) < 1e-6 * (1 + fabs(want));
@@ -296,7 +296,7 @@ static void score_one(const item *it, const outcome *o, metrics *m, double *src,
     } else if (it->kind == K_SUPPORT) {
         m->sum[M_SUPF1] += best, m->n[M_SUPF1]++;
         if (it->source) {
-            size_t n = o->chosen ? strlen(o->chosen) : 0, k = strlen(it->source);
+            size_t n = o->chosen && !o->error ? strlen(o->chosen) : 0, k = strlen(it->source);
             /* a JSONL record is cited as "file#id", a file by its path */
             *src = n > k && (o->chosen[n - k - 1] == '#' || o->chosen[n - k - 1] == '/') &&
                    !strcmp(o->chosen + n - k, it->source);
@@ -348,12 +348,6 @@ static void measure(const item *it, const outcome *o, size_t n, metrics *m)
 static double mean(const metrics *m, int k) { return m->n[k] ? m->sum[k] / (double)m->n[k] : NAN; }
 
 /* ---- running a configuration ---------------------------------------------------------- */
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void outcome_clear(outcome *o)
 {
     free(o->answer), free(o->chosen);
@@ -379,7 +373,6 @@ static void record(const hrt_agent_result *r, outcome *o)
 typedef struct {
     stack *st;
     devset *d;
-    const char *tmpdir;
     int quiet;
 } bench_ctx;
 
@@ -388,11 +381,14 @@ static int run_config(bench_ctx *b, const config *c, outcome *out)
     char memdir[4200] = "";
     hrt_memory *mem = NULL;
     if (c->cache) {
-        snprintf(memdir, sizeof memdir, "%s/hrt-bench-mem-XXXXXX", b->tmpdir);
         hrt_memory_params mp = hrt_memory_default_params();
-        if (!mkdtemp(memdir) || hrt_memory_open(memdir, &mp, &mem)) {
-            fprintf(stderr, "hrt bench: a temporary memory in %s: %s\n", b->tmpdir,
-                    memdir[0] && errno ? strerror(errno) : hrt_last_error());
+        if (!temp_dir("hrt-bench-mem", memdir, sizeof memdir)) {
+            fprintf(stderr, "hrt bench: a temporary directory: %s\n", strerror(errno));
+            return EXIT_FAIL;
+        }
+        if (hrt_memory_open(memdir, &mp, &mem)) {
+            fprintf(stderr, "hrt bench: memory '%s': %s\n", memdir, hrt_last_error());
+            rm_tree(memdir);
             return EXIT_FAIL;
         }
     }
@@ -433,7 +429,7 @@ static int run_config(bench_ctx *b, const config *c, outcome *out)
     if (!b->quiet && isatty(2)) fprintf(stderr, "\r%40s\r", "");
     for (size_t k = 0; k <= b->d->n_kbs; k++) hrt_agent_free(agents[k]);
     hrt_memory_free(mem);
-    if (memdir[0]) nftw(memdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(memdir);
     return rc;
 }
 
@@ -451,19 +447,22 @@ static void simulate(const devset *d, const outcome *light, const outcome *full,
             out[i].generated += light[i].generated, out[i].prompt += light[i].prompt;
             out[i].ms += light[i].ms;
         }
-        out[i].error = light[i].error || full[i].error;
+        out[i].error = esc ? light[i].error || full[i].error : go_full ? full[i].error : light[i].error;
     }
 }
 
 /* ---- output --------------------------------------------------------------------------- */
-static void csv_str(FILE *f, const char *s)
+static void csv_str(FILE *f, const char *text)
 {
+    char *clean = utf8_clean(text ? text : "", text ? strlen(text) : 0);
+    const char *s = clean;
     fputc('"', f);
     for (; s && *s; s++) {
         if (*s == '"') fputc('"', f);
         fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
     }
     fputc('"', f);
+    free(clean);
 }
 
 static void csv_num(FILE *f, double v)
@@ -684,8 +683,7 @@ static int cmd_efficiency(int argc, char **argv)
     outcome *out[N_CONFIGS] = {0};
     metrics cm[N_CONFIGS];
     memset(cm, 0, sizeof cm);
-    const char *tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    bench_ctx b = {&st, &d, tmpdir, quiet};
+    bench_ctx b = {&st, &d, quiet};
     for (size_t c = 0; c < N_CONFIGS && !rc; c++) {
         if (!ran[c]) continue;
         if (!(out[c] = calloc(d.n, sizeof *out[c]))) rc = EXIT_FAIL;

@@ -24,6 +24,9 @@ int parse_backend(const char *cmd, const char *v);
 void json_str(FILE *f, const char *s, size_t n);
 /* The last number in s ("1,234.5" reads as 1234.5, "-3" as -3): 1 and *v, or 0. */
 int last_number(const char *s, double *v);
+/* s (n bytes) with each byte that does not begin a valid UTF-8 sequence
+ * replaced by U+FFFD; malloc'd and NUL-terminated, or NULL. */
+char *utf8_clean(const char *s, size_t n);
 /* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
 char *read_all(FILE *f, size_t *len);
 
@@ -44,6 +47,11 @@ struct hrt_model *open_model(const char *cmd, const char *path, int threads, int
 #define DEFAULT_MEMORY "agent-memory"      /* in the models directory */
 
 int is_dir(const char *path);
+/* Makes a fresh directory $TMPDIR/PREFIX-XXXXXX (TMPDIR unset: /tmp) in buf:
+ * buf, or NULL with errno (buf then empty). */
+char *temp_dir(const char *prefix, char *buf, size_t cap);
+/* Removes a directory and everything in it (a no-op for NULL or ""). */
+void rm_tree(const char *dir);
 /* The directory of models and of the example's state: $HRT_MODELS_DIR,
  * ./models, else the source tree's. */
 const char *models_dir(void);

@@ -1,6 +1,8 @@
 /* What the agent borrows (models, knowledge base, memory), opened from
  * command-line or task-file settings: shared by hrt ask, hrt chat --kb,
  * hrt run and hrt bench efficiency. */
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,4 +138,30 @@ int stack_open(const char *cmd, const stack_opts *o, stack *s)
         return EXIT_FAIL;
     }
     return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+void rm_tree(const char *dir)
+{
+    if (dir && dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *temp_dir(const char *prefix, char *buf, size_t cap)
+{
+    const char *t = getenv("TMPDIR");
+    if (snprintf(buf, cap, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix) >= (int)cap) {
+        errno = ENAMETOOLONG;
+        buf[0] = 0;
+        return NULL;
+    }
+    if (!mkdtemp(buf)) {
+        buf[0] = 0;
+        return NULL;
+    }
+    return buf;
 }

@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -125,10 +124,13 @@ static const char *json_type(const cJSON *j)
            : cJSON_IsNull(j) ? "null" : cJSON_IsArray(j) ? "an array" : "an object";
 }
 
-/* Keys of obj must all be in allowed (NULL-terminated). */
+/* Keys of obj must all be in allowed (NULL-terminated), each once (cJSON
+ * would keep the first of two silently). */
 static int known_keys(perr *e, const char *jpath, const cJSON *obj, const char *const *allowed)
 {
     for (const cJSON *c = obj->child; c; c = c->next) {
+        for (const cJSON *d = obj->child; d != c; d = d->next)
+            if (!strcmp(c->string, d->string)) return fail(e, jpath, "\"%s\" appears twice", c->string);
         int ok = 0;
         for (int i = 0; allowed[i] && !ok; i++) ok = !strcmp(c->string, allowed[i]);
         if (!ok) {
@@ -211,6 +213,8 @@ static int parse_check(perr *e, const char *jpath, const cJSON *c, int is_cond, 
     }
     out->icase = found == CK_CONTAINS || found == CK_NOT_CONTAINS;
     if (get_bool(e, jpath, c, "ignore_case", &out->icase)) return -1;
+    if (found == CK_NUMBER && cJSON_GetObjectItemCaseSensitive(c, "ignore_case"))
+        return fail(e, jpath, "\"ignore_case\" does not apply to a \"number\" check");
     const char *in = NULL;
     if (get_str(e, jpath, c, "in", 0, &in)) return -1;
     if (in) {
@@ -255,13 +259,19 @@ static int parse_steps(perr *e, task *t, const char *jpath, const cJSON *arr, in
 
 static int parse_step(perr *e, task *t, const char *jpath, const cJSON *j, int depth, step *s)
 {
-    static const char *const keys[] = {"id", "ask", "retrieve", "remember", "recall", "tool", "if", "input", "key",
-                                       "session", "path", "cache", "k", "expect", "then", "else", NULL};
+    /* the keys each action takes, besides its own */
+    static const char *const keys[][8] = {
+        [ST_ASK] = {"ask", "id", "expect", "session", "path", "cache", NULL},
+        [ST_RETRIEVE] = {"retrieve", "id", "expect", "k", NULL},
+        [ST_REMEMBER] = {"remember", "id", "expect", "key", NULL},
+        [ST_RECALL] = {"recall", "id", "expect", NULL},
+        [ST_TOOL] = {"tool", "id", "expect", "input", "k", NULL},
+        [ST_IF] = {"if", "then", "else", NULL},
+    };
     memset(s, 0, sizeof *s);
     jpath_join(s->jpath, jpath, "", 0);
     s->cache = 1, s->k = 3, s->kind = -1;
     if (!cJSON_IsObject(j)) return fail(e, jpath, "a step is an object, not %s", json_type(j));
-    if (known_keys(e, jpath, j, keys)) return -1;
     for (int k = 0; k <= ST_IF; k++) {
         if (!cJSON_GetObjectItemCaseSensitive(j, kind_names[k])) continue;
         if (s->kind >= 0)
@@ -269,6 +279,11 @@ static int parse_step(perr *e, task *t, const char *jpath, const cJSON *j, int d
         s->kind = k;
     }
     if (s->kind < 0) return fail(e, jpath, "no action: expected one of ask, retrieve, remember, recall, tool, if");
+    if (s->kind == ST_IF && cJSON_GetObjectItemCaseSensitive(j, "id"))
+        return fail(e, jpath, "an \"if\" step has no output for an \"id\" to name (its branches' steps may have ids)");
+    if (s->kind == ST_IF && cJSON_GetObjectItemCaseSensitive(j, "expect"))
+        return fail(e, jpath, "an \"if\" step has no expectations (its branches may)");
+    if (known_keys(e, jpath, j, keys[s->kind])) return -1;
     if (get_str(e, jpath, j, "id", 0, &s->id)) return -1;
     if (s->id && (!s->id[0] || strspn(s->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
                                    strlen(s->id)))
@@ -329,12 +344,12 @@ static int parse_step(perr *e, task *t, const char *jpath, const cJSON *j, int d
         break;
     }
     }
+    if (k != floor(k)) return fail(e, jpath, "\"k\": expected a whole number, not %g", k);
+    if (s->kind == ST_TOOL && s->tool != TOOL_KB_SEARCH && cJSON_GetObjectItemCaseSensitive(j, "k"))
+        return fail(e, jpath, "\"k\" belongs to retrieve and the kb_search tool");
     s->k = (int)k;
-    if (s->kind != ST_IF && (cJSON_GetObjectItemCaseSensitive(j, "then") || cJSON_GetObjectItemCaseSensitive(j, "else")))
-        return fail(e, jpath, "\"then\"/\"else\" belong to an \"if\" step");
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "expect");
     if (ex) {
-        if (s->kind == ST_IF) return fail(e, jpath, "an \"if\" step has no expectations (its branches may)");
         size_t n = cJSON_IsArray(ex) ? (size_t)cJSON_GetArraySize(ex) : 1;
         if (!cJSON_IsArray(ex) && !cJSON_IsObject(ex))
             return fail(e, jpath, "\"expect\": expected an object or an array of them, not %s", json_type(ex));
@@ -537,6 +552,13 @@ static int task_parse(const char *path, const char *text, size_t len, task *t, p
 {
     const char *end = NULL;
     t->doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (t->doc && end) { /* one JSON value, then only white space */
+        while (end < text + len && isspace((unsigned char)*end)) end++;
+        if (end < text + len) {
+            cJSON_Delete(t->doc);
+            t->doc = NULL;
+        }
+    }
     if (!t->doc) {
         size_t off = end ? (size_t)(end - text) : 0;
         int line = 1;
@@ -900,10 +922,16 @@ static void note_failure(runner *r, const step *s, const char *what)
                  s->id ? s->id : "", s->id ? ")" : "", what);
 }
 
+/* Writes j as one line. Its strings may hold bytes that are not UTF-8 (a
+ * tool's input echoed in an error, text cut inside a character): cJSON
+ * passes them through, so the line is cleaned here (JSON's own syntax is
+ * ASCII, so only string contents change). */
 static void emit(runner *r, cJSON *j)
 {
     char *line = cJSON_PrintUnformatted(j);
-    if (line) fprintf(r->out, "%s\n", line), fflush(r->out);
+    char *clean = line ? utf8_clean(line, strlen(line)) : NULL;
+    if (clean) fprintf(r->out, "%s\n", clean), fflush(r->out);
+    free(clean);
     free(line);
 }
 
@@ -1024,18 +1052,6 @@ static int run_steps(runner *r, const step *steps, size_t n)
     return 0;
 }
 
-/* ---- temporary directories ---------------------------------------------------------- */
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_tree(const char *dir)
-{
-    if (dir && dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- the command ----------------------------------------------------------------------- */
 static const char *HELP =
     "usage: hrt run [options] TASK.json\n"
@@ -1097,7 +1113,6 @@ int cmd_run(int argc, char **argv)
     }
     int rc = EXIT_OK;
     char tmp_mem[4200] = "", tmp_kb[4200] = "", b1[4096], b2[4096], b3[4096];
-    const char *tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char *owned[8] = {0};
     const char **ingest = calloc(t.n_ingest ? t.n_ingest : 1, sizeof *ingest);
     stack_opts o = stack_default_opts();
@@ -1117,17 +1132,13 @@ int cmd_run(int argc, char **argv)
     o.ingest = ingest, o.n_ingest = t.n_ingest;
     if (t.has_kb) {
         if (t.kb_dir) o.kb = owned[5] = resolve(&t, t.kb_dir);
-        else if (snprintf(tmp_kb, sizeof tmp_kb, "%s/hrt-task-kb-XXXXXX", tmpdir) < (int)sizeof tmp_kb &&
-                 mkdtemp(tmp_kb))
-            o.kb = tmp_kb;
+        else if (temp_dir("hrt-task-kb", tmp_kb, sizeof tmp_kb)) o.kb = tmp_kb;
         else rc = EXIT_FAIL, fprintf(stderr, "hrt run: cannot make a temporary directory: %s\n", strerror(errno));
     }
     o.no_memory = t.memory_off;
     if (!t.memory_off) {
         if (t.memory_dir) o.memory = owned[6] = resolve(&t, t.memory_dir);
-        else if (snprintf(tmp_mem, sizeof tmp_mem, "%s/hrt-task-mem-XXXXXX", tmpdir) < (int)sizeof tmp_mem &&
-                 mkdtemp(tmp_mem))
-            o.memory = tmp_mem;
+        else if (temp_dir("hrt-task-mem", tmp_mem, sizeof tmp_mem)) o.memory = tmp_mem;
         else rc = EXIT_FAIL, fprintf(stderr, "hrt run: cannot make a temporary directory: %s\n", strerror(errno));
     }
     if (!rc && t.needs_models) {

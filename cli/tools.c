@@ -97,9 +97,28 @@ static double calc_primary(calc *c)
         return v;
     }
     if (isdigit((unsigned char)*c->p) || (*c->p == '.' && isdigit((unsigned char)c->p[1]))) {
+        /* decimal only: digits, a point, an exponent (strtod would also take hex) */
+        const char *q = c->p;
+        while (isdigit((unsigned char)*q) || *q == '.') q++;
+        if ((*q == 'e' || *q == 'E') &&
+            (isdigit((unsigned char)q[1]) || ((q[1] == '+' || q[1] == '-') && isdigit((unsigned char)q[2])))) {
+            q += 2;
+            while (isdigit((unsigned char)*q)) q++;
+        }
+        char num[64];
+        size_t n = (size_t)(q - c->p);
+        if (n >= sizeof num) {
+            calc_fail(c, "a number too long");
+            return NAN;
+        }
+        memcpy(num, c->p, n), num[n] = 0;
         char *end;
-        double v = strtod(c->p, &end);
-        c->p = end;
+        double v = strtod(num, &end);
+        if (*end) {
+            calc_fail(c, "a malformed number");
+            return NAN;
+        }
+        c->p = q;
         return v;
     }
     if (isalpha((unsigned char)*c->p)) {
@@ -178,8 +197,16 @@ int tool_calculate(const char *expr, double *out, char *err, size_t errcap)
 
 void tool_format_number(double v, char *buf, size_t cap)
 {
-    if (fabs(v) < 1e15 && v == floor(v)) snprintf(buf, cap, "%.0f", v);
-    else snprintf(buf, cap, "%.10g", v);
+    /* integers exactly (up to 2^53) */
+    if (fabs(v) <= 9007199254740992.0 && v == floor(v)) {
+        snprintf(buf, cap, "%.0f", v);
+        return;
+    }
+    /* the shortest of 15, 16, 17 significant digits that reads back as v */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
 }
 
 /* ---- dates ---------------------------------------------------------------------------- */
@@ -187,13 +214,18 @@ void tool_format_number(double v, char *buf, size_t cap)
 int tool_parse_time(const char *s, time_t *t)
 {
     struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || n != 10) return -1;
-    const char *r = s + n;
+    /* the digits where the pattern has them, nothing else (sscanf would take spaces and signs) */
+    static const char date_pat[] = "dddd-dd-dd", time_pat[] = "dd:dd:dd";
+    for (int i = 0; date_pat[i]; i++)
+        if (date_pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != date_pat[i]) return -1;
+    tm.tm_year = atoi(s), tm.tm_mon = atoi(s + 5), tm.tm_mday = atoi(s + 8);
+    const char *r = s + 10;
     if (*r == 'T' || *r == ' ') {
-        int m = 0;
-        if (sscanf(r + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &m) != 3 || m != 8) return -1;
-        r += 1 + m;
+        r++;
+        for (int i = 0; time_pat[i]; i++)
+            if (time_pat[i] == 'd' ? !isdigit((unsigned char)r[i]) : r[i] != time_pat[i]) return -1;
+        tm.tm_hour = atoi(r), tm.tm_min = atoi(r + 3), tm.tm_sec = atoi(r + 6);
+        r += 8;
         if (*r == 'Z') r++;
     }
     if (*r) return -1;
@@ -271,7 +303,9 @@ int tool_datetime(const char *input, time_t now, char *out, size_t cap, char *er
         char *end;
         long k = strtol(w[1], &end, 10);
         if (*end || k < -1000000 || k > 1000000) goto bad;
-        long mult = !strncmp(w[2], "day", 3) ? 1 : !strncmp(w[2], "week", 4) ? 7 : 0;
+        long mult = !strcmp(w[2], "day") || !strcmp(w[2], "days")     ? 1
+                    : !strcmp(w[2], "week") || !strcmp(w[2], "weeks") ? 7
+                                                                       : 0;
         if (!mult) goto bad;
         a = now;
         if (n == 4 && date_arg(w[3], now, &a)) goto bad;

@@ -126,7 +126,7 @@ int parse_backend(const char *cmd, const char *v)
     return HRT_BACKEND_AUTO;
 }
 
-/* The last number in s ("1,234.5" reads as 1234.5): 1 and *v, or 0. */
+/* The last number in s ("1,234.5" reads as 1234.5, "1e+15" as 1e15): 1 and *v, or 0. */
 int last_number(const char *s, double *v)
 {
     int found = 0;
@@ -143,9 +143,38 @@ int last_number(const char *s, double *v)
             if (*p != ',') buf[n++] = *p;
             p++;
         }
+        /* an exponent, as the calculator prints large and small values: 1e+15, 9.3e-10 */
+        if ((*p == 'e' || *p == 'E') && n + 8 < sizeof buf &&
+            (isdigit((unsigned char)p[1]) || ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2])))) {
+            buf[n++] = *p++;
+            if (*p == '+' || *p == '-') buf[n++] = *p++;
+            while (isdigit((unsigned char)*p) && n + 1 < sizeof buf) buf[n++] = *p++;
+        }
         buf[n] = 0;
         *v = strtod(buf, NULL);
         found = 1;
     }
     return found;
+}
+
+char *utf8_clean(const char *s, size_t n)
+{
+    char *o = malloc(n * 3 + 1), *q = o;
+    if (!o) return NULL;
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = len && (size_t)(e - p) >= len;
+        for (size_t i = 1; ok && i < len; i++) ok = (p[i] & 0xc0) == 0x80;
+        if (ok && len == 2) ok = *p >= 0xc2;                                         /* overlong */
+        if (ok && len == 3) ok = !(*p == 0xe0 && p[1] < 0xa0) && !(*p == 0xed && p[1] >= 0xa0); /* overlong, surrogates */
+        if (ok && len == 4) ok = !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90) && *p <= 0xf4;
+        if (ok) {
+            memcpy(q, p, len), q += len, p += len;
+        } else {
+            memcpy(q, "\xef\xbf\xbd", 3), q += 3, p++; /* U+FFFD */
+        }
+    }
+    *q = 0;
+    return o;
 }

@@ -531,9 +531,10 @@ HRT_API int hrt_kb_stats_get(hrt_kb *kb, hrt_kb_stats *out);
 /* ---- a remote model: an OpenAI-compatible chat-completions endpoint ----- */
 /* A client for a server that speaks OpenAI's chat-completions API (vLLM,
  * llama.cpp's server, hosted APIs), usable as the agent's full path. It
- * streams through server-sent events, retries a refused connection, a
- * timeout, 429 and 5xx with exponential back-off (honouring Retry-After)
- * as long as no text has reached the caller, and bounds every wait.
+ * streams through server-sent events, retries a failed connection, a
+ * timeout, 429, 500, 502, 503 and 504 with exponential back-off (honouring
+ * Retry-After) as long as no text has reached the caller, and bounds every
+ * wait.
  * Thread safety: one hrt_remote may serve several threads at once. */
 typedef struct hrt_remote hrt_remote;
 
@@ -544,8 +545,9 @@ typedef struct {
                                 ("OPENAI_API_KEY"); unset or empty: no Authorization header */
     int stream;              /* stream the answer as server-sent events (1) */
     int connect_timeout_ms;  /* (10000) */
-    int timeout_ms;          /* the whole request, 0: none (120000) */
-    int idle_timeout_ms;     /* a response silent this long is cut, to within about a second (30000) */
+    int timeout_ms;          /* the whole call, retries and back-off included; 0: none (120000) */
+    int idle_timeout_ms;     /* a stream silent this long after its status line is cut, to within about
+                                a second (30000) */
     int retries;             /* further attempts after a failure that may pass (3; at most 20) */
     int backoff_ms;          /* the first wait between attempts, doubled each time, at most 30 s (500) */
 } hrt_remote_params;

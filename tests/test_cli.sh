@@ -5,21 +5,8 @@
 set -u
 hrt=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-check() { # check NAME WANT_RC COMMAND...  (stdout -> $tmp/out, stderr -> $tmp/err)
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL $name: exit $rc, want $want"; sed 's/^/  | /' "$tmp/err" | head -5; fi
-}
-expect() { # expect NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
+# shellcheck source=cli_lib.sh
+. "$root/tests/cli_lib.sh"
 json_ok() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($1) else 1)"; }
 
 check "no arguments" 2 "$hrt"
@@ -27,7 +14,7 @@ check "--help" 0 "$hrt" --help
 expect "--help lists generate" grep -q generate "$tmp/out"
 check "--version" 0 "$hrt" --version
 check "unknown command" 2 "$hrt" frobnicate
-for cmd in generate chat embed info tokenize mem kb ask router run; do
+for cmd in generate chat embed info tokenize mem kb ask router run bench; do
   check "$cmd --help" 0 "$hrt" "$cmd" --help
   expect "$cmd --help says usage" grep -q "usage: hrt $cmd" "$tmp/out"
 done

@@ -33,7 +33,7 @@ typedef struct {
     const char *headers;     /* extra header lines, each ending in \r\n */
     const char *body;
     size_t piece;            /* send the body in pieces of this many bytes (0: at once) */
-    int pause_ms;            /* before each piece, and before the headers */
+    int pause_ms;            /* before each piece; without pieces, before the headers */
     size_t cut;              /* close after this many body bytes (0: send it all) */
 } response;
 
@@ -97,7 +97,7 @@ static void *serve_one(void *arg)
     memcpy(srv.last_request, req, n + 1);
     response r = srv.script[hit < srv.n_script ? hit : srv.n_script - 1];
     pthread_mutex_unlock(&srv.mu);
-    if (r.pause_ms) sleep_ms(r.pause_ms);
+    if (r.pause_ms && !r.piece) sleep_ms(r.pause_ms); /* pieces: the pauses fall between them */
     char head[1024];
     size_t blen = strlen(r.body);
     int sse = r.type && strstr(r.type, "event-stream");
@@ -351,7 +351,7 @@ static void test_broken_streams(void)
     hrt_free(text);
     text = NULL;
     hrt_remote_free(r);
-    /* a silent server: cut by the idle timeout (1 s, whole seconds), never a hang */
+    /* a server silent after its headers: cut by the idle timeout (1 s), never a hang */
     r = open_remote(1, 0);
     if (!r) return;
     script(1, &(response){200, SSE, NULL, CHUNK("late") DONE, 4, 3000, 0});
@@ -361,6 +361,36 @@ static void test_broken_streams(void)
     CHECK_MSG(dt < 2.9, "the idle timeout took %.2f s", dt);
     CHECK_MSG(strstr(hrt_last_error(), "no data for 1000 ms (the idle timeout)"), "%s", hrt_last_error());
     hrt_free(text);
+    hrt_remote_free(r);
+}
+
+static void test_deadlines(void)
+{
+    char *text = NULL;
+    /* a non-streamed answer that takes longer than the idle timeout: not cut */
+    hrt_remote *r = open_remote(0, 0);
+    if (!r) return;
+    script(1, &(response){200, NULL, NULL,
+                          "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"slow\"},\"finish_reason\":\"stop\"}]}",
+                          0, 1600, 0});
+    CHECK_STATUS(chat(r, NULL, &text, NULL), 0);
+    CHECK(text && !strcmp(text, "slow"));
+    hrt_free(text);
+    text = NULL;
+    hrt_remote_free(r);
+    /* timeout_ms bounds the whole call: 500s answered after 400 ms each, 1.5 s in all, 20 retries allowed */
+    hrt_remote_params p = hrt_remote_default_params();
+    p.url = url;
+    p.retries = 20;
+    p.backoff_ms = 100;
+    p.timeout_ms = 1500;
+    CHECK_STATUS(hrt_remote_open(&p, &r), 0);
+    if (!r) return;
+    script(1, &(response){500, NULL, NULL, "{\"error\":{\"message\":\"busy\"}}", 0, 400, 0});
+    double t0 = now_s();
+    CHECK_STATUS(hrt_remote_chat(r, MSGS, 2, NULL, &text, NULL), HRT_E_IO);
+    double dt = now_s() - t0;
+    CHECK_MSG(dt < 2.2 && atomic_load(&srv.hits) <= 4, "%.2f s, %d attempts", dt, atomic_load(&srv.hits));
     hrt_remote_free(r);
 }
 
@@ -392,6 +422,15 @@ static void test_refused(void)
     CHECK(r == NULL);
     hrt_remote_free(NULL);
 }
+
+#if defined(HRT_WITH_RETRIEVAL) && defined(HRT_WITH_MEMORY)
+static void *cancel_later(void *agent)
+{
+    sleep_ms(300);
+    hrt_agent_cancel(agent, NULL);
+    return NULL;
+}
+#endif
 
 /* The agent's full path on the remote model: what it sends, and how the
  * streamed reply becomes the answer. */
@@ -437,6 +476,15 @@ static void test_agent(void)
                   res.saved.answer_done);
         CHECK(strstr(srv.last_request, "What is six times seven?") && strstr(srv.last_request, "\"role\":\"system\""));
         hrt_agent_result_clear(&res);
+        /* cancelled while the server has not answered yet: back within about a second */
+        script(1, &(response){200, SSE, NULL, CHUNK("late") DONE, 0, 4000, 0});
+        pthread_t ct;
+        pthread_create(&ct, NULL, cancel_later, a);
+        double t0 = now_s();
+        CHECK_STATUS(hrt_agent_ask(a, NULL, question, strlen(question), &q, &res), HRT_E_CANCELLED);
+        CHECK_MSG(now_s() - t0 < 2.0, "cancelling took %.2f s", now_s() - t0);
+        pthread_join(ct, NULL);
+        hrt_agent_result_clear(&res);
         /* the server fails: the ask fails with its message */
         script(1, &(response){500, NULL, NULL, "{\"error\":{\"message\":\"down for maintenance\"}}", 0, 0, 0});
         CHECK_STATUS(hrt_agent_ask(a, NULL, question, strlen(question), &q, &res), HRT_E_IO);
@@ -460,6 +508,7 @@ int main(void)
     test_plain_json();
     test_retries();
     test_broken_streams();
+    test_deadlines();
     test_refused();
     test_agent();
     atomic_store(&srv.stop, 1);

@@ -6,23 +6,10 @@
 set -u
 hrt=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+# shellcheck source=cli_lib.sh
+. "$root/tests/cli_lib.sh"
 export TMPDIR="$tmp/scratch"
 mkdir -p "$TMPDIR"
-
-check() { # check NAME WANT_RC COMMAND...  (stdout -> $tmp/out, stderr -> $tmp/err)
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL $name: exit $rc, want $want"; sed 's/^/  | /' "$tmp/err" | head -5; fi
-}
-expect() { # expect NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
 # lines: the JSON lines of $tmp/out as a list L (the summary last)
 lines_ok() { python3 -c "
 import json, sys
@@ -63,6 +50,14 @@ bad "settings type" '{"hrt_task": 1, "settings": {"threshold": 2}, "steps": [{"r
 bad "budget key" '{"hrt_task": 1, "settings": {"budgets": {"light_tokens": 5}}, "steps": [{"recall": "x"}]}' '$.settings.budgets: unknown key "light_tokens"'
 bad "now" '{"hrt_task": 1, "settings": {"now": "2026-02-30"}, "steps": [{"recall": "x"}]}' '$.settings.now: "2026-02-30" is not a date'
 bad "memory off but needed" '{"hrt_task": 1, "settings": {"memory": false}, "steps": [{"recall": "x"}]}' '$.settings.memory: false, but a step needs the memory'
+bad "trailing text" '{"hrt_task": 1, "steps": [{"recall": "x"}]} and more' '$: not valid JSON (near line 1, byte 44)'
+bad "a key twice" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": {"contains": "a"}, "expect": {"contains": "b"}}]}' '$.steps[0]: "expect" appears twice'
+bad "a key of another action" '{"hrt_task": 1, "steps": [{"tool": "calculator", "input": "1", "session": "s"}]}' '$.steps[0]: unknown key "session" (known: tool, id, expect, input, k)'
+bad "k on a calculator" '{"hrt_task": 1, "steps": [{"tool": "calculator", "input": "1", "k": 2}]}' '"k" belongs to retrieve and the kb_search tool'
+bad "k not whole" '{"hrt_task": 1, "settings": {"kb": {"dir": "x"}}, "steps": [{"retrieve": "q", "k": 2.5}]}' '$.steps[0]: "k": expected a whole number, not 2.5'
+bad "id on an if" '{"hrt_task": 1, "steps": [{"recall": "x"}, {"id": "c", "if": {"contains": "a"}, "then": [{"recall": "y"}]}]}' '$.steps[1]: an "if" step has no output for an "id" to name'
+bad "ignore_case on a number" '{"hrt_task": 1, "steps": [{"recall": "x", "expect": {"number": 1, "ignore_case": true}}]}' '"ignore_case" does not apply to a "number" check'
+bad "now with spaces" '{"hrt_task": 1, "settings": {"now": "2024- 1- 1"}, "steps": [{"recall": "x"}]}' '$.settings.now: "2024- 1- 1" is not a date'
 check "missing file" 2 "$hrt" run "$tmp/nope.json"
 expect "missing file named" grep -qF "nope.json: $: cannot open" "$tmp/err"
 check "no task file" 2 "$hrt" run
@@ -88,6 +83,12 @@ cat >"$tmp/tools.json" <<'JSON'
    "else": [{"id": "else1", "tool": "calculator", "input": "2 + 2"}]},
   {"if": {"step": "eggs", "number": 17}, "then": [{"tool": "calculator", "input": "3 + 3"}]},
   {"id": "wrong", "tool": "calculator", "input": "10 / 4", "expect": [{"number": 2}, {"equals": "2.5"}, {"contains": "2.5", "in": "path"}]},
+  {"tool": "calculator", "input": "10^15 + 2^-1", "expect": [{"equals": "1000000000000000.5"}, {"number": 1e15, "tolerance": 1}]},
+  {"tool": "calculator", "input": "2^-30", "expect": {"number": 9.313225746154785e-10, "tolerance": 1e-20}},
+  {"tool": "calculator", "input": "1.5e3 * 2", "expect": {"equals": "3000"}},
+  {"tool": "calculator", "input": "0x10"},
+  {"tool": "calculator", "input": "1 + €€€"},
+  {"tool": "datetime", "input": "add 1 dayzzz"},
   {"tool": "calculator", "input": "1 / 0"},
   {"tool": "calculator", "input": "2 +* 3"},
   {"tool": "datetime", "input": "next tuesday"},
@@ -95,15 +96,18 @@ cat >"$tmp/tools.json" <<'JSON'
  ]}
 JSON
 check "tools task: failing expectations exit 1" 1 "$hrt" run "$tmp/tools.json"
-expect "tools: one line per step run, then a summary" lines_ok "len(L) == 19 and [d['index'] for d in L[:-1]] == list(range(1, 19))"
+expect "tools: one line per step run, then a summary" lines_ok "len(L) == 25 and [d['index'] for d in L[:-1]] == list(range(1, 25))"
 expect "tools: calculator and templates" lines_ok "L[0]['output'] == '18' and L[1]['input'] == '18 / 4' and L[1]['output'] == '4.5' and L[2]['output'] == '523'"
 expect "tools: datetime on the task's clock" lines_ok "[d['output'] for d in L[3:8]] == ['2026-12-22', 'Tuesday', '33', '2026-11-22T10:00:00Z', '2']"
 expect "tools: remember and recall" lines_ok "L[8]['kind'] == 'remember' and L[9]['output'] == 'Alice ordered a Brightbox camera' and all(e['pass'] for e in L[9]['expect'])"
 expect "tools: the then branch ran, not the else" lines_ok "L[10]['branch'] == 'then' and L[11]['id'] == 'then1' and L[11]['at'] == '\$.steps[10].then[0]' and not any(d.get('id') == 'else1' for d in L)"
 expect "tools: a false condition without else runs nothing" lines_ok "L[12]['branch'] == 'else' and L[13]['id'] == 'wrong'"
 expect "tools: failed expectations reported" lines_ok "[e['pass'] for e in L[13]['expect']] == [False, True, False] and L[13]['pass'] is False and L[13]['expect'][2]['why'] == 'the step has no \"path\"'"
-expect "tools: errors named" lines_ok "'division by zero' in L[14]['error'] and 'offset 3' in L[15]['error'] and L[16]['error'].startswith('datetime:') and L[17]['error'] == 'nothing remembered under \"nobody\"'"
-expect "tools: summary counts" lines_ok "S['steps'] == 18 and S['steps_failed'] == 5 and S['expectations'] == 16 and S['expectations_failed'] == 2 and S['pass'] is False"
+expect "tools: large, small and exponent numbers" lines_ok "[L[i]['output'] for i in (14, 15, 16)] == ['1000000000000000.5', '9.313225746154785e-10', '3000'] and all(L[i]['pass'] for i in (14, 15, 16))"
+expect "tools: errors named" lines_ok "'unexpected character at offset 1' in L[17]['error'] and 'at offset 4' in L[18]['error'] and L[19]['error'].startswith('datetime:') and 'division by zero' in L[20]['error'] and 'offset 3' in L[21]['error'] and L[22]['error'].startswith('datetime:') and L[23]['error'] == 'nothing remembered under \"nobody\"'"
+expect "tools: every line is valid UTF-8 (a cut character replaced)" python3 -c "
+d = open('$tmp/out', 'rb').read(); d.decode('utf-8'); assert '\ufffd' in d.decode()"
+expect "tools: summary counts" lines_ok "S['steps'] == 24 and S['steps_failed'] == 8 and S['expectations'] == 20 and S['expectations_failed'] == 2 and S['pass'] is False"
 expect "tools: failures listed on stderr" grep -qF '$.steps[12] (wrong): expected number 2 (within 0) in the output' "$tmp/err"
 # the same without the failing steps passes
 python3 - "$tmp/tools.json" "$tmp/tools-ok.json" <<'PY'
@@ -169,7 +173,8 @@ if [ -f "$models/smollm2-135m-instruct-q4_1.gguf" ] && [ -d "$models/all-minilm-
 {"id": "sum", "kind": "gsm8k", "query": "Tom has 2 apples and buys 3 more. How many apples does he have?", "kb": null, "reference": ["5"], "source": null}
 JSON
   check "bench efficiency" 0 "$hrt" bench efficiency -q --set "$tmp/set/devset.jsonl" --out "$tmp/eff" \
-    --configs always-full,always-light,routed+pruning+cache --sweep 5 --light-max-tokens 48 --full-max-tokens 64
+    --configs always-full,always-light,routed+pruning+cache --sweep 5 --light-max-tokens 120 --full-max-tokens 96 \
+    --threshold 0.9
   expect "bench: the table" grep -q "| routed+pruning+cache |" "$tmp/out"
   expect "bench: CSV rows per configuration and per swept threshold" python3 -c "
 import csv; R = list(csv.DictReader(open('$tmp/eff.csv')))
@@ -181,7 +186,7 @@ assert int(cache['cache_hits']) == 1 and int(cache['saved_cache']) > 0  # the re
 assert float(full['support_cited_right']) >= 0 and full['gsm8k_right'] != '' and full['squad_f1'] == ''
 # the sweep's first point sends everything to the full path: the always-full run itself
 assert R[3]['generated_tokens'] == full['generated_tokens'] and R[3]['accuracy'] == full['accuracy'], (R[3], full)
-assert int(R[3]['full']) == 3 and int(R[7]['full']) == int(R[7]['escalated'])"
+assert int(R[3]['full']) == 3 and int(R[7]['full']) == int(R[7]['escalated']) and int(cache['full']) == int(cache['escalated'])"
   expect "bench: one CSV row per query and configuration" python3 -c "
 import csv; R = list(csv.DictReader(open('$tmp/eff-queries.csv')))
 assert len(R) == 9 and {r['id'] for r in R} == {'ret1', 'ret2', 'sum'}
