@@ -632,11 +632,9 @@ static int cmd_efficiency(int argc, char **argv)
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             size_t k = 0;
             while (k < N_CONFIGS && strcmp(configs[k].name, t)) k++;
-            if (k == N_CONFIGS) {
-                free(copy);
+            if (k == N_CONFIGS) /* (exits: copy, which t points into, is not freed) */
                 die_usage("bench", "--configs: '%s' is not always-full, always-light, routed, routed+pruning or "
                                    "routed+pruning+cache", t);
-            }
             ran[k] = 1;
         }
         free(copy);
