@@ -141,11 +141,6 @@ static int on_text(const char *text, size_t len, int part, void *ud)
     return 0;
 }
 
-static const char *path_name(int p)
-{
-    return p == HRT_PATH_CACHE ? "cache" : p == HRT_PATH_LIGHT ? "light" : p == HRT_PATH_FULL ? "full" : "auto";
-}
-
 static void json_num(const char *key, double v)
 {
     if (isfinite(v)) printf(",\"%s\":%.4g", key, v);

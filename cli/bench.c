@@ -109,10 +109,7 @@ static int devset_load(const char *path, size_t limit, devset *d)
         return -1;
     }
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    dir_of(path, dir, sizeof dir);
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, rc = 0;
@@ -148,10 +145,7 @@ static int devset_load(const char *path, size_t limit, devset *d)
                 kd->files = calloc(n ? n : 1, sizeof *kd->files);
                 for (const cJSON *x = n ? fs->child : NULL; x && kd->files; x = x->next) {
                     if (!cJSON_IsString(x)) continue;
-                    size_t len = strlen(dir) + strlen(x->valuestring) + 2;
-                    char *p = malloc(len);
-                    if (p) snprintf(p, len, "%s/%s", x->valuestring[0] == '/' ? "" : dir, x->valuestring);
-                    if (p && x->valuestring[0] == '/') memmove(p, p + 1, strlen(p));
+                    char *p = path_in(dir, x->valuestring);
                     if (p) kd->files[kd->n_files++] = p;
                 }
                 if (!kd->n_files) {
@@ -661,10 +655,9 @@ static int cmd_efficiency(int argc, char **argv)
         char dir[4096];
         if (kb_dir) snprintf(dir, sizeof dir, "%s/kb-%s", kb_dir, d.kbs[k].name);
         else {
-            snprintf(dir, sizeof dir, "%s", set);
-            char *slash = strrchr(dir, '/');
-            snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "kb-%s",
-                     d.kbs[k].name);
+            char setdir[4000];
+            dir_of(set, setdir, sizeof setdir);
+            snprintf(dir, sizeof dir, "%s/kb-%s", setdir, d.kbs[k].name);
         }
         hrt_kb_params kp = hrt_kb_default_params();
         kp.embedder = st.embed;
@@ -812,10 +805,9 @@ static int cmd_efficiency(int argc, char **argv)
                     const outcome *x = &out[c][i];
                     double src, f1, em;
                     score_one(&d.items[i], x, &scratch, &src, &f1, &em);
-                    static const char *const pn[] = {"auto", "cache", "light", "full"};
                     csv_str(f, configs[c].name);
                     fputc(',', f), csv_str(f, d.items[i].id);
-                    fprintf(f, ",%s,%s,%s,%d", kind_names[d.items[i].kind], pn[x->path & 3], pn[x->routed & 3],
+                    fprintf(f, ",%s,%s,%s,%d", kind_names[d.items[i].kind], path_name(x->path), path_name(x->routed),
                             x->escalated);
                     csv_num(f, x->score);
                     fprintf(f, ",%d,%d", x->generated, x->prompt);

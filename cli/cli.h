@@ -27,6 +27,12 @@ int last_number(const char *s, double *v);
 /* s (n bytes) with each byte that does not begin a valid UTF-8 sequence
  * replaced by U+FFFD; malloc'd and NUL-terminated, or NULL. */
 char *utf8_clean(const char *s, size_t n);
+/* "cache", "light", "full" or "auto" for an HRT_PATH_* value. */
+const char *path_name(int path);
+/* The directory of file ("." when it names none) in buf. */
+void dir_of(const char *file, char *buf, size_t cap);
+/* p relative to dir (p itself when absolute, or dir is "."): malloc'd, or NULL. */
+char *path_in(const char *dir, const char *p);
 /* Reads f to its end; malloc'd and NUL-terminated, *len its length. */
 char *read_all(FILE *f, size_t *len);
 

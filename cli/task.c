@@ -174,15 +174,7 @@ static int get_bool(perr *e, const char *jpath, const cJSON *obj, const char *ke
 }
 
 /* A path named by the task: relative to the task file's directory. */
-static char *resolve(const task *t, const char *p)
-{
-    size_t n = strlen(t->dir) + strlen(p) + 2;
-    char *r = malloc(n);
-    if (!r) return NULL;
-    if (p[0] == '/' || !strcmp(t->dir, ".")) snprintf(r, n, "%s", p);
-    else snprintf(r, n, "%s/%s", t->dir, p);
-    return r;
-}
+static char *resolve(const task *t, const char *p) { return path_in(t->dir, p); }
 
 static int parse_check(perr *e, const char *jpath, const cJSON *c, int is_cond, check *out)
 {
@@ -565,10 +557,7 @@ static int task_parse(const char *path, const char *text, size_t len, task *t, p
         for (size_t i = 0; i < off && i < len; i++) line += text[i] == '\n';
         return fail(e, "$", "not valid JSON (near line %d, byte %zu)", line, off);
     }
-    snprintf(t->dir, sizeof t->dir, "%s", path);
-    char *slash = strrchr(t->dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(t->dir, sizeof t->dir, ".");
+    dir_of(path, t->dir, sizeof t->dir);
     const cJSON *root = t->doc;
     static const char *const keys[] = {"hrt_task", "name", "description", "settings", "steps", NULL};
     if (!cJSON_IsObject(root)) return fail(e, "$", "a task is a JSON object, not %s", json_type(root));
@@ -763,10 +752,6 @@ static void add_tokens(cJSON *j, const hrt_agent_result *a, runner *r)
     r->cached_tokens += cached, r->saved_tokens += saved;
 }
 
-static const char *path_str(int p)
-{
-    return p == HRT_PATH_CACHE ? "cache" : p == HRT_PATH_LIGHT ? "light" : p == HRT_PATH_FULL ? "full" : "auto";
-}
 
 static int do_ask(runner *r, const step *s, const char *q, const char *session, cJSON *j, result *res, char *err,
                   size_t errcap)
@@ -780,11 +765,11 @@ static int do_ask(runner *r, const step *s, const char *q, const char *session, 
         return -1;
     }
     res->output = dupstr(a.answer);
-    res->path = dupstr(path_str(a.path));
+    res->path = dupstr(path_name(a.path));
     res->sources = join_sources(&a, 0);
     res->cited = join_sources(&a, 1);
-    cJSON_AddStringToObject(j, "path", path_str(a.path));
-    cJSON_AddStringToObject(j, "routed", path_str(a.routed));
+    cJSON_AddStringToObject(j, "path", path_name(a.path));
+    cJSON_AddStringToObject(j, "routed", path_name(a.routed));
     cJSON_AddBoolToObject(j, "escalated", a.escalated);
     if (a.check) cJSON_AddStringToObject(j, "check", a.check);
     if (isfinite(a.router_score)) cJSON_AddNumberToObject(j, "router_score", round(a.router_score * 1e4) / 1e4);

@@ -178,3 +178,27 @@ char *utf8_clean(const char *s, size_t n)
     *q = 0;
     return o;
 }
+
+const char *path_name(int path)
+{
+    return path == HRT_PATH_CACHE ? "cache" : path == HRT_PATH_LIGHT ? "light" : path == HRT_PATH_FULL ? "full" : "auto";
+}
+
+void dir_of(const char *file, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", file);
+    char *slash = strrchr(buf, '/');
+    if (slash == buf) buf[1] = 0; /* "/x": the root */
+    else if (slash) *slash = 0;
+    else snprintf(buf, cap, ".");
+}
+
+char *path_in(const char *dir, const char *p)
+{
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *r = malloc(n);
+    if (!r) return NULL;
+    if (p[0] == '/' || !strcmp(dir, ".")) snprintf(r, n, "%s", p);
+    else snprintf(r, n, "%s/%s", dir, p);
+    return r;
+}
