@@ -27,6 +27,8 @@ int main(void)
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "cuda/decode.h"
+
 /* GB/s of a device-to-device copy, counting bytes read and written. */
 static double copy_bandwidth(void)
 {
@@ -117,6 +119,8 @@ int main(int argc, char **argv)
     struct cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
     double bw = copy_bandwidth(), peak16 = gemm_peak(CUDA_R_16F), peakbf = gemm_peak(CUDA_R_16BF);
+    float barrier_us = 0.0f; /* what one grid-wide barrier of the persistent decode step costs */
+    if (cuda_decode_barrier_cost(prop.multiProcessorCount, 20000, &barrier_us) != cudaSuccess) barrier_us = -1.0f;
 
     hrt_model_params mp = hrt_model_default_params();
     mp.backend = HRT_BACKEND_CUDA;
@@ -187,6 +191,10 @@ int main(int argc, char **argv)
     const char *name = label ? label : info.name;
     printf("device: %s; copy bandwidth %.0f GB/s (read + write); cuBLAS 8192^3 fp16 %.0f TFLOP/s, bf16 %.0f TFLOP/s\n",
            prop.name, bw, peak16, peakbf);
+    const char *env = getenv("HRT_CUDA_FUSED");
+    int fused = strstr(info.device, "persistent") && !(env && !strcmp(env, "0"));
+    printf("decode path: %s; grid barrier over %d blocks: %.2f us\n", fused ? "one persistent kernel per token" : "one kernel per operation", prop.multiProcessorCount,
+           (double)barrier_us);
     printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "
            "bandwidth | TTFT 512 | TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n"
            "|---|---|---|---|---|---|---|---|---|\n", R);
@@ -205,7 +213,8 @@ int main(int argc, char **argv)
             fprintf(f, "],\"decode_logits_tps\":[");
             for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tg[r]);
             fprintf(f, "],\"decode_tps_median\":%.2f,\"weight_gbs\":%.1f,\"ttft_512_ms\":%.2f,\"ttft_2048_ms\":%.2f,"
-                       "\"prefill_tflops\":%.2f}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops);
+                       "\"prefill_tflops\":%.2f,\"barrier_us\":%.3f,\"fused\":%s}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops,
+                    (double)barrier_us, fused ? "true" : "false");
             fclose(f);
         }
     }

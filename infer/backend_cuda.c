@@ -13,7 +13,11 @@
  *      token id and position travel in pinned host memory that the graph
  *      copies in, the logits come back through pinned memory, and the host
  *      waits once per token.
- *   5. Prompts run in micro-batches of UBATCH tokens through cuBLAS. */
+ *   5. For the Llama-family shapes kernels/cuda/decode.h takes, the step's
+ *      forward pass is one persistent kernel (HRT_CUDA_FUSED=0 in the
+ *      environment keeps the per-operation kernels; so does a device that
+ *      cannot launch it); otherwise one kernel per operation.
+ *   6. Prompts run in micro-batches of UBATCH tokens through cuBLAS. */
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <pthread.h>
@@ -23,6 +27,7 @@
 
 #include "cpu/quant.h"
 #include "cuda/attention.h"
+#include "cuda/decode.h"
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
 #include "cuda/matvec.h"
@@ -47,6 +52,8 @@ typedef struct {
     cuda_mat tok_embd, output;
     float *output_norm, *pos_embd, *type_embd, *embd_ln_w, *embd_ln_b;
     double *inv_freq, *inv_freq_swa;
+    cuda_decode_args fused;    /* the model's part of the persistent step's arguments */
+    int fused_ok;              /* whether the model's shape is one it takes */
     void **allocs;
     int n_allocs, cap_allocs;
     size_t bytes;              /* device bytes of weights */
@@ -73,6 +80,10 @@ typedef struct {
     void *argmax_scratch;
     cudaGraphExec_t graph[2];  /* one-token step: [0] logits back, [1] argmax back */
     int have_graph[2];
+    cuda_decode_args fused;    /* the persistent step's arguments */
+    int use_fused, fused_direct; /* fused_direct: launched without a graph */
+    void *fused_scratch;
+    unsigned long long *fused_timing; /* HRT_DECODE_TIMING=1: cycles per phase, printed at the end */
 } cu_session;
 
 #define CK(call)                                                                                  \
@@ -200,6 +211,44 @@ static void cuda_model_free(hrt_model *m)
     m->backend_state = NULL;
 }
 
+/* The persistent decode step's model arguments and per-layer table, when
+ * the model's shape is one it takes (kernels/cuda/decode.h). */
+static int fused_model_init(hrt_model *m, cu_model *cm)
+{
+    const hparams *hp = &m->hp;
+    const uint32_t other = ARCH_QK_NORM | ARCH_SANDWICH_NORM | ARCH_GEGLU | ARCH_ENCODER;
+    if ((m->arch->flags & other) || hp->n_swa > 0 || hp->logit_softcap > 0) return 0;
+    cuda_decode_args *a = &cm->fused;
+    *a = (cuda_decode_args){.n_layer = hp->n_layer, .n_embd = hp->n_embd, .n_head = hp->n_head,
+                            .n_kv = hp->n_head_kv, .head_dim = hp->head_dim, .n_rot = hp->n_rot, .n_ff = hp->n_ff,
+                            .n_vocab = hp->n_vocab, .neox = hp->rope_neox, .eps = hp->norm_eps,
+                            .attn_scale = hp->attn_scale, .embd_scale = hp->embd_scale, .tok_embd = cm->tok_embd,
+                            .output = cm->output, .output_norm = cm->output_norm, .inv_freq = cm->inv_freq};
+    size_t bytes = (size_t)hp->n_layer * sizeof(cuda_decode_layer);
+    cuda_decode_layer *hl = calloc((size_t)hp->n_layer, sizeof *hl);
+    if (!hl) return hrt_err(HRT_E_NOMEM, "out of memory");
+    int ok = 1;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const cu_layer *G = &cm->layers[l];
+        hl[l] = (cuda_decode_layer){G->wq, G->wk, G->wv, G->wo, G->gate, G->up, G->down,
+                                    G->attn_norm, G->ffn_norm, G->bq, G->bk, G->bv};
+        if (G->bo || G->b_up || G->b_down) ok = 0;
+    }
+    int st = 0;
+    if (ok && cuda_decode_supported(a, hl)) {
+        void *dl = NULL;
+        if (!(st = dev_alloc(cm, &dl, bytes))) {
+            cudaError_t e = cudaMemcpy(dl, hl, bytes, cudaMemcpyHostToDevice);
+            if (e != cudaSuccess) st = hrt_err(HRT_E_BACKEND, "CUDA: uploading the layer table failed: %s",
+                                               cudaGetErrorString(e));
+            a->layers = dl;
+            cm->fused_ok = !st;
+        }
+    }
+    free(hl);
+    return st;
+}
+
 static int cuda_model_init(hrt_model *m)
 {
     const hparams *hp = &m->hp;
@@ -270,6 +319,7 @@ static int cuda_model_init(hrt_model *m)
             CK(cudaMemcpy(cm->inv_freq_swa, hp->rope_inv_freq_swa, fb, cudaMemcpyHostToDevice));
         }
     }
+    if (!enc && (st = fused_model_init(m, cm))) return st;
     CK(cudaDeviceSynchronize());
     return 0;
 }
@@ -283,21 +333,44 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
     }
     size_t fr = 0, total = 0;
     cudaMemGetInfo(&fr, &total);
-    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free",
+    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s",
              cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
-             (double)fr / 1048576.0, (double)total / 1048576.0);
+             (double)fr / 1048576.0, (double)total / 1048576.0,
+             cm->fused_ok ? "one persistent kernel per token" : "one kernel per operation");
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
+/* HRT_DECODE_TIMING=1: where a persistent step's time went, per token, on stderr. */
+static void report_timing(hrt_session *s)
+{
+    cu_session *c = s->state;
+    unsigned long long t[DECODE_PHASES + 1];
+    int khz = 0;
+    if (cudaMemcpy(t, c->fused_timing, sizeof t, cudaMemcpyDeviceToHost) != cudaSuccess || !t[DECODE_PHASES] ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, s->model->device) != cudaSuccess || khz <= 0)
+        return;
+    static const char *name[DECODE_PHASES] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head"};
+    double us = 1e3 / (double)khz / (double)t[DECODE_PHASES], all = 0;
+    fprintf(stderr, "decode phases over %llu steps (us per token at %d MHz, each with its barriers):",
+            t[DECODE_PHASES], khz / 1000);
+    for (int k = 0; k < DECODE_PHASES; k++) {
+        fprintf(stderr, " %s %.1f", name[k], (double)t[k] * us);
+        all += (double)t[k] * us;
+    }
+    fprintf(stderr, "; all %.1f\n", all);
+}
+
 static void cuda_session_free(hrt_session *s)
 {
     cu_session *c = s->state;
     if (!c) return;
+    if (c->fused_timing) report_timing(s);
     for (int g = 0; g < 2; g++)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch};
+                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
+                   c->fused_timing};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -357,6 +430,33 @@ static int cuda_session_init(hrt_session *s)
     int most = (s->n_ctx + 7) / 8;
     c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want; /* kernels/cuda/attention.cu: MAX_SPLIT */
     CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
+    const char *env = getenv("HRT_CUDA_FUSED");
+    if (cm->fused_ok && !(env && !strcmp(env, "0"))) {
+        cuda_decode_args *a = &c->fused;
+        *a = cm->fused;
+        a->n_ctx = s->n_ctx;
+        a->k_cache = c->k_cache;
+        a->v_cache = c->v_cache;
+        a->token = c->d_ids;
+        a->pos = c->d_pos;
+        a->logits = c->logits;
+        a->next = c->d_next;
+        /* a device that cannot hold one block per multiprocessor keeps the per-operation kernels */
+        if (cuda_decode_grid(a, &a->grid) == cudaSuccess) {
+            CK(cudaMalloc(&c->fused_scratch, cuda_decode_scratch_bytes(a)));
+            a->scratch = c->fused_scratch;
+            const char *tm = getenv("HRT_DECODE_TIMING");
+            if (tm && strcmp(tm, "0")) {
+                CK(cudaMalloc((void **)&c->fused_timing, (DECODE_PHASES + 1) * sizeof *c->fused_timing));
+                CK(cudaMemset(c->fused_timing, 0, (DECODE_PHASES + 1) * sizeof *c->fused_timing));
+                a->timing = c->fused_timing;
+            }
+            CK(cuda_decode_reset(a, c->stream));
+            CK(cudaStreamSynchronize(c->stream));
+            c->use_fused = 1;
+        }
+        cudaGetLastError(); /* clears what cuda_decode_grid may have left */
+    }
     return 0;
 }
 
@@ -395,6 +495,11 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
     do {                                        \
         if ((e = (call)) != cudaSuccess) return e; \
     } while (0)
+    if (n == 1 && c->use_fused) {
+        RUN(cuda_decode_step(&c->fused, st));
+        if (argmax) return cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
+        return cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st);
+    }
     int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
     RUN(cuda_embed_rows(&cm->tok_embd, c->d_ids, n, hp->embd_scale, c->x, st));
     for (int l = 0; l < hp->n_layer; l++) {
@@ -477,10 +582,26 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
         int last = done + nb >= n, am = argmax && last;
-        if (nb == 1) {
+        if (nb == 1 && c->use_fused && !c->have_graph[am] && !c->fused_direct && capture_step(s, am)) {
+            /* a driver that cannot put the cooperative launch in a graph: launched directly */
+            cudaGetLastError();
+            c->fused_direct = 1;
+        }
+        if (nb == 1 && c->fused_direct) {
+            cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
+            if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
+            if (e == cudaSuccess) e = enqueue_forward(s, 1, am);
+            if (e == cudaErrorCooperativeLaunchTooLarge) { /* the device is shared: per-operation kernels */
+                cudaGetLastError();
+                c->use_fused = c->fused_direct = 0;
+            } else if (e != cudaSuccess) {
+                return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
+            }
+        }
+        if (nb == 1 && !c->fused_direct) {
             if (!c->have_graph[am] && (st = capture_step(s, am))) return st;
             CK(cudaGraphLaunch(c->graph[am], c->stream));
-        } else {
+        } else if (nb > 1) {
             CK(cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)nb * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
             CK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream));
             CK(enqueue_forward(s, nb, am));

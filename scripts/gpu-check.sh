@@ -51,21 +51,25 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
   run configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHRT_CUDA=ON -DHRT_WERROR=ON \
     -DCJSON_ROOT="$root/.gpu/cjson" -DCMAKE_CUDA_ARCHITECTURES="80;90"
   run build cmake --build build-gpu -j"$(nproc)"
-  run kernels ./build-gpu/tests/test_cuda_kernels
-  run e2e-first ./build-gpu/tests/test_cuda_e2e
-  run cpu-tests ctest --test-dir build-gpu --output-on-failure -E "cuda|cli"
+  run kernels timeout 600 ./build-gpu/tests/test_cuda_kernels
+  run e2e-first timeout 600 ./build-gpu/tests/test_cuda_e2e
+  # GPU_CHECK_QUICK=1: the GPU's own tests only (CI runs the others)
+  [ -n "${GPU_CHECK_QUICK:-}" ] || run cpu-tests ctest --test-dir build-gpu --output-on-failure -E "cuda|cli"
 fi
 if [ "$stage" = model ] || [ "$stage" = all ]; then
   [ -x build-gpu/tests/test_cuda_e2e ] || run build cmake --build build-gpu -j"$(nproc)"
-  run e2e ./build-gpu/tests/test_cuda_e2e
+  run e2e timeout 600 ./build-gpu/tests/test_cuda_e2e
   run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   if [ -f "$gguf" ]; then
     run bench-smollm2-q4_1 ./build-gpu/bench/bench_gpu --model "$gguf" --label "SmolLM2-135M Q4_1" --json "$out/bench_smollm2_q4_1.json"
+    # the same with one kernel per operation (the graph of the previous version)
+    run bench-smollm2-q4_1-ops env HRT_CUDA_FUSED=0 ./build-gpu/bench/bench_gpu --model "$gguf" \
+      --label "SmolLM2-135M Q4_1, per-op" --json "$out/bench_smollm2_q4_1_ops.json"
   fi
   if [ -f "$gemma" ]; then
     run bench-gemma3-q4_k_m ./build-gpu/bench/bench_gpu --model "$gemma" --label "Gemma 3 270M Q4_K_M" --json "$out/bench_gemma3_q4_k_m.json"
   fi
-  if [ -f "$gguf" ] && command -v ncu >/dev/null; then
+  if [ -f "$gguf" ] && [ -z "${GPU_CHECK_QUICK:-}" ] && command -v ncu >/dev/null; then
     # where the time goes: per-kernel totals for a ~600-token prompt and 16 decode steps
     python3 -c "print(' '.join(['The history of computing is long.'] * 90))" >/tmp/prompt.txt
     run ncu-profile ncu --metrics gpu__time_duration.sum --print-summary per-kernel \

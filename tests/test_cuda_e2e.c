@@ -13,6 +13,12 @@
  *   - the same prompts, CUDA vs the CPU backend's F32 path, greedy ids;
  *   - embeddings on the GPU: a tiny BERT vs HF transformers, and
  *     all-MiniLM-L6-v2 vs sentence-transformers when it is there;
+ *   - the persistent decode step (kernels/cuda/decode.cu) against the
+ *     per-operation kernels (HRT_CUDA_FUSED=0) on tiny Llama and Qwen2 and
+ *     SmolLM2 (short and 1,100-token contexts): every step's logits within
+ *     a tolerance, the same greedy tokens, and the persistent step repeating
+ *     itself bit for bit across two interleaved sessions; Qwen3 and Gemma 3
+ *     (shapes it does not take) stay on the per-operation kernels;
  *   - a session too large for the device is refused with the sizes;
  *   - hrt_generate on the GPU answers the golden question.
  * Skips ("no CUDA device") where there is no GPU. */
@@ -187,6 +193,127 @@ static void test_embed(void)
     embed_on_gpu(dir, "minilm_embed.json", 0.999);
 }
 
+static int decodes_fused(hrt_model *m)
+{
+    hrt_model_info info;
+    hrt_model_info_get(m, &info);
+    return strstr(info.device, "persistent") != NULL;
+}
+
+static int argmax_of(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* n_steps greedy steps after an n_prompt-token prompt (ids spread over the
+ * vocabulary) on three sessions of one model: a and b decode with the
+ * persistent kernel, o with the per-operation kernels. b alternates the
+ * logits and the argmax entry points; a and b see the same tokens and are
+ * stepped in turn, so their logits must be equal bit for bit. */
+static void test_fused(const char *path, const char *label, int n_prompt, int n_steps, double tol)
+{
+    hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (!m) return;
+    hrt_model_info info;
+    hrt_model_info_get(m, &info);
+    CHECK_MSG(decodes_fused(m), "%s: %s", label, info.device);
+    int nv = info.n_vocab;
+    hrt_session_params sp = hrt_session_default_params();
+    sp.n_ctx = n_prompt + n_steps + 8;
+    hrt_session *a = NULL, *b = NULL, *o = NULL;
+    setenv("HRT_CUDA_FUSED", "0", 1);
+    CHECK_STATUS(hrt_session_open(m, &sp, &o), 0);
+    unsetenv("HRT_CUDA_FUSED");
+    CHECK_STATUS(hrt_session_open(m, &sp, &a), 0);
+    CHECK_STATUS(hrt_session_open(m, &sp, &b), 0);
+    float *la = malloc((size_t)nv * sizeof *la), *lb = malloc((size_t)nv * sizeof *lb),
+          *lo = malloc((size_t)nv * sizeof *lo);
+    int32_t *ids = malloc((size_t)n_prompt * sizeof *ids);
+    if (!a || !b || !o || !la || !lb || !lo || !ids) {
+        CHECK(0);
+        goto done;
+    }
+    for (int i = 0; i < n_prompt; i++) ids[i] = (int32_t)((i * 7919L + 13) % nv);
+    CHECK_STATUS(hrt_session_eval(a, ids, (size_t)n_prompt, la), 0);
+    CHECK_STATUS(hrt_session_eval(b, ids, (size_t)n_prompt, lb), 0);
+    CHECK_STATUS(hrt_session_eval(o, ids, (size_t)n_prompt, lo), 0);
+    double worst = 0;
+    int bitwise = 0, same_tok = 0, argmax_ok = 0;
+    for (int t = 0; t < n_steps; t++) {
+        int32_t tok = argmax_of(la, nv), next = -1;
+        if (hrt_session_eval(a, &tok, 1, la) || hrt_session_eval(o, &tok, 1, lo)) {
+            CHECK_MSG(0, "%s: step %d failed: %s", label, t, hrt_last_error());
+            break;
+        }
+        if (t % 2 == 0) {
+            CHECK_STATUS(hrt_session_eval(b, &tok, 1, lb), 0);
+            bitwise += !memcmp(la, lb, (size_t)nv * sizeof *la);
+        } else {
+            CHECK_STATUS(hrt_session_eval_argmax(b, &tok, 1, &next), 0);
+            argmax_ok += next == argmax_of(la, nv);
+        }
+        double big = 0, diff = 0;
+        for (int i = 0; i < nv; i++) {
+            if (fabs(lo[i]) > big) big = fabs(lo[i]);
+            if (fabs(la[i] - lo[i]) > diff) diff = fabs(la[i] - lo[i]);
+        }
+        if (diff / big > worst) worst = diff / big;
+        /* the same greedy token, or a near tie (the sums' order differs) */
+        int ta = argmax_of(la, nv), to = argmax_of(lo, nv);
+        same_tok += ta == to || fabs(lo[ta] - lo[to]) <= tol * big;
+    }
+    printf("%s, persistent vs per-operation: %d-token prompt, %d steps: worst logit difference %.2e of the largest; "
+           "%d/%d greedy tokens agree; %d/%d steps bitwise equal across sessions; argmax %d/%d\n",
+           label, n_prompt, n_steps, worst, same_tok, n_steps, bitwise, (n_steps + 1) / 2, argmax_ok, n_steps / 2);
+    CHECK_MSG(worst <= tol, "%s: persistent and per-operation logits differ by %.2e of the largest", label, worst);
+    CHECK(same_tok == n_steps);
+    CHECK(bitwise == (n_steps + 1) / 2);
+    CHECK(argmax_ok == n_steps / 2);
+done:
+    free(la);
+    free(lb);
+    free(lo);
+    free(ids);
+    hrt_session_free(a);
+    hrt_session_free(b);
+    hrt_session_free(o);
+    hrt_model_free(m);
+}
+
+static void test_fused_all(void)
+{
+    char dir[1024];
+    const char *tiny[] = {"llama", "qwen2"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
+        test_fused(dir, tiny[i], 5, 100, 1e-4);
+    }
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen3", HRT_SOURCE_DIR);
+    hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (m) CHECK_MSG(!decodes_fused(m), "qwen3 (Q/K norms) claims the persistent step");
+    hrt_model_free(m);
+    snprintf(dir, sizeof dir, "%s/models/gemma-3-270m-q4_k_m.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(dir, "rb");
+    if (f) {
+        fclose(f);
+        m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+        if (m) CHECK_MSG(!decodes_fused(m), "Gemma 3 (sliding windows) claims the persistent step");
+        hrt_model_free(m);
+    }
+    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
+    f = fopen(dir, "rb");
+    if (!f) {
+        printf("smollm2 absent: its persistent-step checks are not run\n");
+        return;
+    }
+    fclose(f);
+    test_fused(dir, "smollm2", 7, 64, 1e-3);
+    test_fused(dir, "smollm2 long", 1100, 16, 1e-3);
+}
+
 /* A session that cannot fit on the device is refused with the sizes. */
 static void test_oom(void)
 {
@@ -218,6 +345,7 @@ int main(void)
     test_tiny();
     test_embed();
     test_oom();
+    test_fused_all();
     test_smollm2();
     test_gemma3();
     return test_finish();

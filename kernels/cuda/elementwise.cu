@@ -1,29 +1,6 @@
 #include "elementwise.h"
 
-#include "common.cuh"
-
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30 };
-
-/* Element c of row r of a repacked matrix (matvec.h's layouts), as a float. */
-static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int64_t c)
-{
-    const void *q = W.q;
-    int64_t nb = W.cols / 32, blk = c / 32, j = c % 32, cols = W.cols;
-    size_t bi = (size_t)r * nb + blk;
-    switch (W.type) {
-    case T_Q4_0: case T_Q4_1: case T_Q4_K: {
-        uint8_t b = ((const uint8_t *)q)[bi * 16 + (j & 15)];
-        float v = (float)(j < 16 ? (b & 15) : (b >> 4));
-        if (W.type == T_Q4_K) return v * W.fd[bi] + W.fm[bi];
-        return W.type == T_Q4_0 ? (v - 8.0f) * h2f(W.d[bi]) : v * h2f(W.d[bi]) + h2f(W.m[bi]);
-    }
-    case T_Q8_0: return (float)((const int8_t *)q)[bi * 32 + j] * h2f(W.d[bi]);
-    case T_Q6_K: return (float)((const int8_t *)q)[bi * 32 + j] * W.fd[bi * 2 + j / 16];
-    case T_F16: return h2f(((const uint16_t *)q)[(size_t)r * cols + c]);
-    case T_BF16: return bf2f(((const uint16_t *)q)[(size_t)r * cols + c]);
-    default: return ((const float *)q)[(size_t)r * cols + c];
-    }
-}
+#include "mat.cuh"
 
 static __global__ void embed_kernel(cuda_mat E, const int32_t *ids, float scale, float *out)
 {

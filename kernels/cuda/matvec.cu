@@ -3,121 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.cuh"
-
-/* ggml type ids used here (kernels/cpu/quant.h) */
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30,
-       T_NONE = 40 };
+#include "mat.cuh"
 
 #define ROWS_PER_BLOCK 4 /* one warp per row */
 #define MV_MAX 3
 
-/* dot(row of W, xs) by one warp; xs in shared memory. Each lane step reads
- * a wide piece of the row so that many bytes are in flight per warp:
- *   Q4_0/Q4_1/Q4_K: 8 bytes = half a block's nibbles: bytes 8h..8h+7 of
- *              block b hold elements 8h..8h+7 (low nibbles) and 16+8h.. (high);
- *   Q8_0/Q6_K: 16 bytes = half a block (elements 16h..16h+15);
- *   F16/BF16:  16 bytes = 8 elements;  F32: 16 bytes = 4 elements. */
-template <int TYPE>
-static __device__ __forceinline__ float row_dot(const void *__restrict__ qv, const uint16_t *__restrict__ d,
-                                                const uint16_t *__restrict__ m, const float *__restrict__ fd,
-                                                const float *__restrict__ fm, int64_t row, int cols,
-                                                const float *xs, int lane)
-{
-    float acc = 0.0f;
-    int nb = cols / 32;
-    if (TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K) {
-        const uint2 *qr = (const uint2 *)qv + (size_t)row * nb * 2;
-        for (int u = lane; u < nb * 2; u += WARP) {
-            int blk = u >> 1, sub = (u & 1) * 8;
-            uint2 v = __ldg(qr + u);
-            const float *xl = xs + blk * 32 + sub, *xh = xl + 16;
-            float4 l0 = *(const float4 *)xl, l1 = *(const float4 *)(xl + 4);
-            float4 h0 = *(const float4 *)xh, h1 = *(const float4 *)(xh + 4);
-            float xa[8] = {l0.x, l0.y, l0.z, l0.w, l1.x, l1.y, l1.z, l1.w};
-            float xb[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
-            float s = 0.0f, sx = 0.0f;
-#pragma unroll
-            for (int k = 0; k < 8; k++) {
-                uint32_t b = ((k < 4 ? v.x : v.y) >> (8 * (k & 3))) & 0xffu;
-                float lo = (float)(b & 15u), hi = (float)(b >> 4);
-                if (TYPE == T_Q4_0) {
-                    s += (lo - 8.0f) * xa[k] + (hi - 8.0f) * xb[k];
-                } else {
-                    s += lo * xa[k] + hi * xb[k];
-                    sx += xa[k] + xb[k];
-                }
-            }
-            size_t bi = (size_t)row * nb + blk;
-            if (TYPE == T_Q4_K) {
-                acc += __ldg(fd + bi) * s + __ldg(fm + bi) * sx;
-            } else {
-                acc += h2f(__ldg(d + bi)) * s;
-                if (TYPE == T_Q4_1) acc += h2f(__ldg(m + bi)) * sx;
-            }
-        }
-    } else if (TYPE == T_Q8_0 || TYPE == T_Q6_K) {
-        const uint4 *qr = (const uint4 *)qv + (size_t)row * nb * 2;
-        for (int u = lane; u < nb * 2; u += WARP) {
-            int blk = u >> 1, sub = (u & 1) * 16;
-            uint4 v = __ldg(qr + u);
-            const float *xp = xs + blk * 32 + sub;
-            uint32_t words[4] = {v.x, v.y, v.z, v.w};
-            float s = 0.0f;
-#pragma unroll
-            for (int w = 0; w < 4; w++) {
-                float4 xq = *(const float4 *)(xp + 4 * w);
-                uint32_t q = words[w];
-                s += (float)(int8_t)(q & 0xffu) * xq.x + (float)(int8_t)((q >> 8) & 0xffu) * xq.y +
-                     (float)(int8_t)((q >> 16) & 0xffu) * xq.z + (float)(int8_t)(q >> 24) * xq.w;
-            }
-            /* Q6_K: one scale per half block, u indexes them */
-            acc += (TYPE == T_Q6_K ? __ldg(fd + (size_t)row * nb * 2 + u) : h2f(__ldg(d + (size_t)row * nb + blk))) * s;
-        }
-    } else if (TYPE == T_F32) {
-        const float *w = (const float *)qv + (size_t)row * cols;
-        if (cols % 4 == 0) {
-            for (int i = lane * 4; i < cols; i += WARP * 4) {
-                float4 wv = __ldg((const float4 *)(w + i)), xv = *(const float4 *)(xs + i);
-                acc += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
-            }
-        } else {
-            for (int i = lane; i < cols; i += WARP) acc += __ldg(w + i) * xs[i];
-        }
-    } else {
-        const uint16_t *w = (const uint16_t *)qv + (size_t)row * cols;
-        int i = lane * 8;
-        if (cols % 8 == 0) {
-            for (; i < cols; i += WARP * 8) {
-                uint4 v = __ldg((const uint4 *)(w + i));
-                uint32_t words[4] = {v.x, v.y, v.z, v.w};
-                float4 x0 = *(const float4 *)(xs + i), x1 = *(const float4 *)(xs + i + 4);
-                float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-#pragma unroll
-                for (int k = 0; k < 4; k++) {
-                    float w0 = TYPE == T_F16 ? h2f(words[k] & 0xffffu) : bf2f(words[k] & 0xffffu);
-                    float w1 = TYPE == T_F16 ? h2f(words[k] >> 16) : bf2f(words[k] >> 16);
-                    acc += w0 * xv[2 * k] + w1 * xv[2 * k + 1];
-                }
-            }
-        } else {
-            for (i = lane * 2; i + 1 < cols; i += WARP * 2) {
-                uint32_t pair = __ldg((const uint32_t *)(w + i)); /* cols even: aligned */
-                float w0 = TYPE == T_F16 ? h2f(pair & 0xffffu) : bf2f(pair & 0xffffu);
-                float w1 = TYPE == T_F16 ? h2f(pair >> 16) : bf2f(pair >> 16);
-                acc += w0 * xs[i] + w1 * xs[i + 1];
-            }
-        }
-    }
-    return warp_sum(acc);
-}
-
 /* Up to MV_MAX matrices of one type and width share an input; their rows
  * are laid end to end over the grid. */
 struct mv_args {
-    const void *q[MV_MAX];
-    const uint16_t *d[MV_MAX], *m[MV_MAX];
-    const float *fd[MV_MAX], *fm[MV_MAX];
+    cuda_mat w[MV_MAX];
     const float *bias[MV_MAX];
     float *y[MV_MAX];
     int rows[MV_MAX];
@@ -147,20 +41,28 @@ static __global__ void matvec_kernel(mv_args a)
     __syncthreads();
     int lane = threadIdx.x % WARP;
     int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / WARP;
+    int nb = a.cols / 32;
     if (a.swiglu) {
         if (row >= a.rows[0]) return;
-        float g = row_dot<TYPE>(a.q[0], a.d[0], a.m[0], a.fd[0], a.fm[0], row, a.cols, xs, lane);
-        float u = row_dot<TYPE>(a.q[1], a.d[1], a.m[1], a.fd[1], a.fm[1], row, a.cols, xs, lane);
-        if (lane == 0) a.y[0][row] = (a.swiglu == 1 ? silu(g) : gelu_tanh(g)) * u;
+        const cuda_mat g = a.w[0], u = a.w[1];
+        const cuda_mat *W[2] = {&g, &u};
+        const int64_t rows[2] = {row, row};
+        float o[2];
+        rows_dot<TYPE, 2>(W, rows, 0, nb, xs, lane, o);
+        if (lane == 0) a.y[0][row] = (a.swiglu == 1 ? silu(o[0]) : gelu_tanh(o[0])) * o[1];
         return;
     }
     int k = 0;
     while (k < a.n_mats && row >= a.rows[k]) row -= a.rows[k++];
     if (k >= a.n_mats) return;
-    float acc = row_dot<TYPE>(a.q[k], a.d[k], a.m[k], a.fd[k], a.fm[k], row, a.cols, xs, lane);
+    const cuda_mat w = a.w[k];
+    const cuda_mat *W[1] = {&w};
+    const int64_t rows[1] = {row};
+    float o[1];
+    rows_dot<TYPE, 1>(W, rows, 0, nb, xs, lane, o);
     if (lane == 0) {
         float *y = a.y[k];
-        y[row] = (a.accumulate ? y[row] : 0.0f) + (a.bias[k] ? a.bias[k][row] : 0.0f) + acc;
+        y[row] = (a.accumulate ? y[row] : 0.0f) + (a.bias[k] ? a.bias[k][row] : 0.0f) + o[0];
     }
 }
 
@@ -172,11 +74,7 @@ static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const
     int total = 0;
     for (int k = 0; k < n; k++) {
         if (W[k]->type != W[0]->type || W[k]->cols != W[0]->cols) return cudaErrorInvalidValue;
-        a.q[k] = W[k]->q;
-        a.d[k] = W[k]->d;
-        a.m[k] = W[k]->m;
-        a.fd[k] = W[k]->fd;
-        a.fm[k] = W[k]->fm;
+        a.w[k] = *W[k];
         a.bias[k] = bias ? bias[k] : NULL;
         a.y[k] = y[k];
         a.rows[k] = (int)W[k]->rows;

@@ -1,0 +1,638 @@
+#include "decode.h"
+
+#include <limits.h>
+
+#include "mat.cuh"
+
+/* Threads per block: at 256 the kernel keeps everything in registers (245
+ * of them); at 512 (128 a thread) it spilled, and measured slower on the
+ * H100 (docs/PERFORMANCE.md). */
+#define THREADS 256
+#define NW (THREADS / WARP)
+#define HPG_MAX 8            /* query heads per KV head */
+#define PL_MAX 4             /* head dims per lane: head_dim <= 128 */
+#define KEYS_MIN (2 * NW)    /* an attention split takes at least two keys per warp */
+#define LM_ROWS 2            /* LM-head rows a warp reads at once (b2 holds their first batch) */
+
+/* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
+ * counter and the launch's starting count sit in their own lines. */
+struct scratch_map {
+    size_t count, base, x_a, x_b, q, hb, part, wo_part, best_v, best_i, total;
+    int max_split;
+};
+
+static __host__ __device__ size_t take(size_t *o, size_t bytes)
+{
+    size_t at = *o;
+    *o += (bytes + 127) / 128 * 128;
+    return at;
+}
+
+static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
+{
+    scratch_map s;
+    size_t o = 0, f = sizeof(float);
+    int hd = a.head_dim;
+    s.max_split = a.grid / a.n_kv > 1 ? a.grid / a.n_kv : 1;
+    s.count = take(&o, 4);
+    s.base = take(&o, 4);
+    s.x_a = take(&o, (size_t)a.n_embd * f);
+    s.x_b = take(&o, (size_t)a.n_embd * f);
+    s.q = take(&o, (size_t)a.n_head * hd * f);
+    s.hb = take(&o, (size_t)a.n_ff * f);
+    s.part = take(&o, (size_t)a.n_head * s.max_split * (hd + 2) * f);
+    s.wo_part = take(&o, (size_t)a.n_kv * a.n_embd * f);
+    s.best_v = take(&o, (size_t)a.grid * f);
+    s.best_i = take(&o, (size_t)a.grid * sizeof(int));
+    s.total = o;
+    return s;
+}
+
+/* Shared memory: a phase's input vector; attention's queries and the
+ * warps' partial states; the merge's vector, split weights and sums. */
+static size_t smem_floats(const cuda_decode_args *a, int grid)
+{
+    size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
+    size_t max_split = (size_t)(grid / a->n_kv > 1 ? grid / a->n_kv : 1);
+    size_t vec = (size_t)(a->n_embd > a->n_ff ? a->n_embd : a->n_ff);
+    size_t merge = hpg * hd + 2 * hpg * max_split + hpg;
+    size_t att = hpg * hd + NW * hpg * (hd + 2);
+    if (merge > vec) vec = merge;
+    return vec > att ? vec : att;
+}
+
+/* All blocks wait here until every block has arrived. The counter only
+ * grows (wrapping): the k-th barrier of a launch that started at count
+ * base waits for base + k * gridDim.x. Writes before it are published by
+ * the release; reads after it that may see other blocks' writes go through
+ * L2 (__ldcg), never the incoherent L1 or the read-only path. */
+static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &target)
+{
+    target += gridDim.x;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        /* release: the block's writes (ordered before by the bar.sync) happen before the count */
+        asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(count) : "memory");
+        unsigned v;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
+        } while ((int)(v - target) < 0);
+    }
+    __syncthreads();
+}
+
+/* Q/K/V unit u of the first phase: rows ia and ib of head row0 / head_dim
+ * of matrix sect (0 Q, 1 K, 2 V), rotated as RoPE pair i when rot. */
+struct qkv_unit {
+    int sect, ia, ib, i, rot;
+    int64_t row0;
+};
+
+static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args &a)
+{
+    qkv_unit q;
+    const int half = a.head_dim / 2, rot_half = a.n_rot / 2, hh = u / half;
+    q.i = u % half;
+    q.sect = hh < a.n_head ? 0 : hh < a.n_head + a.n_kv ? 1 : 2;
+    q.row0 = (int64_t)(hh - (q.sect == 0 ? 0 : q.sect == 1 ? a.n_head : a.n_head + a.n_kv)) * a.head_dim;
+    q.rot = 0;
+    if (q.sect < 2 && q.i < rot_half) {
+        q.ia = a.neox ? q.i : 2 * q.i;
+        q.ib = a.neox ? q.i + rot_half : 2 * q.i + 1;
+        q.rot = 1;
+    } else if (q.sect < 2) {
+        q.ia = a.n_rot + 2 * (q.i - rot_half);
+        q.ib = q.ia + 1;
+    } else {
+        q.ia = 2 * q.i;
+        q.ib = q.ia + 1;
+    }
+    return q;
+}
+
+static __device__ __forceinline__ void better(float &av, int &ai, float bv, int bi)
+{
+    if (bv > av || (bv == av && bi < ai)) av = bv, ai = bi;
+}
+
+/* xs = RMSNorm(xs) * w, for the block's own xs[i] (i = tid + k THREADS)
+ * whose squares sum to ss over the block's threads. */
+static __device__ __forceinline__ void norm_in_place(float *xs, float ss, const float *w, int n, float eps,
+                                                     float *red)
+{
+    float scale = rsqrtf(block_sum(ss, red) / (float)n + eps);
+    for (int i = threadIdx.x; i < n; i += THREADS) xs[i] = xs[i] * scale * __ldg(w + i);
+    __syncthreads();
+}
+
+/* One key into a warp's online softmax for the group's hpg query heads
+ * (qs: scaled queries; the lane holds dims lane + 32 j of the key and value). */
+static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, int lane, const float (&kv)[PL_MAX],
+                                              const float (&vv)[PL_MAX], float (&m)[HPG_MAX], float (&ls)[HPG_MAX],
+                                              float (&acc)[HPG_MAX][PL_MAX])
+{
+#pragma unroll
+    for (int h = 0; h < HPG_MAX; h++) {
+        if (h >= hpg) break;
+        float sc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < PL_MAX; j++) {
+            int dd = lane + WARP * j;
+            if (dd < hd) sc += qs[h * hd + dd] * kv[j];
+        }
+        sc = warp_sum(sc);
+        float mn = fmaxf(m[h], sc), c = expf(m[h] - mn), p = expf(sc - mn);
+        ls[h] = ls[h] * c + p;
+#pragma unroll
+        for (int j = 0; j < PL_MAX; j++) acc[h][j] = acc[h][j] * c + p * vv[j];
+        m[h] = mn;
+    }
+}
+
+static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
+{
+    extern __shared__ __align__(16) float sm[];
+    __shared__ long long clk[DECODE_PHASES + 1]; /* a.timing: block 0's cycles per phase, then the last stamp */
+    __shared__ float red[32], warp_v[NW];
+    __shared__ int warp_i[NW];
+    const scratch_map S = map_scratch(a);
+    char *scr = (char *)a.scratch;
+    unsigned *count = (unsigned *)(scr + S.count);
+    unsigned *base = (unsigned *)(scr + S.base);
+    float *x_a = (float *)(scr + S.x_a), *x_b = (float *)(scr + S.x_b), *q = (float *)(scr + S.q);
+    float *hb = (float *)(scr + S.hb), *part = (float *)(scr + S.part), *wo_part = (float *)(scr + S.wo_part);
+    float *best_v = (float *)(scr + S.best_v);
+    int *best_i = (int *)(scr + S.best_i);
+    const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP, bid = blockIdx.x, grid = gridDim.x;
+    unsigned target = __ldcg(base);
+    const int pos = *a.pos, d = a.n_embd, hd = a.head_dim, n_kv = a.n_kv, hpg = a.n_head / n_kv;
+    const int kv_dim = n_kv * hd, npos = pos + 1, max_split = S.max_split;
+    const int32_t tok = *a.token;
+    /* attention: n_split slices of per keys for each KV group */
+    int n_split = (npos + KEYS_MIN - 1) / KEYS_MIN;
+    if (n_split > max_split) n_split = max_split;
+    const int per = (npos + n_split - 1) / n_split;
+    n_split = (npos + per - 1) / per;
+    /* Wo: chunks of rows for each KV group */
+    const int chunks = grid / n_kv > 1 ? grid / n_kv : 1, rows_per = (d + chunks - 1) / chunks;
+    const bool timed = a.timing && bid == 0 && tid == 0;
+    if (timed) {
+        for (int k = 0; k < DECODE_PHASES; k++) clk[k] = 0;
+        clk[DECODE_PHASES] = clock64();
+    }
+/* the time from the last stamp to the end of the barrier just passed, to phase k */
+#define STAMP(k)                                   \
+    if (timed) {                                   \
+        long long t_ = clock64();                  \
+        clk[k] += t_ - clk[DECODE_PHASES];         \
+        clk[DECODE_PHASES] = t_;                   \
+    }
+
+    /* RoPE's cos and sin for this position, once */
+    __shared__ float rope_c[WARP * PL_MAX / 2], rope_s[WARP * PL_MAX / 2];
+    for (int i = tid; i < a.n_rot / 2; i += THREADS) {
+        double sn, cs;
+        sincos((double)pos * a.inv_freq[i], &sn, &cs);
+        rope_c[i] = (float)cs, rope_s[i] = (float)sn;
+    }
+    /* Each warp loads the weights of its first rows of the next phase before
+     * the barrier in front of it (mat_rows_load), so that their latency
+     * passes during the wait: b2 for Q/K/V, gate/up and the LM head, b1 for
+     * Wo and down. */
+    wbatch<2> b2;
+    wbatch<1> b1;
+    const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp;
+    if (first_unit < qkv_units) {
+        const qkv_unit qu = qkv_of(first_unit, a);
+        const cuda_mat W = qu.sect == 0 ? a.layers[0].wq : qu.sect == 1 ? a.layers[0].wk : a.layers[0].wv;
+        const cuda_mat *Wr[2] = {&W, &W};
+        const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
+        mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
+    }
+
+    for (int l = 0; l < a.n_layer; l++) {
+        const cuda_decode_layer *L = a.layers + l;
+        float *kc = a.k_cache + (size_t)l * a.n_ctx * kv_dim, *vc = a.v_cache + (size_t)l * a.n_ctx * kv_dim;
+
+        /* 1. norm, Q/K/V rows in rotation pairs, RoPE, K and V to the cache */
+        {
+            float ss = 0.0f;
+            const cuda_mat E = a.tok_embd;
+            for (int i = tid; i < d; i += THREADS) {
+                float v = l == 0 ? mat_at(E, tok, i) * a.embd_scale : __ldcg(x_a + i);
+                if (l == 0 && bid == 0) x_a[i] = v;
+                sm[i] = v;
+                ss += v * v;
+            }
+            norm_in_place(sm, ss, L->attn_norm, d, a.eps, red);
+            const cuda_mat wq = L->wq, wk = L->wk, wv = L->wv;
+            for (int u = first_unit; u < qkv_units; u += grid * NW) {
+                const qkv_unit qu = qkv_of(u, a);
+                const cuda_mat W = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
+                const cuda_mat *Wr[2] = {&W, &W};
+                const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
+                float o[2];
+                if (u == first_unit) mat_rows_finish<2>(Wr, rows, 0, d / 32, sm, lane, b2, o);
+                else mat_rows_dot<2>(Wr, rows, 0, d / 32, sm, lane, o);
+                if (lane == 0) {
+                    const float *bias = qu.sect == 0 ? L->bq : qu.sect == 1 ? L->bk : L->bv;
+                    float x0 = o[0], x1 = o[1];
+                    if (bias) x0 = __ldg(bias + qu.row0 + qu.ia) + x0, x1 = __ldg(bias + qu.row0 + qu.ib) + x1;
+                    if (qu.rot) {
+                        float c = rope_c[qu.i], s = rope_s[qu.i], y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+                        x0 = y0, x1 = y1;
+                    }
+                    float *dst = qu.sect == 0 ? q + qu.row0 : (qu.sect == 1 ? kc : vc) + (size_t)pos * kv_dim + qu.row0;
+                    dst[qu.ia] = x0;
+                    dst[qu.ib] = x1;
+                }
+            }
+        }
+        grid_sync(count, target);
+        STAMP(0)
+
+        /* 2. attention: (KV group, slice of keys) per block, one key per warp step */
+        {
+            float *qs = sm, *ws = sm + hpg * hd;
+            const int pl = (hd + WARP - 1) / WARP;
+            for (int item = bid; item < n_kv * n_split; item += grid) {
+                const int g = item / n_split, s = item % n_split, k0 = s * per, k1 = k0 + per < npos ? k0 + per : npos;
+                for (int i = tid; i < hpg * hd; i += THREADS) qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
+                __syncthreads();
+                float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
+#pragma unroll
+                for (int h = 0; h < HPG_MAX; h++) {
+                    m[h] = -INFINITY, ls[h] = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
+                }
+                /* two keys per warp step, both loaded before either is used */
+                for (int key = k0 + warp; key < k1; key += 2 * NW) {
+                    const int key2 = key + NW;
+                    float kv[2][PL_MAX], vv[2][PL_MAX];
+#pragma unroll
+                    for (int t = 0; t < 2; t++) {
+                        const int ky = t ? key2 : key;
+                        const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
+#pragma unroll
+                        for (int j = 0; j < PL_MAX; j++) {
+                            int dd = lane + WARP * j;
+                            bool ok = ky < k1 && j < pl && dd < hd;
+                            kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
+                            vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
+                        }
+                    }
+                    attend(qs, hpg, hd, lane, kv[0], vv[0], m, ls, acc);
+                    if (key2 < k1) attend(qs, hpg, hd, lane, kv[1], vv[1], m, ls, acc);
+                }
+#pragma unroll
+                for (int h = 0; h < HPG_MAX; h++) {
+                    if (h >= hpg) break;
+                    float *w = ws + (size_t)(warp * hpg + h) * (hd + 2);
+                    if (lane == 0) w[0] = m[h], w[1] = ls[h];
+#pragma unroll
+                    for (int j = 0; j < PL_MAX; j++) {
+                        int dd = lane + WARP * j;
+                        if (j < pl && dd < hd) w[2 + dd] = acc[h][j];
+                    }
+                }
+                __syncthreads();
+                /* the warps merged; warps without keys have m = -inf and add 0 */
+                for (int i = tid; i < hpg * hd; i += THREADS) {
+                    int h = i / hd, dd = i % hd;
+                    float M = -INFINITY, Ls = 0.0f, A = 0.0f;
+                    for (int w = 0; w < NW; w++) M = fmaxf(M, ws[(size_t)(w * hpg + h) * (hd + 2)]);
+                    for (int w = 0; w < NW; w++) {
+                        const float *e = ws + (size_t)(w * hpg + h) * (hd + 2);
+                        float f = expf(e[0] - M);
+                        Ls += f * e[1];
+                        A += f * e[2 + dd];
+                    }
+                    float *o = part + ((size_t)(g * hpg + h) * max_split + s) * (hd + 2);
+                    o[2 + dd] = A;
+                    if (dd == 0) o[0] = M, o[1] = Ls;
+                }
+                __syncthreads();
+            }
+        }
+        /* the first Wo row of this block's item */
+        const int cols = hpg * hd, nbg = cols / 32;
+        const cuda_mat wo = L->wo;
+        if (bid < n_kv * chunks) {
+            const int r = (bid % chunks) * rows_per + warp;
+            if (warp < rows_per && r < d) {
+                const cuda_mat *W[1] = {&wo};
+                const int64_t rows[1] = {r};
+                mat_rows_load<1>(W, rows, (bid / chunks) * nbg, nbg, lane, b1);
+            }
+        }
+        grid_sync(count, target);
+        STAMP(1)
+
+        /* 3. the slices merged, times the group's Wo columns: wo_part[g] */
+        {
+            for (int item = bid; item < n_kv * chunks; item += grid) {
+                const int g = item / chunks, c = item % chunks, r0 = c * rows_per;
+                const int r1 = r0 + rows_per < d ? r0 + rows_per : d;
+                if (r0 >= r1) continue;
+                /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
+                float *wf = sm + cols, *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
+                for (int i = tid; i < hpg * n_split; i += THREADS) {
+                    const float *e = part + ((size_t)(g * hpg + i / n_split) * max_split + i % n_split) * (hd + 2);
+                    wf[i] = __ldcg(e);
+                    ml[i] = __ldcg(e + 1);
+                }
+                __syncthreads();
+                if (warp < hpg) {
+                    float M = -INFINITY, Ls = 0.0f;
+                    for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, wf[warp * n_split + s]);
+                    M = warp_max(M);
+                    for (int s = lane; s < n_split; s += WARP) {
+                        float f = expf(wf[warp * n_split + s] - M);
+                        wf[warp * n_split + s] = f;
+                        Ls += f * ml[warp * n_split + s];
+                    }
+                    Ls = warp_sum(Ls);
+                    if (lane == 0) lsum[warp] = Ls;
+                }
+                __syncthreads();
+                for (int i = tid; i < cols; i += THREADS) {
+                    int h = i / hd, dd = i % hd;
+                    const float *pp = part + (size_t)(g * hpg + h) * max_split * (hd + 2) + 2 + dd;
+                    float A = 0.0f;
+#pragma unroll 8
+                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * __ldcg(pp + (size_t)s * (hd + 2));
+                    sm[i] = A / lsum[h];
+                }
+                __syncthreads();
+                for (int r = r0 + warp; r < r1; r += NW) {
+                    const cuda_mat *W[1] = {&wo};
+                    const int64_t rows[1] = {r};
+                    float o[1];
+                    if (item == bid && r == r0 + warp) mat_rows_finish<1>(W, rows, g * nbg, nbg, sm, lane, b1, o);
+                    else mat_rows_dot<1>(W, rows, g * nbg, nbg, sm, lane, o);
+                    if (lane == 0) wo_part[(size_t)g * d + r] = o[0];
+                }
+                __syncthreads();
+            }
+        }
+        const cuda_mat gw = L->gate, uw = L->up;
+        if (first_unit < a.n_ff) {
+            const cuda_mat *W[2] = {&gw, &uw};
+            const int64_t rows[2] = {first_unit, first_unit};
+            mat_rows_load<2>(W, rows, 0, d / 32, lane, b2);
+        }
+        grid_sync(count, target);
+        STAMP(2)
+
+        /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
+        {
+            float ss = 0.0f;
+            for (int i = tid; i < d; i += THREADS) {
+                float v = __ldcg(x_a + i);
+                for (int g0 = 0; g0 < n_kv; g0 += 8) { /* loaded 8 at a time, added in order */
+                    float p[8];
+#pragma unroll
+                    for (int j = 0; j < 8; j++) p[j] = g0 + j < n_kv ? __ldcg(wo_part + (size_t)(g0 + j) * d + i) : 0.0f;
+#pragma unroll
+                    for (int j = 0; j < 8; j++)
+                        if (g0 + j < n_kv) v += p[j];
+                }
+                if (bid == 0) x_b[i] = v;
+                sm[i] = v;
+                ss += v * v;
+            }
+            norm_in_place(sm, ss, L->ffn_norm, d, a.eps, red);
+            for (int u = first_unit; u < a.n_ff; u += grid * NW) {
+                const cuda_mat *W[2] = {&gw, &uw};
+                const int64_t rows[2] = {u, u};
+                float o[2];
+                if (u == first_unit) mat_rows_finish<2>(W, rows, 0, d / 32, sm, lane, b2, o);
+                else mat_rows_dot<2>(W, rows, 0, d / 32, sm, lane, o);
+                if (lane == 0) hb[u] = silu(o[0]) * o[1];
+            }
+        }
+        const cuda_mat dw = L->down;
+        if (first_unit < d) {
+            const cuda_mat *W[1] = {&dw};
+            const int64_t rows[1] = {first_unit};
+            mat_rows_load<1>(W, rows, 0, a.n_ff / 32, lane, b1);
+        }
+        grid_sync(count, target);
+        STAMP(3)
+
+        /* 5. down rows + the residual */
+        {
+            for (int i = tid; i < a.n_ff; i += THREADS) sm[i] = __ldcg(hb + i);
+            __syncthreads();
+            for (int r = first_unit; r < d; r += grid * NW) {
+                const cuda_mat *W[1] = {&dw};
+                const int64_t rows[1] = {r};
+                float o[1];
+                if (r == first_unit) mat_rows_finish<1>(W, rows, 0, a.n_ff / 32, sm, lane, b1, o);
+                else mat_rows_dot<1>(W, rows, 0, a.n_ff / 32, sm, lane, o);
+                if (lane == 0) x_a[r] = __ldcg(x_b + r) + o[0];
+            }
+        }
+        if (l + 1 < a.n_layer && first_unit < qkv_units) {
+            const qkv_unit qu = qkv_of(first_unit, a);
+            const cuda_mat W = qu.sect == 0 ? L[1].wq : qu.sect == 1 ? L[1].wk : L[1].wv;
+            const cuda_mat *Wr[2] = {&W, &W};
+            const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
+            mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
+        } else if (l + 1 == a.n_layer && (int64_t)first_unit * LM_ROWS + LM_ROWS <= a.n_vocab) {
+            const cuda_mat ow = a.output;
+            const cuda_mat *W[LM_ROWS];
+            int64_t rows[LM_ROWS];
+#pragma unroll
+            for (int k = 0; k < LM_ROWS; k++) W[k] = &ow, rows[k] = (int64_t)first_unit * LM_ROWS + k;
+            mat_rows_load<LM_ROWS>(W, rows, 0, d / 32, lane, b2);
+        }
+        grid_sync(count, target);
+        STAMP(4)
+    }
+
+    /* final norm, LM head, each block's best logit */
+    {
+        float ss = 0.0f;
+        for (int i = tid; i < d; i += THREADS) {
+            float v = __ldcg(x_a + i);
+            sm[i] = v;
+            ss += v * v;
+        }
+        norm_in_place(sm, ss, a.output_norm, d, a.eps, red);
+        const cuda_mat ow = a.output;
+        float bv = -INFINITY;
+        int bi = INT_MAX;
+        const int groups = (a.n_vocab + LM_ROWS - 1) / LM_ROWS;
+        for (int gi = bid * NW + warp; gi < groups; gi += grid * NW) {
+            const int64_t r0 = (int64_t)gi * LM_ROWS;
+            if (r0 + LM_ROWS <= a.n_vocab) {
+                const cuda_mat *W[LM_ROWS];
+                int64_t rows[LM_ROWS];
+                float o[LM_ROWS];
+#pragma unroll
+                for (int k = 0; k < LM_ROWS; k++) W[k] = &ow, rows[k] = r0 + k;
+                if (gi == first_unit) mat_rows_finish<LM_ROWS>(W, rows, 0, d / 32, sm, lane, b2, o);
+                else mat_rows_dot<LM_ROWS>(W, rows, 0, d / 32, sm, lane, o);
+#pragma unroll
+                for (int k = 0; k < LM_ROWS; k++) {
+                    if (lane == 0) a.logits[r0 + k] = o[k];
+                    better(bv, bi, o[k], (int)(r0 + k));
+                }
+            } else {
+                for (int64_t r = r0; r < a.n_vocab; r++) {
+                    const cuda_mat *W[1] = {&ow};
+                    const int64_t rows[1] = {r};
+                    float o[1];
+                    mat_rows_dot<1>(W, rows, 0, d / 32, sm, lane, o);
+                    if (lane == 0) a.logits[r] = o[0];
+                    better(bv, bi, o[0], (int)r);
+                }
+            }
+        }
+        if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
+        __syncthreads();
+        if (tid == 0) {
+            for (int w = 1; w < NW; w++) better(bv, bi, warp_v[w], warp_i[w]);
+            best_v[bid] = bv;
+            best_i[bid] = bi;
+        }
+    }
+    grid_sync(count, target);
+    STAMP(5)
+    if (bid == 0 && warp == 0) {
+        float bv = -INFINITY;
+        int bi = INT_MAX;
+        for (int i = lane; i < grid; i += WARP) better(bv, bi, __ldcg(best_v + i), __ldcg(best_i + i));
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            better(bv, bi, ov, oi);
+        }
+        if (lane == 0) {
+            *a.next = bi == INT_MAX ? 0 : bi;
+            *base = target; /* the next launch starts counting here */
+        }
+    }
+    if (timed) {
+        for (int k = 0; k < DECODE_PHASES; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
+        atomicAdd(a.timing + DECODE_PHASES, 1ull);
+    }
+#undef STAMP
+}
+
+/* n grid barriers back to back, for cuda_decode_barrier_cost(). */
+static __global__ void __launch_bounds__(THREADS, 1) barrier_kernel(unsigned *count, int n)
+{
+    unsigned target = 0;
+    for (int i = 0; i < n; i++) grid_sync(count, target);
+}
+
+extern "C" cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us)
+{
+    unsigned *count = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    cudaError_t e = cudaMalloc((void **)&count, sizeof *count);
+    if (e == cudaSuccess) e = cudaEventCreate(&e0);
+    if (e == cudaSuccess) e = cudaEventCreate(&e1);
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cfg.gridDim = dim3((unsigned)grid);
+    cfg.blockDim = dim3(THREADS);
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    float best = 0.0f;
+    for (int r = 0; r < 5 && e == cudaSuccess; r++) { /* the fastest of 5 */
+        e = cudaMemset(count, 0, sizeof *count);
+        if (e == cudaSuccess) e = cudaEventRecord(e0, 0);
+        if (e == cudaSuccess) e = cudaLaunchKernelEx(&cfg, barrier_kernel, count, n);
+        if (e == cudaSuccess) e = cudaEventRecord(e1, 0);
+        if (e == cudaSuccess) e = cudaEventSynchronize(e1);
+        float ms = 0.0f;
+        if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, e0, e1);
+        if (e == cudaSuccess && (r == 0 || ms < best)) best = ms;
+    }
+    if (e == cudaSuccess) *us = best * 1e3f / (float)n;
+    cudaFree(count);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    return e;
+}
+
+static int layout_ok(uint32_t t)
+{
+    return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0 || t == T_Q4_K || t == T_Q6_K || t == T_F16 || t == T_BF16 ||
+           t == T_F32;
+}
+
+static int mat_ok(const cuda_mat *W, int64_t rows, int64_t cols)
+{
+    return W->q && layout_ok(W->type) && W->rows == rows && W->cols == cols;
+}
+
+extern "C" int cuda_decode_supported(const cuda_decode_args *a, const cuda_decode_layer *hl)
+{
+    if (a->n_layer < 1 || a->n_kv < 1 || a->n_head % a->n_kv) return 0;
+    int hpg = a->n_head / a->n_kv, hd = a->head_dim, d = a->n_embd, ff = a->n_ff;
+    int64_t q_dim = (int64_t)a->n_head * hd, kv_dim = (int64_t)a->n_kv * hd;
+    if (hpg > HPG_MAX || hd < 2 || hd % 2 || hd > WARP * PL_MAX || (hpg * hd) % 32 || d % 32 || ff % 32) return 0;
+    if (a->n_rot < 2 || a->n_rot % 2 || a->n_rot > hd || !a->inv_freq || !a->output_norm) return 0;
+    if (!mat_ok(&a->tok_embd, a->n_vocab, d) || !mat_ok(&a->output, a->n_vocab, d)) return 0;
+    for (int l = 0; l < a->n_layer; l++) {
+        const cuda_decode_layer *L = hl + l;
+        if (!mat_ok(&L->wq, q_dim, d) || !mat_ok(&L->wk, kv_dim, d) || !mat_ok(&L->wv, kv_dim, d) ||
+            !mat_ok(&L->wo, d, q_dim) || !mat_ok(&L->gate, ff, d) || !mat_ok(&L->up, ff, d) ||
+            !mat_ok(&L->down, d, ff))
+            return 0;
+        if (L->wk.type != L->wq.type || L->wv.type != L->wq.type || L->up.type != L->gate.type) return 0;
+        if (!L->attn_norm || !L->ffn_norm || (!L->bq) != (!L->bk) || (!L->bq) != (!L->bv)) return 0;
+    }
+    return 1;
+}
+
+extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
+{
+    int dev = 0, n_sm = 0, coop = 0, per_sm = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev);
+    if (e != cudaSuccess) return e;
+    if (!coop) return cudaErrorNotSupported;
+    size_t smem = smem_floats(a, n_sm) * sizeof(float);
+    int optin = 0;
+    if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
+    if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
+    /* the most any model may ask for, so that sessions of different models can share the kernel */
+    e = cudaFuncSetAttribute(decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_kernel, THREADS, smem);
+    if (e != cudaSuccess) return e;
+    if (per_sm < 1) return cudaErrorLaunchOutOfResources;
+    *grid = n_sm;
+    return cudaSuccess;
+}
+
+extern "C" size_t cuda_decode_scratch_bytes(const cuda_decode_args *a) { return map_scratch(*a).total; }
+
+extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s)
+{
+    return cudaMemsetAsync(a->scratch, 0, map_scratch(*a).x_a, s);
+}
+
+extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)
+{
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cfg.gridDim = dim3((unsigned)a->grid);
+    cfg.blockDim = dim3(THREADS);
+    cfg.dynamicSmemBytes = smem_floats(a, a->grid) * sizeof(float);
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, decode_kernel, *a);
+}

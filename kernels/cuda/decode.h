@@ -1,0 +1,83 @@
+/* The one-token decode step of a Llama-family decoder as one persistent
+ * kernel: one block per multiprocessor, launched cooperatively (all blocks
+ * resident at once), the phases of a layer separated by grid-wide
+ * barriers instead of kernel boundaries:
+ *   1. RMSNorm + Q/K/V rows (+ bias), RoPE, K and V stored in the cache
+ *   2. attention of each KV group over a slice of the keys (flash-decoding
+ *      partials)
+ *   3. the partials merged, times the group's columns of Wo: one partial
+ *      output vector per KV group
+ *   4. residual + the partials (in a fixed order), RMSNorm, gate and up
+ *      rows with SiLU
+ *   5. down rows + the residual
+ * then the final norm, the LM head and the argmax. Every block computes a
+ * phase's input vector itself (the norms are per block, in the same order
+ * everywhere), so nothing depends on timing: the step is deterministic.
+ * Each warp loads the weights of its first rows of a phase before the
+ * barrier in front of that phase, so that their latency passes while it
+ * waits.
+ * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
+ * sliding windows, soft-capping or GELU; head_dim even and at most 128,
+ * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
+ * the weights of a layer's Q/K/V of one layout, gate and up of one. */
+#ifndef HRT_CUDA_DECODE_H
+#define HRT_CUDA_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "matvec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    cuda_mat wq, wk, wv, wo, gate, up, down;
+    const float *attn_norm, *ffn_norm; /* (n_embd) */
+    const float *bq, *bk, *bv;         /* NULL, or (n_head * head_dim), (n_kv * head_dim) x 2 */
+} cuda_decode_layer;
+
+typedef struct {
+    int n_layer, n_embd, n_head, n_kv, head_dim, n_rot, n_ff, n_vocab, n_ctx, neox;
+    float eps, attn_scale, embd_scale;
+    const cuda_decode_layer *layers; /* (n_layer), in device memory */
+    cuda_mat tok_embd, output;
+    const float *output_norm;        /* (n_embd) */
+    const double *inv_freq;          /* (n_rot / 2) RoPE frequencies */
+    float *k_cache, *v_cache;        /* (n_layer, n_ctx, n_kv * head_dim) */
+    const int32_t *token;            /* the token, on the device */
+    const int *pos;                  /* its position, on the device */
+    float *logits;                   /* (n_vocab), written */
+    int32_t *next;                   /* argmax of the logits (lowest id on ties), written */
+    void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
+    int grid;                        /* blocks: from cuda_decode_grid() */
+    /* NULL, or DECODE_PHASES + 1 zeroed counters: each step adds block 0's
+     * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
+     * down, LM head; each with the barrier that ends it) and 1 to the last */
+    unsigned long long *timing;
+} cuda_decode_args;
+
+#define DECODE_PHASES 6
+
+/* 1 when the step takes a model of this shape (see above), else 0. */
+int cuda_decode_supported(const cuda_decode_args *a, const cuda_decode_layer *host_layers);
+/* The grid for the current device (one block per multiprocessor), or an
+ * error when a block does not fit on one. */
+cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid);
+size_t cuda_decode_scratch_bytes(const cuda_decode_args *a);
+/* Zeroes the scratch's barrier counters: once, before the first step. */
+cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
+/* Enqueues one step (capturable in a graph). The token at *pos is decoded
+ * against cache rows [0, *pos) and its K and V are stored at row *pos. */
+cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
+/* For the benchmark: the time of one of the step's grid barriers (grid
+ * blocks, nothing else running), the fastest of 5 runs of n barriers. */
+cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
