@@ -232,7 +232,8 @@ static int fused_model_init(hrt_model *m, cu_model *cm)
         const cu_layer *G = &cm->layers[l];
         hl[l] = (cuda_decode_layer){G->wq, G->wk, G->wv, G->wo, G->gate, G->up, G->down,
                                     G->attn_norm, G->ffn_norm, G->bq, G->bk, G->bv};
-        if (G->bo || G->b_up || G->b_down) ok = 0;
+        /* tensors the step does not apply, whatever the architecture says */
+        if (G->bo || G->b_up || G->b_down || G->q_norm || G->k_norm || G->attn_post_norm || G->ffn_post_norm) ok = 0;
     }
     int st = 0;
     if (ok && cuda_decode_supported(a, hl)) {
@@ -344,18 +345,20 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
 static void report_timing(hrt_session *s)
 {
     cu_session *c = s->state;
-    unsigned long long t[DECODE_PHASES + 1];
+    enum { N = DECODE_PHASES + 4 };
+    unsigned long long t[N];
     int khz = 0;
-    if (cudaMemcpy(t, c->fused_timing, sizeof t, cudaMemcpyDeviceToHost) != cudaSuccess || !t[DECODE_PHASES] ||
+    if (cudaMemcpy(t, c->fused_timing, sizeof t, cudaMemcpyDeviceToHost) != cudaSuccess || !t[N - 1] ||
         cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, s->model->device) != cudaSuccess || khz <= 0)
         return;
-    static const char *name[DECODE_PHASES] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head"};
-    double us = 1e3 / (double)khz / (double)t[DECODE_PHASES], all = 0;
-    fprintf(stderr, "decode phases over %llu steps (us per token at %d MHz, each with its barriers):",
-            t[DECODE_PHASES], khz / 1000);
-    for (int k = 0; k < DECODE_PHASES; k++) {
+    static const char *name[N - 1] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head",
+                                      "| input read+norm", "work", "preload+barrier"};
+    double us = 1e3 / (double)khz / (double)t[N - 1], all = 0;
+    fprintf(stderr, "decode phases over %llu steps (us per token at %d MHz, each with its barriers):", t[N - 1],
+            khz / 1000);
+    for (int k = 0; k < N - 1; k++) {
         fprintf(stderr, " %s %.1f", name[k], (double)t[k] * us);
-        all += (double)t[k] * us;
+        if (k < DECODE_PHASES) all += (double)t[k] * us;
     }
     fprintf(stderr, "; all %.1f\n", all);
 }
@@ -447,8 +450,8 @@ static int cuda_session_init(hrt_session *s)
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");
             if (tm && strcmp(tm, "0")) {
-                CK(cudaMalloc((void **)&c->fused_timing, (DECODE_PHASES + 1) * sizeof *c->fused_timing));
-                CK(cudaMemset(c->fused_timing, 0, (DECODE_PHASES + 1) * sizeof *c->fused_timing));
+                CK(cudaMalloc((void **)&c->fused_timing, (DECODE_PHASES + 4) * sizeof *c->fused_timing));
+                CK(cudaMemset(c->fused_timing, 0, (DECODE_PHASES + 4) * sizeof *c->fused_timing));
                 a->timing = c->fused_timing;
             }
             CK(cuda_decode_reset(a, c->stream));
@@ -560,6 +563,7 @@ static int capture_step(hrt_session *s, int argmax)
     if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
     if (e == cudaSuccess) e = enqueue_forward(s, 1, argmax);
     cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
+    if (e != cudaSuccess && e2 == cudaSuccess) cudaGraphDestroy(g);
     if (e != cudaSuccess || e2 != cudaSuccess)
         return hrt_err(HRT_E_BACKEND, "CUDA: capturing the decode step failed: %s",
                        cudaGetErrorString(e != cudaSuccess ? e : e2));
@@ -568,6 +572,17 @@ static int capture_step(hrt_session *s, int argmax)
     if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: instantiating the decode graph failed: %s", cudaGetErrorString(e));
     c->have_graph[argmax] = 1;
     return 0;
+}
+
+/* The persistent step cannot run here (a device shared with other work has
+ * too few free multiprocessors for its grid): the per-operation kernels. */
+static void fused_off(cu_session *c)
+{
+    cudaGetLastError();
+    for (int g = 0; g < 2; g++)
+        if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
+    c->have_graph[0] = c->have_graph[1] = 0;
+    c->use_fused = c->fused_direct = 0;
 }
 
 static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
@@ -591,16 +606,21 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
             cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
             if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
             if (e == cudaSuccess) e = enqueue_forward(s, 1, am);
-            if (e == cudaErrorCooperativeLaunchTooLarge) { /* the device is shared: per-operation kernels */
-                cudaGetLastError();
-                c->use_fused = c->fused_direct = 0;
+            if (e == cudaErrorCooperativeLaunchTooLarge) {
+                fused_off(c);
             } else if (e != cudaSuccess) {
                 return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
             }
         }
         if (nb == 1 && !c->fused_direct) {
             if (!c->have_graph[am] && (st = capture_step(s, am))) return st;
-            CK(cudaGraphLaunch(c->graph[am], c->stream));
+            cudaError_t e = cudaGraphLaunch(c->graph[am], c->stream);
+            if (e == cudaErrorCooperativeLaunchTooLarge && c->use_fused) {
+                fused_off(c);
+                if ((st = capture_step(s, am))) return st;
+                e = cudaGraphLaunch(c->graph[am], c->stream);
+            }
+            if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
         } else if (nb > 1) {
             CK(cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)nb * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
             CK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream));

@@ -17,7 +17,8 @@
  *     per-operation kernels (HRT_CUDA_FUSED=0) on tiny Llama and Qwen2 and
  *     SmolLM2 (short and 1,100-token contexts): every step's logits within
  *     a tolerance, the same greedy tokens, and the persistent step repeating
- *     itself bit for bit across two interleaved sessions; Qwen3 and Gemma 3
+ *     itself bit for bit across two interleaved sessions, and two sessions
+ *     decoding at once from two threads; Qwen3 and Gemma 3
  *     (shapes it does not take) stay on the per-operation kernels;
  *   - a session too large for the device is refused with the sizes;
  *   - hrt_generate on the GPU answers the golden question.
@@ -28,6 +29,7 @@
 int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #else
 #include <cuda_runtime_api.h>
+#include <pthread.h>
 
 static hrt_model *open_on(const char *path, int backend, int precision)
 {
@@ -283,6 +285,51 @@ done:
     hrt_model_free(m);
 }
 
+/* Greedy tokens of one session, for the threads below. */
+typedef struct {
+    hrt_model *m;
+    int32_t out[48];
+    int st;
+} greedy_job;
+
+static void *greedy_run(void *arg)
+{
+    greedy_job *j = arg;
+    hrt_session *s = NULL;
+    j->st = hrt_session_open(j->m, NULL, &s);
+    int32_t tok = 5, ids[4] = {5, 6, 7, 8};
+    if (!j->st) j->st = hrt_session_eval_argmax(s, ids, 4, &tok);
+    for (int i = 0; i < 48 && !j->st; i++) {
+        j->out[i] = tok;
+        j->st = hrt_session_eval_argmax(s, &tok, 1, &tok);
+    }
+    hrt_session_free(s);
+    return NULL;
+}
+
+/* Two sessions decoding at once from two threads (two cooperative grids
+ * that each want every multiprocessor): both finish, with the tokens of a
+ * session run alone. */
+static void test_fused_threads(const char *path)
+{
+    hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (!m) return;
+    greedy_job alone = {.m = m}, j[2] = {{.m = m}, {.m = m}};
+    greedy_run(&alone);
+    CHECK_STATUS(alone.st, 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, greedy_run, &j[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK_STATUS(j[i].st, 0);
+        CHECK_MSG(!memcmp(j[i].out, alone.out, sizeof alone.out), "thread %d's tokens differ from a lone session's", i);
+    }
+    printf("two sessions decoding at once from two threads: %s\n",
+           !memcmp(j[0].out, alone.out, sizeof alone.out) && !memcmp(j[1].out, alone.out, sizeof alone.out)
+               ? "both as a lone session" : "DIFFERENT");
+    hrt_model_free(m);
+}
+
 static void test_fused_all(void)
 {
     char dir[1024];
@@ -291,6 +338,7 @@ static void test_fused_all(void)
         snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
         test_fused(dir, tiny[i], 5, 100, 1e-4);
     }
+    test_fused_threads(dir);
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen3", HRT_SOURCE_DIR);
     hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
     if (m) CHECK_MSG(!decodes_fused(m), "qwen3 (Q/K norms) claims the persistent step");

@@ -12,7 +12,7 @@
 #define HPG_MAX 8            /* query heads per KV head */
 #define PL_MAX 4             /* head dims per lane: head_dim <= 128 */
 #define KEYS_MIN (2 * NW)    /* an attention split takes at least two keys per warp */
-#define LM_ROWS 2            /* LM-head rows a warp reads at once (b2 holds their first batch) */
+#define LM_ROWS 4            /* LM-head rows a warp reads at once */
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
  * counter and the launch's starting count sit in their own lines. */
@@ -125,6 +125,51 @@ static __device__ __forceinline__ void norm_in_place(float *xs, float ss, const 
     __syncthreads();
 }
 
+/* sm[0..n) = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
+ * added in order), n a multiple of 4; also written to out when it is set.
+ * Returns the thread's sum of squares. Every load of a thread's batch is
+ * issued before the first is used: one L2 round trip per batch, not one
+ * per element. */
+static __device__ __forceinline__ float stage_vec(float *sm, const float *src, int n, const float *extra, int n_extra,
+                                                  size_t stride, float *out)
+{
+    const int n4 = n / 4;
+    float ss = 0.0f;
+    for (int i0 = threadIdx.x; i0 < n4; i0 += 2 * THREADS) {
+        float4 v[2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            int i = i0 + j * THREADS;
+            v[j] = i < n4 ? __ldcg((const float4 *)src + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        for (int k0 = 0; k0 < n_extra; k0 += 4) {
+            float4 p[4][2];
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    int i = i0 + j * THREADS;
+                    p[k][j] = k0 + k < n_extra && i < n4 ? __ldcg((const float4 *)(extra + (k0 + k) * stride) + i)
+                                                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                }
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+                    if (k0 + k < n_extra) v[j].x += p[k][j].x, v[j].y += p[k][j].y, v[j].z += p[k][j].z, v[j].w += p[k][j].w;
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            int i = i0 + j * THREADS;
+            if (i >= n4) break;
+            ((float4 *)sm)[i] = v[j];
+            if (out) ((float4 *)out)[i] = v[j];
+            ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+        }
+    }
+    return ss;
+}
+
 /* One key into a warp's online softmax for the group's hpg query heads
  * (qs: scaled queries; the lane holds dims lane + 32 j of the key and value). */
 static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, int lane, const float (&kv)[PL_MAX],
@@ -152,7 +197,7 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
 static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
 {
     extern __shared__ __align__(16) float sm[];
-    __shared__ long long clk[DECODE_PHASES + 1]; /* a.timing: block 0's cycles per phase, then the last stamp */
+    __shared__ long long clk[DECODE_PHASES + 5]; /* timing: phases, 3 parts of phases, 2 last stamps */
     __shared__ float red[32], warp_v[NW];
     __shared__ int warp_i[NW];
     const scratch_map S = map_scratch(a);
@@ -175,19 +220,27 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     n_split = (npos + per - 1) / per;
     /* Wo: chunks of rows for each KV group */
     const int chunks = grid / n_kv > 1 ? grid / n_kv : 1, rows_per = (d + chunks - 1) / chunks;
+    /* a.timing: block 0's cycles per phase (STAMP, at the end of each barrier)
+     * and within phases (SUB(0): the input read and normalised; SUB(1): the
+     * work done; the rest to the barrier's end: preloads and the barrier) */
     const bool timed = a.timing && bid == 0 && tid == 0;
     if (timed) {
-        for (int k = 0; k < DECODE_PHASES; k++) clk[k] = 0;
-        clk[DECODE_PHASES] = clock64();
+        for (int k = 0; k < DECODE_PHASES + 3; k++) clk[k] = 0;
+        clk[DECODE_PHASES + 3] = clk[DECODE_PHASES + 4] = clock64();
     }
-/* the time from the last stamp to the end of the barrier just passed, to phase k */
-#define STAMP(k)                                   \
-    if (timed) {                                   \
-        long long t_ = clock64();                  \
-        clk[k] += t_ - clk[DECODE_PHASES];         \
-        clk[DECODE_PHASES] = t_;                   \
+#define STAMP(k)                                                     \
+    if (timed) {                                                     \
+        long long t_ = clock64();                                    \
+        clk[k] += t_ - clk[DECODE_PHASES + 3];                       \
+        clk[DECODE_PHASES + 2] += t_ - clk[DECODE_PHASES + 4];       \
+        clk[DECODE_PHASES + 3] = clk[DECODE_PHASES + 4] = t_;        \
     }
-
+#define SUB(j)                                                       \
+    if (timed) {                                                     \
+        long long t_ = clock64();                                    \
+        clk[DECODE_PHASES + (j)] += t_ - clk[DECODE_PHASES + 4];     \
+        clk[DECODE_PHASES + 4] = t_;                                 \
+    }
     /* RoPE's cos and sin for this position, once */
     __shared__ float rope_c[WARP * PL_MAX / 2], rope_s[WARP * PL_MAX / 2];
     for (int i = tid; i < a.n_rot / 2; i += THREADS) {
@@ -197,8 +250,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
     /* Each warp loads the weights of its first rows of the next phase before
      * the barrier in front of it (mat_rows_load), so that their latency
-     * passes during the wait: b2 for Q/K/V, gate/up and the LM head, b1 for
-     * Wo and down. */
+     * passes during the wait: b2 for Q/K/V and gate/up, b1 for Wo and down. */
     wbatch<2> b2;
     wbatch<1> b1;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp;
@@ -217,14 +269,19 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* 1. norm, Q/K/V rows in rotation pairs, RoPE, K and V to the cache */
         {
             float ss = 0.0f;
-            const cuda_mat E = a.tok_embd;
-            for (int i = tid; i < d; i += THREADS) {
-                float v = l == 0 ? mat_at(E, tok, i) * a.embd_scale : __ldcg(x_a + i);
-                if (l == 0 && bid == 0) x_a[i] = v;
-                sm[i] = v;
-                ss += v * v;
+            if (l == 0) {
+                const cuda_mat E = a.tok_embd;
+                for (int i = tid; i < d; i += THREADS) {
+                    float v = mat_at(E, tok, i) * a.embd_scale;
+                    if (bid == 0) x_a[i] = v;
+                    sm[i] = v;
+                    ss += v * v;
+                }
+            } else {
+                ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL);
             }
             norm_in_place(sm, ss, L->attn_norm, d, a.eps, red);
+            SUB(0)
             const cuda_mat wq = L->wq, wk = L->wk, wv = L->wv;
             for (int u = first_unit; u < qkv_units; u += grid * NW) {
                 const qkv_unit qu = qkv_of(u, a);
@@ -248,6 +305,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 }
             }
         }
+        SUB(1)
         grid_sync(count, target);
         STAMP(0)
 
@@ -315,6 +373,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 __syncthreads();
             }
         }
+        SUB(1)
         /* the first Wo row of this block's item */
         const int cols = hpg * hd, nbg = cols / 32;
         const cuda_mat wo = L->wo;
@@ -376,6 +435,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 __syncthreads();
             }
         }
+        SUB(1)
         const cuda_mat gw = L->gate, uw = L->up;
         if (first_unit < a.n_ff) {
             const cuda_mat *W[2] = {&gw, &uw};
@@ -387,22 +447,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
         {
-            float ss = 0.0f;
-            for (int i = tid; i < d; i += THREADS) {
-                float v = __ldcg(x_a + i);
-                for (int g0 = 0; g0 < n_kv; g0 += 8) { /* loaded 8 at a time, added in order */
-                    float p[8];
-#pragma unroll
-                    for (int j = 0; j < 8; j++) p[j] = g0 + j < n_kv ? __ldcg(wo_part + (size_t)(g0 + j) * d + i) : 0.0f;
-#pragma unroll
-                    for (int j = 0; j < 8; j++)
-                        if (g0 + j < n_kv) v += p[j];
-                }
-                if (bid == 0) x_b[i] = v;
-                sm[i] = v;
-                ss += v * v;
-            }
+            float ss = stage_vec(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL);
             norm_in_place(sm, ss, L->ffn_norm, d, a.eps, red);
+            SUB(0)
             for (int u = first_unit; u < a.n_ff; u += grid * NW) {
                 const cuda_mat *W[2] = {&gw, &uw};
                 const int64_t rows[2] = {u, u};
@@ -412,6 +459,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 if (lane == 0) hb[u] = silu(o[0]) * o[1];
             }
         }
+        SUB(1)
         const cuda_mat dw = L->down;
         if (first_unit < d) {
             const cuda_mat *W[1] = {&dw};
@@ -423,30 +471,26 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 5. down rows + the residual */
         {
-            for (int i = tid; i < a.n_ff; i += THREADS) sm[i] = __ldcg(hb + i);
+            const float res = first_unit < d ? __ldcg(x_b + first_unit) : 0.0f; /* the residual, early */
+            stage_vec(sm, hb, a.n_ff, NULL, 0, 0, NULL);
             __syncthreads();
+            SUB(0)
             for (int r = first_unit; r < d; r += grid * NW) {
                 const cuda_mat *W[1] = {&dw};
                 const int64_t rows[1] = {r};
                 float o[1];
                 if (r == first_unit) mat_rows_finish<1>(W, rows, 0, a.n_ff / 32, sm, lane, b1, o);
                 else mat_rows_dot<1>(W, rows, 0, a.n_ff / 32, sm, lane, o);
-                if (lane == 0) x_a[r] = __ldcg(x_b + r) + o[0];
+                if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             }
         }
+        SUB(1)
         if (l + 1 < a.n_layer && first_unit < qkv_units) {
             const qkv_unit qu = qkv_of(first_unit, a);
             const cuda_mat W = qu.sect == 0 ? L[1].wq : qu.sect == 1 ? L[1].wk : L[1].wv;
             const cuda_mat *Wr[2] = {&W, &W};
             const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
             mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
-        } else if (l + 1 == a.n_layer && (int64_t)first_unit * LM_ROWS + LM_ROWS <= a.n_vocab) {
-            const cuda_mat ow = a.output;
-            const cuda_mat *W[LM_ROWS];
-            int64_t rows[LM_ROWS];
-#pragma unroll
-            for (int k = 0; k < LM_ROWS; k++) W[k] = &ow, rows[k] = (int64_t)first_unit * LM_ROWS + k;
-            mat_rows_load<LM_ROWS>(W, rows, 0, d / 32, lane, b2);
         }
         grid_sync(count, target);
         STAMP(4)
@@ -454,42 +498,43 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
     /* final norm, LM head, each block's best logit */
     {
-        float ss = 0.0f;
-        for (int i = tid; i < d; i += THREADS) {
-            float v = __ldcg(x_a + i);
-            sm[i] = v;
-            ss += v * v;
-        }
+        float ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL);
         norm_in_place(sm, ss, a.output_norm, d, a.eps, red);
+        SUB(0)
         const cuda_mat ow = a.output;
+        const cuda_mat *W[LM_ROWS];
+#pragma unroll
+        for (int k = 0; k < LM_ROWS; k++) W[k] = &ow;
         float bv = -INFINITY;
         int bi = INT_MAX;
-        const int groups = (a.n_vocab + LM_ROWS - 1) / LM_ROWS;
-        for (int gi = bid * NW + warp; gi < groups; gi += grid * NW) {
-            const int64_t r0 = (int64_t)gi * LM_ROWS;
-            if (r0 + LM_ROWS <= a.n_vocab) {
-                const cuda_mat *W[LM_ROWS];
-                int64_t rows[LM_ROWS];
-                float o[LM_ROWS];
+        /* groups of LM_ROWS rows, the next group's weights loaded before this one's are used */
+        const int full = a.n_vocab / LM_ROWS, stride = grid * NW;
+        wbatch<LM_ROWS> cur, nxt;
+        int64_t rows[LM_ROWS], next_rows[LM_ROWS];
 #pragma unroll
-                for (int k = 0; k < LM_ROWS; k++) W[k] = &ow, rows[k] = r0 + k;
-                if (gi == first_unit) mat_rows_finish<LM_ROWS>(W, rows, 0, d / 32, sm, lane, b2, o);
-                else mat_rows_dot<LM_ROWS>(W, rows, 0, d / 32, sm, lane, o);
+        for (int k = 0; k < LM_ROWS; k++) rows[k] = (int64_t)first_unit * LM_ROWS + k;
+        if (first_unit < full) mat_rows_load<LM_ROWS>(W, rows, 0, d / 32, lane, cur);
+        for (int gi = first_unit; gi < full; gi += stride) {
 #pragma unroll
-                for (int k = 0; k < LM_ROWS; k++) {
-                    if (lane == 0) a.logits[r0 + k] = o[k];
-                    better(bv, bi, o[k], (int)(r0 + k));
-                }
-            } else {
-                for (int64_t r = r0; r < a.n_vocab; r++) {
-                    const cuda_mat *W[1] = {&ow};
-                    const int64_t rows[1] = {r};
-                    float o[1];
-                    mat_rows_dot<1>(W, rows, 0, d / 32, sm, lane, o);
-                    if (lane == 0) a.logits[r] = o[0];
-                    better(bv, bi, o[0], (int)r);
-                }
+            for (int k = 0; k < LM_ROWS; k++) next_rows[k] = (int64_t)(gi + stride) * LM_ROWS + k;
+            if (gi + stride < full) mat_rows_load<LM_ROWS>(W, next_rows, 0, d / 32, lane, nxt);
+            float o[LM_ROWS];
+            mat_rows_finish<LM_ROWS>(W, rows, 0, d / 32, sm, lane, cur, o);
+#pragma unroll
+            for (int k = 0; k < LM_ROWS; k++) {
+                if (lane == 0) a.logits[rows[k]] = o[k];
+                better(bv, bi, o[k], (int)rows[k]);
+                rows[k] = next_rows[k];
             }
+            cur = nxt;
+        }
+        for (int64_t r = (int64_t)full * LM_ROWS + bid * NW + warp; r < a.n_vocab; r += stride) { /* the rest */
+            const cuda_mat *W1[1] = {&ow};
+            const int64_t r1[1] = {r};
+            float o[1];
+            mat_rows_dot<1>(W1, r1, 0, d / 32, sm, lane, o);
+            if (lane == 0) a.logits[r] = o[0];
+            better(bv, bi, o[0], (int)r);
         }
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
         __syncthreads();
@@ -517,10 +562,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         }
     }
     if (timed) {
-        for (int k = 0; k < DECODE_PHASES; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
-        atomicAdd(a.timing + DECODE_PHASES, 1ull);
+        for (int k = 0; k < DECODE_PHASES + 3; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
+        atomicAdd(a.timing + DECODE_PHASES + 3, 1ull);
     }
 #undef STAMP
+#undef SUB
 }
 
 /* n grid barriers back to back, for cuda_decode_barrier_cost(). */

@@ -54,9 +54,11 @@ typedef struct {
     int32_t *next;                   /* argmax of the logits (lowest id on ties), written */
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
-    /* NULL, or DECODE_PHASES + 1 zeroed counters: each step adds block 0's
+    /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
-     * down, LM head; each with the barrier that ends it) and 1 to the last */
+     * down, LM head; each with the barrier that ends it), then over all
+     * phases in reading and normalising the input, in the phase's work, and
+     * from there to the end of the barrier; and 1 to the last */
     unsigned long long *timing;
 } cuda_decode_args;
 
