@@ -11,7 +11,11 @@
 #define NW (THREADS / WARP)
 #define HPG_MAX 8            /* query heads per KV head */
 #define PL_MAX 4             /* head dims per lane: head_dim <= 128 */
-#define KEYS_MIN (2 * NW)    /* an attention split takes at least two keys per warp */
+/* Keys a warp loads before using any, and the fewest keys of an attention
+ * split (one step of every warp). 4 keys a step, or splits of 32 or 64
+ * keys, measured slower on the H100 (docs/PERFORMANCE.md). */
+#define KEY_STEP 2
+#define KEYS_MIN (KEY_STEP * NW)
 #define LM_ROWS 4            /* LM-head rows a warp reads at once */
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
@@ -324,13 +328,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #pragma unroll
                     for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
                 }
-                /* two keys per warp step, both loaded before either is used */
-                for (int key = k0 + warp; key < k1; key += 2 * NW) {
-                    const int key2 = key + NW;
-                    float kv[2][PL_MAX], vv[2][PL_MAX];
+                /* KEY_STEP keys per warp step, all loaded before any is used */
+                for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
+                    float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
 #pragma unroll
-                    for (int t = 0; t < 2; t++) {
-                        const int ky = t ? key2 : key;
+                    for (int t = 0; t < KEY_STEP; t++) {
+                        const int ky = key + t * NW;
                         const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
 #pragma unroll
                         for (int j = 0; j < PL_MAX; j++) {
@@ -340,8 +343,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                             vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
                         }
                     }
-                    attend(qs, hpg, hd, lane, kv[0], vv[0], m, ls, acc);
-                    if (key2 < k1) attend(qs, hpg, hd, lane, kv[1], vv[1], m, ls, acc);
+#pragma unroll
+                    for (int t = 0; t < KEY_STEP; t++)
+                        if (key + t * NW < k1) attend(qs, hpg, hd, lane, kv[t], vv[t], m, ls, acc);
                 }
 #pragma unroll
                 for (int h = 0; h < HPG_MAX; h++) {
