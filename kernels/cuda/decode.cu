@@ -119,32 +119,32 @@ static __device__ __forceinline__ void better(float &av, int &ai, float bv, int 
     if (bv > av || (bv == av && bi < ai)) av = bv, ai = bi;
 }
 
-/* xs = RMSNorm(xs) * w, for the block's own xs[i] (i = tid + k THREADS)
- * whose squares sum to ss over the block's threads. */
-static __device__ __forceinline__ void norm_in_place(float *xs, float ss, const float *w, int n, float eps,
-                                                     float *red)
+/* RMSNorm's factor 1 / sqrt(mean(v^2) + eps), from the threads' sums of
+ * squares; its barrier also publishes what the block staged. A phase
+ * stages v * w (the norm's weights) and multiplies each dot product by the
+ * factor, instead of normalising the vector in a second pass. */
+static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, float *red)
 {
-    float scale = rsqrtf(block_sum(ss, red) / (float)n + eps);
-    for (int i = threadIdx.x; i < n; i += THREADS) xs[i] = xs[i] * scale * __ldg(w + i);
-    __syncthreads();
+    return rsqrtf(block_sum(ss, red) / (float)n + eps);
 }
 
-/* sm[0..n) = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
- * added in order), n a multiple of 4; also written to out when it is set.
- * Returns the thread's sum of squares. Every load of a thread's batch is
+/* v[i] = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
+ * added in order), n a multiple of 4: sm[i] = v[i] * w[i] (w NULL: 1), and
+ * v is written to out when it is set. Returns the thread's sum of v[i]^2. Every load of a thread's batch is
  * issued before the first is used: one L2 round trip per batch, not one
  * per element. */
 static __device__ __forceinline__ float stage_vec(float *sm, const float *src, int n, const float *extra, int n_extra,
-                                                  size_t stride, float *out)
+                                                  size_t stride, float *out, const float *w)
 {
     const int n4 = n / 4;
     float ss = 0.0f;
     for (int i0 = threadIdx.x; i0 < n4; i0 += 2 * THREADS) {
-        float4 v[2];
+        float4 v[2], wv[2];
 #pragma unroll
         for (int j = 0; j < 2; j++) {
             int i = i0 + j * THREADS;
             v[j] = i < n4 ? __ldcg((const float4 *)src + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            wv[j] = w && i < n4 ? __ldg((const float4 *)w + i) : make_float4(1.0f, 1.0f, 1.0f, 1.0f);
         }
         for (int k0 = 0; k0 < n_extra; k0 += 4) {
             float4 p[4][2];
@@ -166,7 +166,7 @@ static __device__ __forceinline__ float stage_vec(float *sm, const float *src, i
         for (int j = 0; j < 2; j++) {
             int i = i0 + j * THREADS;
             if (i >= n4) break;
-            ((float4 *)sm)[i] = v[j];
+            ((float4 *)sm)[i] = make_float4(v[j].x * wv[j].x, v[j].y * wv[j].y, v[j].z * wv[j].z, v[j].w * wv[j].w);
             if (out) ((float4 *)out)[i] = v[j];
             ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
         }
@@ -278,13 +278,13 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 for (int i = tid; i < d; i += THREADS) {
                     float v = mat_at(E, tok, i) * a.embd_scale;
                     if (bid == 0) x_a[i] = v;
-                    sm[i] = v;
+                    sm[i] = v * __ldg(L->attn_norm + i);
                     ss += v * v;
                 }
             } else {
-                ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL);
+                ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL, L->attn_norm);
             }
-            norm_in_place(sm, ss, L->attn_norm, d, a.eps, red);
+            const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             const cuda_mat wq = L->wq, wk = L->wk, wv = L->wv;
             for (int u = first_unit; u < qkv_units; u += grid * NW) {
@@ -297,7 +297,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 else mat_rows_dot<2>(Wr, rows, 0, d / 32, sm, lane, o);
                 if (lane == 0) {
                     const float *bias = qu.sect == 0 ? L->bq : qu.sect == 1 ? L->bk : L->bv;
-                    float x0 = o[0], x1 = o[1];
+                    float x0 = o[0] * scale, x1 = o[1] * scale;
                     if (bias) x0 = __ldg(bias + qu.row0 + qu.ia) + x0, x1 = __ldg(bias + qu.row0 + qu.ib) + x1;
                     if (qu.rot) {
                         float c = rope_c[qu.i], s = rope_s[qu.i], y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
@@ -451,8 +451,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
         {
-            float ss = stage_vec(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL);
-            norm_in_place(sm, ss, L->ffn_norm, d, a.eps, red);
+            float ss = stage_vec(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL, L->ffn_norm);
+            const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             for (int u = first_unit; u < a.n_ff; u += grid * NW) {
                 const cuda_mat *W[2] = {&gw, &uw};
@@ -460,7 +460,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 float o[2];
                 if (u == first_unit) mat_rows_finish<2>(W, rows, 0, d / 32, sm, lane, b2, o);
                 else mat_rows_dot<2>(W, rows, 0, d / 32, sm, lane, o);
-                if (lane == 0) hb[u] = silu(o[0]) * o[1];
+                if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             }
         }
         SUB(1)
@@ -476,7 +476,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* 5. down rows + the residual */
         {
             const float res = first_unit < d ? __ldcg(x_b + first_unit) : 0.0f; /* the residual, early */
-            stage_vec(sm, hb, a.n_ff, NULL, 0, 0, NULL);
+            stage_vec(sm, hb, a.n_ff, NULL, 0, 0, NULL, NULL);
             __syncthreads();
             SUB(0)
             for (int r = first_unit; r < d; r += grid * NW) {
@@ -502,8 +502,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
     /* final norm, LM head, each block's best logit */
     {
-        float ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL);
-        norm_in_place(sm, ss, a.output_norm, d, a.eps, red);
+        float ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL, a.output_norm);
+        const float scale = norm_scale(ss, d, a.eps, red);
         SUB(0)
         const cuda_mat ow = a.output;
         const cuda_mat *W[LM_ROWS];
@@ -526,6 +526,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             mat_rows_finish<LM_ROWS>(W, rows, 0, d / 32, sm, lane, cur, o);
 #pragma unroll
             for (int k = 0; k < LM_ROWS; k++) {
+                o[k] *= scale;
                 if (lane == 0) a.logits[rows[k]] = o[k];
                 better(bv, bi, o[k], (int)rows[k]);
                 rows[k] = next_rows[k];
@@ -537,6 +538,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             const int64_t r1[1] = {r};
             float o[1];
             mat_rows_dot<1>(W1, r1, 0, d / 32, sm, lane, o);
+            o[0] *= scale;
             if (lane == 0) a.logits[r] = o[0];
             better(bv, bi, o[0], (int)r);
         }
