@@ -15,7 +15,9 @@
  * everywhere), so nothing depends on timing: the step is deterministic.
  * Each warp loads the weights of its first rows of a phase before the
  * barrier in front of that phase, so that their latency passes while it
- * waits.
+ * waits; an RMSNorm is applied as x * w staged once and its factor
+ * multiplied into each dot product. The step is bound by the latency of
+ * its ~150 phases, not by bandwidth (docs/PERFORMANCE.md has the times).
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
  * sliding windows, soft-capping or GELU; head_dim even and at most 128,
  * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
