@@ -325,6 +325,13 @@ static int cuda_model_init(hrt_model *m)
     return 0;
 }
 
+/* HRT_CUDA_FUSED=0 in the environment: the per-operation kernels even where the persistent step fits. */
+static int fused_off_by_env(void)
+{
+    const char *env = getenv("HRT_CUDA_FUSED");
+    return env && !strcmp(env, "0");
+}
+
 static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
 {
     const cu_model *cm = m->backend_state;
@@ -337,7 +344,9 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
     snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s",
              cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
              (double)fr / 1048576.0, (double)total / 1048576.0,
-             cm->fused_ok ? "one persistent kernel per token" : "one kernel per operation");
+             !cm->fused_ok ? "one kernel per operation"
+             : fused_off_by_env() ? "one kernel per operation (HRT_CUDA_FUSED=0)"
+                                  : "one persistent kernel per token");
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
@@ -433,8 +442,7 @@ static int cuda_session_init(hrt_session *s)
     int most = (s->n_ctx + 7) / 8;
     c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want; /* kernels/cuda/attention.cu: MAX_SPLIT */
     CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
-    const char *env = getenv("HRT_CUDA_FUSED");
-    if (cm->fused_ok && !(env && !strcmp(env, "0"))) {
+    if (cm->fused_ok && !fused_off_by_env()) {
         cuda_decode_args *a = &c->fused;
         *a = cm->fused;
         a->n_ctx = s->n_ctx;
