@@ -575,6 +575,21 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
+/* A cooperative launch of grid blocks of THREADS (attr: its attribute's storage). */
+static cudaLaunchConfig_t coop_config(int grid, size_t smem, cudaStream_t s, cudaLaunchAttribute *attr)
+{
+    cudaLaunchConfig_t cfg = {};
+    attr->id = cudaLaunchAttributeCooperative;
+    attr->val.cooperative = 1;
+    cfg.gridDim = dim3((unsigned)grid);
+    cfg.blockDim = dim3(THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    return cfg;
+}
+
 /* n grid barriers back to back, for cuda_decode_barrier_cost(). */
 static __global__ void __launch_bounds__(THREADS, 1) barrier_kernel(unsigned *count, int n)
 {
@@ -589,14 +604,8 @@ extern "C" cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us)
     cudaError_t e = cudaMalloc((void **)&count, sizeof *count);
     if (e == cudaSuccess) e = cudaEventCreate(&e0);
     if (e == cudaSuccess) e = cudaEventCreate(&e1);
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeCooperative;
-    attr[0].val.cooperative = 1;
-    cfg.gridDim = dim3((unsigned)grid);
-    cfg.blockDim = dim3(THREADS);
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cudaLaunchAttribute attr;
+    cudaLaunchConfig_t cfg = coop_config(grid, 0, 0, &attr);
     float best = 0.0f;
     for (int r = 0; r < 5 && e == cudaSuccess; r++) { /* the fastest of 5 */
         e = cudaMemset(count, 0, sizeof *count);
@@ -676,15 +685,7 @@ extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t
 
 extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)
 {
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeCooperative;
-    attr[0].val.cooperative = 1;
-    cfg.gridDim = dim3((unsigned)a->grid);
-    cfg.blockDim = dim3(THREADS);
-    cfg.dynamicSmemBytes = smem_floats(a, a->grid) * sizeof(float);
-    cfg.stream = s;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cudaLaunchAttribute attr;
+    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_floats(a, a->grid) * sizeof(float), s, &attr);
     return cudaLaunchKernelEx(&cfg, decode_kernel, *a);
 }
