@@ -7,6 +7,7 @@
 #   scripts/gpu-check.sh embed   embeddings on the GPU against HF, and their speed beside HF's
 #                                and the CPU's (carry .gpu/minilm and .gpu/data)
 #   scripts/gpu-check.sh all     build and model
+# GPU_CHECK_QUICK=1 leaves out the CPU tests (CI runs them) and the Nsight profile.
 # That machine has no network and no cJSON: .gpu/cjson holds Debian's
 # libcjson1 and libcjson-dev unpacked (scripts/gpu-prepare.sh makes it here).
 # The chat models are larger than what a call may carry, so they travel in
