@@ -561,14 +561,20 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
     return cudaSuccess;
 }
 
+/* Enqueues the copies of n token ids and the position from pinned memory. */
+static cudaError_t enqueue_inputs(cu_session *c, int n)
+{
+    cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
+    return e == cudaSuccess ? cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream) : e;
+}
+
 /* Captures the one-token step (input copies, forward, result copy). */
 static int capture_step(hrt_session *s, int argmax)
 {
     cu_session *c = s->state;
     cudaGraph_t g;
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
-    cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
-    if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
+    cudaError_t e = enqueue_inputs(c, 1);
     if (e == cudaSuccess) e = enqueue_forward(s, 1, argmax);
     cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
     if (e != cudaSuccess && e2 == cudaSuccess) cudaGraphDestroy(g);
@@ -611,8 +617,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
             c->fused_direct = 1;
         }
         if (nb == 1 && c->fused_direct) {
-            cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
-            if (e == cudaSuccess) e = cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream);
+            cudaError_t e = enqueue_inputs(c, 1);
             if (e == cudaSuccess) e = enqueue_forward(s, 1, am);
             if (e == cudaErrorCooperativeLaunchTooLarge) {
                 fused_off(c);
@@ -630,8 +635,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
             }
             if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
         } else if (nb > 1) {
-            CK(cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)nb * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
-            CK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream));
+            CK(enqueue_inputs(c, nb));
             CK(enqueue_forward(s, nb, am));
         }
         /* the host buffers are reused by the next micro-batch */

@@ -32,12 +32,16 @@ static __host__ __device__ size_t take(size_t *o, size_t bytes)
     return at;
 }
 
+/* Blocks per KV group: the most attention splits of a group, and the
+ * chunks of Wo rows a group's merged output is multiplied by. */
+static __host__ __device__ int per_group(int grid, int n_kv) { return grid / n_kv > 1 ? grid / n_kv : 1; }
+
 static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 {
     scratch_map s;
     size_t o = 0, f = sizeof(float);
     int hd = a.head_dim;
-    s.max_split = a.grid / a.n_kv > 1 ? a.grid / a.n_kv : 1;
+    s.max_split = per_group(a.grid, a.n_kv);
     s.count = take(&o, 4);
     s.base = take(&o, 4);
     s.x_a = take(&o, (size_t)a.n_embd * f);
@@ -57,7 +61,7 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 static size_t smem_floats(const cuda_decode_args *a, int grid)
 {
     size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
-    size_t max_split = (size_t)(grid / a->n_kv > 1 ? grid / a->n_kv : 1);
+    size_t max_split = (size_t)per_group(grid, a->n_kv);
     size_t vec = (size_t)(a->n_embd > a->n_ff ? a->n_embd : a->n_ff);
     size_t merge = hpg * hd + 2 * hpg * max_split + hpg;
     size_t att = hpg * hd + NW * hpg * (hd + 2);
@@ -223,7 +227,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     const int per = (npos + n_split - 1) / n_split;
     n_split = (npos + per - 1) / per;
     /* Wo: chunks of rows for each KV group */
-    const int chunks = grid / n_kv > 1 ? grid / n_kv : 1, rows_per = (d + chunks - 1) / chunks;
+    const int chunks = per_group(grid, n_kv), rows_per = (d + chunks - 1) / chunks;
     /* a.timing: block 0's cycles per phase (STAMP, at the end of each barrier)
      * and within phases (SUB(0): the input read and normalised; SUB(1): the
      * work done; the rest to the barrier's end: preloads and the barrier) */
