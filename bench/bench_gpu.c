@@ -8,6 +8,8 @@
  *           weight GB/s = weight bytes read per token x tokens/s
  *   TTFT:   time to the first token's logits for 512- and 2048-token prompts
  *   prefill TFLOP/s: 2 x matrix parameters x prompt tokens / TTFT
+ *   prompt attention: the kernel alone at the model's heads, the last 512
+ *           queries of a 2,048-token prompt, f32 kernel vs tensor cores
  * Prints a table; with --json FILE also writes the numbers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,9 @@ int main(void)
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "cuda/attention.h"
 #include "cuda/decode.h"
+#include "cuda/prompt_attention.h"
 
 /* GB/s of a device-to-device copy, counting bytes read and written. */
 static double copy_bandwidth(void)
@@ -93,6 +97,58 @@ static double gemm_peak(cudaDataType_t dt)
     cudaFree(b);
     cudaFree(c);
     return median(t, 10);
+}
+
+/* The prompt's attention alone, for nh query heads of hd over nkv cache
+ * heads: the last micro-batch of a 2,048-token prompt (512 queries at
+ * positions 1,536..2,047, causal) through the f32 kernel (us[0]) and the
+ * tensor cores (us[1]), median of 10 after 3 warm-ups; tflops[k] counts
+ * 4 x hd FLOPs per (query, key seen, head). 0 where a kernel refused. */
+static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double tflops[2])
+{
+    enum { N = 512, POS0 = 1536 };
+    size_t qn = (size_t)N * nh * hd, cn = (size_t)(POS0 + N) * nkv * hd;
+    float *q, *kc, *vc, *out, *part = NULL;
+    int *pos;
+    us[0] = us[1] = tflops[0] = tflops[1] = 0;
+    if (cudaMalloc((void **)&q, qn * 4) || cudaMalloc((void **)&out, qn * 4) || cudaMalloc((void **)&kc, cn * 4) ||
+        cudaMalloc((void **)&vc, cn * 4) || cudaMalloc((void **)&pos, sizeof *pos))
+        return;
+    /* small values (the bits of 0x3c3c3c3c, 0.0115) keep every score finite */
+    cudaMemset(q, 0x3c, qn * 4);
+    cudaMemset(kc, 0x3c, cn * 4);
+    cudaMemset(vc, 0x3c, cn * 4);
+    int pos0 = POS0;
+    cudaMemcpy(pos, &pos0, sizeof pos0, cudaMemcpyHostToDevice);
+    double seen = (double)N * POS0 + (double)N * (N + 1) / 2, flop = 4.0 * hd * seen * nh;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    for (int k = 0; k < 2; k++) {
+        double t[10];
+        int ok = 1;
+        for (int r = -3; r < 10 && ok; r++) {
+            cudaEventRecord(e0, 0);
+            cudaError_t e = k == 0 ? cuda_attention_split(out, part, q, kc, vc, pos, N, nh, nkv, hd, 1, 0, 0, 0.125f, 1, 0)
+                                   : cuda_prompt_attention(out, q, kc, vc, pos, N, nh, nkv, hd, 1, 0, 0, 0.125f, 0);
+            cudaEventRecord(e1, 0);
+            cudaEventSynchronize(e1);
+            float ms;
+            cudaEventElapsedTime(&ms, e0, e1);
+            ok = e == cudaSuccess;
+            if (r >= 0) t[r] = ms * 1e3;
+        }
+        if (ok) {
+            us[k] = median(t, 10);
+            tflops[k] = flop / (us[k] * 1e-6) / 1e12;
+        }
+    }
+    cudaGetLastError();
+    cudaFree(q);
+    cudaFree(out);
+    cudaFree(kc);
+    cudaFree(vc);
+    cudaFree(pos);
 }
 
 int main(int argc, char **argv)
@@ -194,6 +250,11 @@ int main(int argc, char **argv)
     int fused = strstr(info.device, "persistent") != NULL; /* the backend says HRT_CUDA_FUSED=0 there too */
     printf("decode path: %s; grid barrier over %d blocks: %.2f us\n", fused ? "one persistent kernel per token" : "one kernel per operation", prop.multiProcessorCount,
            (double)barrier_us);
+    double att_us[2], att_tf[2];
+    prompt_attention_times(info.n_head, info.n_head_kv, info.n_embd / info.n_head, att_us, att_tf);
+    printf("prompt attention, the last 512 queries of 2,048 (%d heads of %d, %d KV heads): f32 kernel %.0f us "
+           "(%.1f TFLOP/s), tensor cores %.0f us (%.1f TFLOP/s)\n", info.n_head, info.n_embd / info.n_head,
+           info.n_head_kv, att_us[0], att_tf[0], att_us[1], att_tf[1]);
     printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "
            "bandwidth | TTFT 512 | TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n"
            "|---|---|---|---|---|---|---|---|---|\n", R);
@@ -212,8 +273,9 @@ int main(int argc, char **argv)
             fprintf(f, "],\"decode_logits_tps\":[");
             for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tg[r]);
             fprintf(f, "],\"decode_tps_median\":%.2f,\"weight_gbs\":%.1f,\"ttft_512_ms\":%.2f,\"ttft_2048_ms\":%.2f,"
-                       "\"prefill_tflops\":%.2f,\"barrier_us\":%.3f,\"fused\":%s}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops,
-                    (double)barrier_us, fused ? "true" : "false");
+                       "\"prefill_tflops\":%.2f,\"barrier_us\":%.3f,\"fused\":%s,\"prompt_attention_us\":{\"f32\":%.1f,"
+                       "\"tensor_cores\":%.1f}}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops,
+                    (double)barrier_us, fused ? "true" : "false", att_us[0], att_us[1]);
             fclose(f);
         }
     }

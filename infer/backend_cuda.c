@@ -32,12 +32,16 @@
 #include "cuda/gemm.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
+#include "cuda/prompt_attention.h"
 #include "cuda/rope.h"
 #include "cuda/sample.h"
 #include "error.h"
 #include "model.h"
 
 #define UBATCH 512
+
+/* What a forward pass leaves for the host */
+enum { RESULT_LOGITS = 0, RESULT_ARGMAX = 1, RESULT_NONE = 2 };
 
 typedef struct {
     cuda_mat wq, wk, wv, wo, gate, up, down;
@@ -78,7 +82,7 @@ typedef struct {
     float *h_logits;           /* pinned (n_vocab) */
     int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
     void *argmax_scratch;
-    cudaGraphExec_t graph[2];  /* one-token step: [0] logits back, [1] argmax back */
+    cudaGraphExec_t graph[2];  /* one-token step: [RESULT_LOGITS], [RESULT_ARGMAX] */
     int have_graph[2];
     cuda_decode_args fused;    /* the persistent step's arguments */
     int use_fused, fused_direct; /* fused_direct: launched without a graph */
@@ -472,12 +476,22 @@ static int cuda_session_init(hrt_session *s)
 }
 
 /* Products of n activation rows with W: a matrix-vector kernel for one row
- * (decode), cuBLAS for more (prompts). */
+ * (decode), cuBLAS for more (prompts); x NULL: c->xh already holds the rows
+ * in W's 16-bit GEMM type (see gemm16). */
 static cudaError_t product(cu_session *c, const cuda_mat *W, const float *x, const float *bias, float *y, int n,
                            int accumulate)
 {
     if (n == 1) return cuda_matvec(W, x, bias, y, accumulate, c->stream);
     return cuda_gemm(c->blas, W, x, c->xh, bias, y, n, accumulate, c->stream);
+}
+
+/* The 16-bit GEMM type that a prompt's products by a, b and c share (b
+ * and c may repeat a): their input is then rounded once, by the kernel
+ * that produces it, into c->xh. GGML_TYPE_F32 (0) for one token, f32
+ * copies or mixed types: the input stays f32 and each product converts it. */
+static uint32_t gemm16(int n, const cuda_mat *a, const cuda_mat *b, const cuda_mat *c)
+{
+    return n > 1 && a->gemm_type == b->gemm_type && a->gemm_type == c->gemm_type ? a->gemm_type : GGML_TYPE_F32;
 }
 
 /* x += W in, through xb and a sandwich norm (post_norm) when there is one. */
@@ -486,14 +500,31 @@ static cudaError_t residual_product(cu_session *c, const cuda_mat *W, const floa
 {
     if (!post_norm) return product(c, W, in, NULL, c->x, n, 1);
     cudaError_t e = product(c, W, in, NULL, c->xb, n, 0);
-    if (e == cudaSuccess) e = cuda_rmsnorm(c->xb, c->xb, NULL, post_norm, n, d, eps, c->stream);
+    if (e == cudaSuccess) e = cuda_rmsnorm(c->xb, GGML_TYPE_F32, c->xb, NULL, post_norm, n, d, eps, c->stream);
     return e == cudaSuccess ? cuda_add(c->x, c->xb, (int64_t)n * d, c->stream) : e;
+}
+
+/* Attention of the n new tokens over the layer's cache: a prompt whose
+ * products run in 16 bits takes the tensor cores where its head size
+ * allows, everything else the f32 kernels (a split decode step for n = 1). */
+static cudaError_t attention(const hrt_model *m, const cu_layer *L, cu_session *c, const float *kc, const float *vc,
+                             int n, int window)
+{
+    const hparams *hp = &m->hp;
+    if (n > 1 && L->wq.gemm_type != GGML_TYPE_F32) {
+        cudaError_t e = cuda_prompt_attention(c->att, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv,
+                                              hp->head_dim, 1, 0, window, hp->attn_scale, c->stream);
+        if (e != cudaErrorNotSupported) return e;
+    }
+    return cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hp->head_dim,
+                                1, 0, window, hp->attn_scale, n == 1 ? c->n_split : 1, c->stream);
 }
 
 /* Enqueues the forward pass of n tokens (ids and position already in
  * d_ids / d_pos), then either the copy of the last token's logits to
- * h_logits or (argmax) their argmax to h_next. */
-static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
+ * h_logits (RESULT_LOGITS) or their argmax to h_next (RESULT_ARGMAX), or
+ * nothing (RESULT_NONE: a micro-batch of a prompt before its last). */
+static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
 {
     const hrt_model *m = s->model;
     const hparams *hp = &m->hp;
@@ -508,7 +539,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
     } while (0)
     if (n == 1 && c->use_fused) {
         RUN(cuda_decode_step(&c->fused, st));
-        if (argmax) return cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
+        if (result == RESULT_ARGMAX) return cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
         return cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st);
     }
     int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
@@ -517,41 +548,50 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int argmax)
         const cu_layer *L = &cm->layers[l];
         int swa = layer_is_swa(hp, l);
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
+        const float *rb[3] = {L->bq, L->bk, L->bv}; /* biases the rope kernel adds */
         if (n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type) {
             /* decode: the norm and the three products in one launch */
             const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
             const float *b[3] = {L->bq, L->bk, L->bv};
             float *y[3] = {c->q, c->k, c->v};
             RUN(cuda_matvec_multi(W, 3, c->x, L->attn_norm, hp->norm_eps, b, y, st));
+            rb[0] = rb[1] = rb[2] = NULL;
         } else {
-            RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-            RUN(product(c, &L->wq, c->xb, L->bq, c->q, n, 0));
-            RUN(product(c, &L->wk, c->xb, L->bk, c->k, n, 0));
-            RUN(product(c, &L->wv, c->xb, L->bv, c->v, n, 0));
+            uint32_t t16 = gemm16(n, &L->wq, &L->wk, &L->wv);
+            RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
+            /* the biases go in the rope kernel's pass, unless Q/K norms come between */
+            const float *b[3] = {L->bq, L->bk, L->bv};
+            if (!L->q_norm) b[0] = b[1] = b[2] = NULL;
+            RUN(product(c, &L->wq, t16 ? NULL : c->xb, b[0], c->q, n, 0));
+            RUN(product(c, &L->wk, t16 ? NULL : c->xb, b[1], c->k, n, 0));
+            RUN(product(c, &L->wv, t16 ? NULL : c->xb, b[2], c->v, n, 0));
+            if (L->q_norm) rb[0] = rb[1] = rb[2] = NULL;
         }
         if (L->q_norm) {
-            RUN(cuda_rmsnorm(c->q, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
-            RUN(cuda_rmsnorm(c->k, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
+            RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
+            RUN(cuda_rmsnorm(c->k, GGML_TYPE_F32, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
-        RUN(cuda_rope_store(c->q, c->k, c->v, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
-                            swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
-        RUN(cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, 1, 0,
-                                 swa ? hp->n_swa : 0, hp->attn_scale, n == 1 ? c->n_split : 1, st));
+        RUN(cuda_rope_store(c->q, c->k, c->v, rb[0], rb[1], rb[2], kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd,
+                            hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
+        RUN(attention(m, L, c, kc, vc, n, swa ? hp->n_swa : 0));
         RUN(residual_product(c, &L->wo, c->att, L->attn_post_norm, n, d, hp->norm_eps));
         if (n == 1 && L->gate.type == L->up.type) {
             RUN(cuda_matvec_glu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, gelu, c->hb, st));
+            RUN(residual_product(c, &L->down, c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
         } else {
-            RUN(cuda_rmsnorm(c->xb, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-            RUN(product(c, &L->gate, c->xb, NULL, c->hb, n, 0));
-            RUN(product(c, &L->up, c->xb, NULL, c->hb2, n, 0));
-            RUN(cuda_glu(c->hb, c->hb, c->hb2, (int64_t)n * hp->n_ff, gelu, st));
+            uint32_t t16 = gemm16(n, &L->gate, &L->up, &L->up), d16 = gemm16(n, &L->down, &L->down, &L->down);
+            RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+            RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, n, 0));
+            RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, n, 0));
+            RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, (int64_t)n * hp->n_ff, gelu, st));
+            RUN(residual_product(c, &L->down, d16 ? NULL : c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
         }
-        RUN(residual_product(c, &L->down, c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
     }
-    RUN(cuda_rmsnorm(c->xb, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
+    if (result == RESULT_NONE) return cudaSuccess;
+    RUN(cuda_rmsnorm(c->xb, GGML_TYPE_F32, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
     if (hp->logit_softcap > 0) RUN(cuda_softcap(c->logits, hp->n_vocab, hp->logit_softcap, st));
-    if (argmax) {
+    if (result == RESULT_ARGMAX) {
         RUN(cuda_argmax(c->logits, hp->n_vocab, c->argmax_scratch, c->d_next, st));
         RUN(cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     } else {
@@ -569,22 +609,22 @@ static cudaError_t enqueue_inputs(cu_session *c, int n)
 }
 
 /* Captures the one-token step (input copies, forward, result copy). */
-static int capture_step(hrt_session *s, int argmax)
+static int capture_step(hrt_session *s, int result)
 {
     cu_session *c = s->state;
     cudaGraph_t g;
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
     cudaError_t e = enqueue_inputs(c, 1);
-    if (e == cudaSuccess) e = enqueue_forward(s, 1, argmax);
+    if (e == cudaSuccess) e = enqueue_forward(s, 1, result);
     cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
     if (e != cudaSuccess && e2 == cudaSuccess) cudaGraphDestroy(g);
     if (e != cudaSuccess || e2 != cudaSuccess)
         return hrt_err(HRT_E_BACKEND, "CUDA: capturing the decode step failed: %s",
                        cudaGetErrorString(e != cudaSuccess ? e : e2));
-    e = cudaGraphInstantiate(&c->graph[argmax], g, 0);
+    e = cudaGraphInstantiate(&c->graph[result], g, 0);
     cudaGraphDestroy(g);
     if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: instantiating the decode graph failed: %s", cudaGetErrorString(e));
-    c->have_graph[argmax] = 1;
+    c->have_graph[result] = 1;
     return 0;
 }
 
@@ -610,15 +650,16 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
         int nb = n - done < UBATCH ? n - done : UBATCH;
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
-        int last = done + nb >= n, am = argmax && last;
-        if (nb == 1 && c->use_fused && !c->have_graph[am] && !c->fused_direct && capture_step(s, am)) {
+        /* nb is 1 only for the last micro-batch: the graphs take LOGITS or ARGMAX */
+        int res = done + nb < n ? RESULT_NONE : argmax ? RESULT_ARGMAX : RESULT_LOGITS;
+        if (nb == 1 && c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
             /* a driver that cannot put the cooperative launch in a graph: launched directly */
             cudaGetLastError();
             c->fused_direct = 1;
         }
         if (nb == 1 && c->fused_direct) {
             cudaError_t e = enqueue_inputs(c, 1);
-            if (e == cudaSuccess) e = enqueue_forward(s, 1, am);
+            if (e == cudaSuccess) e = enqueue_forward(s, 1, res);
             if (e == cudaErrorCooperativeLaunchTooLarge) {
                 fused_off(c);
             } else if (e != cudaSuccess) {
@@ -626,17 +667,17 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
             }
         }
         if (nb == 1 && !c->fused_direct) {
-            if (!c->have_graph[am] && (st = capture_step(s, am))) return st;
-            cudaError_t e = cudaGraphLaunch(c->graph[am], c->stream);
+            if (!c->have_graph[res] && (st = capture_step(s, res))) return st;
+            cudaError_t e = cudaGraphLaunch(c->graph[res], c->stream);
             if (e == cudaErrorCooperativeLaunchTooLarge && c->use_fused) {
                 fused_off(c);
-                if ((st = capture_step(s, am))) return st;
-                e = cudaGraphLaunch(c->graph[am], c->stream);
+                if ((st = capture_step(s, res))) return st;
+                e = cudaGraphLaunch(c->graph[res], c->stream);
             }
             if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
         } else if (nb > 1) {
             CK(enqueue_inputs(c, nb));
-            CK(enqueue_forward(s, nb, am));
+            CK(enqueue_forward(s, nb, res));
         }
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));

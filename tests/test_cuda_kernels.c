@@ -18,6 +18,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cuda/gemm.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
+#include "cuda/prompt_attention.h"
 #include "cuda/rope.h"
 #include "cuda/sample.h"
 
@@ -178,6 +179,18 @@ static void test_matvec_and_gemm(void)
                     bad += !(fabs((double)got[i] - want[i]) <= 2.2 * u * mag[i] + 1e-4 * (fabs(want[i]) + 1));
                 CHECK_MSG(bad == 0, "%s: %d of %d values beyond the 16-bit rounding bound", what, bad, NT * ROWS);
             }
+            /* the input already rounded into xh by its producer (X NULL): the same products */
+            if (gt != GGML_TYPE_F32) {
+                float got_pre[NT * ROWS];
+                CHECK(cuda_to_16bit(xh, gt, dx, NT * COLS, 0) == cudaSuccess);
+                cudaMemset(dx, 0xff, sizeof x); /* a kernel that still read X would see NaN */
+                poison(dy, sizeof got);
+                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, NT, 0, 0) == cudaSuccess);
+                down(got_pre, dy, sizeof got_pre);
+                CHECK_MSG(!memcmp(got_pre, got, sizeof got), "%s: input in xh gives other products", what);
+            } else {
+                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, NT, 0, 0) == cudaErrorInvalidValue);
+            }
             cublasDestroy(h);
             cudaFree(xh);
             cudaFree(dx);
@@ -255,7 +268,7 @@ static void test_norms_and_elementwise(void)
     float *db = dev_from(b, sizeof b), *dout = dev(sizeof got);
     /* RMSNorm after a residual add: x is updated, out is normalised */
     poison(dout, sizeof got);
-    CHECK(cuda_rmsnorm(dout, dx, dr, dw, R, D, 1e-5f, 0) == cudaSuccess);
+    CHECK(cuda_rmsnorm(dout, GGML_TYPE_F32, dx, dr, dw, R, D, 1e-5f, 0) == cudaSuccess);
     for (int i = 0; i < R * D; i++) xs[i] = x[i] + res[i];
     for (int r = 0; r < R; r++) cpu_rmsnorm(want + r * D, xs + r * D, w, D, 1e-5f);
     down(got, dout, sizeof got);
@@ -270,15 +283,37 @@ static void test_norms_and_elementwise(void)
     close_all(got, want, R * D, 1e-5, 1, "layernorm");
     /* SiLU * up, GELU, add, bias */
     poison(dout, sizeof got);
-    CHECK(cuda_glu(dout, dx, dr, R * D, 0, 0) == cudaSuccess);
+    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, R * D, 0, 0) == cudaSuccess);
     cpu_silu_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-5, 1, "silu_mul");
     poison(dout, sizeof got);
-    CHECK(cuda_glu(dout, dx, dr, R * D, 1, 0) == cudaSuccess);
+    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, R * D, 1, 0) == cudaSuccess);
     cpu_gelu_tanh_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-5, 1, "gelu_tanh_mul");
+    /* the same two, written as the 16-bit input of a product: within half a
+     * unit in the last place of the 16-bit type (2^-11 fp16, 2^-8 bf16) */
+    const uint32_t t16[2] = {GGML_TYPE_F16, GGML_TYPE_BF16};
+    for (int k = 0; k < 2; k++) {
+        uint16_t h[R * D];
+        double u = t16[k] == GGML_TYPE_F16 ? 1.0 / 2048 : 1.0 / 256;
+        char what[64];
+        cudaMemset(dout, 0xff, sizeof got);
+        CHECK(cuda_rmsnorm(dout, t16[k], dx, NULL, dw, R, D, 1e-5f, 0) == cudaSuccess);
+        for (int r = 0; r < R; r++) cpu_rmsnorm(want + r * D, xs + r * D, w, D, 1e-5f);
+        down(h, dout, sizeof h);
+        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        snprintf(what, sizeof what, "rmsnorm to %s", ggml_type_name(t16[k]));
+        close_all(got, want, R * D, u, 1e-3, what);
+        cudaMemset(dout, 0xff, sizeof got);
+        CHECK(cuda_glu(dout, t16[k], dx, dr, R * D, 0, 0) == cudaSuccess);
+        cpu_silu_mul(want, xs, res, R * D);
+        down(h, dout, sizeof h);
+        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        snprintf(what, sizeof what, "silu_mul to %s", ggml_type_name(t16[k]));
+        close_all(got, want, R * D, u, 1e-3, what);
+    }
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_softcap(dout, R * D, 0.7f, 0) == cudaSuccess);
     for (int i = 0; i < R * D; i++) want[i] = 0.7f * tanhf(xs[i] / 0.7f);
@@ -342,6 +377,16 @@ static void test_rope_and_attention(void)
         fill(vc, NCTX * kv_dim, 1);
         memcpy(wq, q, sizeof q);
         memcpy(wk, k, sizeof k);
+        /* the second pass also has the rope kernel add QKV biases (Qwen2) */
+        static float bq[NH * HD], bk[NKV * HD], bv[NKV * HD], wv[N * NKV * HD];
+        fill(bq, NH * HD, 1);
+        fill(bk, NKV * HD, 1);
+        fill(bv, NKV * HD, 1);
+        memcpy(wv, v, sizeof v);
+        for (int t = 0; t < N && neox; t++) {
+            for (int i = 0; i < q_dim; i++) wq[t * q_dim + i] += bq[i];
+            for (int i = 0; i < kv_dim; i++) wk[t * kv_dim + i] += bk[i], wv[t * kv_dim + i] += bv[i];
+        }
         for (int t = 0; t < N; t++) {
             float cs[HD];
             cpu_rope_cache(cs, HD, POS0 + t, inv);
@@ -352,14 +397,22 @@ static void test_rope_and_attention(void)
         float *dkc = dev_from(kc, sizeof kc), *dvc = dev_from(vc, sizeof vc);
         double *dinv = dev_from(inv, sizeof inv);
         int pos0 = POS0, *dpos = dev_from(&pos0, sizeof pos0);
-        CHECK(cuda_rope_store(dq, dk, dv, dkc, dvc, dpos, N, NH, NKV, HD, HD, dinv, neox, 0) == cudaSuccess);
+        float *dbq = neox ? dev_from(bq, sizeof bq) : NULL, *dbk = neox ? dev_from(bk, sizeof bk) : NULL;
+        float *dbv = neox ? dev_from(bv, sizeof bv) : NULL;
+        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, dpos, N, NH, NKV, HD, HD, dinv, neox, 0) ==
+              cudaSuccess);
         down(got, dq, sizeof q);
-        close_all(got, wq, N * q_dim, 1e-5, 1, neox ? "rope q (neox)" : "rope q");
+        close_all(got, wq, N * q_dim, 1e-5, 1, neox ? "rope q (neox, biases)" : "rope q");
         down(got, dkc, sizeof kc);
         close_all(got + POS0 * kv_dim, wk, N * kv_dim, 1e-5, 1, "rope k stored in the cache");
         close_all(got, kc, POS0 * kv_dim, 0, 0, "cache rows before the position untouched");
+        down(got, dvc, sizeof vc);
+        close_all(got + POS0 * kv_dim, wv, N * kv_dim, 1e-6, 1e-6, "v (+ bias) stored in the cache");
+        cudaFree(dbq);
+        cudaFree(dbk);
+        cudaFree(dbv);
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
-        memcpy(vc + POS0 * kv_dim, v, sizeof v);
+        memcpy(vc + POS0 * kv_dim, wv, sizeof wv);
         /* causal attention of the N new tokens over the whole history */
         float *datt = dev(sizeof att);
         poison(datt, sizeof att);
@@ -448,6 +501,58 @@ static void test_argmax(void)
     cudaFree(dout);
 }
 
+/* The tensor-core prompt attention against the CPU reference: fp16
+ * operands with f32 sums, so within 3e-3 of (|want| + 1) on values and
+ * outputs in [-1, 1]. Cache rows past the last query hold NaN: a kernel
+ * that let one into a result would fail. */
+static void test_prompt_attention(void)
+{
+    static const struct {
+        int nh, nkv, hd, pos0, n, causal, kv_len, window;
+        float qscale, scale;
+        const char *what;
+    } cases[] = {
+        {9, 3, 64, 0, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, a 200-token prompt"},
+        {9, 3, 64, 261, 77, 1, 0, 0, 4.0f, 0.125f, "hd 64, 77 queries after 261 (peaked scores)"},
+        {9, 3, 64, 261, 77, 1, 0, 100, 1.0f, 0.3f, "hd 64, window 100, scale 0.3"},
+        {9, 3, 64, 0, 100, 0, 150, 0, 1.0f, 0.125f, "hd 64, bidirectional over 150 rows"},
+        {4, 2, 128, 37, 130, 1, 0, 0, 2.0f, 0.088f, "hd 128, 130 queries after 37"},
+        {4, 2, 16, 5, 70, 1, 0, 0, 1.0f, 0.25f, "hd 16"},
+        {4, 2, 32, 0, 33, 1, 0, 20, 1.0f, 0.177f, "hd 32, window 20"},
+        {14, 2, 64, 1, 1, 1, 0, 0, 1.0f, 0.125f, "one query, 7 heads a group"},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int nh = cases[ci].nh, nkv = cases[ci].nkv, hd = cases[ci].hd, n = cases[ci].n, pos0 = cases[ci].pos0;
+        int rows = cases[ci].causal ? pos0 + n : cases[ci].kv_len, n_ctx = rows + 40;
+        size_t qn = (size_t)n * nh * hd, cn = (size_t)n_ctx * nkv * hd;
+        float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
+        float *got = malloc(qn * sizeof *got), *want = malloc(qn * sizeof *want);
+        fill(q, qn, cases[ci].qscale);
+        fill(kc, cn, 1);
+        fill(vc, cn, 1);
+        for (size_t i = (size_t)rows * nkv * hd; i < cn; i++) kc[i] = vc[i] = NAN;
+        float *dq = dev_from(q, qn * sizeof *q), *dk = dev_from(kc, cn * sizeof *kc), *dv = dev_from(vc, cn * sizeof *vc);
+        int *dpos = dev_from(&pos0, sizeof pos0);
+        float *dout = dev(qn * sizeof *got);
+        poison(dout, qn * sizeof *got);
+        cudaError_t e = cuda_prompt_attention(dout, dq, dk, dv, cases[ci].causal ? dpos : NULL, n, nh, nkv, hd,
+                                              cases[ci].causal, cases[ci].kv_len, cases[ci].window, cases[ci].scale, 0);
+        CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
+        down(got, dout, qn * sizeof *got);
+        ref_attention_w(want, q, kc, vc, pos0, n, nh, nkv, hd, cases[ci].causal, cases[ci].kv_len, cases[ci].window,
+                        cases[ci].scale);
+        char what[128];
+        snprintf(what, sizeof what, "prompt attention on the tensor cores (%s)", cases[ci].what);
+        close_all(got, want, qn, 3e-3, 1, what);
+        free(q); free(kc); free(vc); free(got); free(want);
+        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dpos); cudaFree(dout);
+    }
+    /* what it does not take is refused before any launch */
+    CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) == cudaErrorNotSupported);
+    CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) == cudaErrorInvalidValue);
+    CHECK(cudaGetLastError() == cudaSuccess);
+}
+
 int main(void)
 {
     int n = 0;
@@ -460,6 +565,7 @@ int main(void)
     test_mean_rows();
     test_norms_and_elementwise();
     test_rope_and_attention();
+    test_prompt_attention();
     test_argmax();
     return test_finish();
 }

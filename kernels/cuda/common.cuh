@@ -54,6 +54,15 @@ static __device__ __forceinline__ float gelu_tanh(float g)
     return 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g)));
 }
 
+/* Element i of an activation buffer of ggml type `type`: f32 (0), or the
+ * 16-bit input of a GEMM, fp16 (1) or bf16 (30), rounded to nearest. */
+static __device__ __forceinline__ void store_act(void *out, uint32_t type, size_t i, float v)
+{
+    if (type == 1) ((__half *)out)[i] = __float2half_rn(v);
+    else if (type == 30) ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    else ((float *)out)[i] = v;
+}
+
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 

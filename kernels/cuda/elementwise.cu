@@ -39,9 +39,9 @@ extern "C" cudaError_t cuda_mat_dequant(const cuda_mat *W, cudaStream_t s)
 
 static int grid_for(int64_t n) { return (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096); }
 
-static __global__ void glu_kernel(float *out, const float *g, const float *u, int64_t n, int gelu)
+static __global__ void glu_kernel(void *out, uint32_t out_type, const float *g, const float *u, int64_t n, int gelu)
 {
-    GRID_STRIDE(i, n) out[i] = (gelu ? gelu_tanh(g[i]) : silu(g[i])) * u[i];
+    GRID_STRIDE(i, n) store_act(out, out_type, (size_t)i, (gelu ? gelu_tanh(g[i]) : silu(g[i])) * u[i]);
 }
 
 static __global__ void softcap_kernel(float *x, int64_t n, float cap)
@@ -77,16 +77,13 @@ static __global__ void mean_rows_kernel(float *out, const float *x, const int *s
 
 static __global__ void to16_kernel(void *dst, uint32_t type, const float *src, int64_t n)
 {
-    GRID_STRIDE(i, n)
-    {
-        if (type == T_F16) ((__half *)dst)[i] = __float2half_rn(src[i]);
-        else ((__nv_bfloat16 *)dst)[i] = __float2bfloat16_rn(src[i]);
-    }
+    GRID_STRIDE(i, n) store_act(dst, type, (size_t)i, src[i]);
 }
 
-extern "C" cudaError_t cuda_glu(float *out, const float *gate, const float *up, int64_t n, int gelu, cudaStream_t s)
+extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const float *gate, const float *up, int64_t n, int gelu,
+                                cudaStream_t s)
 {
-    glu_kernel<<<grid_for(n), 256, 0, s>>>(out, gate, up, n, gelu);
+    glu_kernel<<<grid_for(n), 256, 0, s>>>(out, out_type, gate, up, n, gelu);
     return cudaGetLastError();
 }
 

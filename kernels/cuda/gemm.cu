@@ -15,11 +15,12 @@ extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const floa
     cublasStatus_t st;
     if (cublasSetStream(h, s) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
     if (W->gemm_type == T_F32) {
+        if (!X) return cudaErrorInvalidValue;
         st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, W->gemm, CUDA_R_32F, cols, X,
                           CUDA_R_32F, cols, &beta, Y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     } else {
         cudaDataType_t dt = W->gemm_type == T_F16 ? CUDA_R_16F : CUDA_R_16BF;
-        if ((e = cuda_to_16bit(xh, W->gemm_type, X, (int64_t)n * cols, s)) != cudaSuccess) return e;
+        if (X && (e = cuda_to_16bit(xh, W->gemm_type, X, (int64_t)n * cols, s)) != cudaSuccess) return e;
         st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, W->gemm, dt, cols, xh, dt, cols, &beta,
                           Y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     }

@@ -2,11 +2,11 @@
 
 #include "common.cuh"
 
-static __global__ void rmsnorm_kernel(float *out, float *x, const float *residual, const float *w, int dim, float eps)
+static __global__ void rmsnorm_kernel(void *out, uint32_t out_type, float *x, const float *residual, const float *w,
+                                      int dim, float eps)
 {
     __shared__ float scratch[32];
     float *xr = x + (size_t)blockIdx.x * dim;
-    float *orow = out + (size_t)blockIdx.x * dim;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
         float v = xr[i];
@@ -18,7 +18,8 @@ static __global__ void rmsnorm_kernel(float *out, float *x, const float *residua
     }
     ss = block_sum(ss, scratch);
     float scale = rsqrtf(ss / (float)dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) orow[i] = xr[i] * scale * w[i];
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        store_act(out, out_type, (size_t)blockIdx.x * dim + i, xr[i] * scale * w[i]);
 }
 
 static __global__ void layernorm_kernel(float *out, const float *x, const float *w, const float *b, int dim, float eps)
@@ -37,10 +38,10 @@ static __global__ void layernorm_kernel(float *out, const float *x, const float 
 
 static int threads_for(int dim) { return dim >= 1024 ? 1024 : dim >= 256 ? 256 : dim >= 128 ? 128 : 32; }
 
-extern "C" cudaError_t cuda_rmsnorm(float *out, float *x, const float *residual, const float *w, int n_rows, int dim,
-                                    float eps, cudaStream_t s)
+extern "C" cudaError_t cuda_rmsnorm(void *out, uint32_t out_type, float *x, const float *residual, const float *w,
+                                    int n_rows, int dim, float eps, cudaStream_t s)
 {
-    rmsnorm_kernel<<<n_rows, threads_for(dim), 0, s>>>(out, x, residual, w, dim, eps);
+    rmsnorm_kernel<<<n_rows, threads_for(dim), 0, s>>>(out, out_type, x, residual, w, dim, eps);
     return cudaGetLastError();
 }
 
