@@ -8,8 +8,8 @@
  *           weight GB/s = weight bytes read per token x tokens/s
  *   TTFT:   time to the first token's logits for 512- and 2048-token prompts
  *   prefill TFLOP/s: 2 x matrix parameters x prompt tokens / TTFT
- *   prompt attention: the kernel alone at the model's heads, the last 512
- *           queries of a 2,048-token prompt, f32 kernel vs tensor cores
+ *   prompt attention: the kernel alone at the model's heads, a 2,048-token
+ *           prompt in one call (causal), f32 kernel vs tensor cores
  * Prints a table; with --json FILE also writes the numbers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,13 +100,13 @@ static double gemm_peak(cudaDataType_t dt)
 }
 
 /* The prompt's attention alone, for nh query heads of hd over nkv cache
- * heads: the last micro-batch of a 2,048-token prompt (512 queries at
- * positions 1,536..2,047, causal) through the f32 kernel (us[0]) and the
- * tensor cores (us[1]), median of 10 after 3 warm-ups; tflops[k] counts
- * 4 x hd FLOPs per (query, key seen, head). 0 where a kernel refused. */
+ * heads: a 2,048-token prompt in one micro-batch (causal) through the f32
+ * kernel (us[0]) and the tensor cores (us[1]), median of 10 after 3
+ * warm-ups; tflops[k] counts 4 x hd FLOPs per (query, key seen, head).
+ * 0 where a kernel refused. */
 static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double tflops[2])
 {
-    enum { N = 512, POS0 = 1536 };
+    enum { N = 2048, POS0 = 0 };
     size_t qn = (size_t)N * nh * hd, cn = (size_t)(POS0 + N) * nkv * hd;
     float *q, *kc, *vc, *out, *part = NULL;
     int *pos;
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
            (double)barrier_us);
     double att_us[2], att_tf[2];
     prompt_attention_times(info.n_head, info.n_head_kv, info.n_embd / info.n_head, att_us, att_tf);
-    printf("prompt attention, the last 512 queries of 2,048 (%d heads of %d, %d KV heads): f32 kernel %.0f us "
+    printf("prompt attention, 2,048 tokens (%d heads of %d, %d KV heads): f32 kernel %.0f us "
            "(%.1f TFLOP/s), tensor cores %.0f us (%.1f TFLOP/s)\n", info.n_head, info.n_embd / info.n_head,
            info.n_head_kv, att_us[0], att_tf[0], att_us[1], att_tf[1]);
     printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "

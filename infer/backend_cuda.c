@@ -17,7 +17,10 @@
  *      forward pass is one persistent kernel (HRT_CUDA_FUSED=0 in the
  *      environment keeps the per-operation kernels; so does a device that
  *      cannot launch it); otherwise one kernel per operation.
- *   6. Prompts run in micro-batches of UBATCH tokens through cuBLAS. */
+ *   6. Prompts run in micro-batches of up to UBATCH_MAX tokens (the
+ *      context's size when smaller) through cuBLAS: long micro-batches keep
+ *      the tensor cores busy (more query rows for attention, taller GEMMs),
+ *      and their scratch is counted in the session's memory plan. */
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <pthread.h>
@@ -38,7 +41,7 @@
 #include "error.h"
 #include "model.h"
 
-#define UBATCH 512
+#define UBATCH_MAX 2048
 
 /* What a forward pass leaves for the host */
 enum { RESULT_LOGITS = 0, RESULT_ARGMAX = 1, RESULT_NONE = 2 };
@@ -75,7 +78,8 @@ typedef struct {
     float *part;               /* attention partials of a split decode step */
     int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
-    int32_t *d_ids;            /* (UBATCH) */
+    int ubatch;                /* tokens a micro-batch holds: min(n_ctx, UBATCH_MAX) */
+    int32_t *d_ids;            /* (ubatch) */
     int *d_pos;
     int32_t *h_ids;            /* pinned */
     int *h_pos;                /* pinned */
@@ -409,8 +413,9 @@ static int cuda_session_init(hrt_session *s)
     size_t cache = (size_t)hp->n_layer * s->n_ctx * kv_dim * sizeof(float);
     size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > widest) widest = q_dim;
-    size_t scratch = (size_t)UBATCH * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
-                     (size_t)UBATCH * widest * 2 + (size_t)hp->n_vocab * sizeof(float);
+    int ub = c->ubatch = s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
+    size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
+                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float);
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -421,19 +426,19 @@ static int cuda_session_init(hrt_session *s)
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) return hrt_err(HRT_E_BACKEND, "cuBLAS: cublasCreate failed");
     CK(cudaMalloc((void **)&c->k_cache, cache));
     CK(cudaMalloc((void **)&c->v_cache, cache));
-    CK(cudaMalloc((void **)&c->x, (size_t)UBATCH * hp->n_embd * sizeof(float)));
-    CK(cudaMalloc((void **)&c->xb, (size_t)UBATCH * hp->n_embd * sizeof(float)));
-    CK(cudaMalloc((void **)&c->q, (size_t)UBATCH * q_dim * sizeof(float)));
-    CK(cudaMalloc((void **)&c->k, (size_t)UBATCH * kv_dim * sizeof(float)));
-    CK(cudaMalloc((void **)&c->v, (size_t)UBATCH * kv_dim * sizeof(float)));
-    CK(cudaMalloc((void **)&c->att, (size_t)UBATCH * q_dim * sizeof(float)));
-    CK(cudaMalloc((void **)&c->hb, (size_t)UBATCH * hp->n_ff * sizeof(float)));
-    CK(cudaMalloc((void **)&c->hb2, (size_t)UBATCH * hp->n_ff * sizeof(float)));
+    CK(cudaMalloc((void **)&c->x, (size_t)ub * hp->n_embd * sizeof(float)));
+    CK(cudaMalloc((void **)&c->xb, (size_t)ub * hp->n_embd * sizeof(float)));
+    CK(cudaMalloc((void **)&c->q, (size_t)ub * q_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->k, (size_t)ub * kv_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->v, (size_t)ub * kv_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->att, (size_t)ub * q_dim * sizeof(float)));
+    CK(cudaMalloc((void **)&c->hb, (size_t)ub * hp->n_ff * sizeof(float)));
+    CK(cudaMalloc((void **)&c->hb2, (size_t)ub * hp->n_ff * sizeof(float)));
     CK(cudaMalloc((void **)&c->logits, (size_t)hp->n_vocab * sizeof(float)));
-    CK(cudaMalloc(&c->xh, (size_t)UBATCH * widest * 2));
-    CK(cudaMalloc((void **)&c->d_ids, UBATCH * sizeof(int32_t)));
+    CK(cudaMalloc(&c->xh, (size_t)ub * widest * 2));
+    CK(cudaMalloc((void **)&c->d_ids, ub * sizeof(int32_t)));
     CK(cudaMalloc((void **)&c->d_pos, sizeof(int)));
-    CK(cudaMallocHost((void **)&c->h_ids, UBATCH * sizeof(int32_t)));
+    CK(cudaMallocHost((void **)&c->h_ids, ub * sizeof(int32_t)));
     CK(cudaMallocHost((void **)&c->h_pos, sizeof(int)));
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
@@ -645,9 +650,9 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
     cu_session *c = s->state;
     int st;
     CK(cudaSetDevice(m->device));
-    for (int done = 0; done < n; done += UBATCH) {
+    for (int done = 0; done < n; done += c->ubatch) {
         if (atomic_load(&s->cancel)) return hrt_err(HRT_E_CANCELLED, "cancelled");
-        int nb = n - done < UBATCH ? n - done : UBATCH;
+        int nb = n - done < c->ubatch ? n - done : c->ubatch;
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
         /* nb is 1 only for the last micro-batch: the graphs take LOGITS or ARGMAX */

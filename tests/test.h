@@ -11,6 +11,10 @@
 
 static int test_passed, test_failed;
 
+/* Line-buffered output: a test that crashes leaves in its log every line
+ * printed before the crash (a pipe or file would otherwise hold them). */
+__attribute__((constructor)) static void test_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (cond) {                                                            \

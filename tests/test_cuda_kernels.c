@@ -411,6 +411,8 @@ static void test_rope_and_attention(void)
         cudaFree(dbq);
         cudaFree(dbk);
         cudaFree(dbv);
+        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, dpos, N, NH, NKV, 512, 258, dinv, neox, 0) ==
+              cudaErrorInvalidValue); /* past the angle table */
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
         memcpy(vc + POS0 * kv_dim, wv, sizeof wv);
         /* causal attention of the N new tokens over the whole history */

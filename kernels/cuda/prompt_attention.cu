@@ -16,7 +16,9 @@
  * score tiles of 8 keys are therefore, rounded to fp16, the A operand of
  * the product with the values (FlashAttention-2 keeps P in registers the
  * same way). Scores are kept in base 2: q is scaled by scale * log2(e). */
-#define NW 4
+#ifndef NW
+#define NW 4 /* -DNW=8 measured: see docs/PERFORMANCE.md */
+#endif
 #define LOG2E 1.4426950408889634f
 
 template <int HD> struct tiles {

@@ -15,7 +15,8 @@ extern "C" {
  * (2i, 2i+1). Adds the biases bq, bk, bv (each may be NULL) to every row
  * first (QKV bias, Qwen2: one pass instead of three), rotates q and k in
  * place and copies k, v into rows *pos.. of k_cache, v_cache
- * ((n_ctx, n_kv*head_dim) each). */
+ * ((n_ctx, n_kv*head_dim) each). n_rot at most 256 (cudaErrorInvalidValue
+ * otherwise). */
 cudaError_t cuda_rope_store(float *q, float *k, const float *v, const float *bq, const float *bk, const float *bv,
                             float *k_cache, float *v_cache, const int *pos, int n, int n_head, int n_kv, int head_dim,
                             int n_rot, const double *inv_freq, int neox, cudaStream_t s);
