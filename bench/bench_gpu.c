@@ -108,12 +108,12 @@ static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double
 {
     enum { N = 2048, POS0 = 0 };
     size_t qn = (size_t)N * nh * hd, cn = (size_t)(POS0 + N) * nkv * hd;
-    float *q, *kc, *vc, *out, *part = NULL;
-    int *pos;
+    float *q = NULL, *kc = NULL, *vc = NULL, *out = NULL, *part = NULL;
+    int *pos = NULL;
     us[0] = us[1] = tflops[0] = tflops[1] = 0;
     if (cudaMalloc((void **)&q, qn * 4) || cudaMalloc((void **)&out, qn * 4) || cudaMalloc((void **)&kc, cn * 4) ||
         cudaMalloc((void **)&vc, cn * 4) || cudaMalloc((void **)&pos, sizeof *pos))
-        return;
+        goto done;
     /* small values (the bits of 0x3c3c3c3c, 0.0115) keep every score finite */
     cudaMemset(q, 0x3c, qn * 4);
     cudaMemset(kc, 0x3c, cn * 4);
@@ -143,6 +143,9 @@ static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double
             tflops[k] = flop / (us[k] * 1e-6) / 1e12;
         }
     }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+done:
     cudaGetLastError();
     cudaFree(q);
     cudaFree(out);
@@ -251,10 +254,12 @@ int main(int argc, char **argv)
     printf("decode path: %s; grid barrier over %d blocks: %.2f us\n", fused ? "one persistent kernel per token" : "one kernel per operation", prop.multiProcessorCount,
            (double)barrier_us);
     double att_us[2], att_tf[2];
-    prompt_attention_times(info.n_head, info.n_head_kv, info.n_embd / info.n_head, att_us, att_tf);
+    /* head_dim from the cache's bytes a token (K and V, f32, every layer): n_embd / n_head is not it for Gemma */
+    int hd = (int)(info.kv_bytes_per_token / ((uint64_t)info.n_layer * 2 * info.n_head_kv * sizeof(float)));
+    prompt_attention_times(info.n_head, info.n_head_kv, hd, att_us, att_tf);
     printf("prompt attention, 2,048 tokens (%d heads of %d, %d KV heads): f32 kernel %.0f us "
-           "(%.1f TFLOP/s), tensor cores %.0f us (%.1f TFLOP/s)\n", info.n_head, info.n_embd / info.n_head,
-           info.n_head_kv, att_us[0], att_tf[0], att_us[1], att_tf[1]);
+           "(%.1f TFLOP/s), tensor cores %.0f us (%.1f TFLOP/s)\n", info.n_head, hd, info.n_head_kv, att_us[0],
+           att_tf[0], att_us[1], att_tf[1]);
     printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "
            "bandwidth | TTFT 512 | TTFT 2048 | prefill TFLOP/s (2048) | share of cuBLAS peak |\n"
            "|---|---|---|---|---|---|---|---|---|\n", R);

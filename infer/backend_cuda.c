@@ -413,7 +413,8 @@ static int cuda_session_init(hrt_session *s)
     size_t cache = (size_t)hp->n_layer * s->n_ctx * kv_dim * sizeof(float);
     size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > widest) widest = q_dim;
-    int ub = c->ubatch = s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
+    /* at least 2, so that a one-token micro-batch is always a call's last */
+    int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
                      (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float);
     size_t fr = 0, total = 0;
@@ -566,11 +567,12 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
             /* the biases go in the rope kernel's pass, unless Q/K norms come between */
             const float *b[3] = {L->bq, L->bk, L->bv};
-            if (!L->q_norm) b[0] = b[1] = b[2] = NULL;
+            int normed = L->q_norm || L->k_norm;
+            if (!normed) b[0] = b[1] = b[2] = NULL;
             RUN(product(c, &L->wq, t16 ? NULL : c->xb, b[0], c->q, n, 0));
             RUN(product(c, &L->wk, t16 ? NULL : c->xb, b[1], c->k, n, 0));
             RUN(product(c, &L->wv, t16 ? NULL : c->xb, b[2], c->v, n, 0));
-            if (L->q_norm) rb[0] = rb[1] = rb[2] = NULL;
+            if (normed) rb[0] = rb[1] = rb[2] = NULL;
         }
         if (L->q_norm) {
             RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));

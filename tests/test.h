@@ -12,8 +12,36 @@
 static int test_passed, test_failed;
 
 /* Line-buffered output: a test that crashes leaves in its log every line
- * printed before the crash (a pipe or file would otherwise hold them). */
-__attribute__((constructor)) static void test_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+ * printed before the crash (a pipe or file would otherwise hold them); and,
+ * outside the sanitizer builds (which report crashes themselves), a crash
+ * prints the stack before the default action ends the process. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(__GLIBC__)
+#include <execinfo.h>
+#include <signal.h>
+#include <unistd.h>
+static void test_crash_report(int sig)
+{
+    void *frames[64];
+    static const char msg[] = "\ntest crashed; stack:\n";
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(128 + sig);
+    backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+#define TEST_CRASH_REPORT()                                                    \
+    do {                                                                       \
+        signal(SIGSEGV, test_crash_report);                                    \
+        signal(SIGBUS, test_crash_report);                                     \
+        signal(SIGABRT, test_crash_report);                                    \
+    } while (0)
+#else
+#define TEST_CRASH_REPORT() ((void)0)
+#endif
+__attribute__((constructor)) static void test_line_buffered(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    TEST_CRASH_REPORT();
+}
 
 #define CHECK(cond)                                                            \
     do {                                                                       \

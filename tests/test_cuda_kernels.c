@@ -549,6 +549,33 @@ static void test_prompt_attention(void)
         free(q); free(kc); free(vc); free(got); free(want);
         cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dpos); cudaFree(dout);
     }
+    /* a key past fp16's range (7e4 > 65504) in row 100: the queries before
+     * it, which share its tiles, keep their results; those after it stay
+     * finite (the tile saturates instead of holding inf, whose 0 weight
+     * would be NaN) */
+    {
+        enum { NH = 4, NKV = 2, HD = 64, N = 130, BIG = 100 };
+        size_t qn = (size_t)N * NH * HD, cn = (size_t)N * NKV * HD;
+        float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
+        float *got = malloc(qn * sizeof *got), *want = malloc(qn * sizeof *want);
+        fill(q, qn, 1);
+        fill(kc, cn, 1);
+        fill(vc, cn, 1);
+        for (int i = 0; i < NKV * HD; i++) kc[(size_t)BIG * NKV * HD + i] = 7e4f;
+        int pos0 = 0, *dpos = dev_from(&pos0, sizeof pos0);
+        float *dq = dev_from(q, qn * sizeof *q), *dk = dev_from(kc, cn * sizeof *kc), *dv = dev_from(vc, cn * sizeof *vc);
+        float *dout = dev(qn * sizeof *got);
+        poison(dout, qn * sizeof *got);
+        CHECK(cuda_prompt_attention(dout, dq, dk, dv, dpos, N, NH, NKV, HD, 1, 0, 0, 0.125f, 0) == cudaSuccess);
+        down(got, dout, qn * sizeof *got);
+        ref_attention_w(want, q, kc, vc, 0, N, NH, NKV, HD, 1, 0, 0, 0.125f);
+        close_all(got, want, (size_t)BIG * NH * HD, 3e-3, 1, "prompt attention, queries before a key past fp16's range");
+        size_t nan = 0;
+        for (size_t i = (size_t)BIG * NH * HD; i < qn; i++) nan += !isfinite(got[i]);
+        CHECK_MSG(nan == 0, "prompt attention: %zu non-finite outputs after a key past fp16's range", nan);
+        free(q); free(kc); free(vc); free(got); free(want);
+        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dpos); cudaFree(dout);
+    }
     /* what it does not take is refused before any launch */
     CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) == cudaErrorNotSupported);
     CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) == cudaErrorInvalidValue);

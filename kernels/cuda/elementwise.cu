@@ -121,6 +121,7 @@ extern "C" cudaError_t cuda_mean_rows(float *out, const float *x, const int *sta
 
 extern "C" cudaError_t cuda_to_16bit(void *dst, uint32_t type, const float *src, int64_t n, cudaStream_t s)
 {
+    if (type != T_F16 && type != T_BF16) return cudaErrorInvalidValue;
     to16_kernel<<<grid_for(n), 256, 0, s>>>(dst, type, src, n);
     return cudaGetLastError();
 }

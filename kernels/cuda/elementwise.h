@@ -31,7 +31,7 @@ cudaError_t cuda_add_bias(float *y, const float *b, int n_rows, int dim, cudaStr
 /* out[q, i] = mean of x's rows start[q] .. start[q+1]-1 at column i, for
  * q < n_seq (0 for an empty range); start (n_seq + 1 ints) on the device. */
 cudaError_t cuda_mean_rows(float *out, const float *x, const int *start, int n_seq, int dim, cudaStream_t s);
-/* dst (type GGML_TYPE_F16 or BF16) = src floats */
+/* dst (type GGML_TYPE_F16 or BF16; cudaErrorInvalidValue otherwise) = src floats */
 cudaError_t cuda_to_16bit(void *dst, uint32_t type, const float *src, int64_t n, cudaStream_t s);
 /* Fills W->gemm (W->gemm_type) from W's repacked weights. */
 cudaError_t cuda_mat_dequant(const cuda_mat *W, cudaStream_t s);

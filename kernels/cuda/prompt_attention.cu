@@ -36,37 +36,68 @@ static __device__ __forceinline__ int window_start(int len, int window)
     return window > 0 && len > window ? len - window : 0;
 }
 
+/* The instructions below need sm_80 (fp16 m16n8k16, cvt.satfinite.f16x2)
+ * or sm_75 (ldmatrix); cuda_prompt_attention refuses older devices, and a
+ * build for them (-DCMAKE_CUDA_ARCHITECTURES=70) compiles these as traps. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define PRE_SM80 1
+#else
+#define PRE_SM80 0
+#endif
+
+/* a in the low half, b in the high one, rounded to nearest; values past
+ * fp16's range saturate to +-65504 instead of becoming inf (an inf key in a
+ * shared tile would turn 0 * inf into NaN for the queries that skip it) */
 static __device__ __forceinline__ uint32_t pack_half2(float a, float b)
 {
-    __half2 h = __floats2half2_rn(a, b);
-    return *(uint32_t *)&h;
+    uint32_t r = 0;
+#if PRE_SM80
+    __trap();
+#else
+    asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(b), "f"(a));
+#endif
+    return r;
 }
 
 /* c += a b for one m16n8k16 tile, fp16 in, f32 accumulated */
 static __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
+#if PRE_SM80
+    __trap();
+#else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 /* Four 8x8 fp16 matrices from shared memory, lane l giving the address of
  * row l % 8 of matrix l / 8 (volatile: ordered after the tile's barrier). */
 static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __half *p)
 {
+#if PRE_SM80
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __trap();
+#else
     uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+#endif
 }
 
 static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const __half *p)
 {
+#if PRE_SM80
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __trap();
+#else
     uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+#endif
 }
 
 /* The f32 key and value rows j0 .. j0 + BK - 1 of head kvh into registers;
@@ -142,84 +173,85 @@ static __global__ void __launch_bounds__(NW *WARP)
 
     float4 kr[PT], vr[PT];
     tile_load<HD>(kr, vr, kc, vc, kv_dim, kvh, start, end);
+    /* (double-buffered tiles with one barrier each were measured slower) */
     for (int j0 = start; j0 < end; j0 += BK) {
         __syncthreads(); /* the previous tile is no longer read */
         tile_store<HD>(ks, vs, kr, vr);
         __syncthreads();
         if (j0 + BK < end) tile_load<HD>(kr, vr, kc, vc, kv_dim, kvh, j0 + BK, end);
-        if (j0 >= w_hi || j0 + BK <= w_lo) continue; /* no key of this tile for the warp's queries */
-
-        float s[NKT][4];
+        if (j0 < w_hi && j0 + BK > w_lo) { /* a key of this tile for the warp's queries */
+            float s[NKT][4];
 #pragma unroll
-        for (int t = 0; t < NKT; t++) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
+            for (int t = 0; t < NKT; t++) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
 #pragma unroll
-        for (int k = 0; k < KS; k++)
+            for (int k = 0; k < KS; k++)
 #pragma unroll
-            for (int t = 0; t < NKT; t += 2) {
-                /* matrices: keys t*8 + {0..7, 8..15} x dims 16k + {0..7, 8..15} */
-                uint32_t b[4];
-                ldsm_x4(b, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
-                mma_16816(s[t], qa[k], b[0], b[1]);
-                mma_16816(s[t + 1], qa[k], b[2], b[3]);
-            }
-        if (j0 < lo_b || j0 + BK > hi_a) { /* row b's window starts last, row a's keys end first */
-#pragma unroll
-            for (int t = 0; t < NKT; t++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    int j = j0 + 8 * t + c + e;
-                    if (j < lo_a || j >= hi_a) s[t][e] = -INFINITY;
-                    if (j < lo_b || j >= hi_b) s[t][2 + e] = -INFINITY;
+                for (int t = 0; t < NKT; t += 2) {
+                    /* matrices: keys t*8 + {0..7, 8..15} x dims 16k + {0..7, 8..15} */
+                    uint32_t b[4];
+                    ldsm_x4(b, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
+                    mma_16816(s[t], qa[k], b[0], b[1]);
+                    mma_16816(s[t + 1], qa[k], b[2], b[3]);
                 }
-        }
-        /* online softmax of rows g (a) and g + 8 (b); a row with no key yet
-         * keeps max -inf and takes 0 as its reference */
-        float mx_a = m_a, mx_b = m_b;
+            if (j0 < lo_b || j0 + BK > hi_a) { /* row b's window starts last, row a's keys end first */
 #pragma unroll
-        for (int t = 0; t < NKT; t++) {
-            mx_a = fmaxf(mx_a, fmaxf(s[t][0], s[t][1]));
-            mx_b = fmaxf(mx_b, fmaxf(s[t][2], s[t][3]));
-        }
+                for (int t = 0; t < NKT; t++)
 #pragma unroll
-        for (int x = 1; x < 4; x <<= 1) {
-            mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, x));
-            mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, x));
-        }
-        float ref_a = mx_a == -INFINITY ? 0.0f : mx_a, ref_b = mx_b == -INFINITY ? 0.0f : mx_b;
-        float corr_a = exp2f(m_a - ref_a), corr_b = exp2f(m_b - ref_b);
-        m_a = mx_a;
-        m_b = mx_b;
-        float sum_a = 0.0f, sum_b = 0.0f;
+                    for (int e = 0; e < 2; e++) {
+                        int j = j0 + 8 * t + c + e;
+                        if (j < lo_a || j >= hi_a) s[t][e] = -INFINITY;
+                        if (j < lo_b || j >= hi_b) s[t][2 + e] = -INFINITY;
+                    }
+            }
+            /* online softmax of rows g (a) and g + 8 (b); a row with no key yet
+             * keeps max -inf and takes 0 as its reference */
+            float mx_a = m_a, mx_b = m_b;
 #pragma unroll
-        for (int t = 0; t < NKT; t++) {
-            s[t][0] = exp2f(s[t][0] - ref_a);
-            s[t][1] = exp2f(s[t][1] - ref_a);
-            s[t][2] = exp2f(s[t][2] - ref_b);
-            s[t][3] = exp2f(s[t][3] - ref_b);
-            sum_a += s[t][0] + s[t][1];
-            sum_b += s[t][2] + s[t][3];
-        }
-        l_a = l_a * corr_a + sum_a; /* this thread's columns; the quad's sum comes at the end */
-        l_b = l_b * corr_b + sum_b;
+            for (int t = 0; t < NKT; t++) {
+                mx_a = fmaxf(mx_a, fmaxf(s[t][0], s[t][1]));
+                mx_b = fmaxf(mx_b, fmaxf(s[t][2], s[t][3]));
+            }
 #pragma unroll
-        for (int d = 0; d < NDT; d++) {
-            o[d][0] *= corr_a;
-            o[d][1] *= corr_a;
-            o[d][2] *= corr_b;
-            o[d][3] *= corr_b;
-        }
+            for (int x = 1; x < 4; x <<= 1) {
+                mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, x));
+                mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, x));
+            }
+            float ref_a = mx_a == -INFINITY ? 0.0f : mx_a, ref_b = mx_b == -INFINITY ? 0.0f : mx_b;
+            float corr_a = exp2f(m_a - ref_a), corr_b = exp2f(m_b - ref_b);
+            m_a = mx_a;
+            m_b = mx_b;
+            float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
-        for (int k = 0; k < BK / 16; k++) {
-            uint32_t pa[4] = {pack_half2(s[2 * k][0], s[2 * k][1]), pack_half2(s[2 * k][2], s[2 * k][3]),
-                              pack_half2(s[2 * k + 1][0], s[2 * k + 1][1]),
-                              pack_half2(s[2 * k + 1][2], s[2 * k + 1][3])};
+            for (int t = 0; t < NKT; t++) {
+                s[t][0] = exp2f(s[t][0] - ref_a);
+                s[t][1] = exp2f(s[t][1] - ref_a);
+                s[t][2] = exp2f(s[t][2] - ref_b);
+                s[t][3] = exp2f(s[t][3] - ref_b);
+                sum_a += s[t][0] + s[t][1];
+                sum_b += s[t][2] + s[t][3];
+            }
+            l_a = l_a * corr_a + sum_a; /* this thread's columns; the quad's sum comes at the end */
+            l_b = l_b * corr_b + sum_b;
 #pragma unroll
-            for (int d = 0; d < NDT; d += 2) {
-                /* matrices: keys 16k + {0..7, 8..15} x dims d*8 + {0..7, 8..15}, transposed */
-                uint32_t b[4];
-                ldsm_x4_trans(b, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
-                mma_16816(o[d], pa, b[0], b[1]);
-                mma_16816(o[d + 1], pa, b[2], b[3]);
+            for (int d = 0; d < NDT; d++) {
+                o[d][0] *= corr_a;
+                o[d][1] *= corr_a;
+                o[d][2] *= corr_b;
+                o[d][3] *= corr_b;
+            }
+#pragma unroll
+            for (int k = 0; k < BK / 16; k++) {
+                uint32_t pa[4] = {pack_half2(s[2 * k][0], s[2 * k][1]), pack_half2(s[2 * k][2], s[2 * k][3]),
+                                  pack_half2(s[2 * k + 1][0], s[2 * k + 1][1]),
+                                  pack_half2(s[2 * k + 1][2], s[2 * k + 1][3])};
+#pragma unroll
+                for (int d = 0; d < NDT; d += 2) {
+                    /* matrices: keys 16k + {0..7, 8..15} x dims d*8 + {0..7, 8..15}, transposed */
+                    uint32_t b[4];
+                    ldsm_x4_trans(b, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
+                    mma_16816(o[d], pa, b[0], b[1]);
+                    mma_16816(o[d + 1], pa, b[2], b[3]);
+                }
             }
         }
     }
@@ -252,6 +284,10 @@ extern "C" cudaError_t cuda_prompt_attention(float *out, const float *q, const f
 {
     if (n_kv < 1 || n_head % n_kv) return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ||
+        major < 8)
+        return cudaErrorNotSupported;
     switch (head_dim) {
     case 16: return launch<16>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);
     case 32: return launch<32>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);

@@ -20,9 +20,10 @@ extern "C" {
  * causal (query t at position *pos + t sees cache rows up to it) or every
  * query over kv_len rows, window > 0 keeps each query's latest window rows,
  * grouped heads. Cache rows past the last one a query may see are never
- * read into a result, whatever they hold. Returns cudaErrorNotSupported for
- * a head_dim other than 16, 32, 64 or 128 (the caller falls back to the
- * f32 kernels), cudaErrorInvalidValue for n_head not a multiple of n_kv. */
+ * read into a result, whatever they hold; values past fp16's range
+ * saturate. Returns cudaErrorNotSupported for a head_dim other than 16, 32,
+ * 64 or 128 or a device older than sm_80 (the caller falls back to the f32
+ * kernels), cudaErrorInvalidValue for n_head not a multiple of n_kv. */
 cudaError_t cuda_prompt_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                                   const int *pos, int n, int n_head, int n_kv, int head_dim, int causal, int kv_len,
                                   int window, float scale, cudaStream_t s);
