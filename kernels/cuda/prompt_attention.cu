@@ -73,30 +73,23 @@ static __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4]
 }
 
 /* Four 8x8 fp16 matrices from shared memory, lane l giving the address of
- * row l % 8 of matrix l / 8 (volatile: ordered after the tile's barrier). */
-static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __half *p)
+ * row l % 8 of matrix l / 8, transposed when TRANS (volatile: ordered after
+ * the tile's barrier). */
+template <int TRANS> static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __half *p)
 {
 #if PRE_SM80
     r[0] = r[1] = r[2] = r[3] = 0;
     __trap();
 #else
     uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-#endif
-}
-
-static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const __half *p)
-{
-#if PRE_SM80
-    r[0] = r[1] = r[2] = r[3] = 0;
-    __trap();
-#else
-    uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
 #endif
 }
 
@@ -189,7 +182,7 @@ static __global__ void __launch_bounds__(NW *WARP)
                 for (int t = 0; t < NKT; t += 2) {
                     /* matrices: keys t*8 + {0..7, 8..15} x dims 16k + {0..7, 8..15} */
                     uint32_t b[4];
-                    ldsm_x4(b, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
+                    ldsm_x4<0>(b, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
                     mma_16816(s[t], qa[k], b[0], b[1]);
                     mma_16816(s[t + 1], qa[k], b[2], b[3]);
                 }
@@ -248,7 +241,7 @@ static __global__ void __launch_bounds__(NW *WARP)
                 for (int d = 0; d < NDT; d += 2) {
                     /* matrices: keys 16k + {0..7, 8..15} x dims d*8 + {0..7, 8..15}, transposed */
                     uint32_t b[4];
-                    ldsm_x4_trans(b, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
+                    ldsm_x4<1>(b, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
                     mma_16816(o[d], pa, b[0], b[1]);
                     mma_16816(o[d + 1], pa, b[2], b[3]);
                 }
