@@ -20,6 +20,7 @@
  *     itself bit for bit across two interleaved sessions, and two sessions
  *     decoding at once from two threads; Qwen3 and Gemma 3
  *     (shapes it does not take) stay on the per-operation kernels;
+ *   - a prompt longer than a micro-batch: one call vs two, and vs the CPU;
  *   - a session too large for the device is refused with the sizes;
  *   - hrt_generate on the GPU answers the golden question.
  * Skips ("no CUDA device") where there is no GPU. */
@@ -362,6 +363,61 @@ static void test_fused_all(void)
     test_fused(dir, "smollm2 long", 1100, 16, 1e-3);
 }
 
+/* A prompt longer than a micro-batch (2,048 tokens): one call of 2,100
+ * tokens (micro-batches of 2,048 and 52, the first leaving no logits)
+ * against two calls of 1,050 (one micro-batch each) on the GPU, and against
+ * the CPU backend; tiny Llama (f32 prompt products and attention) and tiny
+ * Qwen2 (bf16 products, tensor-core attention). */
+static void test_long_prompt(void)
+{
+    enum { N = 2100 };
+    const char *tiny[] = {"llama", "qwen2"};
+    for (int i = 0; i < 2; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
+        hrt_model *gm = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+        hrt_model *cm = open_on(dir, HRT_BACKEND_CPU, HRT_PRECISION_F32);
+        hrt_session *a = NULL, *b = NULL, *c = NULL;
+        hrt_session_params sp = hrt_session_default_params();
+        sp.n_ctx = N + 8;
+        if (!gm || !cm || hrt_session_open(gm, &sp, &a) || hrt_session_open(gm, &sp, &b) ||
+            hrt_session_open(cm, &sp, &c)) {
+            CHECK(0);
+            goto done;
+        }
+        hrt_model_info info;
+        hrt_model_info_get(gm, &info);
+        int nv = info.n_vocab;
+        int32_t ids[N];
+        for (int t = 0; t < N; t++) ids[t] = (int32_t)((t * 7919L + 13) % nv);
+        float *la = malloc((size_t)nv * sizeof *la), *lb = malloc((size_t)nv * sizeof *lb),
+              *lc = malloc((size_t)nv * sizeof *lc);
+        CHECK_STATUS(hrt_session_eval(a, ids, N, la), 0);
+        CHECK_STATUS(hrt_session_eval(b, ids, N / 2, lb), 0);
+        CHECK_STATUS(hrt_session_eval(b, ids + N / 2, N - N / 2, lb), 0);
+        CHECK_STATUS(hrt_session_eval(c, ids, N, lc), 0);
+        double big = 0, d_ab = 0, d_ac = 0;
+        for (int k = 0; k < nv; k++) {
+            if (fabs(lc[k]) > big) big = fabs(lc[k]);
+            if (fabs(la[k] - lb[k]) > d_ab) d_ab = fabs(la[k] - lb[k]);
+            if (fabs(la[k] - lc[k]) > d_ac) d_ac = fabs(la[k] - lc[k]);
+        }
+        printf("%s, a %d-token prompt: one call vs two %.2e, vs the CPU %.2e of the largest logit\n", tiny[i], N,
+               d_ab / big, d_ac / big);
+        CHECK_MSG(d_ab <= 1e-3 * big, "%s: %d tokens in one call and in two differ by %.2e", tiny[i], N, d_ab / big);
+        CHECK_MSG(d_ac <= 5e-2 * big, "%s: %d tokens on the GPU and the CPU differ by %.2e", tiny[i], N, d_ac / big);
+        free(la);
+        free(lb);
+        free(lc);
+    done:
+        hrt_session_free(a);
+        hrt_session_free(b);
+        hrt_session_free(c);
+        hrt_model_free(gm);
+        hrt_model_free(cm);
+    }
+}
+
 /* A session that cannot fit on the device is refused with the sizes. */
 static void test_oom(void)
 {
@@ -393,6 +449,7 @@ int main(void)
     test_tiny();
     test_embed();
     test_oom();
+    test_long_prompt();
     test_fused_all();
     test_smollm2();
     test_gemma3();
