@@ -554,32 +554,30 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         const cu_layer *L = &cm->layers[l];
         int swa = layer_is_swa(hp, l);
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
-        const float *rb[3] = {L->bq, L->bk, L->bv}; /* biases the rope kernel adds */
-        if (n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type) {
+        int multi = n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type;
+        /* Q/K/V biases: added in the rope kernel's pass over the rows, unless
+         * the one-token kernel adds them or Q/K norms come between */
+        int rope_bias = !multi && !L->q_norm && !L->k_norm;
+        if (multi) {
             /* decode: the norm and the three products in one launch */
             const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
             const float *b[3] = {L->bq, L->bk, L->bv};
             float *y[3] = {c->q, c->k, c->v};
             RUN(cuda_matvec_multi(W, 3, c->x, L->attn_norm, hp->norm_eps, b, y, st));
-            rb[0] = rb[1] = rb[2] = NULL;
         } else {
             uint32_t t16 = gemm16(n, &L->wq, &L->wk, &L->wv);
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-            /* the biases go in the rope kernel's pass, unless Q/K norms come between */
-            const float *b[3] = {L->bq, L->bk, L->bv};
-            int normed = L->q_norm || L->k_norm;
-            if (!normed) b[0] = b[1] = b[2] = NULL;
-            RUN(product(c, &L->wq, t16 ? NULL : c->xb, b[0], c->q, n, 0));
-            RUN(product(c, &L->wk, t16 ? NULL : c->xb, b[1], c->k, n, 0));
-            RUN(product(c, &L->wv, t16 ? NULL : c->xb, b[2], c->v, n, 0));
-            if (normed) rb[0] = rb[1] = rb[2] = NULL;
+            RUN(product(c, &L->wq, t16 ? NULL : c->xb, rope_bias ? NULL : L->bq, c->q, n, 0));
+            RUN(product(c, &L->wk, t16 ? NULL : c->xb, rope_bias ? NULL : L->bk, c->k, n, 0));
+            RUN(product(c, &L->wv, t16 ? NULL : c->xb, rope_bias ? NULL : L->bv, c->v, n, 0));
         }
         if (L->q_norm) {
             RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
             RUN(cuda_rmsnorm(c->k, GGML_TYPE_F32, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
-        RUN(cuda_rope_store(c->q, c->k, c->v, rb[0], rb[1], rb[2], kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd,
-                            hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
+        RUN(cuda_rope_store(c->q, c->k, c->v, rope_bias ? L->bq : NULL, rope_bias ? L->bk : NULL,
+                            rope_bias ? L->bv : NULL, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
+                            swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
         RUN(attention(m, L, c, kc, vc, n, swa ? hp->n_swa : 0));
         RUN(residual_product(c, &L->wo, c->att, L->attn_post_norm, n, d, hp->norm_eps));
         if (n == 1 && L->gate.type == L->up.type) {

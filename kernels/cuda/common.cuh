@@ -9,6 +9,10 @@
 
 #define WARP 32
 
+/* ggml type ids used here (kernels/cpu/quant.h) */
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30,
+       T_NONE = 40 };
+
 static __device__ __forceinline__ float warp_sum(float v)
 {
 #pragma unroll
@@ -54,12 +58,12 @@ static __device__ __forceinline__ float gelu_tanh(float g)
     return 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g)));
 }
 
-/* Element i of an activation buffer of ggml type `type`: f32 (0), or the
- * 16-bit input of a GEMM, fp16 (1) or bf16 (30), rounded to nearest. */
+/* Element i of an activation buffer of ggml type `type`: f32, or the
+ * 16-bit input of a GEMM, fp16 or bf16, rounded to nearest. */
 static __device__ __forceinline__ void store_act(void *out, uint32_t type, size_t i, float v)
 {
-    if (type == 1) ((__half *)out)[i] = __float2half_rn(v);
-    else if (type == 30) ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    if (type == T_F16) ((__half *)out)[i] = __float2half_rn(v);
+    else if (type == T_BF16) ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
     else ((float *)out)[i] = v;
 }
 

@@ -1,8 +1,7 @@
 #include "gemm.h"
 
+#include "common.cuh"
 #include "elementwise.h"
-
-enum { T_F32 = 0, T_F16 = 1, T_BF16 = 30 };
 
 extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias,
                                  float *Y, int n, int accumulate, cudaStream_t s)

@@ -7,10 +7,6 @@
 #include "common.cuh"
 #include "matvec.h"
 
-/* ggml type ids used here (kernels/cpu/quant.h) */
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30,
-       T_NONE = 40 };
-
 /* Element c of row r of a repacked matrix, as a float. */
 static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int64_t c)
 {
