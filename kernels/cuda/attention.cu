@@ -5,13 +5,6 @@
 #define ATT_THREADS 128 /* also the key tile */
 #define MAX_HD 256
 
-/* The first key a query sees: a sliding window keeps the latest window of
- * its len keys (0 = no window). */
-static __device__ __forceinline__ int window_start(int len, int window)
-{
-    return window > 0 && len > window ? len - window : 0;
-}
-
 /* One block per (query token, head). Each tile: thread j scores key j of
  * the tile, the block takes the tile's max and sum, and each thread keeps
  * the output dimensions d = tid, tid + 128 rescaled as the max moves. */

@@ -51,6 +51,19 @@ static __device__ __forceinline__ float block_max(float v, float *scratch)
     return warp_max(v);
 }
 
+/* The first key a query sees: a sliding window keeps the latest window of
+ * its len keys (0 = no window). */
+static __device__ __forceinline__ int window_start(int len, int window)
+{
+    return window > 0 && len > window ? len - window : 0;
+}
+
+/* Keeps (value, lowest index) of two argmax candidates in a. */
+static __device__ __forceinline__ void better(float &av, int &ai, float bv, int bi)
+{
+    if (bv > av || (bv == av && bi < ai)) av = bv, ai = bi;
+}
+
 static __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 /* GELU, tanh approximation (HF's gelu_pytorch_tanh; Gemma) */
 static __device__ __forceinline__ float gelu_tanh(float g)

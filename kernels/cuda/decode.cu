@@ -118,11 +118,6 @@ static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args 
     return q;
 }
 
-static __device__ __forceinline__ void better(float &av, int &ai, float bv, int bi)
-{
-    if (bv > av || (bv == av && bi < ai)) av = bv, ai = bi;
-}
-
 /* RMSNorm's factor 1 / sqrt(mean(v^2) + eps), from the threads' sums of
  * squares; its barrier also publishes what the block staged. A phase
  * stages v * w (the norm's weights) and multiplies each dot product by the

@@ -31,11 +31,6 @@ template <int HD> struct tiles {
     };
 };
 
-static __device__ __forceinline__ int window_start(int len, int window)
-{
-    return window > 0 && len > window ? len - window : 0;
-}
-
 /* The instructions below need sm_80 (fp16 m16n8k16, cvt.satfinite.f16x2)
  * or sm_75 (ldmatrix); cuda_prompt_attention refuses older devices, and a
  * build for them (-DCMAKE_CUDA_ARCHITECTURES=70) compiles these as traps. */

@@ -5,12 +5,6 @@
 #define BLOCKS 64
 #define THREADS 256
 
-/* Keeps (value, lowest index) of two candidates in a. */
-static __device__ __forceinline__ void better(float &av, int &ai, float bv, int bi)
-{
-    if (bv > av || (bv == av && bi < ai)) av = bv, ai = bi;
-}
-
 /* Tree over the block's candidates in shared memory; thread 0 ends with the
  * block's best. */
 static __device__ void block_best(float *sv, int *si, float v, int i)
