@@ -33,38 +33,72 @@ int main(void)
 #include "cuda/decode.h"
 #include "cuda/prompt_attention.h"
 
-/* GB/s of a device-to-device copy, counting bytes read and written. */
-static double copy_bandwidth(void)
+/* Times op(ctx) on the default stream with events: `warm` untimed runs,
+ * then 10 timed ones into ms[]. Returns op's first nonzero status. */
+static int time_runs(int (*op)(void *), void *ctx, int warm, double ms[10])
 {
-    size_t bytes = (size_t)1 << 30;
-    void *a, *b;
-    if (cudaMalloc(&a, bytes) || cudaMalloc(&b, bytes)) return 0;
-    cudaMemset(a, 1, bytes);
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
-    double t[10];
-    for (int r = -2; r < 10; r++) {
+    int st = 0;
+    for (int r = -warm; r < 10 && !st; r++) {
         cudaEventRecord(e0, 0);
-        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        st = op(ctx);
         cudaEventRecord(e1, 0);
         cudaEventSynchronize(e1);
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (r >= 0) t[r] = 2.0 * (double)bytes / (ms * 1e-3) / 1e9;
+        float t;
+        cudaEventElapsedTime(&t, e0, e1);
+        if (r >= 0) ms[r] = t;
     }
-    cudaFree(a);
-    cudaFree(b);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return st;
+}
+
+typedef struct {
+    void *a, *b, *c;
+    size_t bytes;
+    int n;
+    cudaDataType_t dt;
+    cublasHandle_t h;
+} bufs;
+
+static int copy_op(void *ctx)
+{
+    bufs *x = ctx;
+    return cudaMemcpy(x->b, x->a, x->bytes, cudaMemcpyDeviceToDevice) != cudaSuccess;
+}
+
+/* GB/s of a device-to-device copy, counting bytes read and written. */
+static double copy_bandwidth(void)
+{
+    bufs x = {.bytes = (size_t)1 << 30};
+    if (cudaMalloc(&x.a, x.bytes) || cudaMalloc(&x.b, x.bytes)) return 0;
+    cudaMemset(x.a, 1, x.bytes);
+    double t[10];
+    time_runs(copy_op, &x, 2, t);
+    for (int r = 0; r < 10; r++) t[r] = 2.0 * (double)x.bytes / (t[r] * 1e-3) / 1e9;
+    cudaFree(x.a);
+    cudaFree(x.b);
     return median(t, 10);
+}
+
+static int gemm_op(void *ctx)
+{
+    bufs *x = ctx;
+    float alpha = 1, beta = 0;
+    cublasGemmEx(x->h, CUBLAS_OP_T, CUBLAS_OP_N, x->n, x->n, x->n, &alpha, x->a, x->dt, x->n, x->b, x->dt, x->n, &beta,
+                 x->c, x->dt, x->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return 0;
 }
 
 /* TFLOP/s of an n^3 GEMM in 16-bit (random data, f32 accumulate). */
 static double gemm_peak(cudaDataType_t dt)
 {
-    int n = 8192;
+    bufs x = {.n = 8192, .dt = dt};
+    int n = x.n;
     size_t bytes = (size_t)n * n * 2;
-    void *a, *b, *c;
-    if (cudaMalloc(&a, bytes) || cudaMalloc(&b, bytes) || cudaMalloc(&c, bytes)) return 0;
+    if (cudaMalloc(&x.a, bytes) || cudaMalloc(&x.b, bytes) || cudaMalloc(&x.c, bytes)) return 0;
     /* random bits, with the exponent kept small so values stay finite */
     uint16_t *h = malloc(bytes);
     uint64_t s = 12345;
@@ -72,31 +106,34 @@ static double gemm_peak(cudaDataType_t dt)
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         h[i] = (uint16_t)(((s >> 33) & 0x83ff) | (dt == CUDA_R_16F ? 0x3400 : 0x3c00));
     }
-    cudaMemcpy(a, h, bytes, cudaMemcpyHostToDevice);
-    cudaMemcpy(b, h, bytes, cudaMemcpyHostToDevice);
+    cudaMemcpy(x.a, h, bytes, cudaMemcpyHostToDevice);
+    cudaMemcpy(x.b, h, bytes, cudaMemcpyHostToDevice);
     free(h);
-    cublasHandle_t hd;
-    cublasCreate(&hd);
-    float alpha = 1, beta = 0;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
+    cublasCreate(&x.h);
     double t[10];
-    for (int r = -3; r < 10; r++) {
-        cudaEventRecord(e0, 0);
-        cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a, dt, n, b, dt, n, &beta, c, dt, n,
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-        cudaEventRecord(e1, 0);
-        cudaEventSynchronize(e1);
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (r >= 0) t[r] = 2.0 * n * (double)n * n / (ms * 1e-3) / 1e12;
-    }
-    cublasDestroy(hd);
-    cudaFree(a);
-    cudaFree(b);
-    cudaFree(c);
+    time_runs(gemm_op, &x, 3, t);
+    for (int r = 0; r < 10; r++) t[r] = 2.0 * n * (double)n * n / (t[r] * 1e-3) / 1e12;
+    cublasDestroy(x.h);
+    cudaFree(x.a);
+    cudaFree(x.b);
+    cudaFree(x.c);
     return median(t, 10);
+}
+
+typedef struct {
+    float *q, *kc, *vc, *out;
+    int *pos, n, nh, nkv, hd, tensor_cores;
+} attn_job;
+
+static int attention_op(void *ctx)
+{
+    attn_job *j = ctx;
+    cudaError_t e = j->tensor_cores
+                        ? cuda_prompt_attention(j->out, j->q, j->kc, j->vc, j->pos, j->n, j->nh, j->nkv, j->hd, 1, 0, 0,
+                                                0.125f, 0)
+                        : cuda_attention_split(j->out, NULL, j->q, j->kc, j->vc, j->pos, j->n, j->nh, j->nkv, j->hd, 1,
+                                               0, 0, 0.125f, 1, 0);
+    return e != cudaSuccess;
 }
 
 /* The prompt's attention alone, for nh query heads of hd over nkv cache
@@ -106,52 +143,34 @@ static double gemm_peak(cudaDataType_t dt)
  * 0 where a kernel refused. */
 static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double tflops[2])
 {
-    enum { N = 2048, POS0 = 0 };
-    size_t qn = (size_t)N * nh * hd, cn = (size_t)(POS0 + N) * nkv * hd;
-    float *q = NULL, *kc = NULL, *vc = NULL, *out = NULL, *part = NULL;
-    int *pos = NULL;
+    enum { N = 2048 };
+    attn_job j = {.n = N, .nh = nh, .nkv = nkv, .hd = hd};
+    size_t qn = (size_t)N * nh * hd, cn = (size_t)N * nkv * hd;
     us[0] = us[1] = tflops[0] = tflops[1] = 0;
-    if (cudaMalloc((void **)&q, qn * 4) || cudaMalloc((void **)&out, qn * 4) || cudaMalloc((void **)&kc, cn * 4) ||
-        cudaMalloc((void **)&vc, cn * 4) || cudaMalloc((void **)&pos, sizeof *pos))
+    if (cudaMalloc((void **)&j.q, qn * 4) || cudaMalloc((void **)&j.out, qn * 4) ||
+        cudaMalloc((void **)&j.kc, cn * 4) || cudaMalloc((void **)&j.vc, cn * 4) ||
+        cudaMalloc((void **)&j.pos, sizeof *j.pos))
         goto done;
     /* small values (the bits of 0x3c3c3c3c, 0.0115) keep every score finite */
-    cudaMemset(q, 0x3c, qn * 4);
-    cudaMemset(kc, 0x3c, cn * 4);
-    cudaMemset(vc, 0x3c, cn * 4);
-    int pos0 = POS0;
-    cudaMemcpy(pos, &pos0, sizeof pos0, cudaMemcpyHostToDevice);
-    double seen = (double)N * POS0 + (double)N * (N + 1) / 2, flop = 4.0 * hd * seen * nh;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
+    cudaMemset(j.q, 0x3c, qn * 4);
+    cudaMemset(j.kc, 0x3c, cn * 4);
+    cudaMemset(j.vc, 0x3c, cn * 4);
+    cudaMemset(j.pos, 0, sizeof *j.pos); /* the prompt starts at position 0 */
+    double flop = 4.0 * hd * ((double)N * (N + 1) / 2) * nh;
     for (int k = 0; k < 2; k++) {
         double t[10];
-        int ok = 1;
-        for (int r = -3; r < 10 && ok; r++) {
-            cudaEventRecord(e0, 0);
-            cudaError_t e = k == 0 ? cuda_attention_split(out, part, q, kc, vc, pos, N, nh, nkv, hd, 1, 0, 0, 0.125f, 1, 0)
-                                   : cuda_prompt_attention(out, q, kc, vc, pos, N, nh, nkv, hd, 1, 0, 0, 0.125f, 0);
-            cudaEventRecord(e1, 0);
-            cudaEventSynchronize(e1);
-            float ms;
-            cudaEventElapsedTime(&ms, e0, e1);
-            ok = e == cudaSuccess;
-            if (r >= 0) t[r] = ms * 1e3;
-        }
-        if (ok) {
-            us[k] = median(t, 10);
-            tflops[k] = flop / (us[k] * 1e-6) / 1e12;
-        }
+        j.tensor_cores = k;
+        if (time_runs(attention_op, &j, 3, t)) continue;
+        us[k] = median(t, 10) * 1e3;
+        tflops[k] = flop / (us[k] * 1e-6) / 1e12;
     }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
 done:
     cudaGetLastError();
-    cudaFree(q);
-    cudaFree(out);
-    cudaFree(kc);
-    cudaFree(vc);
-    cudaFree(pos);
+    cudaFree(j.q);
+    cudaFree(j.out);
+    cudaFree(j.kc);
+    cudaFree(j.vc);
+    cudaFree(j.pos);
 }
 
 int main(int argc, char **argv)
