@@ -203,12 +203,20 @@ static int decodes_fused(hrt_model *m)
     return strstr(info.device, "persistent") != NULL;
 }
 
-static int argmax_of(const float *x, int n)
+static double max_abs(const float *x, int n)
 {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        if (fabs(x[i]) > m) m = fabs(x[i]);
+    return m;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        if (fabs(a[i] - b[i]) > m) m = fabs(a[i] - b[i]);
+    return m;
 }
 
 /* n_steps greedy steps after an n_prompt-token prompt (ids spread over the
@@ -246,7 +254,7 @@ static void test_fused(const char *path, const char *label, int n_prompt, int n_
     double worst = 0;
     int bitwise = 0, same_tok = 0, argmax_ok = 0;
     for (int t = 0; t < n_steps; t++) {
-        int32_t tok = argmax_of(la, nv), next = -1;
+        int32_t tok = golden_argmax(la, nv), next = -1;
         if (hrt_session_eval(a, &tok, 1, la) || hrt_session_eval(o, &tok, 1, lo)) {
             CHECK_MSG(0, "%s: step %d failed: %s", label, t, hrt_last_error());
             break;
@@ -256,16 +264,12 @@ static void test_fused(const char *path, const char *label, int n_prompt, int n_
             bitwise += !memcmp(la, lb, (size_t)nv * sizeof *la);
         } else {
             CHECK_STATUS(hrt_session_eval_argmax(b, &tok, 1, &next), 0);
-            argmax_ok += next == argmax_of(la, nv);
+            argmax_ok += next == golden_argmax(la, nv);
         }
-        double big = 0, diff = 0;
-        for (int i = 0; i < nv; i++) {
-            if (fabs(lo[i]) > big) big = fabs(lo[i]);
-            if (fabs(la[i] - lo[i]) > diff) diff = fabs(la[i] - lo[i]);
-        }
+        double big = max_abs(lo, nv), diff = max_abs_diff(la, lo, nv);
         if (diff / big > worst) worst = diff / big;
         /* the same greedy token, or a near tie (the sums' order differs) */
-        int ta = argmax_of(la, nv), to = argmax_of(lo, nv);
+        int ta = golden_argmax(la, nv), to = golden_argmax(lo, nv);
         same_tok += ta == to || fabs(lo[ta] - lo[to]) <= tol * big;
     }
     printf("%s, persistent vs per-operation: %d-token prompt, %d steps: worst logit difference %.2e of the largest; "
@@ -396,12 +400,7 @@ static void test_long_prompt(void)
         CHECK_STATUS(hrt_session_eval(b, ids, N / 2, lb), 0);
         CHECK_STATUS(hrt_session_eval(b, ids + N / 2, N - N / 2, lb), 0);
         CHECK_STATUS(hrt_session_eval(c, ids, N, lc), 0);
-        double big = 0, d_ab = 0, d_ac = 0;
-        for (int k = 0; k < nv; k++) {
-            if (fabs(lc[k]) > big) big = fabs(lc[k]);
-            if (fabs(la[k] - lb[k]) > d_ab) d_ab = fabs(la[k] - lb[k]);
-            if (fabs(la[k] - lc[k]) > d_ac) d_ac = fabs(la[k] - lc[k]);
-        }
+        double big = max_abs(lc, nv), d_ab = max_abs_diff(la, lb, nv), d_ac = max_abs_diff(la, lc, nv);
         printf("%s, a %d-token prompt: one call vs two %.2e, vs the CPU %.2e of the largest logit\n", tiny[i], N,
                d_ab / big, d_ac / big);
         CHECK_MSG(d_ab <= 1e-3 * big, "%s: %d tokens in one call and in two differ by %.2e", tiny[i], N, d_ab / big);
