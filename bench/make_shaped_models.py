@@ -8,6 +8,9 @@ config.json + model.safetensors, with a small byte-level BPE tokenizer.json
                   9 heads / 3 KV, 1536 FFN, 49152 vocabulary, tied
   qwen05-shape    Qwen2Config as Qwen2.5-0.5B: 896 hidden, 24 layers,
                   14 heads / 2 KV, 4864 FFN, 151936 vocabulary, tied, QKV bias
+  wide-f16        two small layers (512 hidden, 8 heads / 2 KV, 1408 FFN) in
+  wide-f32        fp16 and f32: rows of several batches in every layout the
+                  persistent decode step streams (test_cuda_e2e's checks)
 
     python3 bench/make_shaped_models.py OUT_DIR
 """
@@ -22,6 +25,9 @@ from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config  # noqa:
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKENIZER = os.path.join(HERE, "..", "tests", "golden", "tiny", "qwen2", "tokenizer.json")
 
+WIDE = dict(vocab_size=1024, hidden_size=512, intermediate_size=1408, num_hidden_layers=2, num_attention_heads=8,
+            num_key_value_heads=2, max_position_embeddings=4096, rope_theta=10000.0, tie_word_embeddings=False,
+            initializer_range=0.1)
 SHAPES = {
     "smollm2-shape": LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                                  num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
@@ -29,7 +35,10 @@ SHAPES = {
     "qwen05-shape": Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                                 num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
                                 rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6),
+    "wide-f16": LlamaConfig(**WIDE),
+    "wide-f32": Qwen2Config(**WIDE),
 }
+DTYPES = {"wide-f16": torch.float16, "wide-f32": torch.float32}
 
 
 def main() -> int:
@@ -38,9 +47,10 @@ def main() -> int:
     for name, cfg in SHAPES.items():
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
-        cfg.torch_dtype = torch.bfloat16
+        dtype = DTYPES.get(name, torch.bfloat16)
+        cfg.torch_dtype = dtype
         with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-            model = AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.bfloat16)
+            model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype)
         model.save_pretrained(d, safe_serialization=True)
         shutil.copy(TOKENIZER, os.path.join(d, "tokenizer.json"))
         n = sum(p.numel() for p in model.parameters())

@@ -53,14 +53,17 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
     -DCJSON_ROOT="$root/.gpu/cjson" -DCMAKE_CUDA_ARCHITECTURES="80;90"
   run build cmake --build build-gpu -j"$(nproc)"
   run kernels timeout 600 ./build-gpu/tests/test_cuda_kernels
+  # random-weight models: the benchmark's shapes, and test_cuda_e2e's checks of the persistent step
+  [ -d /root/shaped/wide-f32 ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
+  export HRT_TEST_SHAPED=/root/shaped
   run e2e-first timeout 600 ./build-gpu/tests/test_cuda_e2e
   # GPU_CHECK_QUICK=1: the GPU's own tests only (CI runs the others)
   [ -n "${GPU_CHECK_QUICK:-}" ] || run cpu-tests ctest --test-dir build-gpu --output-on-failure -E "cuda|cli"
 fi
 if [ "$stage" = model ] || [ "$stage" = all ]; then
   [ -x build-gpu/tests/test_cuda_e2e ] || run build cmake --build build-gpu -j"$(nproc)"
-  run e2e timeout 600 ./build-gpu/tests/test_cuda_e2e
-  run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
+  [ -d /root/shaped/wide-f32 ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
+  run e2e env HRT_TEST_SHAPED=/root/shaped timeout 600 ./build-gpu/tests/test_cuda_e2e
   if [ -f "$gguf" ]; then
     run bench-smollm2-q4_1 ./build-gpu/bench/bench_gpu --model "$gguf" --label "SmolLM2-135M Q4_1" --json "$out/bench_smollm2_q4_1.json"
     # the same with one kernel per operation (the graph of the previous version)

@@ -343,6 +343,16 @@ static void test_fused_all(void)
         snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
         test_fused(dir, tiny[i], 5, 100, 1e-4);
     }
+    /* rows of several batches, and several rows a warp, in each layout the
+     * step streams through shared memory (fp16, f32, bf16): the random-weight
+     * models of bench/make_shaped_models.py, in HRT_TEST_SHAPED (set by
+     * scripts/gpu-check.sh) */
+    const char *shaped = getenv("HRT_TEST_SHAPED"), *wide[] = {"wide-f16", "wide-f32", "smollm2-shape", "qwen05-shape"};
+    for (int i = 0; shaped && i < 4; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", shaped, wide[i]);
+        test_fused(dir, wide[i], 7, 40, 1e-4);
+    }
+    if (!shaped) printf("HRT_TEST_SHAPED unset: the shaped models' persistent-step checks are not run\n");
     test_fused_threads(dir);
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen3", HRT_SOURCE_DIR);
     hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);

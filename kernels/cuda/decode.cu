@@ -1,6 +1,7 @@
 #include "decode.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 #include "mat.cuh"
 
@@ -197,9 +198,129 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
     }
 }
 
+/* Weights in 16- or 32-bit layouts go through shared memory: each warp
+ * has a ring of RING slots of one batch (mat.cuh's wbatch: 2 units of 16
+ * bytes a lane, of up to RING_ROWS rows), copies batches ahead into it with
+ * cp.async (to shared memory through L2, holding no registers) and uses the
+ * oldest, so that RING batches of its rows are in flight at once, across
+ * rows and, started before a barrier, into the next phase. A lane reads back
+ * only the bytes it copied itself. Quantized layouts, whose scales sit in
+ * arrays of 2-byte values, keep the register batches. A warp's units in a
+ * phase are first, first + stride, ... below n_units; rows_of(u, n, p)
+ * points p[k] at unit u's R rows of n units each. */
+#define RING_ROWS 2
+#define UNITS_A_BATCH (WARP * wbatch<1>::U)
+#define SLOT_BYTES (UNITS_A_BATCH * RING_ROWS * 16)
+
+static __device__ __forceinline__ bool ring_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
+
+static __device__ __forceinline__ void cp_async16(void *dst, const void *src)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    *(uint4 *)dst = __ldcg((const uint4 *)src); /* no cp.async before sm_80: a plain copy */
+#else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(src)
+                 : "memory");
+#endif
+}
+
+static __device__ __forceinline__ void cp_async_commit()
+{
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+/* Waits until at most N of the thread's newest copy groups are in flight. */
+template <int N> static __device__ __forceinline__ void cp_async_wait()
+{
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
+/* The next batch to copy (unit u, batch b), and batches copied and used. */
+struct ring_cursor {
+    int u, b, copied, used;
+};
+
+/* Copies the cursor's batch into the next slot as one group (an empty group
+ * past the last unit, so that every wait counts the same groups). */
+template <int RING, int TYPE, int R, class RowsOf>
+static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, int nb,
+                                                 RowsOf rows_of, int lane)
+{
+    const int n = row_units<TYPE>(nb);
+    if (c.u < n_units) {
+        const uint4 *p[R];
+        rows_of(c.u, n, p);
+        char *slot = ring + (size_t)(c.copied % RING) * SLOT_BYTES;
+#pragma unroll
+        for (int j = 0; j < wbatch<R>::U; j++) {
+            const int u = c.b * UNITS_A_BATCH + lane + WARP * j;
+            if (u >= n) break;
+#pragma unroll
+            for (int k = 0; k < R; k++)
+                cp_async16(slot + ((j * R + k) * WARP + lane) * 16, p[k] + u);
+        }
+        if (++c.b * UNITS_A_BATCH >= n) c.b = 0, c.u += stride;
+    }
+    c.copied++;
+    cp_async_commit();
+}
+
+/* Starts a phase's copies: its first RING batches. */
+template <int RING, int TYPE, int R, class RowsOf>
+static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, int first, int n_units, int stride,
+                                                  int nb, RowsOf rows_of, int lane)
+{
+    c.u = first, c.b = 0, c.copied = c.used = 0;
+#pragma unroll 1
+    for (int i = 0; i < RING; i++) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+}
+
+/* The phase's dot products with xs, each batch's slot refilled as soon as it
+ * is read; done(u, sums) for each unit. */
+template <int RING, int TYPE, int R, class RowsOf, class Done>
+static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride, int nb,
+                                                const float *xs, RowsOf rows_of, Done done, int lane)
+{
+    const int n = row_units<TYPE>(nb);
+    for (int u = first; u < n_units; u += stride) {
+        float acc[R];
+#pragma unroll
+        for (int k = 0; k < R; k++) acc[k] = 0.0f;
+        for (int u0 = 0; u0 < n; u0 += UNITS_A_BATCH) {
+            cp_async_wait<RING - 1>();
+            const char *slot = ring + (size_t)(c.used++ % RING) * SLOT_BYTES;
+            wbatch<R> b;
+#pragma unroll
+            for (int j = 0; j < wbatch<R>::U; j++)
+#pragma unroll
+                for (int k = 0; k < R; k++) b.v[j][k] = *(const uint4 *)(slot + ((j * R + k) * WARP + lane) * 16);
+            ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+            batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
+        }
+        float out[R];
+#pragma unroll
+        for (int k = 0; k < R; k++) out[k] = warp_sum(acc[k]);
+        done(u, out);
+    }
+}
+
+#define RING_DISPATCH(t, CALL)                                 \
+    switch (t) {                                               \
+    case T_F16: { constexpr int TYPE = T_F16; CALL; } break;   \
+    case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break; \
+    default: { constexpr int TYPE = T_F32; CALL; } break;      \
+    }
+
+template <int RING>
 static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
 {
-    extern __shared__ __align__(16) float sm[];
+    extern __shared__ __align__(16) char dyn[];
+    char *const ring = dyn + (size_t)(threadIdx.x / WARP) * RING * SLOT_BYTES; /* this warp's slots */
+    float *const sm = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
     __shared__ long long clk[DECODE_PHASES + 5]; /* timing: phases, 3 parts of phases, 2 last stamps */
     __shared__ float red[32], warp_v[NW];
     __shared__ int warp_i[NW];
@@ -256,14 +377,42 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
      * passes during the wait: b2 for Q/K/V and gate/up, b1 for Wo and down. */
     wbatch<2> b2;
     wbatch<1> b1;
-    const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp;
-    if (first_unit < qkv_units) {
-        const qkv_unit qu = qkv_of(first_unit, a);
-        const cuda_mat W = qu.sect == 0 ? a.layers[0].wq : qu.sect == 1 ? a.layers[0].wk : a.layers[0].wv;
-        const cuda_mat *Wr[2] = {&W, &W};
-        const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
-        mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
-    }
+    ring_cursor rc;
+    const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
+    /* where units' rows start (n: units of 16 bytes a row): Q/K/V rotation pairs of layer Lx, gate and up, down */
+    auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
+        const uint4 *wq = (const uint4 *)Lx->wq.q, *wk = (const uint4 *)Lx->wk.q, *wv = (const uint4 *)Lx->wv.q;
+        return [&a, wq, wk, wv](int u, int n, const uint4 *(&p)[2]) {
+            const qkv_unit qu = qkv_of(u, a);
+            const uint4 *w = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
+            p[0] = w + (qu.row0 + qu.ia) * n, p[1] = w + (qu.row0 + qu.ib) * n;
+        };
+    };
+    auto glu_rows = [](const cuda_decode_layer *Lx) {
+        const uint4 *g = (const uint4 *)Lx->gate.q, *up = (const uint4 *)Lx->up.q;
+        return [g, up](int u, int n, const uint4 *(&p)[2]) { p[0] = g + (size_t)u * n, p[1] = up + (size_t)u * n; };
+    };
+    auto down_rows = [](const cuda_decode_layer *Lx) {
+        const uint4 *w = (const uint4 *)Lx->down.q;
+        return [w](int u, int n, const uint4 *(&p)[1]) { p[0] = w + (size_t)u * n; };
+    };
+    /* the first batches of layer Lx's Q/K/V (before the barrier in front of them) */
+    auto qkv_start = [&](const cuda_decode_layer *Lx) {
+        if constexpr (RING > 0)
+            if (ring_layout(Lx->wq.type)) {
+                RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
+                                                                      qkv_rows(Lx), lane)));
+                return;
+            }
+        if (first_unit < qkv_units) {
+            const qkv_unit qu = qkv_of(first_unit, a);
+            const cuda_mat W = qu.sect == 0 ? Lx->wq : qu.sect == 1 ? Lx->wk : Lx->wv;
+            const cuda_mat *Wr[2] = {&W, &W};
+            const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
+            mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
+        }
+    };
+    qkv_start(a.layers);
 
     for (int l = 0; l < a.n_layer; l++) {
         const cuda_decode_layer *L = a.layers + l;
@@ -286,14 +435,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             const cuda_mat wq = L->wq, wk = L->wk, wv = L->wv;
-            for (int u = first_unit; u < qkv_units; u += grid * NW) {
+            auto done = [&](int u, const float (&o)[2]) {
                 const qkv_unit qu = qkv_of(u, a);
-                const cuda_mat W = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
-                const cuda_mat *Wr[2] = {&W, &W};
-                const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
-                float o[2];
-                if (u == first_unit) mat_rows_finish<2>(Wr, rows, 0, d / 32, sm, lane, b2, o);
-                else mat_rows_dot<2>(Wr, rows, 0, d / 32, sm, lane, o);
                 if (lane == 0) {
                     const float *bias = qu.sect == 0 ? L->bq : qu.sect == 1 ? L->bk : L->bv;
                     float x0 = o[0] * scale, x1 = o[1] * scale;
@@ -306,6 +449,21 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ia] = x0;
                     dst[qu.ib] = x1;
                 }
+            };
+            bool ringed = false;
+            if constexpr (RING > 0)
+                if ((ringed = ring_layout(wq.type)))
+                    RING_DISPATCH(wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm,
+                                                                    qkv_rows(L), done, lane)));
+            for (int u = first_unit; u < qkv_units && !ringed; u += stride) {
+                const qkv_unit qu = qkv_of(u, a);
+                const cuda_mat W = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
+                const cuda_mat *Wr[2] = {&W, &W};
+                const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
+                float o[2];
+                if (u == first_unit) mat_rows_finish<2>(Wr, rows, 0, d / 32, sm, lane, b2, o);
+                else mat_rows_dot<2>(Wr, rows, 0, d / 32, sm, lane, o);
+                done(u, o);
             }
         }
         SUB(1)
@@ -440,7 +598,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         }
         SUB(1)
         const cuda_mat gw = L->gate, uw = L->up;
-        if (first_unit < a.n_ff) {
+        bool ringed = false;
+        if constexpr (RING > 0)
+            if ((ringed = ring_layout(gw.type)))
+                RING_DISPATCH(gw.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L),
+                                                                  lane)));
+        if (first_unit < a.n_ff && !ringed) {
             const cuda_mat *W[2] = {&gw, &uw};
             const int64_t rows[2] = {first_unit, first_unit};
             mat_rows_load<2>(W, rows, 0, d / 32, lane, b2);
@@ -453,18 +616,29 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             float ss = stage_vec(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL, L->ffn_norm);
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
-            for (int u = first_unit; u < a.n_ff; u += grid * NW) {
+            auto done = [&](int u, const float (&o)[2]) {
+                if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
+            };
+            if constexpr (RING > 0)
+                if (ringed)
+                    RING_DISPATCH(gw.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm,
+                                                                    glu_rows(L), done, lane)));
+            for (int u = first_unit; u < a.n_ff && !ringed; u += stride) {
                 const cuda_mat *W[2] = {&gw, &uw};
                 const int64_t rows[2] = {u, u};
                 float o[2];
                 if (u == first_unit) mat_rows_finish<2>(W, rows, 0, d / 32, sm, lane, b2, o);
                 else mat_rows_dot<2>(W, rows, 0, d / 32, sm, lane, o);
-                if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
+                done(u, o);
             }
         }
         SUB(1)
         const cuda_mat dw = L->down;
-        if (first_unit < d) {
+        if constexpr (RING > 0)
+            if ((ringed = ring_layout(dw.type)))
+                RING_DISPATCH(dw.type, (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L),
+                                                                  lane)));
+        if (first_unit < d && !ringed) {
             const cuda_mat *W[1] = {&dw};
             const int64_t rows[1] = {first_unit};
             mat_rows_load<1>(W, rows, 0, a.n_ff / 32, lane, b1);
@@ -478,23 +652,24 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             stage_vec(sm, hb, a.n_ff, NULL, 0, 0, NULL, NULL);
             __syncthreads();
             SUB(0)
-            for (int r = first_unit; r < d; r += grid * NW) {
+            auto done = [&](int r, const float (&o)[1]) {
+                if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
+            };
+            if constexpr (RING > 0)
+                if (ringed)
+                    RING_DISPATCH(dw.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm,
+                                                                    down_rows(L), done, lane)));
+            for (int r = first_unit; r < d && !ringed; r += stride) {
                 const cuda_mat *W[1] = {&dw};
                 const int64_t rows[1] = {r};
                 float o[1];
                 if (r == first_unit) mat_rows_finish<1>(W, rows, 0, a.n_ff / 32, sm, lane, b1, o);
                 else mat_rows_dot<1>(W, rows, 0, a.n_ff / 32, sm, lane, o);
-                if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
+                done(r, o);
             }
         }
         SUB(1)
-        if (l + 1 < a.n_layer && first_unit < qkv_units) {
-            const qkv_unit qu = qkv_of(first_unit, a);
-            const cuda_mat W = qu.sect == 0 ? L[1].wq : qu.sect == 1 ? L[1].wk : L[1].wv;
-            const cuda_mat *Wr[2] = {&W, &W};
-            const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
-            mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
-        }
+        if (l + 1 < a.n_layer) qkv_start(L + 1);
         grid_sync(count, target);
         STAMP(4)
     }
@@ -654,7 +829,17 @@ extern "C" int cuda_decode_supported(const cuda_decode_args *a, const cuda_decod
     return 1;
 }
 
-extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
+typedef void (*decode_fn)(const cuda_decode_args);
+
+/* The kernel with ring slots a warp (0: weights in registers only). */
+static decode_fn kernel_of(int ring) { return ring == 8 ? decode_kernel<8> : ring == 4 ? decode_kernel<4> : decode_kernel<0>; }
+
+static size_t smem_bytes(const cuda_decode_args *a, int grid, int ring)
+{
+    return smem_floats(a, grid) * sizeof(float) + (size_t)NW * ring * SLOT_BYTES;
+}
+
+extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring)
 {
     int dev = 0, n_sm = 0, coop = 0, per_sm = 0;
     cudaError_t e = cudaGetDevice(&dev);
@@ -662,16 +847,21 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev);
     if (e != cudaSuccess) return e;
     if (!coop) return cudaErrorNotSupported;
-    size_t smem = smem_floats(a, n_sm) * sizeof(float);
     int optin = 0;
     if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
+    const char *env = getenv("HRT_DECODE_RING"); /* for measuring: 0, 4 or 8 slots a warp */
+    int r = env ? atoi(env) : 4;
+    if (r != 0 && r != 8) r = 4;
+    if (smem_bytes(a, n_sm, r) + 1024 > (size_t)optin) r = 0; /* no room for the ring: registers only */
+    size_t smem = smem_bytes(a, n_sm, r);
     if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
     /* the most any model may ask for, so that sessions of different models can share the kernel */
-    e = cudaFuncSetAttribute(decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_kernel, THREADS, smem);
+    e = cudaFuncSetAttribute(kernel_of(r), cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_of(r), THREADS, smem);
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;
+    *ring = r;
     return cudaSuccess;
 }
 
@@ -685,6 +875,6 @@ extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t
 extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)
 {
     cudaLaunchAttribute attr;
-    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_floats(a, a->grid) * sizeof(float), s, &attr);
-    return cudaLaunchKernelEx(&cfg, decode_kernel, *a);
+    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid, a->ring), s, &attr);
+    return cudaLaunchKernelEx(&cfg, kernel_of(a->ring), *a);
 }
