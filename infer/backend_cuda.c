@@ -463,7 +463,7 @@ static int cuda_session_init(hrt_session *s)
         a->logits = c->logits;
         a->next = c->d_next;
         /* a device that cannot hold one block per multiprocessor keeps the per-operation kernels */
-        if (cuda_decode_grid(a, &a->grid, &a->ring) == cudaSuccess) {
+        if (cuda_decode_grid(a, &a->grid) == cudaSuccess) {
             CK(cudaMalloc(&c->fused_scratch, cuda_decode_scratch_bytes(a)));
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");

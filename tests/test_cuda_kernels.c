@@ -14,6 +14,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cpu/ops.h"
 #include "cpu/quant.h"
 #include "cuda/attention.h"
+#include "cuda/decode.h"
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
 #include "cuda/matvec.h"
@@ -199,6 +200,45 @@ static void test_matvec_and_gemm(void)
             cuda_mat_free(&W);
         }
         free(w);
+    }
+}
+
+/* The persistent decode step's weight ring (kernels/cuda/decode.cu) on its
+ * own: every layout, rows of one to several batches, rows of an odd number
+ * of 32-blocks (2-byte scales in either half of the word copied), and a
+ * dozen rows a warp on one block (the ring refilled across rows). */
+static void test_decode_ring(void)
+{
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
+                              GGML_TYPE_Q6_K, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};
+    enum { ROWS = 197 };
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        for (int ci = 0; ci < 2; ci++) {
+            const uint32_t t = types[ti];
+            const int cols = ci == 0 ? 768 : 800;
+            if (ci == 1 && ggml_type_block(t) != 32) continue; /* K-quants: whole super-blocks */
+            size_t rb = ggml_row_bytes(t, cols);
+            uint8_t *w = malloc(rb * ROWS);
+            float *x = malloc(cols * sizeof *x), ref[ROWS], got[ROWS];
+            for (int r = 0; r < ROWS; r++) random_row(t, w + r * rb, cols);
+            fill(x, cols, 2);
+            for (int r = 0; r < ROWS; r++) ref[r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, x, cols);
+            cuda_mat W = upload(t, ROWS, cols, w, GGML_TYPE_F32);
+            float *dx = dev_from(x, cols * sizeof *x), *dy = dev(sizeof got);
+            for (int grid = 1; grid <= 3; grid += 2) {
+                poison(dy, sizeof got);
+                CHECK(cuda_decode_ring_matvec(&W, dx, dy, grid) == cudaSuccess);
+                down(got, dy, sizeof got);
+                char what[96];
+                snprintf(what, sizeof what, "decode ring %s, %d columns, %d block(s)", ggml_type_name(t), cols, grid);
+                close_all(got, ref, ROWS, 1e-4, 1, what);
+            }
+            cudaFree(dx);
+            cudaFree(dy);
+            cuda_mat_free(&W);
+            free(w);
+            free(x);
+        }
     }
 }
 
@@ -574,6 +614,7 @@ int main(void)
     cudaGetDeviceProperties(&p, 0);
     printf("device: %s (sm_%d%d)\n", p.name, p.major, p.minor);
     test_matvec_and_gemm();
+    test_decode_ring();
     test_embed();
     test_mean_rows();
     test_norms_and_elementwise();

@@ -1,7 +1,6 @@
 #include "decode.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 #include "mat.cuh"
 
@@ -198,29 +197,35 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
     }
 }
 
-/* Weights in 16- or 32-bit layouts go through shared memory: each warp
- * has a ring of RING slots of one batch (mat.cuh's wbatch: 2 units of 16
- * bytes a lane, of up to RING_ROWS rows), copies batches ahead into it with
- * cp.async (to shared memory through L2, holding no registers) and uses the
- * oldest, so that RING batches of its rows are in flight at once, across
- * rows and, started before a barrier, into the next phase. A lane reads back
- * only the bytes it copied itself. Quantized layouts, whose scales sit in
- * arrays of 2-byte values, keep the register batches. A warp's units in a
- * phase are first, first + stride, ... below n_units; rows_of(u, n, p)
- * points p[k] at unit u's R rows of n units each. */
-#define RING_ROWS 2
+/* The weights of the Q/K/V, gate/up and down phases go through shared
+ * memory: each warp has a ring of RING slots of one batch (mat.cuh's
+ * wbatch: 2 units of 16 bytes a lane, of up to 2 rows, with their blocks'
+ * scales), copies batches ahead into it with cp.async (no registers held
+ * while they are in flight) and uses the oldest, so that RING batches of its
+ * rows are on their way at once, across rows and, started before a barrier,
+ * into the next phase. A lane reads back only what it copied itself. A
+ * warp's units in a phase are first, first + stride, ... below n_units;
+ * rows_of(u, S, row) names unit u's R rows: row[k] of the matrix S[k]. RING 8 measured slower than 4
+ * on the H100 (docs/PERFORMANCE.md). */
+#define RING 4
 #define UNITS_A_BATCH (WARP * wbatch<1>::U)
-#define SLOT_BYTES (UNITS_A_BATCH * RING_ROWS * 16)
+#define SLOT_UNITS (wbatch<2>::U * 2 * WARP) /* (unit j, row k, lane) */
+/* a slot: the units' 16 bytes, then two 4-byte scale words each, then a
+ * word a lane: bit j * R + k set when the unit's 2-byte scale is the high
+ * half of its word */
+#define SLOT_SCALES (SLOT_UNITS * 16)
+#define SLOT_HALVES (SLOT_SCALES + SLOT_UNITS * 8)
+#define SLOT_BYTES (SLOT_HALVES + WARP * 4)
 
-static __device__ __forceinline__ bool ring_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
-
-static __device__ __forceinline__ void cp_async16(void *dst, const void *src)
+static __device__ __forceinline__ void cp_async(void *dst, const void *src, int bytes)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    *(uint4 *)dst = __ldcg((const uint4 *)src); /* no cp.async before sm_80: a plain copy */
+    if (bytes == 16) *(uint4 *)dst = __ldcg((const uint4 *)src); /* no cp.async before sm_80: a plain copy */
+    else *(uint32_t *)dst = __ldcg((const uint32_t *)src);
 #else
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(src)
-                 : "memory");
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    if (bytes == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
 #endif
 }
 
@@ -239,52 +244,86 @@ template <int N> static __device__ __forceinline__ void cp_async_wait()
 #endif
 }
 
+/* Where a matrix's arrays start (those of its layout; the others unused),
+ * read once a phase and kept in registers. */
+struct mat_src {
+    const uint4 *q;
+    const uint16_t *d, *m;
+    const float *fd, *fm;
+};
+
+static __device__ __forceinline__ mat_src src_of(const cuda_mat &W)
+{
+    return {(const uint4 *)W.q, W.d, W.m, W.fd, W.fm};
+}
+
 /* The next batch to copy (unit u, batch b), and batches copied and used. */
 struct ring_cursor {
     int u, b, copied, used;
 };
 
 /* Copies the cursor's batch into the next slot as one group (an empty group
- * past the last unit, so that every wait counts the same groups). */
-template <int RING, int TYPE, int R, class RowsOf>
+ * past the last unit, so that every wait counts the same groups). Rows are
+ * whole (column block 0 on); nb: their blocks of 32. 2-byte scales are
+ * copied as the aligned 4-byte word that holds them (the arrays have a
+ * spare element at the end, cuda_mat_alloc). */
+template <int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, int nb,
                                                  RowsOf rows_of, int lane)
 {
-    const int n = row_units<TYPE>(nb);
+    constexpr bool Q4 = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K, HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 ||
+                                                                                 TYPE == T_Q8_0;
+    const int n = row_units<TYPE>(nb), per_block = n / nb;
     if (c.u < n_units) {
-        const uint4 *p[R];
-        rows_of(c.u, n, p);
+        mat_src S[R];
+        int64_t row[R];
+        rows_of(c.u, S, row);
         char *slot = ring + (size_t)(c.copied % RING) * SLOT_BYTES;
+        uint32_t halves = 0;
 #pragma unroll
         for (int j = 0; j < wbatch<R>::U; j++) {
             const int u = c.b * UNITS_A_BATCH + lane + WARP * j;
             if (u >= n) break;
 #pragma unroll
-            for (int k = 0; k < R; k++)
-                cp_async16(slot + ((j * R + k) * WARP + lane) * 16, p[k] + u);
+            for (int k = 0; k < R; k++) {
+                const int i = (j * R + k) * WARP + lane;
+                const size_t g0 = (size_t)row[k] * nb, bi = g0 + (Q4 ? u : u >> 1);
+                cp_async(slot + i * 16, S[k].q + g0 * per_block + u, 16);
+                uint32_t *sw = (uint32_t *)(slot + SLOT_SCALES) + 2 * i;
+                if (HALF) {
+                    cp_async(sw, S[k].d + (bi & ~(size_t)1), 4);
+                    if (TYPE == T_Q4_1) cp_async(sw + 1, S[k].m + (bi & ~(size_t)1), 4);
+                    halves |= (uint32_t)(bi & 1) << (j * R + k);
+                }
+                if (TYPE == T_Q4_K) cp_async(sw, S[k].fd + bi, 4), cp_async(sw + 1, S[k].fm + bi, 4);
+                if (TYPE == T_Q6_K) cp_async(sw, S[k].fd + 2 * bi + (u & 1), 4); /* one scale per half block */
+            }
         }
+        if (HALF) ((uint32_t *)(slot + SLOT_HALVES))[lane] = halves;
         if (++c.b * UNITS_A_BATCH >= n) c.b = 0, c.u += stride;
     }
     c.copied++;
     cp_async_commit();
 }
 
-/* Starts a phase's copies: its first RING batches. */
-template <int RING, int TYPE, int R, class RowsOf>
+/* Starts a phase's copies: its first RING batches. Starting 1 or 2 (the
+ * rest after the barrier) measured the same on the H100. */
+template <int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, int first, int n_units, int stride,
                                                   int nb, RowsOf rows_of, int lane)
 {
     c.u = first, c.b = 0, c.copied = c.used = 0;
 #pragma unroll 1
-    for (int i = 0; i < RING; i++) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+    for (int i = 0; i < RING; i++) ring_copy<TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
 }
 
 /* The phase's dot products with xs, each batch's slot refilled as soon as it
  * is read; done(u, sums) for each unit. */
-template <int RING, int TYPE, int R, class RowsOf, class Done>
+template <int TYPE, int R, class RowsOf, class Done>
 static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride, int nb,
                                                 const float *xs, RowsOf rows_of, Done done, int lane)
 {
+    constexpr bool HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q8_0;
     const int n = row_units<TYPE>(nb);
     for (int u = first; u < n_units; u += stride) {
         float acc[R];
@@ -293,12 +332,25 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
         for (int u0 = 0; u0 < n; u0 += UNITS_A_BATCH) {
             cp_async_wait<RING - 1>();
             const char *slot = ring + (size_t)(c.used++ % RING) * SLOT_BYTES;
+            const uint32_t halves = HALF ? ((const uint32_t *)(slot + SLOT_HALVES))[lane] : 0;
             wbatch<R> b;
 #pragma unroll
             for (int j = 0; j < wbatch<R>::U; j++)
 #pragma unroll
-                for (int k = 0; k < R; k++) b.v[j][k] = *(const uint4 *)(slot + ((j * R + k) * WARP + lane) * 16);
-            ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+                for (int k = 0; k < R; k++) {
+                    const int i = (j * R + k) * WARP + lane;
+                    const uint32_t *sw = (const uint32_t *)(slot + SLOT_SCALES) + 2 * i;
+                    b.v[j][k] = *(const uint4 *)(slot + i * 16);
+                    b.sd[j][k] = b.so[j][k] = 0.0f;
+                    if (HALF) {
+                        const int sh = (halves >> (j * R + k) & 1) * 16;
+                        b.sd[j][k] = h2f((uint16_t)(sw[0] >> sh));
+                        if (TYPE == T_Q4_1) b.so[j][k] = h2f((uint16_t)(sw[1] >> sh));
+                    }
+                    if (TYPE == T_Q4_K) b.sd[j][k] = __uint_as_float(sw[0]), b.so[j][k] = __uint_as_float(sw[1]);
+                    if (TYPE == T_Q6_K) b.sd[j][k] = __uint_as_float(sw[0]);
+                }
+            ring_copy<TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
             batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
         }
         float out[R];
@@ -308,14 +360,6 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
     }
 }
 
-#define RING_DISPATCH(t, CALL)                                 \
-    switch (t) {                                               \
-    case T_F16: { constexpr int TYPE = T_F16; CALL; } break;   \
-    case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break; \
-    default: { constexpr int TYPE = T_F32; CALL; } break;      \
-    }
-
-template <int RING>
 static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
 {
     extern __shared__ __align__(16) char dyn[];
@@ -372,45 +416,32 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         sincos((double)pos * a.inv_freq[i], &sn, &cs);
         rope_c[i] = (float)cs, rope_s[i] = (float)sn;
     }
-    /* Each warp loads the weights of its first rows of the next phase before
-     * the barrier in front of it (mat_rows_load), so that their latency
-     * passes during the wait: b2 for Q/K/V and gate/up, b1 for Wo and down. */
-    wbatch<2> b2;
+    /* Each warp starts copying the weights of its first rows of the next
+     * phase before the barrier in front of it (ring_start, or mat_rows_load
+     * into b1 for Wo), so that their latency passes during the wait. */
     wbatch<1> b1;
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
-    /* where units' rows start (n: units of 16 bytes a row): Q/K/V rotation pairs of layer Lx, gate and up, down */
+    /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down */
     auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
-        const uint4 *wq = (const uint4 *)Lx->wq.q, *wk = (const uint4 *)Lx->wk.q, *wv = (const uint4 *)Lx->wv.q;
-        return [&a, wq, wk, wv](int u, int n, const uint4 *(&p)[2]) {
+        const mat_src sq = src_of(Lx->wq), sk = src_of(Lx->wk), sv = src_of(Lx->wv);
+        return [&a, sq, sk, sv](int u, mat_src (&S)[2], int64_t (&row)[2]) {
             const qkv_unit qu = qkv_of(u, a);
-            const uint4 *w = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
-            p[0] = w + (qu.row0 + qu.ia) * n, p[1] = w + (qu.row0 + qu.ib) * n;
+            S[0] = S[1] = qu.sect == 0 ? sq : qu.sect == 1 ? sk : sv;
+            row[0] = qu.row0 + qu.ia, row[1] = qu.row0 + qu.ib;
         };
     };
     auto glu_rows = [](const cuda_decode_layer *Lx) {
-        const uint4 *g = (const uint4 *)Lx->gate.q, *up = (const uint4 *)Lx->up.q;
-        return [g, up](int u, int n, const uint4 *(&p)[2]) { p[0] = g + (size_t)u * n, p[1] = up + (size_t)u * n; };
+        const mat_src sg = src_of(Lx->gate), su = src_of(Lx->up);
+        return [sg, su](int u, mat_src (&S)[2], int64_t (&row)[2]) { S[0] = sg, S[1] = su, row[0] = row[1] = u; };
     };
     auto down_rows = [](const cuda_decode_layer *Lx) {
-        const uint4 *w = (const uint4 *)Lx->down.q;
-        return [w](int u, int n, const uint4 *(&p)[1]) { p[0] = w + (size_t)u * n; };
+        const mat_src sd = src_of(Lx->down);
+        return [sd](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = sd, row[0] = u; };
     };
-    /* the first batches of layer Lx's Q/K/V (before the barrier in front of them) */
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
-        if constexpr (RING > 0)
-            if (ring_layout(Lx->wq.type)) {
-                RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
-                                                                      qkv_rows(Lx), lane)));
-                return;
-            }
-        if (first_unit < qkv_units) {
-            const qkv_unit qu = qkv_of(first_unit, a);
-            const cuda_mat W = qu.sect == 0 ? Lx->wq : qu.sect == 1 ? Lx->wk : Lx->wv;
-            const cuda_mat *Wr[2] = {&W, &W};
-            const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
-            mat_rows_load<2>(Wr, rows, 0, d / 32, lane, b2);
-        }
+        TYPE_DISPATCH(Lx->wq.type, (ring_start<TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
+                                                         qkv_rows(Lx), lane)));
     };
     qkv_start(a.layers);
 
@@ -434,7 +465,6 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
-            const cuda_mat wq = L->wq, wk = L->wk, wv = L->wv;
             auto done = [&](int u, const float (&o)[2]) {
                 const qkv_unit qu = qkv_of(u, a);
                 if (lane == 0) {
@@ -450,21 +480,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ib] = x1;
                 }
             };
-            bool ringed = false;
-            if constexpr (RING > 0)
-                if ((ringed = ring_layout(wq.type)))
-                    RING_DISPATCH(wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm,
-                                                                    qkv_rows(L), done, lane)));
-            for (int u = first_unit; u < qkv_units && !ringed; u += stride) {
-                const qkv_unit qu = qkv_of(u, a);
-                const cuda_mat W = qu.sect == 0 ? wq : qu.sect == 1 ? wk : wv;
-                const cuda_mat *Wr[2] = {&W, &W};
-                const int64_t rows[2] = {qu.row0 + qu.ia, qu.row0 + qu.ib};
-                float o[2];
-                if (u == first_unit) mat_rows_finish<2>(Wr, rows, 0, d / 32, sm, lane, b2, o);
-                else mat_rows_dot<2>(Wr, rows, 0, d / 32, sm, lane, o);
-                done(u, o);
-            }
+            TYPE_DISPATCH(L->wq.type, (ring_run<TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm, qkv_rows(L),
+                                                      done, lane)));
         }
         SUB(1)
         grid_sync(count, target);
@@ -597,17 +614,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
-        const cuda_mat gw = L->gate, uw = L->up;
-        bool ringed = false;
-        if constexpr (RING > 0)
-            if ((ringed = ring_layout(gw.type)))
-                RING_DISPATCH(gw.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L),
-                                                                  lane)));
-        if (first_unit < a.n_ff && !ringed) {
-            const cuda_mat *W[2] = {&gw, &uw};
-            const int64_t rows[2] = {first_unit, first_unit};
-            mat_rows_load<2>(W, rows, 0, d / 32, lane, b2);
-        }
+        TYPE_DISPATCH(L->gate.type, (ring_start<TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
         grid_sync(count, target);
         STAMP(2)
 
@@ -619,30 +626,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             };
-            if constexpr (RING > 0)
-                if (ringed)
-                    RING_DISPATCH(gw.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm,
-                                                                    glu_rows(L), done, lane)));
-            for (int u = first_unit; u < a.n_ff && !ringed; u += stride) {
-                const cuda_mat *W[2] = {&gw, &uw};
-                const int64_t rows[2] = {u, u};
-                float o[2];
-                if (u == first_unit) mat_rows_finish<2>(W, rows, 0, d / 32, sm, lane, b2, o);
-                else mat_rows_dot<2>(W, rows, 0, d / 32, sm, lane, o);
-                done(u, o);
-            }
+            TYPE_DISPATCH(L->gate.type, (ring_run<TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm, glu_rows(L), done,
+                                                      lane)));
         }
         SUB(1)
-        const cuda_mat dw = L->down;
-        if constexpr (RING > 0)
-            if ((ringed = ring_layout(dw.type)))
-                RING_DISPATCH(dw.type, (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L),
-                                                                  lane)));
-        if (first_unit < d && !ringed) {
-            const cuda_mat *W[1] = {&dw};
-            const int64_t rows[1] = {first_unit};
-            mat_rows_load<1>(W, rows, 0, a.n_ff / 32, lane, b1);
-        }
+        TYPE_DISPATCH(L->down.type, (ring_start<TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
         grid_sync(count, target);
         STAMP(3)
 
@@ -655,18 +643,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             };
-            if constexpr (RING > 0)
-                if (ringed)
-                    RING_DISPATCH(dw.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm,
-                                                                    down_rows(L), done, lane)));
-            for (int r = first_unit; r < d && !ringed; r += stride) {
-                const cuda_mat *W[1] = {&dw};
-                const int64_t rows[1] = {r};
-                float o[1];
-                if (r == first_unit) mat_rows_finish<1>(W, rows, 0, a.n_ff / 32, sm, lane, b1, o);
-                else mat_rows_dot<1>(W, rows, 0, a.n_ff / 32, sm, lane, o);
-                done(r, o);
-            }
+            TYPE_DISPATCH(L->down.type, (ring_run<TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm, down_rows(L), done,
+                                                      lane)));
         }
         SUB(1)
         if (l + 1 < a.n_layer) qkv_start(L + 1);
@@ -749,6 +727,38 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
+/* For tests: y = W x with W's rows streamed through the ring as the step's
+ * phases stream theirs, unit u being the row pair (u, rows - 1 - u). */
+static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __grid_constant__ cuda_mat W,
+                                                                         const float *x, float *y)
+{
+    extern __shared__ __align__(16) char dyn[];
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nb = (int)(W.cols / 32);
+    char *ring = dyn + (size_t)warp * RING * SLOT_BYTES;
+    float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
+    for (int i = threadIdx.x; i < W.cols; i += THREADS) xs[i] = x[i];
+    __syncthreads();
+    const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW, n_units = (int)((W.rows + 1) / 2);
+    const mat_src sw = src_of(W);
+    const int64_t last = W.rows - 1;
+    auto rows_of = [sw, last](int u, mat_src (&S)[2], int64_t (&row)[2]) { S[0] = S[1] = sw, row[0] = u, row[1] = last - u; };
+    auto done = [&](int u, const float (&o)[2]) {
+        if (lane == 0) y[u] = o[0], y[W.rows - 1 - u] = o[1];
+    };
+    ring_cursor c;
+    TYPE_DISPATCH(W.type, (ring_start<TYPE, 2>(ring, c, first, n_units, stride, nb, rows_of, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<TYPE, 2>(ring, c, first, n_units, stride, nb, xs, rows_of, done, lane)));
+}
+
+extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid)
+{
+    size_t smem = (size_t)NW * RING * SLOT_BYTES + (size_t)W->cols * sizeof(float);
+    cudaError_t e = cudaFuncSetAttribute(ring_matvec_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    ring_matvec_kernel<<<grid, THREADS, smem>>>(*W, x, y);
+    return cudaGetLastError();
+}
+
 /* A cooperative launch of grid blocks of THREADS (attr: its attribute's storage). */
 static cudaLaunchConfig_t coop_config(int grid, size_t smem, cudaStream_t s, cudaLaunchAttribute *attr)
 {
@@ -829,17 +839,13 @@ extern "C" int cuda_decode_supported(const cuda_decode_args *a, const cuda_decod
     return 1;
 }
 
-typedef void (*decode_fn)(const cuda_decode_args);
-
-/* The kernel with ring slots a warp (0: weights in registers only). */
-static decode_fn kernel_of(int ring) { return ring == 8 ? decode_kernel<8> : ring == 4 ? decode_kernel<4> : decode_kernel<0>; }
-
-static size_t smem_bytes(const cuda_decode_args *a, int grid, int ring)
+/* Dynamic shared memory: the warps' rings, then smem_floats(). */
+static size_t smem_bytes(const cuda_decode_args *a, int grid)
 {
-    return smem_floats(a, grid) * sizeof(float) + (size_t)NW * ring * SLOT_BYTES;
+    return (size_t)NW * RING * SLOT_BYTES + smem_floats(a, grid) * sizeof(float);
 }
 
-extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring)
+extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
 {
     int dev = 0, n_sm = 0, coop = 0, per_sm = 0;
     cudaError_t e = cudaGetDevice(&dev);
@@ -849,19 +855,14 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, in
     if (!coop) return cudaErrorNotSupported;
     int optin = 0;
     if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
-    const char *env = getenv("HRT_DECODE_RING"); /* for measuring: 0, 4 or 8 slots a warp */
-    int r = env ? atoi(env) : 4;
-    if (r != 0 && r != 8) r = 4;
-    if (smem_bytes(a, n_sm, r) + 1024 > (size_t)optin) r = 0; /* no room for the ring: registers only */
-    size_t smem = smem_bytes(a, n_sm, r);
+    size_t smem = smem_bytes(a, n_sm);
     if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
     /* the most any model may ask for, so that sessions of different models can share the kernel */
-    e = cudaFuncSetAttribute(kernel_of(r), cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_of(r), THREADS, smem);
+    e = cudaFuncSetAttribute(decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_kernel, THREADS, smem);
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;
-    *ring = r;
     return cudaSuccess;
 }
 
@@ -875,6 +876,6 @@ extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t
 extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)
 {
     cudaLaunchAttribute attr;
-    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid, a->ring), s, &attr);
-    return cudaLaunchKernelEx(&cfg, kernel_of(a->ring), *a);
+    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid), s, &attr);
+    return cudaLaunchKernelEx(&cfg, decode_kernel, *a);
 }

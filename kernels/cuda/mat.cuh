@@ -188,8 +188,9 @@ static __device__ __forceinline__ void rows_dot(const cuda_mat *const (&W)[R], c
     rows_finish<TYPE, R>(W, row, b0, nb, xs, lane, b, out);
 }
 
-#define MAT_DISPATCH(W, CALL)                                  \
-    switch ((W)[0]->type) {                                    \
+/* CALL with constexpr int TYPE set to the layout t, one of those above. */
+#define TYPE_DISPATCH(t, CALL)                                 \
+    switch (t) {                                               \
     case T_Q4_0: { constexpr int TYPE = T_Q4_0; CALL; } break; \
     case T_Q4_1: { constexpr int TYPE = T_Q4_1; CALL; } break; \
     case T_Q8_0: { constexpr int TYPE = T_Q8_0; CALL; } break; \
@@ -199,6 +200,7 @@ static __device__ __forceinline__ void rows_dot(const cuda_mat *const (&W)[R], c
     case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break; \
     default: { constexpr int TYPE = T_F32; CALL; } break;      \
     }
+#define MAT_DISPATCH(W, CALL) TYPE_DISPATCH((W)[0]->type, CALL)
 
 /* The same for a layout known only at run time (every W[k] of W[0]'s). */
 template <int R>

@@ -164,7 +164,7 @@ extern "C" size_t cuda_mat_bytes(uint32_t file_type, int64_t rows, int64_t cols)
 {
     size_t qb, hb, fb, ng = (size_t)rows * (size_t)cols / 32;
     layout_sizes(cuda_mat_layout(file_type), &qb, &hb, &fb);
-    return ng * (qb + hb + fb);
+    return ng * (qb + hb + fb) + hb; /* + the spare d and m (cuda_mat_alloc) */
 }
 
 extern "C" void cuda_mat_free(cuda_mat *W)
@@ -190,8 +190,12 @@ extern "C" cudaError_t cuda_mat_alloc(cuda_mat *W, uint32_t file_type, int64_t r
     size_t qb, hb, fb, ng = (size_t)rows * (size_t)cols / 32;
     layout_sizes(W->type, &qb, &hb, &fb);
     cudaError_t e = cudaMalloc(&W->q, ng * qb);
-    if (e == cudaSuccess && hb) e = cudaMalloc((void **)&W->d, ng * 2);
-    if (e == cudaSuccess && hb == 4) e = cudaMalloc((void **)&W->m, ng * 2);
+    /* d and m with a spare zeroed element: the persistent decode step reads
+     * 2-byte scales as the aligned 4-byte word that holds them */
+    if (e == cudaSuccess && hb) e = cudaMalloc((void **)&W->d, ng * 2 + 2);
+    if (e == cudaSuccess && hb) e = cudaMemset(W->d + ng, 0, 2);
+    if (e == cudaSuccess && hb == 4) e = cudaMalloc((void **)&W->m, ng * 2 + 2);
+    if (e == cudaSuccess && hb == 4) e = cudaMemset(W->m + ng, 0, 2);
     if (e == cudaSuccess && fb) e = cudaMalloc((void **)&W->fd, ng * (W->type == T_Q6_K ? 8 : 4));
     if (e == cudaSuccess && W->type == T_Q4_K) e = cudaMalloc((void **)&W->fm, ng * 4);
     if (e != cudaSuccess) cuda_mat_free(W);
