@@ -9,8 +9,12 @@ config.json + model.safetensors, with a small byte-level BPE tokenizer.json
   qwen05-shape    Qwen2Config as Qwen2.5-0.5B: 896 hidden, 24 layers,
                   14 heads / 2 KV, 4864 FFN, 151936 vocabulary, tied, QKV bias
   wide-f16        two small layers (512 hidden, 8 heads / 2 KV, 1408 FFN) in
-  wide-f32        fp16 and f32: rows of several batches in every layout the
-                  persistent decode step streams (test_cuda_e2e's checks)
+  wide-f32        fp16 and f32, for test_cuda_e2e's checks of the persistent
+                  decode step: f32 rows of 512 and fp16 down rows take
+                  several of its weight batches
+
+Each model is written to NAME.tmp and renamed when complete, so that an
+interrupted run leaves no directory that looks finished.
 
     python3 bench/make_shaped_models.py OUT_DIR
 """
@@ -43,16 +47,23 @@ DTYPES = {"wide-f16": torch.float16, "wide-f32": torch.float32}
 
 def main() -> int:
     out = sys.argv[1] if len(sys.argv) > 1 else "shaped"
-    torch.manual_seed(0)
-    for name, cfg in SHAPES.items():
+    for i, (name, cfg) in enumerate(SHAPES.items()):
+        torch.manual_seed(i)  # each model's weights the same whichever others are made
         d = os.path.join(out, name)
-        os.makedirs(d, exist_ok=True)
+        if os.path.exists(os.path.join(d, "model.safetensors")):
+            print(f"{name}: already in {d}", file=sys.stderr)
+            continue
+        tmp = d + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
         dtype = DTYPES.get(name, torch.bfloat16)
         cfg.torch_dtype = dtype
         with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
             model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype)
-        model.save_pretrained(d, safe_serialization=True)
-        shutil.copy(TOKENIZER, os.path.join(d, "tokenizer.json"))
+        model.save_pretrained(tmp, safe_serialization=True)
+        shutil.copy(TOKENIZER, os.path.join(tmp, "tokenizer.json"))
+        shutil.rmtree(d, ignore_errors=True)
+        os.rename(tmp, d)
         n = sum(p.numel() for p in model.parameters())
         print(f"{name}: {n / 1e6:.1f} M parameters -> {d}", file=sys.stderr)
     return 0

@@ -358,6 +358,12 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
+int cuda_session_fused(const hrt_session *s)
+{
+    const cu_session *c = s ? s->state : NULL;
+    return c && c->use_fused;
+}
+
 /* HRT_DECODE_TIMING=1: where a persistent step's time went, per token, on stderr. */
 static void report_timing(hrt_session *s)
 {
@@ -463,7 +469,7 @@ static int cuda_session_init(hrt_session *s)
         a->logits = c->logits;
         a->next = c->d_next;
         /* a device that cannot hold one block per multiprocessor keeps the per-operation kernels */
-        if (cuda_decode_grid(a, &a->grid) == cudaSuccess) {
+        if (cuda_decode_grid(a, &a->grid, &a->ring) == cudaSuccess) {
             CK(cudaMalloc(&c->fused_scratch, cuda_decode_scratch_bytes(a)));
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");

@@ -32,6 +32,8 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include <cuda_runtime_api.h>
 #include <pthread.h>
 
+#include "model.h" /* cuda_session_fused */
+
 static hrt_model *open_on(const char *path, int backend, int precision)
 {
     hrt_model_params mp = hrt_model_default_params();
@@ -279,6 +281,11 @@ static void test_fused(const char *path, const char *label, int n_prompt, int n_
     CHECK(same_tok == n_steps);
     CHECK(bitwise == (n_steps + 1) / 2);
     CHECK(argmax_ok == n_steps / 2);
+    /* and the sessions did run as labelled (the persistent step is skipped
+     * when a block does not fit on a multiprocessor) */
+    CHECK_MSG(cuda_session_fused(a) && cuda_session_fused(b) && !cuda_session_fused(o),
+              "%s: sessions a/b/o persistent %d/%d/%d", label, cuda_session_fused(a), cuda_session_fused(b),
+              cuda_session_fused(o));
 done:
     free(la);
     free(lb);
@@ -343,16 +350,17 @@ static void test_fused_all(void)
         snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
         test_fused(dir, tiny[i], 5, 100, 1e-4);
     }
-    /* rows of several batches, and several rows a warp, in each layout the
-     * step streams through shared memory (fp16, f32, bf16): the random-weight
-     * models of bench/make_shaped_models.py, in HRT_TEST_SHAPED (set by
-     * scripts/gpu-check.sh) */
+    /* the random-weight models of bench/make_shaped_models.py, in
+     * HRT_TEST_SHAPED (scripts/gpu-check.sh sets it): rows of several of the
+     * ring's batches (f32 rows of 512, fp16 and bf16 down rows, 0.5B's rows
+     * of 896 and 4,864) and several gate/up rows a warp, at full width */
     const char *shaped = getenv("HRT_TEST_SHAPED"), *wide[] = {"wide-f16", "wide-f32", "smollm2-shape", "qwen05-shape"};
     for (int i = 0; shaped && i < 4; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, wide[i]);
         test_fused(dir, wide[i], 7, 40, 1e-4);
     }
     if (!shaped) printf("HRT_TEST_SHAPED unset: the shaped models' persistent-step checks are not run\n");
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
     test_fused_threads(dir);
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen3", HRT_SOURCE_DIR);
     hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);

@@ -205,9 +205,9 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
  * rows are on their way at once, across rows and, started before a barrier,
  * into the next phase. A lane reads back only what it copied itself. A
  * warp's units in a phase are first, first + stride, ... below n_units;
- * rows_of(u, S, row) names unit u's R rows: row[k] of the matrix S[k]. RING 8 measured slower than 4
- * on the H100 (docs/PERFORMANCE.md). */
-#define RING 4
+ * rows_of(u, S, row) names unit u's R rows: row[k] of the matrix S[k].
+ * RING is 4 slots where shared memory allows (8 measured slower on the
+ * H100, docs/PERFORMANCE.md), else 2 or 1 (cuda_decode_grid picks). */
 #define UNITS_A_BATCH (WARP * wbatch<1>::U)
 #define SLOT_UNITS (wbatch<2>::U * 2 * WARP) /* (unit j, row k, lane) */
 /* a slot: the units' 16 bytes, then two 4-byte scale words each, then a
@@ -267,7 +267,7 @@ struct ring_cursor {
  * whole (column block 0 on); nb: their blocks of 32. 2-byte scales are
  * copied as the aligned 4-byte word that holds them (the arrays have a
  * spare element at the end, cuda_mat_alloc). */
-template <int TYPE, int R, class RowsOf>
+template <int RING, int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, int nb,
                                                  RowsOf rows_of, int lane)
 {
@@ -308,18 +308,18 @@ static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int
 
 /* Starts a phase's copies: its first RING batches. Starting 1 or 2 (the
  * rest after the barrier) measured the same on the H100. */
-template <int TYPE, int R, class RowsOf>
+template <int RING, int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, int first, int n_units, int stride,
                                                   int nb, RowsOf rows_of, int lane)
 {
     c.u = first, c.b = 0, c.copied = c.used = 0;
 #pragma unroll 1
-    for (int i = 0; i < RING; i++) ring_copy<TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+    for (int i = 0; i < RING; i++) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
 }
 
 /* The phase's dot products with xs, each batch's slot refilled as soon as it
  * is read; done(u, sums) for each unit. */
-template <int TYPE, int R, class RowsOf, class Done>
+template <int RING, int TYPE, int R, class RowsOf, class Done>
 static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride, int nb,
                                                 const float *xs, RowsOf rows_of, Done done, int lane)
 {
@@ -350,7 +350,7 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
                     if (TYPE == T_Q4_K) b.sd[j][k] = __uint_as_float(sw[0]), b.so[j][k] = __uint_as_float(sw[1]);
                     if (TYPE == T_Q6_K) b.sd[j][k] = __uint_as_float(sw[0]);
                 }
-            ring_copy<TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+            ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
             batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
         }
         float out[R];
@@ -360,6 +360,7 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
     }
 }
 
+template <int RING>
 static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
 {
     extern __shared__ __align__(16) char dyn[];
@@ -440,7 +441,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         return [sd](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = sd, row[0] = u; };
     };
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
-        TYPE_DISPATCH(Lx->wq.type, (ring_start<TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
+        TYPE_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
                                                          qkv_rows(Lx), lane)));
     };
     qkv_start(a.layers);
@@ -480,7 +481,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ib] = x1;
                 }
             };
-            TYPE_DISPATCH(L->wq.type, (ring_run<TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm, qkv_rows(L),
+            TYPE_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm, qkv_rows(L),
                                                       done, lane)));
         }
         SUB(1)
@@ -493,18 +494,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             const int pl = (hd + WARP - 1) / WARP;
             for (int item = bid; item < n_kv * n_split; item += grid) {
                 const int g = item / n_split, s = item % n_split, k0 = s * per, k1 = k0 + per < npos ? k0 + per : npos;
-                for (int i = tid; i < hpg * hd; i += THREADS) qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
-                __syncthreads();
-                float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
-#pragma unroll
-                for (int h = 0; h < HPG_MAX; h++) {
-                    m[h] = -INFINITY, ls[h] = 0.0f;
-#pragma unroll
-                    for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
-                }
                 /* KEY_STEP keys per warp step, all loaded before any is used */
-                for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
-                    float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
+                float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
+                auto load_keys = [&](int key) {
 #pragma unroll
                     for (int t = 0; t < KEY_STEP; t++) {
                         const int ky = key + t * NW;
@@ -517,6 +509,19 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                             vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
                         }
                     }
+                };
+                load_keys(k0 + warp); /* the first step's keys on their way while the queries are staged */
+                for (int i = tid; i < hpg * hd; i += THREADS) qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
+                __syncthreads();
+                float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
+#pragma unroll
+                for (int h = 0; h < HPG_MAX; h++) {
+                    m[h] = -INFINITY, ls[h] = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
+                }
+                for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
+                    if (key != k0 + warp) load_keys(key);
 #pragma unroll
                     for (int t = 0; t < KEY_STEP; t++)
                         if (key + t * NW < k1) attend(qs, hpg, hd, lane, kv[t], vv[t], m, ls, acc);
@@ -614,7 +619,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
-        TYPE_DISPATCH(L->gate.type, (ring_start<TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
+        TYPE_DISPATCH(L->gate.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
         grid_sync(count, target);
         STAMP(2)
 
@@ -626,11 +631,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             };
-            TYPE_DISPATCH(L->gate.type, (ring_run<TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm, glu_rows(L), done,
+            TYPE_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm, glu_rows(L), done,
                                                       lane)));
         }
         SUB(1)
-        TYPE_DISPATCH(L->down.type, (ring_start<TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
+        TYPE_DISPATCH(L->down.type, (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
         grid_sync(count, target);
         STAMP(3)
 
@@ -643,7 +648,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             };
-            TYPE_DISPATCH(L->down.type, (ring_run<TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm, down_rows(L), done,
+            TYPE_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm, down_rows(L), done,
                                                       lane)));
         }
         SUB(1)
@@ -729,6 +734,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
 /* For tests: y = W x with W's rows streamed through the ring as the step's
  * phases stream theirs, unit u being the row pair (u, rows - 1 - u). */
+template <int RING>
 static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __grid_constant__ cuda_mat W,
                                                                          const float *x, float *y)
 {
@@ -746,16 +752,31 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
         if (lane == 0) y[u] = o[0], y[W.rows - 1 - u] = o[1];
     };
     ring_cursor c;
-    TYPE_DISPATCH(W.type, (ring_start<TYPE, 2>(ring, c, first, n_units, stride, nb, rows_of, lane)));
-    TYPE_DISPATCH(W.type, (ring_run<TYPE, 2>(ring, c, first, n_units, stride, nb, xs, rows_of, done, lane)));
+    TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, 2>(ring, c, first, n_units, stride, nb, rows_of, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, 2>(ring, c, first, n_units, stride, nb, xs, rows_of, done, lane)));
 }
 
-extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid)
+static int optin_smem(void)
 {
-    size_t smem = (size_t)NW * RING * SLOT_BYTES + (size_t)W->cols * sizeof(float);
-    cudaError_t e = cudaFuncSetAttribute(ring_matvec_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+        return 0;
+    return optin;
+}
+
+extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid, int ring)
+{
+    void (*k)(const cuda_mat, const float *, float *) = ring == 4   ? ring_matvec_kernel<4>
+                                                       : ring == 2 ? ring_matvec_kernel<2>
+                                                       : ring == 1 ? ring_matvec_kernel<1>
+                                                                   : NULL;
+    size_t smem = (size_t)NW * ring * SLOT_BYTES + (size_t)W->cols * sizeof(float);
+    if (!k) return cudaErrorInvalidValue;
+    if (smem + 1024 > (size_t)optin_smem()) return cudaErrorNotSupported;
+    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
-    ring_matvec_kernel<<<grid, THREADS, smem>>>(*W, x, y);
+    k<<<grid, THREADS, smem>>>(*W, x, y);
     return cudaGetLastError();
 }
 
@@ -839,13 +860,17 @@ extern "C" int cuda_decode_supported(const cuda_decode_args *a, const cuda_decod
     return 1;
 }
 
+typedef void (*decode_fn)(const cuda_decode_args);
+
+static decode_fn kernel_of(int ring) { return ring == 4 ? decode_kernel<4> : ring == 2 ? decode_kernel<2> : decode_kernel<1>; }
+
 /* Dynamic shared memory: the warps' rings, then smem_floats(). */
-static size_t smem_bytes(const cuda_decode_args *a, int grid)
+static size_t smem_bytes(const cuda_decode_args *a, int grid, int ring)
 {
-    return (size_t)NW * RING * SLOT_BYTES + smem_floats(a, grid) * sizeof(float);
+    return (size_t)NW * ring * SLOT_BYTES + smem_floats(a, grid) * sizeof(float);
 }
 
-extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
+extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring)
 {
     int dev = 0, n_sm = 0, coop = 0, per_sm = 0;
     cudaError_t e = cudaGetDevice(&dev);
@@ -855,14 +880,17 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid)
     if (!coop) return cudaErrorNotSupported;
     int optin = 0;
     if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
-    size_t smem = smem_bytes(a, n_sm);
+    int r = 4; /* the deepest ring that fits beside the vectors */
+    while (r > 1 && smem_bytes(a, n_sm, r) + 1024 > (size_t)optin) r /= 2;
+    size_t smem = smem_bytes(a, n_sm, r);
     if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
     /* the most any model may ask for, so that sessions of different models can share the kernel */
-    e = cudaFuncSetAttribute(decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_kernel, THREADS, smem);
+    e = cudaFuncSetAttribute(kernel_of(r), cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_of(r), THREADS, smem);
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;
+    *ring = r;
     return cudaSuccess;
 }
 
@@ -876,6 +904,6 @@ extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t
 extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)
 {
     cudaLaunchAttribute attr;
-    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid), s, &attr);
-    return cudaLaunchKernelEx(&cfg, decode_kernel, *a);
+    cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid, a->ring), s, &attr);
+    return cudaLaunchKernelEx(&cfg, kernel_of(a->ring), *a);
 }

@@ -59,6 +59,7 @@ typedef struct {
     int32_t *next;                   /* argmax of the logits (lowest id on ties), written */
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
+    int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
      * down, LM head; each with the barrier that ends it), then over all
@@ -71,9 +72,10 @@ typedef struct {
 
 /* 1 when the step takes a model of this shape (see above), else 0. */
 int cuda_decode_supported(const cuda_decode_args *a, const cuda_decode_layer *host_layers);
-/* The grid for the current device (one block per multiprocessor), or an
- * error when a block does not fit on one. */
-cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid);
+/* The grid for the current device (one block per multiprocessor) and the
+ * deepest weight ring that fits in a block's shared memory beside the
+ * model's vectors, or an error when a block does not fit on one. */
+cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring);
 size_t cuda_decode_scratch_bytes(const cuda_decode_args *a);
 /* Zeroes the scratch's barrier counters: once, before the first step. */
 cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
@@ -81,9 +83,10 @@ cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
  * against cache rows [0, *pos) and its K and V are stored at row *pos. */
 cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
 /* For tests: y = W x (W->rows outputs) with W's rows read as the step
- * reads its weights (through each warp's ring of shared memory), on grid
- * blocks of the step's size. */
-cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid);
+ * reads its weights (through each warp's ring of `ring` slots, 4, 2 or 1),
+ * on grid blocks of the step's size; cudaErrorNotSupported when the ring
+ * does not fit in the device's shared memory. */
+cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid, int ring);
 /* For the benchmark: the time of one of the step's grid barriers (grid
  * blocks, nothing else running), the fastest of 5 runs of n barriers. */
 cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);
