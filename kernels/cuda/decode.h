@@ -60,6 +60,7 @@ typedef struct {
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
+    int float_weights;               /* Q/K/V, gate/up and down all 16- or 32-bit: from cuda_decode_supported() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
      * down, LM head; each with the barrier that ends it), then over all
@@ -70,8 +71,9 @@ typedef struct {
 
 #define DECODE_PHASES 6
 
-/* 1 when the step takes a model of this shape (see above), else 0. */
-int cuda_decode_supported(const cuda_decode_args *a, const cuda_decode_layer *host_layers);
+/* 1 when the step takes a model of this shape (see above), else 0; sets
+ * a->float_weights. */
+int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_layer *host_layers);
 /* The grid for the current device (one block per multiprocessor) and the
  * deepest weight ring that fits in a block's shared memory beside the
  * model's vectors, or an error when a block does not fit on one. */
