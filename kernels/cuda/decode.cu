@@ -496,8 +496,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ib] = x1;
                 }
             };
-            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm, qkv_rows(L),
-                                                      done, lane)));
+            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm,
+                                                               qkv_rows(L), done, lane)));
         }
         SUB(1)
         grid_sync(count, target);
@@ -526,7 +526,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     }
                 };
                 load_keys(k0 + warp); /* the first step's keys on their way while the queries are staged */
-                for (int i = tid; i < hpg * hd; i += THREADS) qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
+                for (int i = tid; i < hpg * hd; i += THREADS)
+                    qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
                 __syncthreads();
                 float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
 #pragma unroll
@@ -634,7 +635,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
-        RING_DISPATCH(L->gate.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
+        RING_DISPATCH(L->gate.type,
+                      (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
         grid_sync(count, target);
         STAMP(2)
 
@@ -646,11 +648,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             };
-            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm, glu_rows(L), done,
-                                                      lane)));
+            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm,
+                                                                 glu_rows(L), done, lane)));
         }
         SUB(1)
-        RING_DISPATCH(L->down.type, (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
+        RING_DISPATCH(L->down.type,
+                      (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
         grid_sync(count, target);
         STAMP(3)
 
@@ -663,8 +666,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             };
-            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm, down_rows(L), done,
-                                                      lane)));
+            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm,
+                                                                 down_rows(L), done, lane)));
         }
         SUB(1)
         if (l + 1 < a.n_layer) qkv_start(L + 1);
@@ -762,7 +765,9 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW, n_units = (int)((W.rows + 1) / 2);
     const mat_src sw = src_of(W);
     const int64_t last = W.rows - 1;
-    auto rows_of = [sw, last](int u, mat_src (&S)[2], int64_t (&row)[2]) { S[0] = S[1] = sw, row[0] = u, row[1] = last - u; };
+    auto rows_of = [sw, last](int u, mat_src (&S)[2], int64_t (&row)[2]) {
+        S[0] = S[1] = sw, row[0] = u, row[1] = last - u;
+    };
     auto done = [&](int u, const float (&o)[2]) {
         if (lane == 0) y[u] = o[0], y[W.rows - 1 - u] = o[1];
     };
@@ -911,8 +916,9 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, in
     size_t smem = smem_bytes(a, n_sm, r);
     if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
     /* the most any model may ask for, so that sessions of different models can share the kernel */
-    e = cudaFuncSetAttribute(kernel_of(r, a->float_weights), cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_of(r, a->float_weights), THREADS, smem);
+    const decode_fn k = kernel_of(r, a->float_weights);
+    e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem);
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;
