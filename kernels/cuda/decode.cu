@@ -286,8 +286,7 @@ template <int RING, int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, int nb,
                                                  RowsOf rows_of, int lane)
 {
-    constexpr bool Q4 = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K, HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 ||
-                                                                                 TYPE == T_Q8_0;
+    constexpr bool HALF = units<TYPE>::HALF;
     const int n = row_units<TYPE>(nb);
     if (c.u < n_units) {
         mat_src S[R];
@@ -302,7 +301,7 @@ static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 const int i = (j * R + k) * WARP + lane;
-                const size_t bi = (size_t)row[k] * nb + (Q4 ? u : u >> 1);
+                const size_t bi = (size_t)row[k] * nb + (units<TYPE>::Q4 ? u : u >> 1);
                 cp_async(slot + i * 16, S[k].q + (size_t)row[k] * n + u, 16);
                 uint32_t *sw = (uint32_t *)(slot + SLOT_SCALES) + 2 * i;
                 if (HALF) {
@@ -338,7 +337,7 @@ template <int RING, int TYPE, int R, class RowsOf, class Done>
 static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride, int nb,
                                                 const float *xs, RowsOf rows_of, Done done, int lane)
 {
-    constexpr bool HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q8_0;
+    constexpr bool HALF = units<TYPE>::HALF;
     const int n = row_units<TYPE>(nb);
     for (int u = first; u < n_units; u += stride) {
         float acc[R];

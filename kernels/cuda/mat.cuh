@@ -49,6 +49,17 @@ struct wbatch {
     float sd[U][R], so[U][R]; /* scale and offset (or minimum) of each unit's block */
 };
 
+/* A layout's units: Q4, a block's nibbles each (unit u of a row is in its
+ * block u); Q8, half a block each (block u / 2); HALF, scales in 2-byte
+ * fp16 arrays (d, and m for Q4_1); PER_BLOCK, units a block of 32. */
+template <int TYPE>
+struct units {
+    static constexpr bool Q4 = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K,
+                          Q8 = TYPE == T_Q8_0 || TYPE == T_Q6_K,
+                          HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q8_0;
+    static constexpr int PER_BLOCK = Q4 ? 1 : Q8 ? 2 : TYPE == T_F32 ? 8 : 4;
+};
+
 template <int TYPE>
 static __device__ __forceinline__ int row_units(int nb)
 {
@@ -63,8 +74,6 @@ template <int TYPE, int R>
 static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R], const int64_t (&row)[R], int b0,
                                                   int n, int u0, int lane, wbatch<R> &b)
 {
-    constexpr bool Q4 = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K, Q8 = TYPE == T_Q8_0 || TYPE == T_Q6_K;
-    (void)Q8;
 #pragma unroll
     for (int j = 0; j < wbatch<R>::U; j++) {
         int u = u0 + lane + WARP * j;
@@ -74,8 +83,8 @@ static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R],
             b.sd[j][k] = b.so[j][k] = 0.0f;
             if (u >= n) continue;
             size_t g0 = (size_t)row[k] * (size_t)(W[k]->cols / 32) + b0; /* the row's first group */
-            b.v[j][k] = __ldg((const uint4 *)W[k]->q + g0 * (Q4 ? 1 : Q8 ? 2 : TYPE == T_F32 ? 8 : 4) + u);
-            size_t bi = g0 + (Q4 ? u : u >> 1);
+            b.v[j][k] = __ldg((const uint4 *)W[k]->q + g0 * units<TYPE>::PER_BLOCK + u);
+            size_t bi = g0 + (units<TYPE>::Q4 ? u : u >> 1);
             if (TYPE == T_Q4_K) b.sd[j][k] = __ldg(W[k]->fd + bi), b.so[j][k] = __ldg(W[k]->fm + bi);
             if (TYPE == T_Q4_0 || TYPE == T_Q8_0) b.sd[j][k] = h2f(__ldg(W[k]->d + bi));
             if (TYPE == T_Q4_1) b.sd[j][k] = h2f(__ldg(W[k]->d + bi)), b.so[j][k] = h2f(__ldg(W[k]->m + bi));
@@ -89,7 +98,7 @@ template <int TYPE, int R>
 static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float *xs, int n, int u0, int lane,
                                                  float (&acc)[R])
 {
-    constexpr bool Q4 = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4_K, Q8 = TYPE == T_Q8_0 || TYPE == T_Q6_K;
+    constexpr bool Q4 = units<TYPE>::Q4, Q8 = units<TYPE>::Q8;
 #pragma unroll
     for (int j = 0; j < wbatch<R>::U; j++) {
         int u = u0 + lane + WARP * j;
