@@ -69,24 +69,39 @@ static size_t smem_floats(const cuda_decode_args *a, int grid)
     return vec > att ? vec : att;
 }
 
-/* All blocks wait here until every block has arrived. The counter only
- * grows (wrapping): the k-th barrier of a launch that started at count
- * base waits for base + k * gridDim.x. Writes before it are published by
- * the release; reads after it that may see other blocks' writes go through
- * L2 (__ldcg), never the incoherent L1 or the read-only path. */
-static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &target)
+/* All blocks wait here until every block has arrived, in two halves so
+ * that a block can start the next phase's weight copies between them. The
+ * counter only grows (wrapping): the k-th barrier of a launch that started
+ * at count base waits for base + k * gridDim.x. Writes before it are
+ * published by the release; reads after it that may see other blocks'
+ * writes go through L2 (__ldcg), never the incoherent L1 or the read-only
+ * path. Weight copies started before the arrival held the other blocks
+ * up on the H100, as if the release waited for the block's loads in
+ * flight; started after it they overlap the wait (+7.5% on the 0.5B shape,
+ * +15% on SmolLM2's, docs/PERFORMANCE.md). */
+static __device__ __forceinline__ void grid_arrive(unsigned *count, unsigned &target)
 {
     target += gridDim.x;
     __syncthreads();
+    /* release: the block's writes (ordered before by the bar.sync) happen before the count */
+    if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(count) : "memory");
+}
+
+static __device__ __forceinline__ void grid_wait(const unsigned *count, unsigned target)
+{
     if (threadIdx.x == 0) {
-        /* release: the block's writes (ordered before by the bar.sync) happen before the count */
-        asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(count) : "memory");
         unsigned v;
         do {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
         } while ((int)(v - target) < 0);
     }
     __syncthreads();
+}
+
+static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &target)
+{
+    grid_arrive(count, target);
+    grid_wait(count, target);
 }
 
 /* Q/K/V unit u of the first phase: rows ia and ib of head row0 / head_dim
@@ -202,8 +217,8 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
  * wbatch: 2 units of 16 bytes a lane, of up to 2 rows, with their blocks'
  * scales), copies batches ahead into it with cp.async (no registers held
  * while they are in flight) and uses the oldest, so that RING batches of its
- * rows are on their way at once, across rows and, started before a barrier,
- * into the next phase. A lane reads back only what it copied itself. A
+ * rows are on their way at once, across rows and, started while a block
+ * waits at a barrier, into the next phase. A lane reads back only what it copied itself. A
  * warp's units in a phase are first, first + stride, ... below n_units;
  * rows_of(u, S, row) names unit u's R rows: row[k] of the matrix S[k].
  * RING is 4 slots where shared memory allows (8 measured slower on the
@@ -432,8 +447,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         rope_c[i] = (float)cs, rope_s[i] = (float)sn;
     }
     /* Each warp starts copying the weights of its first rows of the next
-     * phase before the barrier in front of it (ring_start, or mat_rows_load
-     * into b1 for Wo), so that their latency passes during the wait. */
+     * phase once its block has arrived at the barrier in front of it
+     * (ring_start, or mat_rows_load into b1 for Wo), so that their latency
+     * passes during the wait. */
     wbatch<1> b1;
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
@@ -575,6 +591,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* the first Wo row of this block's item */
         const int cols = hpg * hd, nbg = cols / 32;
         const cuda_mat wo = L->wo;
+        grid_arrive(count, target);
         if (bid < n_kv * chunks) {
             const int r = (bid % chunks) * rows_per + warp;
             if (warp < rows_per && r < d) {
@@ -583,7 +600,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 mat_rows_load<1>(W, rows, (bid / chunks) * nbg, nbg, lane, b1);
             }
         }
-        grid_sync(count, target);
+        grid_wait(count, target);
         STAMP(1)
 
         /* 3. the slices merged, times the group's Wo columns: wo_part[g] */
@@ -634,9 +651,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
+        grid_arrive(count, target);
         RING_DISPATCH(L->gate.type,
                       (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
-        grid_sync(count, target);
+        grid_wait(count, target);
         STAMP(2)
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
@@ -651,9 +669,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                                                                  glu_rows(L), done, lane)));
         }
         SUB(1)
+        grid_arrive(count, target);
         RING_DISPATCH(L->down.type,
                       (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
-        grid_sync(count, target);
+        grid_wait(count, target);
         STAMP(3)
 
         /* 5. down rows + the residual */
@@ -669,8 +688,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                                                                  down_rows(L), done, lane)));
         }
         SUB(1)
+        grid_arrive(count, target);
         if (l + 1 < a.n_layer) qkv_start(L + 1);
-        grid_sync(count, target);
+        grid_wait(count, target);
         STAMP(4)
     }
 
@@ -775,13 +795,22 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, 2>(ring, c, first, n_units, stride, nb, xs, rows_of, done, lane)));
 }
 
-static int optin_smem(void)
+/* A warp's ring slots, for all warps of a block. */
+static size_t ring_bytes(int ring) { return (size_t)NW * ring * SLOT_BYTES; }
+
+/* Lets kernel k have all the dynamic shared memory a block may have beside
+ * its static arrays (so that sessions of different models can share it);
+ * cudaErrorNotSupported when dyn bytes of it do not fit. */
+static cudaError_t allow_smem(const void *k, size_t dyn)
 {
     int dev = 0, optin = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-        return 0;
-    return optin;
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncGetAttributes(&fa, k);
+    if (e != cudaSuccess) return e;
+    if (fa.sharedSizeBytes + dyn > (size_t)optin) return cudaErrorNotSupported;
+    return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - (int)fa.sharedSizeBytes);
 }
 
 extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid, int ring)
@@ -790,10 +819,9 @@ extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x
                                                        : ring == 2 ? ring_matvec_kernel<2>
                                                        : ring == 1 ? ring_matvec_kernel<1>
                                                                    : NULL;
-    size_t smem = (size_t)NW * ring * SLOT_BYTES + (size_t)W->cols * sizeof(float);
     if (!k) return cudaErrorInvalidValue;
-    if (smem + 1024 > (size_t)optin_smem()) return cudaErrorNotSupported;
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    size_t smem = ring_bytes(ring) + (size_t)W->cols * sizeof(float);
+    cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;
     k<<<grid, THREADS, smem>>>(*W, x, y);
     return cudaGetLastError();
@@ -897,7 +925,7 @@ static decode_fn kernel_of(int ring, int fl)
 /* Dynamic shared memory: the warps' rings, then smem_floats(). */
 static size_t smem_bytes(const cuda_decode_args *a, int grid, int ring)
 {
-    return (size_t)NW * ring * SLOT_BYTES + smem_floats(a, grid) * sizeof(float);
+    return ring_bytes(ring) + smem_floats(a, grid) * sizeof(float);
 }
 
 extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring)
@@ -908,16 +936,12 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, in
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev);
     if (e != cudaSuccess) return e;
     if (!coop) return cudaErrorNotSupported;
-    int optin = 0;
-    if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
     int r = 4; /* the deepest ring that fits beside the vectors */
-    while (r > 1 && smem_bytes(a, n_sm, r) + 1024 > (size_t)optin) r /= 2;
-    size_t smem = smem_bytes(a, n_sm, r);
-    if (smem + 1024 > (size_t)optin) return cudaErrorInvalidValue;
-    /* the most any model may ask for, so that sessions of different models can share the kernel */
-    const decode_fn k = kernel_of(r, a->float_weights);
-    e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - 1024);
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem);
+    decode_fn k = kernel_of(r, a->float_weights);
+    while ((e = allow_smem((const void *)k, smem_bytes(a, n_sm, r))) == cudaErrorNotSupported && r > 1)
+        k = kernel_of(r /= 2, a->float_weights);
+    if (e == cudaErrorNotSupported) return cudaErrorInvalidValue;
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem_bytes(a, n_sm, r));
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;

@@ -15,12 +15,12 @@
  * everywhere), so nothing depends on timing: the step is deterministic.
  * The weights of Q/K/V, gate/up and down stream through a ring of
  * shared-memory slots per warp (cp.async, a few batches in flight, the
- * first ones started before the barrier in front of the phase, so that
- * their latency passes while it waits); Wo's first rows are loaded into
- * registers the same way. An RMSNorm is applied as x * w staged once and
- * its factor multiplied into each dot product. The step is bound by the
- * latency of its ~150 phases more than by bandwidth (docs/PERFORMANCE.md
- * has the times).
+ * first ones started once the block has arrived at the barrier in front
+ * of the phase, so that their latency passes while it waits); Wo's first
+ * rows are loaded into registers the same way. An RMSNorm is applied as
+ * x * w staged once and its factor multiplied into each dot product. The
+ * step is bound by the latency of its ~150 phases more than by bandwidth
+ * (docs/PERFORMANCE.md has the times).
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
  * sliding windows, soft-capping or GELU; head_dim even and at most 128,
  * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
