@@ -207,7 +207,9 @@ static void test_matvec_and_gemm(void)
  * own, at each depth the step may use: every layout; rows of one batch and
  * of several (4,128 columns: 129 blocks, 2,304 for the K-quants), a partial
  * last batch (800 columns), odd block counts (2-byte scales in either half
- * of the word copied); a dozen rows a warp on 1 block, one or none on 41. */
+ * of the word copied); a dozen rows a warp on 1 block, one or none on 41;
+ * and, as Wo is read, a span of columns from an odd block on (blocks 3 to
+ * 16, x zero elsewhere in the reference). */
 static void test_decode_ring(void)
 {
     const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
@@ -221,17 +223,24 @@ static void test_decode_ring(void)
             const int cols = col_set[ci];
             size_t rb = ggml_row_bytes(t, cols);
             uint8_t *w = malloc(rb * ROWS);
-            float *x = malloc(cols * sizeof *x), ref[ROWS], got[ROWS];
+            float *x = malloc(cols * sizeof *x), *xs = calloc(cols, sizeof *xs), ref[ROWS], ref_span[ROWS], got[ROWS];
+            enum { B0 = 3, NB = 14 };
             for (int r = 0; r < ROWS; r++) random_row(t, w + r * rb, cols);
             fill(x, cols, 2);
-            for (int r = 0; r < ROWS; r++) ref[r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, x, cols);
+            memcpy(xs + 32 * B0, x, 32 * NB * sizeof *x);
+            for (int r = 0; r < ROWS; r++) {
+                ref[r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, x, cols);
+                ref_span[r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, xs, cols);
+            }
             cuda_mat W = upload(t, ROWS, cols, w, GGML_TYPE_F32);
             float *dx = dev_from(x, cols * sizeof *x), *dy = dev(sizeof got);
             for (int ring = 4; ring >= 1; ring /= 2) {
                 const int grids[3] = {1, 3, 41};
-                for (int gi = 0; gi < 3; gi++) {
+                for (int gi = 0; gi < 4; gi++) { /* the 4th: the span, on 3 blocks */
+                    const int span = gi == 3, grid = grids[span ? 1 : gi];
                     poison(dy, sizeof got);
-                    cudaError_t e = cuda_decode_ring_matvec(&W, dx, dy, grids[gi], ring);
+                    cudaError_t e =
+                        cuda_decode_ring_matvec(&W, span ? B0 : 0, span ? NB : cols / 32, dx, dy, grid, ring);
                     if (e == cudaErrorNotSupported) { /* this device's shared memory is too small for it */
                         if (ti == 0 && ci == 0) printf("decode ring of %d slots: does not fit, not run\n", ring);
                         break;
@@ -239,9 +248,9 @@ static void test_decode_ring(void)
                     CHECK(e == cudaSuccess);
                     down(got, dy, sizeof got);
                     char what[96];
-                    snprintf(what, sizeof what, "decode ring %s, %d columns, %d slots, %d block(s)", ggml_type_name(t),
-                             cols, ring, grids[gi]);
-                    close_all(got, ref, ROWS, 1e-4, 1, what);
+                    snprintf(what, sizeof what, "decode ring %s, %d columns%s, %d slots, %d block(s)",
+                             ggml_type_name(t), cols, span ? " (blocks 3 to 16)" : "", ring, grid);
+                    close_all(got, span ? ref_span : ref, ROWS, 1e-4, 1, what);
                 }
             }
             cudaFree(dx);
@@ -249,6 +258,7 @@ static void test_decode_ring(void)
             cuda_mat_free(&W);
             free(w);
             free(x);
+            free(xs);
         }
     }
 }

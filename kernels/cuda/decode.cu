@@ -174,7 +174,8 @@ static __device__ __forceinline__ float stage_vec(float *sm, const float *src, i
             for (int k = 0; k < 4; k++)
 #pragma unroll
                 for (int j = 0; j < 2; j++)
-                    if (k0 + k < n_extra) v[j].x += p[k][j].x, v[j].y += p[k][j].y, v[j].z += p[k][j].z, v[j].w += p[k][j].w;
+                    if (k0 + k < n_extra)
+                        v[j].x += p[k][j].x, v[j].y += p[k][j].y, v[j].z += p[k][j].z, v[j].w += p[k][j].w;
         }
 #pragma unroll
         for (int j = 0; j < 2; j++) {
@@ -212,15 +213,16 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
     }
 }
 
-/* The weights of the Q/K/V, gate/up and down phases go through shared
+/* The weights of the Q/K/V, Wo, gate/up and down phases go through shared
  * memory: each warp has a ring of RING slots of one batch (mat.cuh's
  * wbatch: 2 units of 16 bytes a lane, of up to 2 rows, with their blocks'
  * scales), copies batches ahead into it with cp.async (no registers held
  * while they are in flight) and uses the oldest, so that RING batches of its
  * rows are on their way at once, across rows and, started while a block
- * waits at a barrier, into the next phase. A lane reads back only what it copied itself. A
- * warp's units in a phase are first, first + stride, ... below n_units;
- * rows_of(u, S, row) names unit u's R rows: row[k] of the matrix S[k].
+ * waits at a barrier, into the next phase. A lane reads back only what it
+ * copied itself. A warp's units in a phase are first, first + stride, ...
+ * below n_units; rows_of(u, S, row) names unit u's R rows: row[k] of the
+ * matrix S[k], read over the columns of a ring_span.
  * RING is 4 slots where shared memory allows (8 measured slower on the
  * H100, docs/PERFORMANCE.md), else 2 or 1 (cuda_decode_grid picks). */
 #define UNITS_A_BATCH (WARP * wbatch<1>::U)
@@ -292,17 +294,24 @@ struct ring_cursor {
     int u, b, copied, used;
 };
 
+/* The columns a phase reads of each row: blocks of 32 [b0, b0 + nb) of
+ * rows of row_nb blocks. */
+struct ring_span {
+    int nb, row_nb, b0;
+};
+
+static __device__ __forceinline__ ring_span whole_rows(int nb) { return {nb, nb, 0}; }
+
 /* Copies the cursor's batch into the next slot as one group (an empty group
- * past the last unit, so that every wait counts the same groups). Rows are
- * whole (column block 0 on); nb: their blocks of 32. 2-byte scales are
- * copied as the aligned 4-byte word that holds them (the arrays have a
- * spare element at the end, cuda_mat_alloc). */
+ * past the last unit, so that every wait counts the same groups). 2-byte
+ * scales are copied as the aligned 4-byte word that holds them (the arrays
+ * have a spare element at the end, cuda_mat_alloc). */
 template <int RING, int TYPE, int R, class RowsOf>
-static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, int nb,
+static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int n_units, int stride, ring_span sp,
                                                  RowsOf rows_of, int lane)
 {
     constexpr bool HALF = units<TYPE>::HALF;
-    const int n = row_units<TYPE>(nb);
+    const int n = row_units<TYPE>(sp.nb);
     if (c.u < n_units) {
         mat_src S[R];
         int64_t row[R];
@@ -316,8 +325,8 @@ static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 const int i = (j * R + k) * WARP + lane;
-                const size_t bi = (size_t)row[k] * nb + (units<TYPE>::Q4 ? u : u >> 1);
-                cp_async(slot + i * 16, S[k].q + (size_t)row[k] * n + u, 16);
+                const size_t g0 = (size_t)row[k] * sp.row_nb + sp.b0, bi = g0 + (units<TYPE>::Q4 ? u : u >> 1);
+                cp_async(slot + i * 16, S[k].q + g0 * units<TYPE>::PER_BLOCK + u, 16);
                 uint32_t *sw = (uint32_t *)(slot + SLOT_SCALES) + 2 * i;
                 if (HALF) {
                     cp_async(sw, S[k].d + (bi & ~(size_t)1), 4);
@@ -339,21 +348,21 @@ static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int
  * rest after the barrier) measured the same on the H100. */
 template <int RING, int TYPE, int R, class RowsOf>
 static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, int first, int n_units, int stride,
-                                                  int nb, RowsOf rows_of, int lane)
+                                                  ring_span sp, RowsOf rows_of, int lane)
 {
     c.u = first, c.b = 0, c.copied = c.used = 0;
 #pragma unroll 1
-    for (int i = 0; i < RING; i++) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+    for (int i = 0; i < RING; i++) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, sp, rows_of, lane);
 }
 
 /* The phase's dot products with xs, each batch's slot refilled as soon as it
  * is read; done(u, sums) for each unit. */
 template <int RING, int TYPE, int R, class RowsOf, class Done>
-static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride, int nb,
-                                                const float *xs, RowsOf rows_of, Done done, int lane)
+static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride,
+                                                ring_span sp, const float *xs, RowsOf rows_of, Done done, int lane)
 {
     constexpr bool HALF = units<TYPE>::HALF;
-    const int n = row_units<TYPE>(nb);
+    const int n = row_units<TYPE>(sp.nb);
     for (int u = first; u < n_units; u += stride) {
         float acc[R];
 #pragma unroll
@@ -379,7 +388,7 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
                     if (TYPE == T_Q4_K) b.sd[j][k] = __uint_as_float(sw[0]), b.so[j][k] = __uint_as_float(sw[1]);
                     if (TYPE == T_Q6_K) b.sd[j][k] = __uint_as_float(sw[0]);
                 }
-            ring_copy<RING, TYPE, R>(ring, c, n_units, stride, nb, rows_of, lane);
+            ring_copy<RING, TYPE, R>(ring, c, n_units, stride, sp, rows_of, lane);
             batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
         }
         float out[R];
@@ -447,12 +456,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         rope_c[i] = (float)cs, rope_s[i] = (float)sn;
     }
     /* Each warp starts copying the weights of its first rows of the next
-     * phase once its block has arrived at the barrier in front of it
-     * (ring_start, or mat_rows_load into b1 for Wo), so that their latency
-     * passes during the wait. */
-    wbatch<1> b1;
+     * phase (ring_start) once its block has arrived at the barrier in front
+     * of it, so that their latency passes during the wait. */
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
+    const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
     /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down */
     auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
         const mat_src sq = src_of(Lx->wq), sk = src_of(Lx->wk), sv = src_of(Lx->wv);
@@ -470,8 +478,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         const mat_src sd = src_of(Lx->down);
         return [sd](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = sd, row[0] = u; };
     };
+    auto wo_rows = [](const cuda_decode_layer *Lx) {
+        const mat_src so = src_of(Lx->wo);
+        return [so](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = so, row[0] = u; };
+    };
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
-        RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32,
+        RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                          qkv_rows(Lx), lane)));
     };
     qkv_start(a.layers);
@@ -511,7 +523,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ib] = x1;
                 }
             };
-            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, d / 32, sm,
+            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d, sm,
                                                                qkv_rows(L), done, lane)));
         }
         SUB(1)
@@ -588,26 +600,30 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
-        /* the first Wo row of this block's item */
-        const int cols = hpg * hd, nbg = cols / 32;
-        const cuda_mat wo = L->wo;
+        /* item (KV group g, chunk c) of Wo: rows [r0, r1) times the group's columns */
+        const int cols = hpg * hd, nbg = cols / 32, n_items = n_kv * chunks;
+        auto wo_item = [&](int item, int &g, int &r0, int &r1, ring_span &sp) {
+            g = item / chunks, r0 = item % chunks * rows_per, r1 = r0 + rows_per < d ? r0 + rows_per : d;
+            sp = {nbg, a.n_head * hd / 32, g * nbg};
+        };
+        auto wo_start = [&](int item) {
+            int g, r0, r1;
+            ring_span sp;
+            wo_item(item, g, r0, r1, sp);
+            RING_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
+        };
         grid_arrive(count, target);
-        if (bid < n_kv * chunks) {
-            const int r = (bid % chunks) * rows_per + warp;
-            if (warp < rows_per && r < d) {
-                const cuda_mat *W[1] = {&wo};
-                const int64_t rows[1] = {r};
-                mat_rows_load<1>(W, rows, (bid / chunks) * nbg, nbg, lane, b1);
-            }
-        }
+        if (bid < n_items) wo_start(bid);
         grid_wait(count, target);
         STAMP(1)
 
         /* 3. the slices merged, times the group's Wo columns: wo_part[g] */
         {
-            for (int item = bid; item < n_kv * chunks; item += grid) {
-                const int g = item / chunks, c = item % chunks, r0 = c * rows_per;
-                const int r1 = r0 + rows_per < d ? r0 + rows_per : d;
+            for (int item = bid; item < n_items; item += grid) {
+                int g, r0, r1;
+                ring_span sp;
+                wo_item(item, g, r0, r1, sp);
+                if (item != bid) wo_start(item);
                 if (r0 >= r1) continue;
                 /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
                 float *wf = sm + cols, *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
@@ -639,21 +655,18 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     sm[i] = A / lsum[h];
                 }
                 __syncthreads();
-                for (int r = r0 + warp; r < r1; r += NW) {
-                    const cuda_mat *W[1] = {&wo};
-                    const int64_t rows[1] = {r};
-                    float o[1];
-                    if (item == bid && r == r0 + warp) mat_rows_finish<1>(W, rows, g * nbg, nbg, sm, lane, b1, o);
-                    else mat_rows_dot<1>(W, rows, g * nbg, nbg, sm, lane, o);
+                auto done = [&](int r, const float (&o)[1]) {
                     if (lane == 0) wo_part[(size_t)g * d + r] = o[0];
-                }
+                };
+                RING_DISPATCH(L->wo.type,
+                              (ring_run<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L), done, lane)));
                 __syncthreads();
             }
         }
         SUB(1)
         grid_arrive(count, target);
         RING_DISPATCH(L->gate.type,
-                      (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, glu_rows(L), lane)));
+                      (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, glu_rows(L), lane)));
         grid_wait(count, target);
         STAMP(2)
 
@@ -665,13 +678,13 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             };
-            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, d / 32, sm,
+            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, sm,
                                                                  glu_rows(L), done, lane)));
         }
         SUB(1)
         grid_arrive(count, target);
         RING_DISPATCH(L->down.type,
-                      (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, down_rows(L), lane)));
+                      (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, down_rows(L), lane)));
         grid_wait(count, target);
         STAMP(3)
 
@@ -684,7 +697,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             };
-            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, a.n_ff / 32, sm,
+            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                  down_rows(L), done, lane)));
         }
         SUB(1)
@@ -769,17 +782,19 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
-/* For tests: y = W x with W's rows streamed through the ring as the step's
- * phases stream theirs, unit u being the row pair (u, rows - 1 - u). */
+/* For tests: y = W[:, 32 b0, 32 (b0 + nb)) x with W's rows streamed through
+ * the ring as the step's phases stream theirs, unit u being the row pair
+ * (u, rows - 1 - u). */
 template <int RING>
 static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __grid_constant__ cuda_mat W,
-                                                                         const float *x, float *y)
+                                                                         const float *x, float *y, int b0, int nb)
 {
     extern __shared__ __align__(16) char dyn[];
-    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nb = (int)(W.cols / 32);
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    const ring_span sp = {nb, (int)(W.cols / 32), b0};
     char *ring = dyn + (size_t)warp * RING * SLOT_BYTES;
     float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
-    for (int i = threadIdx.x; i < W.cols; i += THREADS) xs[i] = x[i];
+    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[i] = x[i];
     __syncthreads();
     const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW, n_units = (int)((W.rows + 1) / 2);
     const mat_src sw = src_of(W);
@@ -791,8 +806,8 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
         if (lane == 0) y[u] = o[0], y[W.rows - 1 - u] = o[1];
     };
     ring_cursor c;
-    TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, 2>(ring, c, first, n_units, stride, nb, rows_of, lane)));
-    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, 2>(ring, c, first, n_units, stride, nb, xs, rows_of, done, lane)));
+    TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, 2>(ring, c, first, n_units, stride, sp, rows_of, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, 2>(ring, c, first, n_units, stride, sp, xs, rows_of, done, lane)));
 }
 
 /* A warp's ring slots, for all warps of a block. */
@@ -813,17 +828,18 @@ static cudaError_t allow_smem(const void *k, size_t dyn)
     return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - (int)fa.sharedSizeBytes);
 }
 
-extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid, int ring)
+extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int grid,
+                                               int ring)
 {
-    void (*k)(const cuda_mat, const float *, float *) = ring == 4   ? ring_matvec_kernel<4>
-                                                       : ring == 2 ? ring_matvec_kernel<2>
-                                                       : ring == 1 ? ring_matvec_kernel<1>
-                                                                   : NULL;
-    if (!k) return cudaErrorInvalidValue;
-    size_t smem = ring_bytes(ring) + (size_t)W->cols * sizeof(float);
+    void (*k)(const cuda_mat, const float *, float *, int, int) = ring == 4   ? ring_matvec_kernel<4>
+                                                                 : ring == 2 ? ring_matvec_kernel<2>
+                                                                 : ring == 1 ? ring_matvec_kernel<1>
+                                                                             : NULL;
+    if (!k || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols) return cudaErrorInvalidValue;
+    size_t smem = ring_bytes(ring) + (size_t)nb * 32 * sizeof(float);
     cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;
-    k<<<grid, THREADS, smem>>>(*W, x, y);
+    k<<<grid, THREADS, smem>>>(*W, x, y, b0, nb);
     return cudaGetLastError();
 }
 
@@ -908,7 +924,8 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     }
     a->float_weights = 1;
     for (int l = 0; l < a->n_layer; l++)
-        if (!float_layout(hl[l].wq.type) || !float_layout(hl[l].gate.type) || !float_layout(hl[l].down.type))
+        if (!float_layout(hl[l].wq.type) || !float_layout(hl[l].wo.type) || !float_layout(hl[l].gate.type) ||
+            !float_layout(hl[l].down.type))
             a->float_weights = 0;
     return 1;
 }
@@ -941,7 +958,8 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, in
     while ((e = allow_smem((const void *)k, smem_bytes(a, n_sm, r))) == cudaErrorNotSupported && r > 1)
         k = kernel_of(r /= 2, a->float_weights);
     if (e == cudaErrorNotSupported) return cudaErrorInvalidValue;
-    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem_bytes(a, n_sm, r));
+    if (e == cudaSuccess)
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem_bytes(a, n_sm, r));
     if (e != cudaSuccess) return e;
     if (per_sm < 1) return cudaErrorLaunchOutOfResources;
     *grid = n_sm;

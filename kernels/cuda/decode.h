@@ -13,13 +13,13 @@
  * then the final norm, the LM head and the argmax. Every block computes a
  * phase's input vector itself (the norms are per block, in the same order
  * everywhere), so nothing depends on timing: the step is deterministic.
- * The weights of Q/K/V, gate/up and down stream through a ring of
- * shared-memory slots per warp (cp.async, a few batches in flight, the
- * first ones started once the block has arrived at the barrier in front
- * of the phase, so that their latency passes while it waits); Wo's first
- * rows are loaded into registers the same way. An RMSNorm is applied as
- * x * w staged once and its factor multiplied into each dot product. The
- * step is bound by the latency of its ~150 phases more than by bandwidth
+ * The weights of Q/K/V, Wo (a block's chunk of rows over its KV group's
+ * columns), gate/up and down stream through a ring of shared-memory slots
+ * per warp (cp.async, a few batches in flight, the first ones started once
+ * the block has arrived at the barrier in front of the phase, so that
+ * their latency passes while it waits). An RMSNorm is applied as x * w
+ * staged once and its factor multiplied into each dot product. The step is
+ * bound by the latency of its ~150 phases more than by bandwidth
  * (docs/PERFORMANCE.md has the times).
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
  * sliding windows, soft-capping or GELU; head_dim even and at most 128,
@@ -60,7 +60,7 @@ typedef struct {
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
-    int float_weights;               /* Q/K/V, gate/up and down all 16- or 32-bit: from cuda_decode_supported() */
+    int float_weights;               /* Q/K/V, Wo, gate/up, down all 16- or 32-bit: from cuda_decode_supported() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
      * down, LM head; each with the barrier that ends it), then over all
@@ -84,11 +84,12 @@ cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
 /* Enqueues one step (capturable in a graph). The token at *pos is decoded
  * against cache rows [0, *pos) and its K and V are stored at row *pos. */
 cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
-/* For tests: y = W x (W->rows outputs) with W's rows read as the step
- * reads its weights (through each warp's ring of `ring` slots, 4, 2 or 1),
- * on grid blocks of the step's size; cudaErrorNotSupported when the ring
- * does not fit in the device's shared memory. */
-cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, const float *x, float *y, int grid, int ring);
+/* For tests: y = W[:, 32 b0, 32 (b0 + nb)) x (W->rows outputs, x of 32 nb)
+ * with W's rows read as the step reads its weights (through each warp's
+ * ring of `ring` slots, 4, 2 or 1), on grid blocks of the step's size;
+ * cudaErrorNotSupported when the ring does not fit in the device's shared
+ * memory. */
+cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int grid, int ring);
 /* For the benchmark: the time of one of the step's grid barriers (grid
  * blocks, nothing else running), the fastest of 5 runs of n barriers. */
 cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);
