@@ -208,8 +208,9 @@ static void test_matvec_and_gemm(void)
  * of several (4,128 columns: 129 blocks, 2,304 for the K-quants), a partial
  * last batch (800 columns), odd block counts (2-byte scales in either half
  * of the word copied); a dozen rows a warp on 1 block, one or none on 41;
- * and, as Wo is read, a span of columns from an odd block on (blocks 3 to
- * 16, x zero elsewhere in the reference). */
+ * units of one row (as Wo and down) and of two (Q/K/V, gate/up); and, as
+ * Wo is read, a span of columns from an odd block on (blocks 3 to 16, x
+ * zero elsewhere in the reference). */
 static void test_decode_ring(void)
 {
     const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
@@ -223,7 +224,8 @@ static void test_decode_ring(void)
             const int cols = col_set[ci];
             size_t rb = ggml_row_bytes(t, cols);
             uint8_t *w = malloc(rb * ROWS);
-            float *x = malloc(cols * sizeof *x), *xs = calloc(cols, sizeof *xs), ref[ROWS], ref_span[ROWS], got[ROWS];
+            float *x = malloc(cols * sizeof *x), *xs = calloc(cols, sizeof *xs);
+            float ref[ROWS], ref_span[ROWS], got[ROWS];
             enum { B0 = 3, NB = 14 };
             for (int r = 0; r < ROWS; r++) random_row(t, w + r * rb, cols);
             fill(x, cols, 2);
@@ -234,22 +236,29 @@ static void test_decode_ring(void)
             }
             cuda_mat W = upload(t, ROWS, cols, w, GGML_TYPE_F32);
             float *dx = dev_from(x, cols * sizeof *x), *dy = dev(sizeof got);
+            if (ti == 0 && ci == 0) { /* what it refuses */
+                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 3, 1, 4) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 2, 1, 3) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, 1, cols / 32, dx, dy, 2, 1, 4) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, -1, 2, dx, dy, 2, 1, 4) == cudaErrorInvalidValue);
+            }
+            /* (rows a unit, span or whole rows, blocks) */
+            const int cases[6][3] = {{2, 0, 1}, {2, 0, 3}, {2, 0, 41}, {1, 0, 3}, {2, 1, 3}, {1, 1, 41}};
             for (int ring = 4; ring >= 1; ring /= 2) {
-                const int grids[3] = {1, 3, 41};
-                for (int gi = 0; gi < 4; gi++) { /* the 4th: the span, on 3 blocks */
-                    const int span = gi == 3, grid = grids[span ? 1 : gi];
+                for (int ki = 0; ki < 6; ki++) {
+                    const int per_unit = cases[ki][0], span = cases[ki][1], grid = cases[ki][2];
                     poison(dy, sizeof got);
-                    cudaError_t e =
-                        cuda_decode_ring_matvec(&W, span ? B0 : 0, span ? NB : cols / 32, dx, dy, grid, ring);
+                    cudaError_t e = cuda_decode_ring_matvec(&W, span ? B0 : 0, span ? NB : cols / 32, dx, dy,
+                                                            per_unit, grid, ring);
                     if (e == cudaErrorNotSupported) { /* this device's shared memory is too small for it */
                         if (ti == 0 && ci == 0) printf("decode ring of %d slots: does not fit, not run\n", ring);
                         break;
                     }
                     CHECK(e == cudaSuccess);
                     down(got, dy, sizeof got);
-                    char what[96];
-                    snprintf(what, sizeof what, "decode ring %s, %d columns%s, %d slots, %d block(s)",
-                             ggml_type_name(t), cols, span ? " (blocks 3 to 16)" : "", ring, grid);
+                    char what[128];
+                    snprintf(what, sizeof what, "decode ring %s, %d columns%s, %d row(s) a unit, %d slots, %d blocks",
+                             ggml_type_name(t), cols, span ? " (blocks 3 to 16)" : "", per_unit, ring, grid);
                     close_all(got, span ? ref_span : ref, ROWS, 1e-4, 1, what);
                 }
             }

@@ -4,9 +4,9 @@
 
 #include "mat.cuh"
 
-/* Threads per block: at 256 the kernel keeps everything in registers (245
- * of them); at 512 (128 a thread) it spilled, and measured slower on the
- * H100 (docs/PERFORMANCE.md). */
+/* Threads per block: at 256 the kernel keeps everything in registers (up to
+ * 252 of them); at 512 (128 a thread) it spilled, and measured slower on
+ * the H100 (docs/PERFORMANCE.md). */
 #define THREADS 256
 #define NW (THREADS / WARP)
 #define HPG_MAX 8            /* query heads per KV head */
@@ -457,7 +457,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
     /* Each warp starts copying the weights of its first rows of the next
      * phase (ring_start) once its block has arrived at the barrier in front
-     * of it, so that their latency passes during the wait. */
+     * of it, so that their latency passes during the wait (the first
+     * layer's Q/K/V at the start; a block's Wo items after its first, were
+     * there more items than blocks, after the item before). */
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
     const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
@@ -527,32 +529,59 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                                                                qkv_rows(L), done, lane)));
         }
         SUB(1)
-        grid_sync(count, target);
+        /* attention's KEY_STEP keys a warp step, all loaded before any is
+         * used: keys [key, k1) of group g, the one at pos (stored by this
+         * step's Q/K/V phase) left out when old_only */
+        const int pl = (hd + WARP - 1) / WARP;
+        float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
+        auto load_keys = [&](int g, int key, int k1, bool old_only) {
+#pragma unroll
+            for (int t = 0; t < KEY_STEP; t++) {
+                const int ky = key + t * NW;
+                const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
+#pragma unroll
+                for (int j = 0; j < PL_MAX; j++) {
+                    int dd = lane + WARP * j;
+                    bool ok = ky < k1 && j < pl && dd < hd && !(old_only && ky == pos);
+                    kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
+                    vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
+                }
+            }
+        };
+        auto split_of = [&](int item, int &g, int &k0, int &k1) {
+            g = item / n_split, k0 = item % n_split * per, k1 = k0 + per < npos ? k0 + per : npos;
+        };
+        grid_arrive(count, target);
+        if (bid < n_kv * n_split) { /* the first step's older keys, while the block waits */
+            int g, k0, k1;
+            split_of(bid, g, k0, k1);
+            load_keys(g, k0 + warp, k1, true);
+        }
+        grid_wait(count, target);
         STAMP(0)
 
         /* 2. attention: (KV group, slice of keys) per block, one key per warp step */
         {
             float *qs = sm, *ws = sm + hpg * hd;
-            const int pl = (hd + WARP - 1) / WARP;
             for (int item = bid; item < n_kv * n_split; item += grid) {
-                const int g = item / n_split, s = item % n_split, k0 = s * per, k1 = k0 + per < npos ? k0 + per : npos;
-                /* KEY_STEP keys per warp step, all loaded before any is used */
-                float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
-                auto load_keys = [&](int key) {
+                int g, k0, k1;
+                split_of(item, g, k0, k1);
+                const int s = item % n_split;
+                if (item != bid) {
+                    load_keys(g, k0 + warp, k1, false);
+                } else { /* the key at pos, if it is one of the first step's */
 #pragma unroll
-                    for (int t = 0; t < KEY_STEP; t++) {
-                        const int ky = key + t * NW;
-                        const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
+                    for (int t = 0; t < KEY_STEP; t++)
+                        if (k0 + warp + t * NW == pos && pos < k1) {
+                            const float *kr = kc + (size_t)pos * kv_dim + g * hd;
+                            const float *vr = vc + (size_t)pos * kv_dim + g * hd;
 #pragma unroll
-                        for (int j = 0; j < PL_MAX; j++) {
-                            int dd = lane + WARP * j;
-                            bool ok = ky < k1 && j < pl && dd < hd;
-                            kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
-                            vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
+                            for (int j = 0; j < PL_MAX; j++) {
+                                int dd = lane + WARP * j;
+                                if (j < pl && dd < hd) kv[t][j] = __ldcg(kr + dd), vv[t][j] = __ldcg(vr + dd);
+                            }
                         }
-                    }
-                };
-                load_keys(k0 + warp); /* the first step's keys on their way while the queries are staged */
+                }
                 for (int i = tid; i < hpg * hd; i += THREADS)
                     qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
                 __syncthreads();
@@ -564,7 +593,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
                 }
                 for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
-                    if (key != k0 + warp) load_keys(key);
+                    if (key != k0 + warp) load_keys(g, key, k1, false);
 #pragma unroll
                     for (int t = 0; t < KEY_STEP; t++)
                         if (key + t * NW < k1) attend(qs, hpg, hd, lane, kv[t], vv[t], m, ls, acc);
@@ -782,10 +811,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
-/* For tests: y = W[:, 32 b0, 32 (b0 + nb)) x with W's rows streamed through
- * the ring as the step's phases stream theirs, unit u being the row pair
- * (u, rows - 1 - u). */
-template <int RING>
+/* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x with W's rows streamed
+ * through the ring as the step's phases stream theirs, unit u being row u
+ * (R 1, as Wo and down) or the row pair (u, rows - 1 - u) (R 2). */
+template <int RING, int R>
 static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __grid_constant__ cuda_mat W,
                                                                          const float *x, float *y, int b0, int nb)
 {
@@ -796,18 +825,22 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
     for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[i] = x[i];
     __syncthreads();
-    const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW, n_units = (int)((W.rows + 1) / 2);
+    const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW;
+    const int n_units = (int)(R == 2 ? (W.rows + 1) / 2 : W.rows);
     const mat_src sw = src_of(W);
     const int64_t last = W.rows - 1;
-    auto rows_of = [sw, last](int u, mat_src (&S)[2], int64_t (&row)[2]) {
-        S[0] = S[1] = sw, row[0] = u, row[1] = last - u;
+    auto rows_of = [sw, last](int u, mat_src (&S)[R], int64_t (&row)[R]) {
+#pragma unroll
+        for (int k = 0; k < R; k++) S[k] = sw, row[k] = k == 0 ? u : last - u;
     };
-    auto done = [&](int u, const float (&o)[2]) {
-        if (lane == 0) y[u] = o[0], y[W.rows - 1 - u] = o[1];
+    auto done = [&](int u, const float (&o)[R]) {
+#pragma unroll
+        for (int k = 0; k < R; k++)
+            if (lane == 0) y[k == 0 ? u : last - u] = o[k];
     };
     ring_cursor c;
-    TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, 2>(ring, c, first, n_units, stride, sp, rows_of, lane)));
-    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, 2>(ring, c, first, n_units, stride, sp, xs, rows_of, done, lane)));
+    TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, R>(ring, c, first, n_units, stride, sp, rows_of, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, R>(ring, c, first, n_units, stride, sp, xs, rows_of, done, lane)));
 }
 
 /* A warp's ring slots, for all warps of a block. */
@@ -828,14 +861,16 @@ static cudaError_t allow_smem(const void *k, size_t dyn)
     return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - (int)fa.sharedSizeBytes);
 }
 
-extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int grid,
-                                               int ring)
+extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows,
+                                               int grid, int ring)
 {
-    void (*k)(const cuda_mat, const float *, float *, int, int) = ring == 4   ? ring_matvec_kernel<4>
-                                                                 : ring == 2 ? ring_matvec_kernel<2>
-                                                                 : ring == 1 ? ring_matvec_kernel<1>
-                                                                             : NULL;
-    if (!k || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols) return cudaErrorInvalidValue;
+    typedef void (*matvec_fn)(const cuda_mat, const float *, float *, int, int);
+    const matvec_fn pairs[3] = {ring_matvec_kernel<1, 2>, ring_matvec_kernel<2, 2>, ring_matvec_kernel<4, 2>};
+    const matvec_fn single[3] = {ring_matvec_kernel<1, 1>, ring_matvec_kernel<2, 1>, ring_matvec_kernel<4, 1>};
+    const int d = ring == 1 ? 0 : ring == 2 ? 1 : ring == 4 ? 2 : -1;
+    if (d < 0 || (rows != 1 && rows != 2) || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols)
+        return cudaErrorInvalidValue;
+    const matvec_fn k = (rows == 2 ? pairs : single)[d];
     size_t smem = ring_bytes(ring) + (size_t)nb * 32 * sizeof(float);
     cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;

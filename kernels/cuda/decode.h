@@ -17,7 +17,8 @@
  * columns), gate/up and down stream through a ring of shared-memory slots
  * per warp (cp.async, a few batches in flight, the first ones started once
  * the block has arrived at the barrier in front of the phase, so that
- * their latency passes while it waits). An RMSNorm is applied as x * w
+ * their latency passes while it waits); attention's first keys other than
+ * the new one are loaded into registers there too. An RMSNorm is applied as x * w
  * staged once and its factor multiplied into each dot product. The step is
  * bound by the latency of its ~150 phases more than by bandwidth
  * (docs/PERFORMANCE.md has the times).
@@ -84,12 +85,15 @@ cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
 /* Enqueues one step (capturable in a graph). The token at *pos is decoded
  * against cache rows [0, *pos) and its K and V are stored at row *pos. */
 cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
-/* For tests: y = W[:, 32 b0, 32 (b0 + nb)) x (W->rows outputs, x of 32 nb)
- * with W's rows read as the step reads its weights (through each warp's
- * ring of `ring` slots, 4, 2 or 1), on grid blocks of the step's size;
+/* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x (W->rows outputs, x of
+ * 32 nb) with W's rows read as the step reads its weights: through each
+ * warp's ring of `ring` slots (4, 2 or 1), `rows` rows a unit (1 as Wo and
+ * down, 2 as Q/K/V and gate/up), on grid blocks of the step's size.
+ * cudaErrorInvalidValue for another depth or rows or a span outside W;
  * cudaErrorNotSupported when the ring does not fit in the device's shared
  * memory. */
-cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int grid, int ring);
+cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows, int grid,
+                                    int ring);
 /* For the benchmark: the time of one of the step's grid barriers (grid
  * blocks, nothing else running), the fastest of 5 runs of n barriers. */
 cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);
