@@ -470,6 +470,10 @@ static int cuda_session_init(hrt_session *s)
         a->next = c->d_next;
         /* a device that cannot hold one block per multiprocessor keeps the per-operation kernels */
         if (cuda_decode_grid(a, &a->grid, &a->ring) == cudaSuccess) {
+            /* HRT_DECODE_GRID=N: N blocks instead of one per multiprocessor,
+             * for tests of the step's loops over more items than blocks */
+            const char *gv = getenv("HRT_DECODE_GRID");
+            if (gv && atoi(gv) >= 1 && atoi(gv) < a->grid) a->grid = atoi(gv);
             CK(cudaMalloc(&c->fused_scratch, cuda_decode_scratch_bytes(a)));
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");

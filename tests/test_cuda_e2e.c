@@ -18,7 +18,9 @@
  *     SmolLM2 (short and 1,100-token contexts): every step's logits within
  *     a tolerance, the same greedy tokens, and the persistent step repeating
  *     itself bit for bit across two interleaved sessions, and two sessions
- *     decoding at once from two threads; Qwen3 and Gemma 3
+ *     decoding at once from two threads; the same on 1, 2 or 3 blocks
+ *     (HRT_DECODE_GRID), where a block loops over several attention
+ *     splits, KV groups' Wo items and rows; Qwen3 and Gemma 3
  *     (shapes it does not take) stay on the per-operation kernels;
  *   - a prompt longer than a micro-batch: one call vs two, and vs the CPU;
  *   - a session too large for the device is refused with the sizes;
@@ -226,7 +228,9 @@ static double max_abs_diff(const float *a, const float *b, int n)
  * persistent kernel, o with the per-operation kernels. b alternates the
  * logits and the argmax entry points; a and b see the same tokens and are
  * stepped in turn, so their logits must be equal bit for bit. */
-static void test_fused(const char *path, const char *label, int n_prompt, int n_steps, double tol)
+/* grid > 0: the persistent sessions on that many blocks (HRT_DECODE_GRID),
+ * so that a block loops over several attention splits, Wo items and rows. */
+static void test_fused_on(const char *path, const char *label, int n_prompt, int n_steps, double tol, int grid)
 {
     hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
     if (!m) return;
@@ -240,8 +244,12 @@ static void test_fused(const char *path, const char *label, int n_prompt, int n_
     setenv("HRT_CUDA_FUSED", "0", 1);
     CHECK_STATUS(hrt_session_open(m, &sp, &o), 0);
     unsetenv("HRT_CUDA_FUSED");
+    char gv[16];
+    snprintf(gv, sizeof gv, "%d", grid);
+    if (grid > 0) setenv("HRT_DECODE_GRID", gv, 1);
     CHECK_STATUS(hrt_session_open(m, &sp, &a), 0);
     CHECK_STATUS(hrt_session_open(m, &sp, &b), 0);
+    unsetenv("HRT_DECODE_GRID");
     float *la = malloc((size_t)nv * sizeof *la), *lb = malloc((size_t)nv * sizeof *lb),
           *lo = malloc((size_t)nv * sizeof *lo);
     int32_t *ids = malloc((size_t)n_prompt * sizeof *ids);
@@ -274,9 +282,10 @@ static void test_fused(const char *path, const char *label, int n_prompt, int n_
         int ta = golden_argmax(la, nv), to = golden_argmax(lo, nv);
         same_tok += ta == to || fabs(lo[ta] - lo[to]) <= tol * big;
     }
-    printf("%s, persistent vs per-operation: %d-token prompt, %d steps: worst logit difference %.2e of the largest; "
-           "%d/%d greedy tokens agree; %d/%d steps bitwise equal across sessions; argmax %d/%d\n",
-           label, n_prompt, n_steps, worst, same_tok, n_steps, bitwise, (n_steps + 1) / 2, argmax_ok, n_steps / 2);
+    printf("%s, persistent%s%s%s vs per-operation: %d-token prompt, %d steps: worst logit difference %.2e of the "
+           "largest; %d/%d greedy tokens agree; %d/%d steps bitwise equal across sessions; argmax %d/%d\n",
+           label, grid > 0 ? " on " : "", grid > 0 ? gv : "", grid > 0 ? " block(s)" : "", n_prompt, n_steps, worst,
+           same_tok, n_steps, bitwise, (n_steps + 1) / 2, argmax_ok, n_steps / 2);
     CHECK_MSG(worst <= tol, "%s: persistent and per-operation logits differ by %.2e of the largest", label, worst);
     CHECK(same_tok == n_steps);
     CHECK(bitwise == (n_steps + 1) / 2);
@@ -295,6 +304,11 @@ done:
     hrt_session_free(b);
     hrt_session_free(o);
     hrt_model_free(m);
+}
+
+static void test_fused(const char *path, const char *label, int n_prompt, int n_steps, double tol)
+{
+    test_fused_on(path, label, n_prompt, n_steps, tol, 0);
 }
 
 /* Greedy tokens of one session, for the threads below. */
@@ -349,6 +363,8 @@ static void test_fused_all(void)
     for (int i = 0; i < 2; i++) {
         snprintf(dir, sizeof dir, "%s/tests/golden/tiny/%s", HRT_SOURCE_DIR, tiny[i]);
         test_fused(dir, tiny[i], 5, 100, 1e-4);
+        /* 1 block: two KV groups' Wo items, every split and row on it; 3: an idle block */
+        test_fused_on(dir, tiny[i], 5, 40, 1e-4, i == 0 ? 1 : 3);
     }
     /* the random-weight models of bench/make_shaped_models.py, in
      * HRT_TEST_SHAPED (scripts/gpu-check.sh sets it): rows of several of the
@@ -358,6 +374,10 @@ static void test_fused_all(void)
     for (int i = 0; shaped && i < 4; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, wide[i]);
         test_fused(dir, wide[i], 7, 40, 1e-4);
+    }
+    if (shaped) { /* SmolLM2's three KV groups on two blocks */
+        snprintf(dir, sizeof dir, "%s/smollm2-shape", shaped);
+        test_fused_on(dir, "smollm2-shape", 7, 12, 1e-4, 2);
     }
     if (!shaped) printf("HRT_TEST_SHAPED unset: the shaped models' persistent-step checks are not run\n");
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
