@@ -361,7 +361,7 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
 int cuda_session_fused(const hrt_session *s)
 {
     const cu_session *c = s ? s->state : NULL;
-    return c && c->use_fused;
+    return c && c->use_fused ? c->fused.grid : 0;
 }
 
 /* HRT_DECODE_TIMING=1: where a persistent step's time went, per token, on stderr. */

@@ -167,7 +167,8 @@ extern const backend_ops backend_cpu;
 extern const backend_ops backend_cuda;
 /* Number of usable CUDA devices (0 when there is no driver or device). */
 int cuda_device_count(void);
-/* 1 when a CUDA session decodes a token with the persistent kernel (tests). */
+/* The blocks a CUDA session's persistent decode kernel runs on, 0 when it
+ * decodes with the per-operation kernels (tests). */
 int cuda_session_fused(const hrt_session *s);
 #endif
 

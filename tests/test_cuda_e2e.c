@@ -227,9 +227,9 @@ static double max_abs_diff(const float *a, const float *b, int n)
  * vocabulary) on three sessions of one model: a and b decode with the
  * persistent kernel, o with the per-operation kernels. b alternates the
  * logits and the argmax entry points; a and b see the same tokens and are
- * stepped in turn, so their logits must be equal bit for bit. */
-/* grid > 0: the persistent sessions on that many blocks (HRT_DECODE_GRID),
- * so that a block loops over several attention splits, Wo items and rows. */
+ * stepped in turn, so their logits must be equal bit for bit. grid > 0: a
+ * and b on that many blocks (HRT_DECODE_GRID), so that a block loops over
+ * several attention splits, Wo items and rows. */
 static void test_fused_on(const char *path, const char *label, int n_prompt, int n_steps, double tol, int grid)
 {
     hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
@@ -293,8 +293,12 @@ static void test_fused_on(const char *path, const char *label, int n_prompt, int
     /* and the sessions did run as labelled (the persistent step is skipped
      * when a block does not fit on a multiprocessor) */
     CHECK_MSG(cuda_session_fused(a) && cuda_session_fused(b) && !cuda_session_fused(o),
-              "%s: sessions a/b/o persistent %d/%d/%d", label, cuda_session_fused(a), cuda_session_fused(b),
+              "%s: sessions a/b/o persistent on %d/%d/%d blocks", label, cuda_session_fused(a), cuda_session_fused(b),
               cuda_session_fused(o));
+    int sms = 0;
+    if (grid > 0 && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) == cudaSuccess && grid < sms)
+        CHECK_MSG(cuda_session_fused(a) == grid && cuda_session_fused(b) == grid, "%s: %d blocks asked, %d/%d run",
+                  label, grid, cuda_session_fused(a), cuda_session_fused(b));
 done:
     free(la);
     free(lb);
