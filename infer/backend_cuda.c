@@ -473,7 +473,8 @@ static int cuda_session_init(hrt_session *s)
             /* HRT_DECODE_GRID=N: N blocks instead of one per multiprocessor,
              * for tests of the step's loops over more items than blocks */
             const char *gv = getenv("HRT_DECODE_GRID");
-            if (gv && atoi(gv) >= 1 && atoi(gv) < a->grid) a->grid = atoi(gv);
+            const int blocks = gv ? atoi(gv) : 0;
+            if (blocks >= 1 && blocks < a->grid) a->grid = blocks;
             CK(cudaMalloc(&c->fused_scratch, cuda_decode_scratch_bytes(a)));
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");
