@@ -16,7 +16,6 @@
  * keys, measured slower on the H100 (docs/PERFORMANCE.md). */
 #define KEY_STEP 2
 #define KEYS_MIN (KEY_STEP * NW)
-#define LM_ROWS 4            /* LM-head rows a warp reads at once */
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
  * counter and the launch's starting count sit in their own lines. */
@@ -213,7 +212,7 @@ static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, 
     }
 }
 
-/* The weights of the Q/K/V, Wo, gate/up and down phases go through shared
+/* The weights of the Q/K/V, Wo, gate/up, down and LM-head phases go through shared
  * memory: each warp has a ring of RING slots of one batch (mat.cuh's
  * wbatch: 2 units of 16 bytes a lane, of up to 2 rows, with their blocks'
  * scales), copies batches ahead into it with cp.async (no registers held
@@ -484,6 +483,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         const mat_src so = src_of(Lx->wo);
         return [so](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = so, row[0] = u; };
     };
+    const mat_src s_out = src_of(a.output);
+    auto lm_rows = [s_out](int u, mat_src (&S)[2], int64_t (&row)[2]) {
+        S[0] = S[1] = s_out, row[0] = 2 * (int64_t)u, row[1] = 2 * (int64_t)u + 1;
+    };
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
         RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                          qkv_rows(Lx), lane)));
@@ -732,6 +735,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         SUB(1)
         grid_arrive(count, target);
         if (l + 1 < a.n_layer) qkv_start(L + 1);
+        else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_vocab / 2, stride,
+                                                                     over_d, lm_rows, lane)));
         grid_wait(count, target);
         STAMP(4)
     }
@@ -741,42 +746,26 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         float ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL, a.output_norm);
         const float scale = norm_scale(ss, d, a.eps, red);
         SUB(0)
-        const cuda_mat ow = a.output;
-        const cuda_mat *W[LM_ROWS];
-#pragma unroll
-        for (int k = 0; k < LM_ROWS; k++) W[k] = &ow;
         float bv = -INFINITY;
         int bi = INT_MAX;
-        /* groups of LM_ROWS rows, the next group's weights loaded before this one's are used */
-        const int full = a.n_vocab / LM_ROWS, stride = grid * NW;
-        wbatch<LM_ROWS> cur, nxt;
-        int64_t rows[LM_ROWS], next_rows[LM_ROWS];
+        auto done = [&](int u, const float (&o)[2]) {
 #pragma unroll
-        for (int k = 0; k < LM_ROWS; k++) rows[k] = (int64_t)first_unit * LM_ROWS + k;
-        if (first_unit < full) mat_rows_load<LM_ROWS>(W, rows, 0, d / 32, lane, cur);
-        for (int gi = first_unit; gi < full; gi += stride) {
-#pragma unroll
-            for (int k = 0; k < LM_ROWS; k++) next_rows[k] = (int64_t)(gi + stride) * LM_ROWS + k;
-            if (gi + stride < full) mat_rows_load<LM_ROWS>(W, next_rows, 0, d / 32, lane, nxt);
-            float o[LM_ROWS];
-            mat_rows_finish<LM_ROWS>(W, rows, 0, d / 32, sm, lane, cur, o);
-#pragma unroll
-            for (int k = 0; k < LM_ROWS; k++) {
-                o[k] *= scale;
-                if (lane == 0) a.logits[rows[k]] = o[k];
-                better(bv, bi, o[k], (int)rows[k]);
-                rows[k] = next_rows[k];
+            for (int k = 0; k < 2; k++) {
+                const float v = o[k] * scale;
+                if (lane == 0) a.logits[2 * u + k] = v;
+                better(bv, bi, v, 2 * u + k);
             }
-            cur = nxt;
-        }
-        for (int64_t r = (int64_t)full * LM_ROWS + bid * NW + warp; r < a.n_vocab; r += stride) { /* the rest */
-            const cuda_mat *W1[1] = {&ow};
-            const int64_t r1[1] = {r};
+        };
+        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_vocab / 2, stride, over_d, sm,
+                                                              lm_rows, done, lane)));
+        if (a.n_vocab % 2 && first_unit == 0) { /* an odd vocabulary's last row */
+            const cuda_mat ow = a.output, *W1[1] = {&ow};
+            const int64_t r1[1] = {a.n_vocab - 1};
             float o[1];
             mat_rows_dot<1>(W1, r1, 0, d / 32, sm, lane, o);
             o[0] *= scale;
-            if (lane == 0) a.logits[r] = o[0];
-            better(bv, bi, o[0], (int)r);
+            if (lane == 0) a.logits[r1[0]] = o[0];
+            better(bv, bi, o[0], (int)r1[0]);
         }
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
         __syncthreads();
@@ -960,7 +949,7 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     a->float_weights = 1;
     for (int l = 0; l < a->n_layer; l++)
         if (!float_layout(hl[l].wq.type) || !float_layout(hl[l].wo.type) || !float_layout(hl[l].gate.type) ||
-            !float_layout(hl[l].down.type))
+            !float_layout(hl[l].down.type) || !float_layout(a->output.type))
             a->float_weights = 0;
     return 1;
 }

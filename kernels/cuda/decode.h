@@ -14,7 +14,7 @@
  * phase's input vector itself (the norms are per block, in the same order
  * everywhere), so nothing depends on timing: the step is deterministic.
  * The weights of Q/K/V, Wo (a block's chunk of rows over its KV group's
- * columns), gate/up and down stream through a ring of shared-memory slots
+ * columns), gate/up, down and the LM head stream through a ring of shared-memory slots
  * per warp (cp.async, a few batches in flight, the first ones started once
  * the block has arrived at the barrier in front of the phase, so that
  * their latency passes while it waits); attention's first keys other than
@@ -61,7 +61,8 @@ typedef struct {
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
-    int float_weights;               /* Q/K/V, Wo, gate/up, down all 16- or 32-bit: from cuda_decode_supported() */
+    int float_weights;               /* Q/K/V, Wo, gate/up, down, the LM head all 16- or 32-bit: from
+                                        cuda_decode_supported() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
      * down, LM head; each with the barrier that ends it), then over all
