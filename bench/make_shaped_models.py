@@ -11,7 +11,9 @@ config.json + model.safetensors, with a small byte-level BPE tokenizer.json
   wide-f16        two small layers (512 hidden, 8 heads / 2 KV, 1408 FFN) in
   wide-f32        fp16 and f32, for test_cuda_e2e's checks of the persistent
                   decode step: f32 rows of 512 and fp16 down rows take
-                  several of its weight batches
+                  several of its weight batches; wide-f32's vocabulary is
+                  odd (1,023), so that its LM head has a row left over
+                  from its row pairs
 
 Each model is written to NAME.tmp and renamed when complete, so that an
 interrupted run leaves no directory that looks finished.
@@ -40,7 +42,7 @@ SHAPES = {
                                 num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
                                 rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6),
     "wide-f16": LlamaConfig(**WIDE),
-    "wide-f32": Qwen2Config(**WIDE),
+    "wide-f32": Qwen2Config(**dict(WIDE, vocab_size=1023)),  # odd: the LM head's last row alone
 }
 DTYPES = {"wide-f16": torch.float16, "wide-f32": torch.float32}
 

@@ -324,8 +324,8 @@ static __device__ __forceinline__ void ring_copy(char *ring, ring_cursor &c, int
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 const int i = (j * R + k) * WARP + lane;
-                const size_t g0 = (size_t)row[k] * sp.row_nb + sp.b0, bi = g0 + (units<TYPE>::Q4 ? u : u >> 1);
-                cp_async(slot + i * 16, S[k].q + g0 * units<TYPE>::PER_BLOCK + u, 16);
+                const size_t g0 = (size_t)row[k] * sp.row_nb + sp.b0, bi = units<TYPE>::block(g0, u);
+                cp_async(slot + i * 16, S[k].q + units<TYPE>::at(g0, u), 16);
                 uint32_t *sw = (uint32_t *)(slot + SLOT_SCALES) + 2 * i;
                 if (HALF) {
                     cp_async(sw, S[k].d + (bi & ~(size_t)1), 4);
@@ -533,19 +533,23 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         }
         SUB(1)
         /* attention's KEY_STEP keys a warp step, all loaded before any is
-         * used: keys [key, k1) of group g, the one at pos (stored by this
-         * step's Q/K/V phase) left out when old_only */
+         * used: keys key, key + NW, ... below k1 of group g (0 past k1).
+         * which: KEYS_ALL; KEYS_OLD, all but the one at pos (stored by this
+         * step's Q/K/V phase: 0 in its place); KEYS_NEW, the one at pos
+         * alone, the others' registers kept */
+        enum { KEYS_ALL, KEYS_OLD, KEYS_NEW };
         const int pl = (hd + WARP - 1) / WARP;
         float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
-        auto load_keys = [&](int g, int key, int k1, bool old_only) {
+        auto load_keys = [&](int g, int key, int k1, int which) {
 #pragma unroll
             for (int t = 0; t < KEY_STEP; t++) {
                 const int ky = key + t * NW;
+                if (which == KEYS_NEW && ky != pos) continue;
                 const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
 #pragma unroll
                 for (int j = 0; j < PL_MAX; j++) {
                     int dd = lane + WARP * j;
-                    bool ok = ky < k1 && j < pl && dd < hd && !(old_only && ky == pos);
+                    bool ok = ky < k1 && j < pl && dd < hd && !(which == KEYS_OLD && ky == pos);
                     kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
                     vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
                 }
@@ -558,7 +562,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         if (bid < n_kv * n_split) { /* the first step's older keys, while the block waits */
             int g, k0, k1;
             split_of(bid, g, k0, k1);
-            load_keys(g, k0 + warp, k1, true);
+            load_keys(g, k0 + warp, k1, KEYS_OLD);
         }
         grid_wait(count, target);
         STAMP(0)
@@ -570,21 +574,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 int g, k0, k1;
                 split_of(item, g, k0, k1);
                 const int s = item % n_split;
-                if (item != bid) {
-                    load_keys(g, k0 + warp, k1, false);
-                } else { /* the key at pos, if it is one of the first step's */
-#pragma unroll
-                    for (int t = 0; t < KEY_STEP; t++)
-                        if (k0 + warp + t * NW == pos && pos < k1) {
-                            const float *kr = kc + (size_t)pos * kv_dim + g * hd;
-                            const float *vr = vc + (size_t)pos * kv_dim + g * hd;
-#pragma unroll
-                            for (int j = 0; j < PL_MAX; j++) {
-                                int dd = lane + WARP * j;
-                                if (j < pl && dd < hd) kv[t][j] = __ldcg(kr + dd), vv[t][j] = __ldcg(vr + dd);
-                            }
-                        }
-                }
+                /* the first step's keys: loaded during the wait but for the one at pos */
+                load_keys(g, k0 + warp, k1, item == bid ? KEYS_NEW : KEYS_ALL);
                 for (int i = tid; i < hpg * hd; i += THREADS)
                     qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
                 __syncthreads();
@@ -596,7 +587,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
                 }
                 for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
-                    if (key != k0 + warp) load_keys(g, key, k1, false);
+                    if (key != k0 + warp) load_keys(g, key, k1, KEYS_ALL);
 #pragma unroll
                     for (int t = 0; t < KEY_STEP; t++)
                         if (key + t * NW < k1) attend(qs, hpg, hd, lane, kv[t], vv[t], m, ls, acc);

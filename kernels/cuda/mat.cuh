@@ -58,6 +58,10 @@ struct units {
                           Q8 = TYPE == T_Q8_0 || TYPE == T_Q6_K,
                           HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q8_0;
     static constexpr int PER_BLOCK = Q4 ? 1 : Q8 ? 2 : TYPE == T_F32 ? 8 : 4;
+    /* unit u of a row span whose first block is g0: its index among the
+     * matrix's 16-byte units, and its block's (for the scales) */
+    static __device__ __forceinline__ size_t at(size_t g0, int u) { return g0 * PER_BLOCK + u; }
+    static __device__ __forceinline__ size_t block(size_t g0, int u) { return g0 + (Q4 ? u : u >> 1); }
 };
 
 template <int TYPE>
@@ -83,8 +87,8 @@ static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R],
             b.sd[j][k] = b.so[j][k] = 0.0f;
             if (u >= n) continue;
             size_t g0 = (size_t)row[k] * (size_t)(W[k]->cols / 32) + b0; /* the row's first group */
-            b.v[j][k] = __ldg((const uint4 *)W[k]->q + g0 * units<TYPE>::PER_BLOCK + u);
-            size_t bi = g0 + (units<TYPE>::Q4 ? u : u >> 1);
+            b.v[j][k] = __ldg((const uint4 *)W[k]->q + units<TYPE>::at(g0, u));
+            size_t bi = units<TYPE>::block(g0, u);
             if (TYPE == T_Q4_K) b.sd[j][k] = __ldg(W[k]->fd + bi), b.so[j][k] = __ldg(W[k]->fm + bi);
             if (TYPE == T_Q4_0 || TYPE == T_Q8_0) b.sd[j][k] = h2f(__ldg(W[k]->d + bi));
             if (TYPE == T_Q4_1) b.sd[j][k] = h2f(__ldg(W[k]->d + bi)), b.so[j][k] = h2f(__ldg(W[k]->m + bi));
