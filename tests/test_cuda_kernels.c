@@ -272,6 +272,33 @@ static void test_decode_ring(void)
     }
 }
 
+/* Which persistent-step kernel a model gets: the 16/32-bit one only when
+ * every matrix read through the ring, the LM head included, is 16/32-bit. */
+static void test_decode_choice(void)
+{
+    enum { D = 64, FF = 128, V = 101, H = 2, HD = 32 };
+    static char fake[16]; /* the step's checks look at the matrices' shapes and layouts, not their data */
+    static float norm[D];
+    static double inv_freq[HD / 2];
+    cuda_mat m = {.type = GGML_TYPE_BF16, .q = fake};
+    cuda_decode_layer L = {.attn_norm = norm, .ffn_norm = norm};
+    L.wq = L.wk = L.wv = L.wo = L.gate = L.up = L.down = m;
+    L.wq.rows = H * HD, L.wk.rows = L.wv.rows = HD, L.wq.cols = L.wk.cols = L.wv.cols = D;
+    L.wo.rows = D, L.wo.cols = H * HD, L.gate.rows = L.up.rows = FF, L.gate.cols = L.up.cols = D;
+    L.down.rows = D, L.down.cols = FF;
+    cuda_decode_args a = {.n_layer = 1, .n_embd = D, .n_head = H, .n_kv = 1, .head_dim = HD, .n_rot = HD, .n_ff = FF,
+                          .n_vocab = V, .output_norm = norm, .inv_freq = inv_freq};
+    a.tok_embd = a.output = m;
+    a.tok_embd.rows = a.output.rows = V, a.tok_embd.cols = a.output.cols = D;
+    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 1);
+    a.output.type = GGML_TYPE_Q8_0; /* a 16-bit model with a quantized LM head */
+    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 0);
+    a.output.type = GGML_TYPE_BF16, a.tok_embd.type = GGML_TYPE_Q8_0; /* read by element, not through the ring */
+    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 1);
+    L.down.type = GGML_TYPE_Q4_1;
+    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 0);
+}
+
 static void test_embed(void)
 {
     enum { V = 50, D = 96 };
@@ -645,6 +672,7 @@ int main(void)
     printf("device: %s (sm_%d%d)\n", p.name, p.major, p.minor);
     test_matvec_and_gemm();
     test_decode_ring();
+    test_decode_choice();
     test_embed();
     test_mean_rows();
     test_norms_and_elementwise();

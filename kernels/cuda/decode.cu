@@ -4,9 +4,9 @@
 
 #include "mat.cuh"
 
-/* Threads per block: at 256 the kernel keeps everything in registers (up to
- * 252 of them); at 512 (128 a thread) it spilled, and measured slower on
- * the H100 (docs/PERFORMANCE.md). */
+/* Threads per block: at 256 the kernel keeps everything in registers (about
+ * 245 of them, 200 in the 16/32-bit kernel, ptxas for sm_90); at 512 (128 a
+ * thread) it spilled, and measured slower on the H100 (docs/PERFORMANCE.md). */
 #define THREADS 256
 #define NW (THREADS / WARP)
 #define HPG_MAX 8            /* query heads per KV head */
@@ -462,7 +462,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
     const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
-    /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down */
+    /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down, Wo
+     * (below), and the LM head's pairs (its last row twice for an odd vocabulary) */
     auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
         const mat_src sq = src_of(Lx->wq), sk = src_of(Lx->wk), sv = src_of(Lx->wv);
         return [&a, sq, sk, sv](int u, mat_src (&S)[2], int64_t (&row)[2]) {
@@ -484,8 +485,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         return [so](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = so, row[0] = u; };
     };
     const mat_src s_out = src_of(a.output);
-    auto lm_rows = [s_out](int u, mat_src (&S)[2], int64_t (&row)[2]) {
-        S[0] = S[1] = s_out, row[0] = 2 * (int64_t)u, row[1] = 2 * (int64_t)u + 1;
+    const int lm_units = (a.n_vocab + 1) / 2;
+    auto lm_rows = [s_out, &a](int u, mat_src (&S)[2], int64_t (&row)[2]) {
+        S[0] = S[1] = s_out, row[0] = 2 * (int64_t)u, row[1] = 2 * u + 1 < a.n_vocab ? 2 * (int64_t)u + 1 : row[0];
     };
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
         RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
@@ -726,8 +728,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         SUB(1)
         grid_arrive(count, target);
         if (l + 1 < a.n_layer) qkv_start(L + 1);
-        else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_vocab / 2, stride,
-                                                                     over_d, lm_rows, lane)));
+        else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d,
+                                                                     lm_rows, lane)));
         grid_wait(count, target);
         STAMP(4)
     }
@@ -742,22 +744,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         auto done = [&](int u, const float (&o)[2]) {
 #pragma unroll
             for (int k = 0; k < 2; k++) {
+                if (2 * u + k >= a.n_vocab) break; /* an odd vocabulary's last row, read twice */
                 const float v = o[k] * scale;
                 if (lane == 0) a.logits[2 * u + k] = v;
                 better(bv, bi, v, 2 * u + k);
             }
         };
-        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_vocab / 2, stride, over_d, sm,
+        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d, sm,
                                                               lm_rows, done, lane)));
-        if (a.n_vocab % 2 && first_unit == 0) { /* an odd vocabulary's last row */
-            const cuda_mat ow = a.output, *W1[1] = {&ow};
-            const int64_t r1[1] = {a.n_vocab - 1};
-            float o[1];
-            mat_rows_dot<1>(W1, r1, 0, d / 32, sm, lane, o);
-            o[0] *= scale;
-            if (lane == 0) a.logits[r1[0]] = o[0];
-            better(bv, bi, o[0], (int)r1[0]);
-        }
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
         __syncthreads();
         if (tid == 0) {
@@ -937,10 +931,10 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
         if (L->wk.type != L->wq.type || L->wv.type != L->wq.type || L->up.type != L->gate.type) return 0;
         if (!L->attn_norm || !L->ffn_norm || (!L->bq) != (!L->bk) || (!L->bq) != (!L->bv)) return 0;
     }
-    a->float_weights = 1;
+    a->float_weights = float_layout(a->output.type);
     for (int l = 0; l < a->n_layer; l++)
         if (!float_layout(hl[l].wq.type) || !float_layout(hl[l].wo.type) || !float_layout(hl[l].gate.type) ||
-            !float_layout(hl[l].down.type) || !float_layout(a->output.type))
+            !float_layout(hl[l].down.type))
             a->float_weights = 0;
     return 1;
 }

@@ -89,7 +89,7 @@ cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
 /* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x (W->rows outputs, x of
  * 32 nb) with W's rows read as the step reads its weights: through each
  * warp's ring of `ring` slots (4, 2 or 1), `rows` rows a unit (1 as Wo and
- * down, 2 as Q/K/V and gate/up), on grid blocks of the step's size.
+ * down, 2 as Q/K/V, gate/up and the LM head), on grid blocks of the step's size.
  * cudaErrorInvalidValue for another depth or rows or a span outside W;
  * cudaErrorNotSupported when the ring does not fit in the device's shared
  * memory. */

@@ -38,10 +38,8 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
  *   F16/BF16:  16 bytes = 8 elements;  F32: 16 bytes = 4 elements.
  * Each lane loads a batch of U units of every row, with their scales,
  * before it uses any, so that a row of up to 32 U units costs one memory
- * latency, not one per unit; a caller may load the first batch early
- * (mat_rows_load) and finish later (mat_rows_finish), so that the latency
- * passes while it waits for something else. The weights are read through
- * the read-only cache: they never change while a kernel runs. */
+ * latency, not one per unit. The weights are read through the read-only
+ * cache: they never change while a kernel runs. */
 template <int R>
 struct wbatch {
     static constexpr int U = 2;
@@ -59,7 +57,8 @@ struct units {
                           HALF = TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q8_0;
     static constexpr int PER_BLOCK = Q4 ? 1 : Q8 ? 2 : TYPE == T_F32 ? 8 : 4;
     /* unit u of a row span whose first block is g0: its index among the
-     * matrix's 16-byte units, and its block's (for the scales) */
+     * matrix's 16-byte units, and (quantized layouts only) its block's, for
+     * the scales */
     static __device__ __forceinline__ size_t at(size_t g0, int u) { return g0 * PER_BLOCK + u; }
     static __device__ __forceinline__ size_t block(size_t g0, int u) { return g0 + (Q4 ? u : u >> 1); }
 };
@@ -213,30 +212,5 @@ static __device__ __forceinline__ void rows_dot(const cuda_mat *const (&W)[R], c
     case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break; \
     default: { constexpr int TYPE = T_F32; CALL; } break;      \
     }
-#define MAT_DISPATCH(W, CALL) TYPE_DISPATCH((W)[0]->type, CALL)
-
-/* The same for a layout known only at run time (every W[k] of W[0]'s). */
-template <int R>
-static __device__ __forceinline__ void mat_rows_dot(const cuda_mat *const (&W)[R], const int64_t (&row)[R], int b0,
-                                                    int nb, const float *xs, int lane, float (&out)[R])
-{
-    MAT_DISPATCH(W, (rows_dot<TYPE, R>(W, row, b0, nb, xs, lane, out)))
-}
-
-/* mat_rows_dot in two halves: the first batch of weights, then the rest. */
-template <int R>
-static __device__ __forceinline__ void mat_rows_load(const cuda_mat *const (&W)[R], const int64_t (&row)[R], int b0,
-                                                     int nb, int lane, wbatch<R> &b)
-{
-    MAT_DISPATCH(W, (batch_load<TYPE, R>(W, row, b0, row_units<TYPE>(nb), 0, lane, b)))
-}
-
-template <int R>
-static __device__ __forceinline__ void mat_rows_finish(const cuda_mat *const (&W)[R], const int64_t (&row)[R],
-                                                       int b0, int nb, const float *xs, int lane, wbatch<R> &b,
-                                                       float (&out)[R])
-{
-    MAT_DISPATCH(W, (rows_finish<TYPE, R>(W, row, b0, nb, xs, lane, b, out)))
-}
 
 #endif
