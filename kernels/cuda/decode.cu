@@ -55,14 +55,15 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
     return s;
 }
 
-/* Shared memory: a phase's input vector; attention's queries and the
- * warps' partial states; the merge's vector, split weights and sums. */
+/* Shared memory: a phase's input vector (room for mat.cuh's padding);
+ * attention's queries and the warps' partial states; the merge's vector,
+ * split weights and sums. */
 static size_t smem_floats(const cuda_decode_args *a, int grid)
 {
     size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
     size_t max_split = (size_t)per_group(grid, a->n_kv);
-    size_t vec = (size_t)(a->n_embd > a->n_ff ? a->n_embd : a->n_ff);
-    size_t merge = hpg * hd + 2 * hpg * max_split + hpg;
+    size_t vec = (size_t)xpad(a->n_embd > a->n_ff ? a->n_embd : a->n_ff);
+    size_t merge = (size_t)xpad((int)(hpg * hd)) + 2 * hpg * max_split + hpg;
     size_t att = hpg * hd + NW * hpg * (hd + 2);
     if (merge > vec) vec = merge;
     return vec > att ? vec : att;
@@ -142,10 +143,11 @@ static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, f
 }
 
 /* v[i] = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
- * added in order), n a multiple of 4: sm[i] = v[i] * w[i] (w NULL: 1), and
- * v is written to out when it is set. Returns the thread's sum of v[i]^2. Every load of a thread's batch is
- * issued before the first is used: one L2 round trip per batch, not one
- * per element. */
+ * added in order), n a multiple of 4: sm[xat<PAD>(i)] = v[i] * w[i] (w
+ * NULL: 1), and v is written to out when it is set. Returns the thread's
+ * sum of v[i]^2. Every load of a thread's batch is issued before the first
+ * is used: one L2 round trip per batch, not one per element. */
+template <bool PAD>
 static __device__ __forceinline__ float stage_vec(float *sm, const float *src, int n, const float *extra, int n_extra,
                                                   size_t stride, float *out, const float *w)
 {
@@ -180,7 +182,8 @@ static __device__ __forceinline__ float stage_vec(float *sm, const float *src, i
         for (int j = 0; j < 2; j++) {
             int i = i0 + j * THREADS;
             if (i >= n4) break;
-            ((float4 *)sm)[i] = make_float4(v[j].x * wv[j].x, v[j].y * wv[j].y, v[j].z * wv[j].z, v[j].w * wv[j].w);
+            ((float4 *)sm)[xat<PAD>(4 * i) / 4] =
+                make_float4(v[j].x * wv[j].x, v[j].y * wv[j].y, v[j].z * wv[j].z, v[j].w * wv[j].w);
             if (out) ((float4 *)out)[i] = v[j];
             ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
         }
@@ -356,7 +359,7 @@ static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, in
 
 /* The phase's dot products with xs, each batch's slot refilled as soon as it
  * is read; done(u, sums) for each unit. */
-template <int RING, int TYPE, int R, class RowsOf, class Done>
+template <int RING, int TYPE, int R, bool PAD, class RowsOf, class Done>
 static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride,
                                                 ring_span sp, const float *xs, RowsOf rows_of, Done done, int lane)
 {
@@ -388,7 +391,7 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
                     if (TYPE == T_Q6_K) b.sd[j][k] = __uint_as_float(sw[0]);
                 }
             ring_copy<RING, TYPE, R>(ring, c, n_units, stride, sp, rows_of, lane);
-            batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
+            batch_use<TYPE, R, PAD>(b, xs, n, u0, lane, acc);
         }
         float out[R];
 #pragma unroll
@@ -403,6 +406,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     extern __shared__ __align__(16) char dyn[];
     char *const ring = dyn + (size_t)(threadIdx.x / WARP) * RING * SLOT_BYTES; /* this warp's slots */
     float *const sm = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
+    /* the matrix products' input vector in sm: padded for the quantized
+     * layouts (mat.cuh); padding measured 3% slower on bf16 models (H100,
+     * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
+    constexpr bool PAD = !FLOAT;
     __shared__ long long clk[DECODE_PHASES + 5]; /* timing: phases, 3 parts of phases, 2 last stamps */
     __shared__ float red[32], warp_v[NW];
     __shared__ int warp_i[NW];
@@ -507,11 +514,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 for (int i = tid; i < d; i += THREADS) {
                     float v = mat_at(E, tok, i) * a.embd_scale;
                     if (bid == 0) x_a[i] = v;
-                    sm[i] = v * __ldg(L->attn_norm + i);
+                    sm[xat<PAD>(i)] = v * __ldg(L->attn_norm + i);
                     ss += v * v;
                 }
             } else {
-                ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL, L->attn_norm);
+                ss = stage_vec<PAD>(sm, x_a, d, NULL, 0, 0, NULL, L->attn_norm);
             }
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
@@ -530,8 +537,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     dst[qu.ib] = x1;
                 }
             };
-            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d, sm,
-                                                               qkv_rows(L), done, lane)));
+            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, qkv_units, stride, over_d,
+                                                                    sm, qkv_rows(L), done, lane)));
         }
         SUB(1)
         /* attention's KEY_STEP keys a warp step, all loaded before any is
@@ -651,7 +658,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 if (item != bid) wo_start(item);
                 if (r0 >= r1) continue;
                 /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
-                float *wf = sm + cols, *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
+                float *wf = sm + xat<PAD>(cols), *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
                 for (int i = tid; i < hpg * n_split; i += THREADS) {
                     const float *e = part + ((size_t)(g * hpg + i / n_split) * max_split + i % n_split) * (hd + 2);
                     wf[i] = __ldcg(e);
@@ -677,14 +684,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     float A = 0.0f;
 #pragma unroll 8
                     for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * __ldcg(pp + (size_t)s * (hd + 2));
-                    sm[i] = A / lsum[h];
+                    sm[xat<PAD>(i)] = A / lsum[h];
                 }
                 __syncthreads();
                 auto done = [&](int r, const float (&o)[1]) {
                     if (lane == 0) wo_part[(size_t)g * d + r] = o[0];
                 };
-                RING_DISPATCH(L->wo.type,
-                              (ring_run<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L), done, lane)));
+                RING_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
+                                                                        done, lane)));
                 __syncthreads();
             }
         }
@@ -697,14 +704,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
         {
-            float ss = stage_vec(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL, L->ffn_norm);
+            float ss = stage_vec<PAD>(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL, L->ffn_norm);
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
             };
-            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, sm,
-                                                                 glu_rows(L), done, lane)));
+            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
+                                                                      sm, glu_rows(L), done, lane)));
         }
         SUB(1)
         grid_arrive(count, target);
@@ -716,14 +723,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* 5. down rows + the residual */
         {
             const float res = first_unit < d ? __ldcg(x_b + first_unit) : 0.0f; /* the residual, early */
-            stage_vec(sm, hb, a.n_ff, NULL, 0, 0, NULL, NULL);
+            stage_vec<PAD>(sm, hb, a.n_ff, NULL, 0, 0, NULL, NULL);
             __syncthreads();
             SUB(0)
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
             };
-            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, sm,
-                                                                 down_rows(L), done, lane)));
+            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
+                                                                      down_rows(L), done, lane)));
         }
         SUB(1)
         grid_arrive(count, target);
@@ -736,7 +743,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
     /* final norm, LM head, each block's best logit */
     {
-        float ss = stage_vec(sm, x_a, d, NULL, 0, 0, NULL, a.output_norm);
+        float ss = stage_vec<PAD>(sm, x_a, d, NULL, 0, 0, NULL, a.output_norm);
         const float scale = norm_scale(ss, d, a.eps, red);
         SUB(0)
         float bv = -INFINITY;
@@ -750,8 +757,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 better(bv, bi, v, 2 * u + k);
             }
         };
-        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d, sm,
-                                                              lm_rows, done, lane)));
+        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, lm_units, stride, over_d,
+                                                                   sm, lm_rows, done, lane)));
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
         __syncthreads();
         if (tid == 0) {
@@ -785,6 +792,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
+static __host__ __device__ constexpr bool float_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
+
 /* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x with W's rows streamed
  * through the ring as the step's phases stream theirs, unit u being row u
  * (R 1, as Wo and down) or the row pair (u, rows - 1 - u) (R 2). */
@@ -797,7 +806,8 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     const ring_span sp = {nb, (int)(W.cols / 32), b0};
     char *ring = dyn + (size_t)warp * RING * SLOT_BYTES;
     float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
-    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[i] = x[i];
+    const bool pad = !float_layout(W.type); /* as in the decode kernel that reads W's layout */
+    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[pad ? xpad(i) : i] = x[i];
     __syncthreads();
     const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW;
     const int n_units = (int)(R == 2 ? (W.rows + 1) / 2 : W.rows);
@@ -814,7 +824,8 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     };
     ring_cursor c;
     TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, R>(ring, c, first, n_units, stride, sp, rows_of, lane)));
-    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, R>(ring, c, first, n_units, stride, sp, xs, rows_of, done, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, R, !float_layout(TYPE)>(ring, c, first, n_units, stride, sp, xs,
+                                                                        rows_of, done, lane)));
 }
 
 /* A warp's ring slots, for all warps of a block. */
@@ -845,7 +856,7 @@ extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb
     if (d < 0 || (rows != 1 && rows != 2) || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols)
         return cudaErrorInvalidValue;
     const matvec_fn k = (rows == 2 ? pairs : single)[d];
-    size_t smem = ring_bytes(ring) + (size_t)nb * 32 * sizeof(float);
+    size_t smem = ring_bytes(ring) + (size_t)xpad(nb * 32) * sizeof(float);
     cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;
     k<<<grid, THREADS, smem>>>(*W, x, y, b0, nb);
@@ -911,8 +922,6 @@ static int mat_ok(const cuda_mat *W, int64_t rows, int64_t cols)
 {
     return W->q && layout_ok(W->type) && W->rows == rows && W->cols == cols;
 }
-
-static int float_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
 
 extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_layer *hl)
 {

@@ -30,7 +30,8 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
 
 /* Dot products of R rows (of one layout; each row may come from its own
  * matrix of the same width) with xs, over the column blocks [b0, b0 + nb)
- * of 32; xs[0] is column 32 * b0. One warp; every lane gets the sums.
+ * of 32; xs[xat<PAD>(c)] is column 32 * b0 + c. One warp; every lane gets
+ * the sums.
  * A lane's unit of work is 16 bytes of a row:
  *   Q4_0/Q4_1/Q4_K: a block's nibbles: byte j holds elements j (low
  *              nibble) and j + 16 (high);
@@ -39,7 +40,15 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
  * Each lane loads a batch of U units of every row, with their scales,
  * before it uses any, so that a row of up to 32 U units costs one memory
  * latency, not one per unit. The weights are read through the read-only
- * cache: they never change while a kernel runs. */
+ * cache: they never change while a kernel runs.
+ * When PAD, xs is padded (xpad): 4 floats after each block of 32, so that
+ * the lanes of a warp, each reading the x of its own unit 16 bytes at a
+ * time, hit distinct banks. Unpadded, a Q4 unit's 32 elements put every
+ * lane of a load on the same 4 banks (an 8-way conflict; Q8 4-way,
+ * F16/BF16 2-way, F32 none). */
+static __host__ __device__ __forceinline__ int xpad(int i) { return i + (i >> 5) * 4; }
+template <bool PAD> static __host__ __device__ __forceinline__ int xat(int i) { return PAD ? xpad(i) : i; }
+
 template <int R>
 struct wbatch {
     static constexpr int U = 2;
@@ -97,7 +106,7 @@ static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R],
 }
 
 /* acc[k] += the batch's units of row k times xs. */
-template <int TYPE, int R>
+template <int TYPE, int R, bool PAD = true>
 static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float *xs, int n, int u0, int lane,
                                                  float (&acc)[R])
 {
@@ -107,7 +116,7 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
         int u = u0 + lane + WARP * j;
         if (u >= n) break;
         if (Q4) {
-            const float *xl = xs + u * 32, *xh = xl + 16;
+            const float *xl = xs + xat<PAD>(32 * u), *xh = xl + 16;
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 uint32_t words[4] = {b.v[j][k].x, b.v[j][k].y, b.v[j][k].z, b.v[j][k].w};
@@ -136,7 +145,7 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
                 }
             }
         } else if (Q8) {
-            const float *xp = xs + (u >> 1) * 32 + (u & 1) * 16;
+            const float *xp = xs + xat<PAD>(32 * (u >> 1)) + (u & 1) * 16;
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 uint32_t words[4] = {b.v[j][k].x, b.v[j][k].y, b.v[j][k].z, b.v[j][k].w};
@@ -151,13 +160,14 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
                 acc[k] += b.sd[j][k] * s;
             }
         } else if (TYPE == T_F32) {
-            float4 xv = *(const float4 *)(xs + 4 * u);
+            float4 xv = *(const float4 *)(xs + xat<PAD>(4 * u));
 #pragma unroll
             for (int k = 0; k < R; k++)
                 acc[k] += __uint_as_float(b.v[j][k].x) * xv.x + __uint_as_float(b.v[j][k].y) * xv.y +
                           __uint_as_float(b.v[j][k].z) * xv.z + __uint_as_float(b.v[j][k].w) * xv.w;
         } else { /* F16, BF16 */
-            float4 x0 = *(const float4 *)(xs + 8 * u), x1 = *(const float4 *)(xs + 8 * u + 4);
+            const float *xp = xs + xat<PAD>(8 * u);
+            float4 x0 = *(const float4 *)xp, x1 = *(const float4 *)(xp + 4);
             float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
             for (int k = 0; k < R; k++) {

@@ -20,7 +20,8 @@ struct mv_args {
     float eps;
 };
 
-/* x is staged in shared memory (RMS-normalised first when norm_w is set).
+/* x is staged in shared memory, padded (xpad), RMS-normalised first when
+ * norm_w is set.
  * swiglu: matrices 0 (gate) and 1 (up) are read for the same row and
  * y[0][r] = act(gate . x) * (up . x), act silu (1) or tanh GELU (2). */
 template <int TYPE>
@@ -31,12 +32,13 @@ static __global__ void matvec_kernel(mv_args a)
     float ss = 0.0f;
     for (int i = threadIdx.x; i < a.cols; i += blockDim.x) {
         float v = a.x[i];
-        xs[i] = v;
+        xs[xpad(i)] = v;
         ss += v * v;
     }
     if (a.norm_w) {
         float scale = rsqrtf(block_sum(ss, scratch) / (float)a.cols + a.eps);
-        for (int i = threadIdx.x; i < a.cols; i += blockDim.x) xs[i] = xs[i] * scale * a.norm_w[i];
+        for (int i = threadIdx.x; i < a.cols; i += blockDim.x)
+            xs[xpad(i)] = xs[xpad(i)] * scale * a.norm_w[i];
     }
     __syncthreads();
     int lane = threadIdx.x % WARP;
@@ -89,7 +91,7 @@ static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const
     a.eps = eps;
     if (swiglu) total = a.rows[0];
     dim3 grid((total + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(ROWS_PER_BLOCK * WARP);
-    size_t smem = (size_t)a.cols * sizeof(float);
+    size_t smem = (size_t)xpad(a.cols) * sizeof(float);
     if (smem > 48 * 1024) return cudaErrorInvalidValue; /* wider rows need the opt-in; none here yet */
     switch (W[0]->type) {
     case T_Q4_0: matvec_kernel<T_Q4_0><<<grid, block, smem, stream>>>(a); break;
