@@ -163,7 +163,7 @@ static void test_matvec_and_gemm(void)
             CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
             void *xh = dev(sizeof x);
             poison(dy, sizeof got);
-            CHECK(cuda_gemm(h, &W, dx, xh, db, dy, NT, 0, 0) == cudaSuccess);
+            CHECK(cuda_gemm(h, &W, dx, xh, db, dy, GGML_TYPE_F32, NT, 0, 0) == cudaSuccess);
             down(got, dy, sizeof got);
             float want[NT * ROWS];
             for (int i = 0; i < NT * ROWS; i++) want[i] = ref[i] + bias[i % ROWS];
@@ -186,11 +186,41 @@ static void test_matvec_and_gemm(void)
                 CHECK(cuda_to_16bit(xh, gt, dx, NT * COLS, 0) == cudaSuccess);
                 cudaMemset(dx, 0xff, sizeof x); /* a kernel that still read X would see NaN */
                 poison(dy, sizeof got);
-                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, NT, 0, 0) == cudaSuccess);
+                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, GGML_TYPE_F32, NT, 0, 0) == cudaSuccess);
                 down(got_pre, dy, sizeof got_pre);
                 CHECK_MSG(!memcmp(got_pre, got, sizeof got), "%s: input in xh gives other products", what);
+                /* stored in the 16-bit type: the f32 sums (no bias), rounded.
+                 * cuBLAS does not promise a single rounding (its bf16-output
+                 * kernel measured beyond half a unit in the last place for a
+                 * quarter of these products on the H100), so the bound is two
+                 * units (4 u |v|), the worst printed; 1e-5 of slack for a
+                 * kernel that sums in another order */
+                float plain[NT * ROWS];
+                uint16_t h16[NT * ROWS];
+                CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, GGML_TYPE_F32, NT, 0, 0) == cudaSuccess);
+                down(plain, dy, sizeof plain);
+                poison(dy, sizeof got);
+                CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, gt, NT, 0, 0) == cudaSuccess);
+                down(h16, dy, sizeof h16);
+                double u = gt == GGML_TYPE_BF16 ? 1.0 / 256 : 1.0 / 2048, worst = 0;
+                int bad = 0;
+                for (int i = 0; i < NT * ROWS; i++) {
+                    double v = gt == GGML_TYPE_BF16 ? bf16_to_fp32(h16[i]) : fp16_to_fp32(h16[i]);
+                    double e = (fabs(v - plain[i]) - 1e-5 * (mag[i] + 1)) / (u * fabs(plain[i]) + 1e-30);
+                    bad += !(e <= 4.0);
+                    worst = e > worst ? e : worst;
+                }
+                printf("%s, stored as %s: worst %.2f units of u |v| (u = 2^-%d)\n", what, ggml_type_name(gt), worst,
+                       gt == GGML_TYPE_BF16 ? 8 : 11);
+                CHECK_MSG(bad == 0, "%s: %d of %d products stored in 16 bits beyond two units in the last place", what,
+                          bad, NT * ROWS);
+                /* 16-bit output with a bias, accumulated, or of another type: refused */
+                const uint32_t other = gt == GGML_TYPE_BF16 ? GGML_TYPE_F16 : GGML_TYPE_BF16;
+                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, gt, NT, 0, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, gt, NT, 1, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, other, NT, 0, 0) == cudaErrorInvalidValue);
             } else {
-                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, NT, 0, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, GGML_TYPE_F32, NT, 0, 0) == cudaErrorInvalidValue);
             }
             cublasDestroy(h);
             cudaFree(xh);
@@ -380,12 +410,12 @@ static void test_norms_and_elementwise(void)
     close_all(got, want, R * D, 1e-5, 1, "layernorm");
     /* SiLU * up, GELU, add, bias */
     poison(dout, sizeof got);
-    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, R * D, 0, 0) == cudaSuccess);
+    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, GGML_TYPE_F32, R * D, 0, 0) == cudaSuccess);
     cpu_silu_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-5, 1, "silu_mul");
     poison(dout, sizeof got);
-    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, R * D, 1, 0) == cudaSuccess);
+    CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, GGML_TYPE_F32, R * D, 1, 0) == cudaSuccess);
     cpu_gelu_tanh_mul(want, xs, res, R * D);
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-5, 1, "gelu_tanh_mul");
@@ -404,12 +434,59 @@ static void test_norms_and_elementwise(void)
         snprintf(what, sizeof what, "rmsnorm to %s", ggml_type_name(t16[k]));
         close_all(got, want, R * D, u, 1e-3, what);
         cudaMemset(dout, 0xff, sizeof got);
-        CHECK(cuda_glu(dout, t16[k], dx, dr, R * D, 0, 0) == cudaSuccess);
+        CHECK(cuda_glu(dout, t16[k], dx, dr, GGML_TYPE_F32, R * D, 0, 0) == cudaSuccess);
         cpu_silu_mul(want, xs, res, R * D);
         down(h, dout, sizeof h);
         for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
         snprintf(what, sizeof what, "silu_mul to %s", ggml_type_name(t16[k]));
         close_all(got, want, R * D, u, 1e-3, what);
+        /* from 16-bit gate and up (a prompt's GEMMs store them so), to 16 bits
+         * and to f32; the reference takes the same rounded inputs */
+        uint16_t *dg = dev(R * D * 2), *du = dev(R * D * 2), gh[R * D], uh[R * D];
+        float g16[R * D], u16[R * D];
+        CHECK(cuda_to_16bit(dg, t16[k], dx, R * D, 0) == cudaSuccess); /* dx holds x + res (xs) */
+        CHECK(cuda_to_16bit(du, t16[k], dr, R * D, 0) == cudaSuccess);
+        down(gh, dg, sizeof gh);
+        down(uh, du, sizeof uh);
+        for (int i = 0; i < R * D; i++) {
+            g16[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(gh[i]) : bf16_to_fp32(gh[i]);
+            u16[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(uh[i]) : bf16_to_fp32(uh[i]);
+        }
+        for (int gelu = 0; gelu < 2; gelu++) {
+            if (gelu) cpu_gelu_tanh_mul(want, g16, u16, R * D);
+            else cpu_silu_mul(want, g16, u16, R * D);
+            poison(dout, sizeof got);
+            CHECK(cuda_glu(dout, GGML_TYPE_F32, dg, du, t16[k], R * D, gelu, 0) == cudaSuccess);
+            down(got, dout, sizeof got);
+            snprintf(what, sizeof what, "%s from %s", gelu ? "gelu_tanh_mul" : "silu_mul", ggml_type_name(t16[k]));
+            close_all(got, want, R * D, 1e-5, 1, what);
+        }
+        CHECK(cuda_glu(dg, t16[k], dg, du, t16[k], R * D, 0, 0) == cudaSuccess); /* in place */
+        cpu_silu_mul(want, g16, u16, R * D);
+        down(h, dg, sizeof h);
+        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        snprintf(what, sizeof what, "silu_mul from and to %s, in place", ggml_type_name(t16[k]));
+        close_all(got, want, R * D, u, 1e-3, what);
+        /* refused: in place into another element size (threads would race), an unaligned array, a bad type */
+        CHECK(cuda_glu(dg, GGML_TYPE_F32, dg, du, t16[k], R * D, 0, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_glu(dout, GGML_TYPE_F32, dg + 1, du, t16[k], R * D - 1, 0, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_glu(dout, GGML_TYPE_Q8_0, dg, du, t16[k], R * D, 0, 0) == cudaErrorInvalidValue);
+        cudaFree(dg);
+        cudaFree(du);
+    }
+    /* n not a multiple of 4: the last 1 to 3 elements by the scalar tail, the rest untouched */
+    for (int cut = 1; cut <= 3; cut++) {
+        const int n = R * D - cut;
+        poison(dout, sizeof got);
+        CHECK(cuda_glu(dout, GGML_TYPE_F32, dx, dr, GGML_TYPE_F32, n, 0, 0) == cudaSuccess);
+        cpu_silu_mul(want, xs, res, n);
+        down(got, dout, sizeof got);
+        char what[64];
+        snprintf(what, sizeof what, "silu_mul of %d elements", n);
+        close_all(got, want, n, 1e-5, 1, what);
+        int kept = 1;
+        for (int i = n; i < R * D; i++) kept &= isnan(got[i]);
+        CHECK_MSG(kept, "%s: wrote past its end", what);
     }
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_softcap(dout, R * D, 0.7f, 0) == cudaSuccess);

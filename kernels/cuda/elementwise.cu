@@ -39,9 +39,46 @@ extern "C" cudaError_t cuda_mat_dequant(const cuda_mat *W, cudaStream_t s)
 
 static int grid_for(int64_t n) { return (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096); }
 
-static __global__ void glu_kernel(void *out, uint32_t out_type, const float *g, const float *u, int64_t n, int gelu)
+/* Elements 4 i .. 4 i + 3 of an array of type t (f32, f16 or bf16): one
+ * 16- or 8-byte access. */
+static __device__ __forceinline__ float4 load4(const void *p, uint32_t t, int64_t i)
 {
-    GRID_STRIDE(i, n) store_act(out, out_type, (size_t)i, (gelu ? gelu_tanh(g[i]) : silu(g[i])) * u[i]);
+    if (t == T_F32) return ((const float4 *)p)[i];
+    const uint2 w = ((const uint2 *)p)[i];
+    if (t == T_F16) return make_float4(h2f(w.x & 0xffffu), h2f(w.x >> 16), h2f(w.y & 0xffffu), h2f(w.y >> 16));
+    return make_float4(bf2f(w.x & 0xffffu), bf2f(w.x >> 16), bf2f(w.y & 0xffffu), bf2f(w.y >> 16));
+}
+
+static __device__ __forceinline__ float load1(const void *p, uint32_t t, int64_t i)
+{
+    if (t == T_F32) return ((const float *)p)[i];
+    const uint16_t h = ((const uint16_t *)p)[i];
+    return t == T_F16 ? h2f(h) : bf2f(h);
+}
+
+static __device__ __forceinline__ float glu1(float g, float u, int gelu) { return (gelu ? gelu_tanh(g) : silu(g)) * u; }
+
+/* Four elements a thread (the n % 4 left over by the first threads), so
+ * that every access is a vector one: the prompt's GLU reads and writes
+ * 100 MB a layer on Qwen2.5-0.5B's shape at 2,048 tokens. */
+static __global__ void glu_kernel(void *out, uint32_t out_type, const void *g, const void *u, uint32_t in_type,
+                                  int64_t n, int gelu)
+{
+    GRID_STRIDE(i, n / 4) {
+        const float4 a = load4(g, in_type, i), b = load4(u, in_type, i);
+        const float v[4] = {glu1(a.x, b.x, gelu), glu1(a.y, b.y, gelu), glu1(a.z, b.z, gelu), glu1(a.w, b.w, gelu)};
+        if (out_type == T_F32) {
+            ((float4 *)out)[i] = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+            uint16_t h[4];
+            for (int k = 0; k < 4; k++)
+                h[k] = out_type == T_F16 ? __half_as_ushort(__float2half_rn(v[k]))
+                                         : __bfloat16_as_ushort(__float2bfloat16_rn(v[k]));
+            ((uint2 *)out)[i] = make_uint2(h[0] | (uint32_t)h[1] << 16, h[2] | (uint32_t)h[3] << 16);
+        }
+    }
+    const int64_t t = n / 4 * 4 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (t < n) store_act(out, out_type, (size_t)t, glu1(load1(g, in_type, t), load1(u, in_type, t), gelu));
 }
 
 static __global__ void softcap_kernel(float *x, int64_t n, float cap)
@@ -80,10 +117,19 @@ static __global__ void to16_kernel(void *dst, uint32_t type, const float *src, i
     GRID_STRIDE(i, n) store_act(dst, type, (size_t)i, src[i]);
 }
 
-extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const float *gate, const float *up, int64_t n, int gelu,
-                                cudaStream_t s)
+extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, const void *up, uint32_t in_type,
+                                int64_t n, int gelu, cudaStream_t s)
 {
-    glu_kernel<<<grid_for(n), 256, 0, s>>>(out, out_type, gate, up, n, gelu);
+    const uint32_t ok[3] = {T_F32, T_F16, T_BF16};
+    int in_ok = 0, out_ok = 0;
+    for (int k = 0; k < 3; k++) in_ok |= in_type == ok[k], out_ok |= out_type == ok[k];
+    if (!in_ok || !out_ok || n < 0) return cudaErrorInvalidValue;
+    if ((out == gate || out == up) && in_type != out_type) return cudaErrorInvalidValue; /* threads would race */
+    const uintptr_t in_align = in_type == T_F32 ? 16 : 8, out_align = out_type == T_F32 ? 16 : 8;
+    if ((uintptr_t)gate % in_align || (uintptr_t)up % in_align || (uintptr_t)out % out_align)
+        return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    glu_kernel<<<grid_for((n + 3) / 4), 256, 0, s>>>(out, out_type, gate, up, in_type, n, gelu);
     return cudaGetLastError();
 }
 

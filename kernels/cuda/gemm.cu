@@ -4,8 +4,9 @@
 #include "elementwise.h"
 
 extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias,
-                                 float *Y, int n, int accumulate, cudaStream_t s)
+                                 void *Y, uint32_t y_type, int n, int accumulate, cudaStream_t s)
 {
+    if (y_type != T_F32 && (y_type != W->gemm_type || bias || accumulate)) return cudaErrorInvalidValue;
     /* Row-major Y (n, rows) is column-major (rows, n) = W (rows, cols) times
      * X^T: column-major W^T is row-major W, so op(A) = T with lda = cols. */
     int rows = (int)W->rows, cols = (int)W->cols;
@@ -21,8 +22,8 @@ extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const floa
         cudaDataType_t dt = W->gemm_type == T_F16 ? CUDA_R_16F : CUDA_R_16BF;
         if (X && (e = cuda_to_16bit(xh, W->gemm_type, X, (int64_t)n * cols, s)) != cudaSuccess) return e;
         st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, W->gemm, dt, cols, xh, dt, cols, &beta,
-                          Y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                          Y, y_type == T_F32 ? CUDA_R_32F : dt, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     }
     if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
-    return bias ? cuda_add_bias(Y, bias, n, rows, s) : cudaSuccess;
+    return bias ? cuda_add_bias((float *)Y, bias, n, rows, s) : cudaSuccess;
 }

@@ -12,13 +12,15 @@
 extern "C" {
 #endif
 
-/* X (n, cols) floats, Y (n, rows) floats; xh holds n*cols 16-bit values
- * (scratch for the converted activations). X NULL: xh already holds the
- * rows in W's 16-bit GEMM type (a producer wrote them so, once for every
- * matrix that reads them); invalid for an f32 copy. Returns a cuBLAS
- * status mapped to cudaErrorUnknown on failure. */
-cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias, float *Y,
-                      int n, int accumulate, cudaStream_t s);
+/* X (n, cols) floats, Y (n, rows) of y_type: f32, or W's 16-bit GEMM type
+ * (the sums still f32, rounded as they are stored; then no bias and
+ * no accumulation). xh holds n*cols 16-bit values (scratch for the
+ * converted activations). X NULL: xh already holds the rows in W's 16-bit
+ * GEMM type (a producer wrote them so, once for every matrix that reads
+ * them); invalid for an f32 copy. Returns a cuBLAS status mapped to
+ * cudaErrorUnknown on failure. */
+cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias, void *Y,
+                      uint32_t y_type, int n, int accumulate, cudaStream_t s);
 
 #ifdef __cplusplus
 }
