@@ -190,11 +190,13 @@ static void test_matvec_and_gemm(void)
                 down(got_pre, dy, sizeof got_pre);
                 CHECK_MSG(!memcmp(got_pre, got, sizeof got), "%s: input in xh gives other products", what);
                 /* stored in the 16-bit type: the f32 sums (no bias), rounded.
-                 * cuBLAS does not promise a single rounding (its bf16-output
-                 * kernel measured beyond half a unit in the last place for a
-                 * quarter of these products on the H100), so the bound is two
-                 * units (4 u |v|), the worst printed; 1e-5 of slack for a
-                 * kernel that sums in another order */
+                 * cuBLAS does not promise a single rounding: for bf16 output on
+                 * this shape it measured up to 2,634 u |v| off on the H100
+                 * (partial sums rounded, as a split-K reduction in bf16 would),
+                 * while fp16 stayed within 0.8 u |v|. The bound is two units
+                 * of the value and of the sum of |w x| (the size of an error
+                 * from rounding partial sums), the worst printed; 1e-5 of
+                 * slack for a kernel that sums in another order */
                 float plain[NT * ROWS];
                 uint16_t h16[NT * ROWS];
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, GGML_TYPE_F32, NT, 0, 0) == cudaSuccess);
@@ -206,14 +208,13 @@ static void test_matvec_and_gemm(void)
                 int bad = 0;
                 for (int i = 0; i < NT * ROWS; i++) {
                     double v = gt == GGML_TYPE_BF16 ? bf16_to_fp32(h16[i]) : fp16_to_fp32(h16[i]);
-                    double e = (fabs(v - plain[i]) - 1e-5 * (mag[i] + 1)) / (u * fabs(plain[i]) + 1e-30);
-                    bad += !(e <= 4.0);
+                    double e = (fabs(v - plain[i]) - 1e-5 * (mag[i] + 1)) / (u * (fabs(plain[i]) + mag[i]) + 1e-30);
+                    bad += !(e <= 2.0);
                     worst = e > worst ? e : worst;
                 }
-                printf("%s, stored as %s: worst %.2f units of u |v| (u = 2^-%d)\n", what, ggml_type_name(gt), worst,
-                       gt == GGML_TYPE_BF16 ? 8 : 11);
-                CHECK_MSG(bad == 0, "%s: %d of %d products stored in 16 bits beyond two units in the last place", what,
-                          bad, NT * ROWS);
+                printf("%s, stored as %s: worst %.2f units of u (|v| + sum |w x|), u = 2^-%d\n", what,
+                       ggml_type_name(gt), worst, gt == GGML_TYPE_BF16 ? 8 : 11);
+                CHECK_MSG(bad == 0, "%s: %d of %d products stored in 16 bits beyond their bound", what, bad, NT * ROWS);
                 /* 16-bit output with a bias, accumulated, or of another type: refused */
                 const uint32_t other = gt == GGML_TYPE_BF16 ? GGML_TYPE_F16 : GGML_TYPE_BF16;
                 CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, gt, NT, 0, 0) == cudaErrorInvalidValue);

@@ -13,7 +13,8 @@ extern "C" {
 #endif
 
 /* X (n, cols) floats, Y (n, rows) of y_type: f32, or W's 16-bit GEMM type
- * (the sums still f32, rounded as they are stored; then no bias and
+ * (the sums f32, rounded as they are stored, though cuBLAS may round
+ * partial sums too: test_cuda_kernels bounds it; then no bias and
  * no accumulation). xh holds n*cols 16-bit values (scratch for the
  * converted activations). X NULL: xh already holds the rows in W's 16-bit
  * GEMM type (a producer wrote them so, once for every matrix that reads
