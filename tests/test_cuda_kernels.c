@@ -191,12 +191,12 @@ static void test_matvec_and_gemm(void)
                 CHECK_MSG(!memcmp(got_pre, got, sizeof got), "%s: input in xh gives other products", what);
                 /* stored in the 16-bit type: the f32 sums (no bias), rounded.
                  * cuBLAS does not promise a single rounding: for bf16 output on
-                 * this shape it measured up to 2,634 u |v| off on the H100
-                 * (partial sums rounded, as a split-K reduction in bf16 would),
-                 * while fp16 stayed within 0.8 u |v|. The bound is two units
-                 * of the value and of the sum of |w x| (the size of an error
-                 * from rounding partial sums), the worst printed; 1e-5 of
-                 * slack for a kernel that sums in another order */
+                 * this shape it measured up to 2,634 u |v| off on the H100, on
+                 * products near zero, as if partial sums were rounded, while
+                 * fp16 stayed within 0.8 u |v|. The bound is two units of the
+                 * value and of the sum of |w x| (the size of an error from
+                 * rounding partial sums), the worst printed; 1e-5 of slack for
+                 * a kernel that sums in another order */
                 float plain[NT * ROWS];
                 uint16_t h16[NT * ROWS];
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, GGML_TYPE_F32, NT, 0, 0) == cudaSuccess);
