@@ -42,6 +42,8 @@
 #include "model.h"
 
 #define UBATCH_MAX 2048
+/* a layer's pointers for cuda_gemm_pair: {K, V} and {gate, up}, 6 each */
+#define PAIR_PTRS 12
 
 /* What a forward pass leaves for the host */
 enum { RESULT_LOGITS = 0, RESULT_ARGMAX = 1, RESULT_NONE = 2 };
@@ -78,6 +80,7 @@ typedef struct {
     float *part;               /* attention partials of a split decode step */
     int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
+    void **pairs;              /* per layer, cuda_gemm_pair's pointers: K and V, gate and up (PAIR_PTRS) */
     int ubatch;                /* tokens a micro-batch holds: min(n_ctx, UBATCH_MAX) */
     int32_t *d_ids;            /* (ubatch) */
     int *d_pos;
@@ -396,7 +399,7 @@ static void cuda_session_free(hrt_session *s)
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
-                   c->fused_timing};
+                   c->fused_timing, c->pairs};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -421,8 +424,9 @@ static int cuda_session_init(hrt_session *s)
     if (q_dim > widest) widest = q_dim;
     /* at least 2, so that a one-token micro-batch is always a call's last */
     int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
+    size_t pairs = (size_t)hp->n_layer * PAIR_PTRS * sizeof(void *);
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
-                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float);
+                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs;
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -451,6 +455,18 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
     CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
+    CK(cudaMalloc((void **)&c->pairs, pairs));
+    void **hpairs = malloc(pairs);
+    if (!hpairs) return hrt_err(HRT_E_NOMEM, "out of memory");
+    for (int l = 0; l < hp->n_layer; l++) {
+        const cu_layer *L = &((cu_model *)m->backend_state)->layers[l];
+        void *p[PAIR_PTRS] = {L->wk.gemm, L->wv.gemm, c->xh, c->xh, c->k, c->v,
+                              L->gate.gemm, L->up.gemm, c->xh, c->xh, c->hb, c->hb2};
+        memcpy(hpairs + (size_t)l * PAIR_PTRS, p, sizeof p);
+    }
+    cudaError_t pe = cudaMemcpy(c->pairs, hpairs, pairs, cudaMemcpyHostToDevice);
+    free(hpairs);
+    CK(pe);
     /* Enough (token, head, split) blocks for four per multiprocessor (the
      * kernel gives each split at least 8 positions). */
     cu_model *cm = m->backend_state;
@@ -580,8 +596,12 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             uint32_t t16 = gemm16(n, &L->wq, &L->wk, &L->wv);
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
             RUN(product(c, &L->wq, t16 ? NULL : c->xb, rope_bias ? NULL : L->bq, c->q, GGML_TYPE_F32, n, 0));
-            RUN(product(c, &L->wk, t16 ? NULL : c->xb, rope_bias ? NULL : L->bk, c->k, GGML_TYPE_F32, n, 0));
-            RUN(product(c, &L->wv, t16 ? NULL : c->xb, rope_bias ? NULL : L->bv, c->v, GGML_TYPE_F32, n, 0));
+            if (t16 && (rope_bias || (!L->bk && !L->bv))) { /* K and V in one launch: alone, each fills few SMs */
+                RUN(cuda_gemm_pair(c->blas, &L->wk, &L->wv, c->pairs + (size_t)l * PAIR_PTRS, GGML_TYPE_F32, n, st));
+            } else {
+                RUN(product(c, &L->wk, t16 ? NULL : c->xb, rope_bias ? NULL : L->bk, c->k, GGML_TYPE_F32, n, 0));
+                RUN(product(c, &L->wv, t16 ? NULL : c->xb, rope_bias ? NULL : L->bv, c->v, GGML_TYPE_F32, n, 0));
+            }
         }
         if (L->q_norm) {
             RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
@@ -603,8 +623,12 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
              * range is too narrow for them, so f32 otherwise */
             uint32_t h16 = t16 == GGML_TYPE_BF16 && d16 == GGML_TYPE_BF16 ? t16 : GGML_TYPE_F32;
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-            RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, h16, n, 0));
-            RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, h16, n, 0));
+            if (t16) { /* gate and up in one launch */
+                RUN(cuda_gemm_pair(c->blas, &L->gate, &L->up, c->pairs + (size_t)l * PAIR_PTRS + 6, h16, n, st));
+            } else {
+                RUN(product(c, &L->gate, c->xb, NULL, c->hb, h16, n, 0));
+                RUN(product(c, &L->up, c->xb, NULL, c->hb2, h16, n, 0));
+            }
             RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, h16, (int64_t)n * hp->n_ff, gelu, st));
             RUN(residual_product(c, &L->down, d16 ? NULL : c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
         }

@@ -220,8 +220,53 @@ static void test_matvec_and_gemm(void)
                 CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, gt, NT, 0, 0) == cudaErrorInvalidValue);
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, gt, NT, 1, 0) == cudaErrorInvalidValue);
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, other, NT, 0, 0) == cudaErrorInvalidValue);
+                /* two products in one launch (cuda_gemm_pair): W by xh, and W by
+                 * a second input (xh with its rows in reverse order), each as
+                 * the single products above, to the f32 sums' slack */
+                void *xh2 = dev(sizeof x), *dy2 = dev(2 * sizeof got);
+                uint16_t rows16[NT * COLS];
+                down(rows16, xh, sizeof rows16);
+                for (int tk = 0; tk < NT / 2; tk++)
+                    for (int c2 = 0; c2 < COLS; c2++) {
+                        uint16_t t2 = rows16[tk * COLS + c2];
+                        rows16[tk * COLS + c2] = rows16[(NT - 1 - tk) * COLS + c2];
+                        rows16[(NT - 1 - tk) * COLS + c2] = t2;
+                    }
+                cudaMemcpy(xh2, rows16, sizeof rows16, cudaMemcpyHostToDevice);
+                void *ptrs[6] = {W.gemm, W.gemm, xh, xh2, dy2, (char *)dy2 + sizeof got}, **dptrs = dev(sizeof ptrs);
+                cudaMemcpy(dptrs, ptrs, sizeof ptrs, cudaMemcpyHostToDevice);
+                for (int k16 = 0; k16 < 2; k16++) {
+                    const uint32_t yt = k16 ? gt : GGML_TYPE_F32;
+                    poison(dy2, 2 * sizeof got);
+                    CHECK(cuda_gemm_pair(h, &W, &W, dptrs, yt, NT, 0) == cudaSuccess);
+                    float pair[2 * NT * ROWS];
+                    uint16_t pair16[2 * NT * ROWS];
+                    down(pair, dy2, sizeof pair);
+                    memcpy(pair16, pair, sizeof pair16); /* a 16-bit Y_0 fills the first half of its f32 room */
+                    memcpy(pair16 + NT * ROWS, (char *)pair + sizeof got, NT * ROWS * 2);
+                    int bad2 = 0;
+                    for (int b2 = 0; b2 < 2; b2++)
+                        for (int tk = 0; tk < NT; tk++)
+                            for (int r = 0; r < ROWS; r++) {
+                                const int i = (b2 ? NT - 1 - tk : tk) * ROWS + r; /* the single product's index */
+                                const int o2 = b2 * NT * ROWS + tk * ROWS + r;
+                                double v = !k16 ? pair[o2]
+                                           : gt == GGML_TYPE_BF16 ? bf16_to_fp32(pair16[o2]) : fp16_to_fp32(pair16[o2]);
+                                double bound = (k16 ? 2 * u * (fabs(plain[i]) + mag[i]) : 0) + 1e-5 * (mag[i] + 1);
+                                bad2 += !(fabs(v - plain[i]) <= bound);
+                            }
+                    CHECK_MSG(bad2 == 0, "%s: %d of %d paired products (%s) differ from the single ones", what, bad2,
+                              2 * NT * ROWS, ggml_type_name(yt));
+                }
+                CHECK(cuda_gemm_pair(h, &W, &W, dptrs, other, NT, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_pair(h, &W, &W, NULL, gt, NT, 0) == cudaErrorInvalidValue);
+                cudaFree(xh2);
+                cudaFree(dy2);
+                cudaFree(dptrs);
             } else {
                 CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, GGML_TYPE_F32, NT, 0, 0) == cudaErrorInvalidValue);
+                void *ptrs[6] = {0};
+                CHECK(cuda_gemm_pair(h, &W, &W, ptrs, GGML_TYPE_F32, NT, 0) == cudaErrorInvalidValue); /* f32 copy */
             }
             cublasDestroy(h);
             cudaFree(xh);

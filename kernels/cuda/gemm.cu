@@ -27,3 +27,22 @@ extern "C" cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const floa
     if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
     return bias ? cuda_add_bias((float *)Y, bias, n, rows, s) : cudaSuccess;
 }
+
+extern "C" cudaError_t cuda_gemm_pair(cublasHandle_t h, const cuda_mat *W0, const cuda_mat *W1, void *const *ptrs,
+                                      uint32_t y_type, int n, cudaStream_t s)
+{
+    const uint32_t t = W0->gemm_type;
+    if ((t != T_F16 && t != T_BF16) || W1->gemm_type != t || W1->rows != W0->rows || W1->cols != W0->cols ||
+        (y_type != T_F32 && y_type != t) || !ptrs || n < 1)
+        return cudaErrorInvalidValue;
+    const int rows = (int)W0->rows, cols = (int)W0->cols;
+    const float alpha = 1.0f, beta = 0.0f;
+    const cudaDataType_t dt = t == T_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    if (cublasSetStream(h, s) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+    /* as cuda_gemm: column-major Y_i (rows, n) = W_i (row-major) times X_i^T */
+    cublasStatus_t st = cublasGemmBatchedEx(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha,
+                                            (const void *const *)ptrs, dt, cols, (const void *const *)(ptrs + 2), dt,
+                                            cols, &beta, ptrs + 4, y_type == T_F32 ? CUDA_R_32F : dt, rows, 2,
+                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+}

@@ -23,6 +23,14 @@ extern "C" {
 cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias, void *Y,
                       uint32_t y_type, int n, int accumulate, cudaStream_t s);
 
+/* Two products with the same shape (W0, W1: one 16-bit GEMM type, rows and
+ * cols) in one cuBLAS launch, from inputs already in 16 bits: Y_i = X_i W_i^T
+ * (n rows each), Y of y_type (f32 or that 16-bit type), no bias. ptrs: six
+ * pointers in device memory, {W0->gemm, W1->gemm, X0, X1, Y0, Y1}, which
+ * stay the same from call to call (a session writes them once). */
+cudaError_t cuda_gemm_pair(cublasHandle_t h, const cuda_mat *W0, const cuda_mat *W1, void *const *ptrs,
+                           uint32_t y_type, int n, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
