@@ -220,11 +220,12 @@ static void test_matvec_and_gemm(void)
                 CHECK(cuda_gemm(h, &W, NULL, xh, db, dy, gt, NT, 0, 0) == cudaErrorInvalidValue);
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, gt, NT, 1, 0) == cudaErrorInvalidValue);
                 CHECK(cuda_gemm(h, &W, NULL, xh, NULL, dy, other, NT, 0, 0) == cudaErrorInvalidValue);
-                /* two products in one launch (cuda_gemm_pair): W by xh, and W by
-                 * a second input (xh with its rows in reverse order), each as
-                 * the single products above, to the f32 sums' slack */
+                /* two products in one launch (cuda_gemm_pair): W by xh, and W2
+                 * (W's GEMM copy with its rows in reverse order) by a second
+                 * input (xh's rows in reverse order), each as the single
+                 * products above, to the f32 sums' slack */
                 void *xh2 = dev(sizeof x), *dy2 = dev(2 * sizeof got);
-                uint16_t rows16[NT * COLS];
+                uint16_t rows16[NT * COLS], *w16 = malloc((size_t)ROWS * COLS * 2);
                 down(rows16, xh, sizeof rows16);
                 for (int tk = 0; tk < NT / 2; tk++)
                     for (int c2 = 0; c2 < COLS; c2++) {
@@ -233,12 +234,18 @@ static void test_matvec_and_gemm(void)
                         rows16[(NT - 1 - tk) * COLS + c2] = t2;
                     }
                 cudaMemcpy(xh2, rows16, sizeof rows16, cudaMemcpyHostToDevice);
-                void *ptrs[6] = {W.gemm, W.gemm, xh, xh2, dy2, (char *)dy2 + sizeof got}, **dptrs = dev(sizeof ptrs);
+                down(w16, W.gemm, (size_t)ROWS * COLS * 2);
+                cuda_mat W2 = W;
+                W2.gemm = dev((size_t)ROWS * COLS * 2);
+                for (int r = 0; r < ROWS; r++)
+                    cudaMemcpy((uint16_t *)W2.gemm + (size_t)r * COLS, w16 + (size_t)(ROWS - 1 - r) * COLS,
+                               COLS * 2, cudaMemcpyHostToDevice);
+                void *ptrs[6] = {W.gemm, W2.gemm, xh, xh2, dy2, (char *)dy2 + sizeof got}, **dptrs = dev(sizeof ptrs);
                 cudaMemcpy(dptrs, ptrs, sizeof ptrs, cudaMemcpyHostToDevice);
                 for (int k16 = 0; k16 < 2; k16++) {
                     const uint32_t yt = k16 ? gt : GGML_TYPE_F32;
                     poison(dy2, 2 * sizeof got);
-                    CHECK(cuda_gemm_pair(h, &W, &W, dptrs, yt, NT, 0) == cudaSuccess);
+                    CHECK(cuda_gemm_pair(h, &W, &W2, dptrs, yt, NT, 0) == cudaSuccess);
                     float pair[2 * NT * ROWS];
                     uint16_t pair16[2 * NT * ROWS];
                     down(pair, dy2, sizeof pair);
@@ -248,7 +255,8 @@ static void test_matvec_and_gemm(void)
                     for (int b2 = 0; b2 < 2; b2++)
                         for (int tk = 0; tk < NT; tk++)
                             for (int r = 0; r < ROWS; r++) {
-                                const int i = (b2 ? NT - 1 - tk : tk) * ROWS + r; /* the single product's index */
+                                /* the single product's index: W2 and xh2 are W and xh reversed */
+                                const int i = b2 ? (NT - 1 - tk) * ROWS + ROWS - 1 - r : tk * ROWS + r;
                                 const int o2 = b2 * NT * ROWS + tk * ROWS + r;
                                 double v = !k16 ? pair[o2]
                                            : gt == GGML_TYPE_BF16 ? bf16_to_fp32(pair16[o2]) : fp16_to_fp32(pair16[o2]);
@@ -258,8 +266,15 @@ static void test_matvec_and_gemm(void)
                     CHECK_MSG(bad2 == 0, "%s: %d of %d paired products (%s) differ from the single ones", what, bad2,
                               2 * NT * ROWS, ggml_type_name(yt));
                 }
-                CHECK(cuda_gemm_pair(h, &W, &W, dptrs, other, NT, 0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_pair(h, &W, &W, NULL, gt, NT, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_pair(h, &W, &W2, dptrs, other, NT, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_pair(h, &W, &W2, NULL, gt, NT, 0) == cudaErrorInvalidValue);
+                W2.rows = ROWS - 1; /* another shape, then another type */
+                CHECK(cuda_gemm_pair(h, &W, &W2, dptrs, gt, NT, 0) == cudaErrorInvalidValue);
+                W2.rows = ROWS;
+                W2.gemm_type = other;
+                CHECK(cuda_gemm_pair(h, &W, &W2, dptrs, GGML_TYPE_F32, NT, 0) == cudaErrorInvalidValue);
+                cudaFree(W2.gemm);
+                free(w16);
                 cudaFree(xh2);
                 cudaFree(dy2);
                 cudaFree(dptrs);
@@ -277,6 +292,38 @@ static void test_matvec_and_gemm(void)
         }
         free(w);
     }
+}
+
+/* Rows wider than the 48 KiB of shared memory a block has unasked (x is
+ * padded there): Qwen3-8B's feed-forward width, 12,288. */
+static void test_matvec_wide(void)
+{
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_BF16};
+    enum { ROWS = 9, COLS = 12288 };
+    float *x = malloc(COLS * sizeof *x), ref[ROWS], got[ROWS];
+    fill(x, COLS, 2);
+    for (int ti = 0; ti < 2; ti++) {
+        const uint32_t t = types[ti];
+        size_t rb = ggml_row_bytes(t, COLS);
+        uint8_t *w = malloc(rb * ROWS);
+        for (int r = 0; r < ROWS; r++) {
+            random_row(t, w + r * rb, COLS);
+            ref[r] = vec_dot_ref(t, GGML_TYPE_F32, w + r * rb, x, COLS);
+        }
+        cuda_mat W = upload(t, ROWS, COLS, w, GGML_TYPE_F32);
+        float *dx = dev_from(x, COLS * sizeof *x), *dy = dev(sizeof got);
+        poison(dy, sizeof got);
+        CHECK(cuda_matvec(&W, dx, NULL, dy, 0, 0) == cudaSuccess);
+        down(got, dy, sizeof got);
+        char what[64];
+        snprintf(what, sizeof what, "matvec %s, %d columns", ggml_type_name(t), COLS);
+        close_all(got, ref, ROWS, 1e-4, 1, what);
+        cudaFree(dx);
+        cudaFree(dy);
+        cuda_mat_free(&W);
+        free(w);
+    }
+    free(x);
 }
 
 /* The persistent decode step's weight ring (kernels/cuda/decode.cu) on its
@@ -313,19 +360,23 @@ static void test_decode_ring(void)
             cuda_mat W = upload(t, ROWS, cols, w, GGML_TYPE_F32);
             float *dx = dev_from(x, cols * sizeof *x), *dy = dev(sizeof got);
             if (ti == 0 && ci == 0) { /* what it refuses */
-                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 3, 1, 4) == cudaErrorInvalidValue);
-                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 2, 1, 3) == cudaErrorInvalidValue);
-                CHECK(cuda_decode_ring_matvec(&W, 1, cols / 32, dx, dy, 2, 1, 4) == cudaErrorInvalidValue);
-                CHECK(cuda_decode_ring_matvec(&W, -1, 2, dx, dy, 2, 1, 4) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 3, 1, 4, 1) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, 0, cols / 32, dx, dy, 2, 1, 3, 1) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, 1, cols / 32, dx, dy, 2, 1, 4, 1) == cudaErrorInvalidValue);
+                CHECK(cuda_decode_ring_matvec(&W, -1, 2, dx, dy, 2, 1, 4, 1) == cudaErrorInvalidValue);
             }
-            /* (rows a unit, span or whole rows, blocks) */
+            /* (rows a unit, span or whole rows, blocks); x padded as the
+             * quantized kernel has it for every layout, and unpadded as the
+             * 16/32-bit kernel has it for those */
             const int cases[6][3] = {{2, 0, 1}, {2, 0, 3}, {2, 0, 41}, {1, 0, 3}, {2, 1, 3}, {1, 1, 41}};
+            const int is_float = t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_F32;
             for (int ring = 4; ring >= 1; ring /= 2) {
-                for (int ki = 0; ki < 6; ki++) {
-                    const int per_unit = cases[ki][0], span = cases[ki][1], grid = cases[ki][2];
+                for (int ki = 0; ki < 6 * (1 + is_float); ki++) {
+                    const int per_unit = cases[ki % 6][0], span = cases[ki % 6][1], grid = cases[ki % 6][2];
+                    const int pad = ki < 6;
                     poison(dy, sizeof got);
                     cudaError_t e = cuda_decode_ring_matvec(&W, span ? B0 : 0, span ? NB : cols / 32, dx, dy,
-                                                            per_unit, grid, ring);
+                                                            per_unit, grid, ring, pad);
                     if (e == cudaErrorNotSupported) { /* this device's shared memory is too small for it */
                         if (ti == 0 && ci == 0) printf("decode ring of %d slots: does not fit, not run\n", ring);
                         break;
@@ -333,8 +384,9 @@ static void test_decode_ring(void)
                     CHECK(e == cudaSuccess);
                     down(got, dy, sizeof got);
                     char what[128];
-                    snprintf(what, sizeof what, "decode ring %s, %d columns%s, %d row(s) a unit, %d slots, %d blocks",
-                             ggml_type_name(t), cols, span ? " (blocks 3 to 16)" : "", per_unit, ring, grid);
+                    snprintf(what, sizeof what, "decode ring %s, %d columns%s, %d row(s) a unit, %d slots, %d blocks%s",
+                             ggml_type_name(t), cols, span ? " (blocks 3 to 16)" : "", per_unit, ring, grid,
+                             pad ? "" : ", x unpadded");
                     close_all(got, span ? ref_span : ref, ROWS, 1e-4, 1, what);
                 }
             }
@@ -520,7 +572,9 @@ static void test_norms_and_elementwise(void)
         cudaFree(dg);
         cudaFree(du);
     }
-    /* n not a multiple of 4: the last 1 to 3 elements by the scalar tail, the rest untouched */
+    /* n not a multiple of 4: the last 1 to 3 elements by the scalar tail, the
+     * rest untouched; f32 to f32, and bf16 to bf16 (the tail's 16-bit loads
+     * and stores) */
     for (int cut = 1; cut <= 3; cut++) {
         const int n = R * D - cut;
         poison(dout, sizeof got);
@@ -533,6 +587,25 @@ static void test_norms_and_elementwise(void)
         int kept = 1;
         for (int i = n; i < R * D; i++) kept &= isnan(got[i]);
         CHECK_MSG(kept, "%s: wrote past its end", what);
+        uint16_t *dg = dev(R * D * 2), *du = dev(R * D * 2), h[R * D], gh[R * D], uh[R * D];
+        CHECK(cuda_to_16bit(dg, GGML_TYPE_BF16, dx, R * D, 0) == cudaSuccess);
+        CHECK(cuda_to_16bit(du, GGML_TYPE_BF16, dr, R * D, 0) == cudaSuccess);
+        down(gh, dg, sizeof gh);
+        down(uh, du, sizeof uh);
+        float g16[R * D], u16[R * D];
+        for (int i = 0; i < R * D; i++) g16[i] = bf16_to_fp32(gh[i]), u16[i] = bf16_to_fp32(uh[i]);
+        cpu_silu_mul(want, g16, u16, n);
+        poison(dout, sizeof got);
+        CHECK(cuda_glu(dout, GGML_TYPE_BF16, dg, du, GGML_TYPE_BF16, n, 0, 0) == cudaSuccess);
+        down(h, dout, sizeof h);
+        for (int i = 0; i < R * D; i++) got[i] = bf16_to_fp32(h[i]);
+        snprintf(what, sizeof what, "silu_mul of %d elements, bf16", n);
+        close_all(got, want, n, 1.0 / 256, 1e-3, what);
+        kept = 1;
+        for (int i = n; i < R * D; i++) kept &= h[i] == 0xffff;
+        CHECK_MSG(kept, "%s: wrote past its end", what);
+        cudaFree(dg);
+        cudaFree(du);
     }
     cudaMemcpy(dout, xs, sizeof xs, cudaMemcpyHostToDevice);
     CHECK(cuda_softcap(dout, R * D, 0.7f, 0) == cudaSuccess);
@@ -794,6 +867,7 @@ int main(void)
     cudaGetDeviceProperties(&p, 0);
     printf("device: %s (sm_%d%d)\n", p.name, p.major, p.minor);
     test_matvec_and_gemm();
+    test_matvec_wide();
     test_decode_ring();
     test_decode_choice();
     test_embed();

@@ -55,15 +55,16 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
     return s;
 }
 
-/* Shared memory: a phase's input vector (room for mat.cuh's padding);
+/* Shared memory: a phase's input vector (padded in the quantized kernel);
  * attention's queries and the warps' partial states; the merge's vector,
  * split weights and sums. */
 static size_t smem_floats(const cuda_decode_args *a, int grid)
 {
     size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
     size_t max_split = (size_t)per_group(grid, a->n_kv);
-    size_t vec = (size_t)xpad(a->n_embd > a->n_ff ? a->n_embd : a->n_ff);
-    size_t merge = (size_t)xpad((int)(hpg * hd)) + 2 * hpg * max_split + hpg;
+    const int widest = a->n_embd > a->n_ff ? a->n_embd : a->n_ff, pad = !a->float_weights;
+    size_t vec = (size_t)(pad ? xpad(widest) : widest);
+    size_t merge = (size_t)(pad ? xpad((int)(hpg * hd)) : (int)(hpg * hd)) + 2 * hpg * max_split + hpg;
     size_t att = hpg * hd + NW * hpg * (hd + 2);
     if (merge > vec) vec = merge;
     return vec > att ? vec : att;
@@ -792,12 +793,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 #undef SUB
 }
 
-static __host__ __device__ constexpr bool float_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
-
 /* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x with W's rows streamed
  * through the ring as the step's phases stream theirs, unit u being row u
- * (R 1, as Wo and down) or the row pair (u, rows - 1 - u) (R 2). */
-template <int RING, int R>
+ * (R 1, as Wo and down) or the row pair (u, rows - 1 - u) (R 2); x padded
+ * in shared memory when PAD, as the quantized layouts' kernel has it (for
+ * every matrix of the model, 16/32-bit ones included). */
+template <int RING, int R, bool PAD>
 static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __grid_constant__ cuda_mat W,
                                                                          const float *x, float *y, int b0, int nb)
 {
@@ -806,8 +807,7 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     const ring_span sp = {nb, (int)(W.cols / 32), b0};
     char *ring = dyn + (size_t)warp * RING * SLOT_BYTES;
     float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
-    const bool pad = !float_layout(W.type); /* as in the decode kernel that reads W's layout */
-    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[pad ? xpad(i) : i] = x[i];
+    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[xat<PAD>(i)] = x[i];
     __syncthreads();
     const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW;
     const int n_units = (int)(R == 2 ? (W.rows + 1) / 2 : W.rows);
@@ -824,8 +824,8 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     };
     ring_cursor c;
     TYPE_DISPATCH(W.type, (ring_start<RING, TYPE, R>(ring, c, first, n_units, stride, sp, rows_of, lane)));
-    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, R, !float_layout(TYPE)>(ring, c, first, n_units, stride, sp, xs,
-                                                                        rows_of, done, lane)));
+    TYPE_DISPATCH(W.type, (ring_run<RING, TYPE, R, PAD>(ring, c, first, n_units, stride, sp, xs, rows_of, done,
+                                                        lane)));
 }
 
 /* A warp's ring slots, for all warps of a block. */
@@ -847,16 +847,17 @@ static cudaError_t allow_smem(const void *k, size_t dyn)
 }
 
 extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows,
-                                               int grid, int ring)
+                                               int grid, int ring, int pad)
 {
     typedef void (*matvec_fn)(const cuda_mat, const float *, float *, int, int);
-    const matvec_fn pairs[3] = {ring_matvec_kernel<1, 2>, ring_matvec_kernel<2, 2>, ring_matvec_kernel<4, 2>};
-    const matvec_fn single[3] = {ring_matvec_kernel<1, 1>, ring_matvec_kernel<2, 1>, ring_matvec_kernel<4, 1>};
+#define RING_MV(R, P) {ring_matvec_kernel<1, R, P>, ring_matvec_kernel<2, R, P>, ring_matvec_kernel<4, R, P>}
+    const matvec_fn pairs[2][3] = {RING_MV(2, 0), RING_MV(2, 1)}, single[2][3] = {RING_MV(1, 0), RING_MV(1, 1)};
+#undef RING_MV
     const int d = ring == 1 ? 0 : ring == 2 ? 1 : ring == 4 ? 2 : -1;
     if (d < 0 || (rows != 1 && rows != 2) || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols)
         return cudaErrorInvalidValue;
-    const matvec_fn k = (rows == 2 ? pairs : single)[d];
-    size_t smem = ring_bytes(ring) + (size_t)xpad(nb * 32) * sizeof(float);
+    const matvec_fn k = (rows == 2 ? pairs : single)[pad != 0][d];
+    size_t smem = ring_bytes(ring) + (size_t)(pad ? xpad(nb * 32) : nb * 32) * sizeof(float);
     cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;
     k<<<grid, THREADS, smem>>>(*W, x, y, b0, nb);
@@ -917,6 +918,8 @@ static int layout_ok(uint32_t t)
     return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0 || t == T_Q4_K || t == T_Q6_K || t == T_F16 || t == T_BF16 ||
            t == T_F32;
 }
+
+static int float_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
 
 static int mat_ok(const cuda_mat *W, int64_t rows, int64_t cols)
 {

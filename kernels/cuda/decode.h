@@ -89,12 +89,14 @@ cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
 /* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x (W->rows outputs, x of
  * 32 nb) with W's rows read as the step reads its weights: through each
  * warp's ring of `ring` slots (4, 2 or 1), `rows` rows a unit (1 as Wo and
- * down, 2 as Q/K/V, gate/up and the LM head), on grid blocks of the step's size.
+ * down, 2 as Q/K/V, gate/up and the LM head), on grid blocks of the step's size,
+ * x padded in shared memory when pad (as the kernel for quantized layouts
+ * has it) or not (as the one for 16/32-bit models).
  * cudaErrorInvalidValue for another depth or rows or a span outside W;
  * cudaErrorNotSupported when the ring does not fit in the device's shared
  * memory. */
 cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows, int grid,
-                                    int ring);
+                                    int ring, int pad);
 /* For the benchmark: the time of one of the step's grid barriers (grid
  * blocks, nothing else running), the fastest of 5 runs of n barriers. */
 cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);

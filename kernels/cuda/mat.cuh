@@ -30,8 +30,9 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
 
 /* Dot products of R rows (of one layout; each row may come from its own
  * matrix of the same width) with xs, over the column blocks [b0, b0 + nb)
- * of 32; xs[xat<PAD>(c)] is column 32 * b0 + c. One warp; every lane gets
- * the sums.
+ * of 32; xs[xat<PAD>(c)] is column 32 * b0 + c (batch_use takes PAD;
+ * rows_dot and rows_finish, matvec.cu's, always pad). One warp; every lane
+ * gets the sums.
  * A lane's unit of work is 16 bytes of a row:
  *   Q4_0/Q4_1/Q4_K: a block's nibbles: byte j holds elements j (low
  *              nibble) and j + 16 (high);
@@ -106,7 +107,7 @@ static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R],
 }
 
 /* acc[k] += the batch's units of row k times xs. */
-template <int TYPE, int R, bool PAD = true>
+template <int TYPE, int R, bool PAD>
 static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float *xs, int n, int u0, int lane,
                                                  float (&acc)[R])
 {
@@ -192,10 +193,10 @@ static __device__ __forceinline__ void rows_finish(const cuda_mat *const (&W)[R]
     float acc[R];
 #pragma unroll
     for (int k = 0; k < R; k++) acc[k] = 0.0f;
-    batch_use<TYPE, R>(b, xs, n, 0, lane, acc);
+    batch_use<TYPE, R, true>(b, xs, n, 0, lane, acc);
     for (int u0 = WARP * wbatch<R>::U; u0 < n; u0 += WARP * wbatch<R>::U) {
         batch_load<TYPE, R>(W, row, b0, n, u0, lane, b);
-        batch_use<TYPE, R>(b, xs, n, u0, lane, acc);
+        batch_use<TYPE, R, true>(b, xs, n, u0, lane, acc);
     }
 #pragma unroll
     for (int k = 0; k < R; k++) out[k] = warp_sum(acc[k]);

@@ -68,6 +68,27 @@ static __global__ void matvec_kernel(mv_args a)
     }
 }
 
+/* matvec_kernel<TYPE> with smem bytes of x: past the 48 KiB a block may
+ * have without asking (rows wider than about 10,900 columns, padded; a
+ * feed-forward of 11,008 is one), the kernel is let have more first;
+ * cudaErrorInvalidValue beyond what a block may have at all. */
+template <int TYPE> static cudaError_t run(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const mv_args &a)
+{
+    if (smem + 1024 > 48 * 1024) { /* 1 KiB: more than the kernel's static arrays */
+        int dev = 0, optin = 0;
+        cudaFuncAttributes fa;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+        if (e == cudaSuccess) e = cudaFuncGetAttributes(&fa, matvec_kernel<TYPE>);
+        if (e != cudaSuccess) return e;
+        if (fa.sharedSizeBytes + smem > (size_t)optin) return cudaErrorInvalidValue;
+        e = cudaFuncSetAttribute(matvec_kernel<TYPE>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+    }
+    matvec_kernel<TYPE><<<grid, block, smem, s>>>(a);
+    return cudaGetLastError();
+}
+
 static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const float *norm_w, float eps,
                           const float *const *bias, float *const *y, int accumulate, int swiglu, cudaStream_t stream)
 {
@@ -92,19 +113,17 @@ static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const
     if (swiglu) total = a.rows[0];
     dim3 grid((total + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(ROWS_PER_BLOCK * WARP);
     size_t smem = (size_t)xpad(a.cols) * sizeof(float);
-    if (smem > 48 * 1024) return cudaErrorInvalidValue; /* wider rows need the opt-in; none here yet */
     switch (W[0]->type) {
-    case T_Q4_0: matvec_kernel<T_Q4_0><<<grid, block, smem, stream>>>(a); break;
-    case T_Q4_1: matvec_kernel<T_Q4_1><<<grid, block, smem, stream>>>(a); break;
-    case T_Q8_0: matvec_kernel<T_Q8_0><<<grid, block, smem, stream>>>(a); break;
-    case T_Q4_K: matvec_kernel<T_Q4_K><<<grid, block, smem, stream>>>(a); break;
-    case T_Q6_K: matvec_kernel<T_Q6_K><<<grid, block, smem, stream>>>(a); break;
-    case T_F16: matvec_kernel<T_F16><<<grid, block, smem, stream>>>(a); break;
-    case T_BF16: matvec_kernel<T_BF16><<<grid, block, smem, stream>>>(a); break;
-    case T_F32: matvec_kernel<T_F32><<<grid, block, smem, stream>>>(a); break;
+    case T_Q4_0: return run<T_Q4_0>(grid, block, smem, stream, a);
+    case T_Q4_1: return run<T_Q4_1>(grid, block, smem, stream, a);
+    case T_Q8_0: return run<T_Q8_0>(grid, block, smem, stream, a);
+    case T_Q4_K: return run<T_Q4_K>(grid, block, smem, stream, a);
+    case T_Q6_K: return run<T_Q6_K>(grid, block, smem, stream, a);
+    case T_F16: return run<T_F16>(grid, block, smem, stream, a);
+    case T_BF16: return run<T_BF16>(grid, block, smem, stream, a);
+    case T_F32: return run<T_F32>(grid, block, smem, stream, a);
     default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }
 
 extern "C" cudaError_t cuda_matvec(const cuda_mat *W, const float *x, const float *bias, float *y, int accumulate,
