@@ -83,4 +83,19 @@ static __device__ __forceinline__ void store_act(void *out, uint32_t type, size_
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
+/* Lets kernel k have all the dynamic shared memory a block may have beside
+ * its static arrays (so that sessions of different models can share it);
+ * cudaErrorNotSupported when dyn bytes of it do not fit. */
+static inline cudaError_t allow_smem(const void *k, size_t dyn)
+{
+    int dev = 0, optin = 0;
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncGetAttributes(&fa, k);
+    if (e != cudaSuccess) return e;
+    if (fa.sharedSizeBytes + dyn > (size_t)optin) return cudaErrorNotSupported;
+    return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - (int)fa.sharedSizeBytes);
+}
+
 #endif

@@ -831,21 +831,6 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
 /* A warp's ring slots, for all warps of a block. */
 static size_t ring_bytes(int ring) { return (size_t)NW * ring * SLOT_BYTES; }
 
-/* Lets kernel k have all the dynamic shared memory a block may have beside
- * its static arrays (so that sessions of different models can share it);
- * cudaErrorNotSupported when dyn bytes of it do not fit. */
-static cudaError_t allow_smem(const void *k, size_t dyn)
-{
-    int dev = 0, optin = 0;
-    cudaFuncAttributes fa;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    if (e == cudaSuccess) e = cudaFuncGetAttributes(&fa, k);
-    if (e != cudaSuccess) return e;
-    if (fa.sharedSizeBytes + dyn > (size_t)optin) return cudaErrorNotSupported;
-    return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - (int)fa.sharedSizeBytes);
-}
-
 extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows,
                                                int grid, int ring, int pad)
 {

@@ -75,15 +75,8 @@ static __global__ void matvec_kernel(mv_args a)
 template <int TYPE> static cudaError_t run(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const mv_args &a)
 {
     if (smem + 1024 > 48 * 1024) { /* 1 KiB: more than the kernel's static arrays */
-        int dev = 0, optin = 0;
-        cudaFuncAttributes fa;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-        if (e == cudaSuccess) e = cudaFuncGetAttributes(&fa, matvec_kernel<TYPE>);
-        if (e != cudaSuccess) return e;
-        if (fa.sharedSizeBytes + smem > (size_t)optin) return cudaErrorInvalidValue;
-        e = cudaFuncSetAttribute(matvec_kernel<TYPE>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
+        cudaError_t e = allow_smem((const void *)matvec_kernel<TYPE>, smem);
+        if (e != cudaSuccess) return e == cudaErrorNotSupported ? cudaErrorInvalidValue : e;
     }
     matvec_kernel<TYPE><<<grid, block, smem, s>>>(a);
     return cudaGetLastError();
