@@ -63,8 +63,8 @@ static size_t smem_floats(const cuda_decode_args *a, int grid)
     size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
     size_t max_split = (size_t)per_group(grid, a->n_kv);
     const int widest = a->n_embd > a->n_ff ? a->n_embd : a->n_ff, pad = !a->float_weights;
-    size_t vec = (size_t)(pad ? xpad(widest) : widest);
-    size_t merge = (size_t)(pad ? xpad((int)(hpg * hd)) : (int)(hpg * hd)) + 2 * hpg * max_split + hpg;
+    size_t vec = (size_t)xat(widest, pad);
+    size_t merge = (size_t)xat((int)(hpg * hd), pad) + 2 * hpg * max_split + hpg;
     size_t att = hpg * hd + NW * hpg * (hd + 2);
     if (merge > vec) vec = merge;
     return vec > att ? vec : att;
@@ -144,7 +144,7 @@ static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, f
 }
 
 /* v[i] = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
- * added in order), n a multiple of 4: sm[xat<PAD>(i)] = v[i] * w[i] (w
+ * added in order), n a multiple of 4: sm[xat(i, PAD)] = v[i] * w[i] (w
  * NULL: 1), and v is written to out when it is set. Returns the thread's
  * sum of v[i]^2. Every load of a thread's batch is issued before the first
  * is used: one L2 round trip per batch, not one per element. */
@@ -183,7 +183,7 @@ static __device__ __forceinline__ float stage_vec(float *sm, const float *src, i
         for (int j = 0; j < 2; j++) {
             int i = i0 + j * THREADS;
             if (i >= n4) break;
-            ((float4 *)sm)[xat<PAD>(4 * i) / 4] =
+            ((float4 *)sm)[xat(4 * i, PAD) / 4] =
                 make_float4(v[j].x * wv[j].x, v[j].y * wv[j].y, v[j].z * wv[j].z, v[j].w * wv[j].w);
             if (out) ((float4 *)out)[i] = v[j];
             ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
@@ -515,7 +515,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 for (int i = tid; i < d; i += THREADS) {
                     float v = mat_at(E, tok, i) * a.embd_scale;
                     if (bid == 0) x_a[i] = v;
-                    sm[xat<PAD>(i)] = v * __ldg(L->attn_norm + i);
+                    sm[xat(i, PAD)] = v * __ldg(L->attn_norm + i);
                     ss += v * v;
                 }
             } else {
@@ -659,7 +659,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 if (item != bid) wo_start(item);
                 if (r0 >= r1) continue;
                 /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
-                float *wf = sm + xat<PAD>(cols), *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
+                float *wf = sm + xat(cols, PAD), *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
                 for (int i = tid; i < hpg * n_split; i += THREADS) {
                     const float *e = part + ((size_t)(g * hpg + i / n_split) * max_split + i % n_split) * (hd + 2);
                     wf[i] = __ldcg(e);
@@ -685,7 +685,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     float A = 0.0f;
 #pragma unroll 8
                     for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * __ldcg(pp + (size_t)s * (hd + 2));
-                    sm[xat<PAD>(i)] = A / lsum[h];
+                    sm[xat(i, PAD)] = A / lsum[h];
                 }
                 __syncthreads();
                 auto done = [&](int r, const float (&o)[1]) {
@@ -807,7 +807,7 @@ static __global__ void __launch_bounds__(THREADS, 1) ring_matvec_kernel(const __
     const ring_span sp = {nb, (int)(W.cols / 32), b0};
     char *ring = dyn + (size_t)warp * RING * SLOT_BYTES;
     float *xs = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
-    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[xat<PAD>(i)] = x[i];
+    for (int i = threadIdx.x; i < 32 * nb; i += THREADS) xs[xat(i, PAD)] = x[i];
     __syncthreads();
     const int first = blockIdx.x * NW + warp, stride = gridDim.x * NW;
     const int n_units = (int)(R == 2 ? (W.rows + 1) / 2 : W.rows);
@@ -842,7 +842,7 @@ extern "C" cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb
     if (d < 0 || (rows != 1 && rows != 2) || b0 < 0 || nb < 1 || (int64_t)(b0 + nb) * 32 > W->cols)
         return cudaErrorInvalidValue;
     const matvec_fn k = (rows == 2 ? pairs : single)[pad != 0][d];
-    size_t smem = ring_bytes(ring) + (size_t)(pad ? xpad(nb * 32) : nb * 32) * sizeof(float);
+    size_t smem = ring_bytes(ring) + (size_t)xat(nb * 32, pad) * sizeof(float);
     cudaError_t e = allow_smem((const void *)k, smem);
     if (e != cudaSuccess) return e;
     k<<<grid, THREADS, smem>>>(*W, x, y, b0, nb);

@@ -30,7 +30,7 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
 
 /* Dot products of R rows (of one layout; each row may come from its own
  * matrix of the same width) with xs, over the column blocks [b0, b0 + nb)
- * of 32; xs[xat<PAD>(c)] is column 32 * b0 + c (batch_use takes PAD;
+ * of 32; xs[xat(c, PAD)] is column 32 * b0 + c (batch_use takes PAD;
  * rows_dot and rows_finish, matvec.cu's, always pad). One warp; every lane
  * gets the sums.
  * A lane's unit of work is 16 bytes of a row:
@@ -48,7 +48,8 @@ static __device__ __forceinline__ float mat_at(const cuda_mat &W, int64_t r, int
  * lane of a load on the same 4 banks (an 8-way conflict; Q8 4-way,
  * F16/BF16 2-way, F32 none). */
 static __host__ __device__ __forceinline__ int xpad(int i) { return i + (i >> 5) * 4; }
-template <bool PAD> static __host__ __device__ __forceinline__ int xat(int i) { return PAD ? xpad(i) : i; }
+/* element i's place in xs, padded or not */
+static __host__ __device__ __forceinline__ int xat(int i, bool pad) { return pad ? xpad(i) : i; }
 
 template <int R>
 struct wbatch {
@@ -117,7 +118,7 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
         int u = u0 + lane + WARP * j;
         if (u >= n) break;
         if (Q4) {
-            const float *xl = xs + xat<PAD>(32 * u), *xh = xl + 16;
+            const float *xl = xs + xat(32 * u, PAD), *xh = xl + 16;
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 uint32_t words[4] = {b.v[j][k].x, b.v[j][k].y, b.v[j][k].z, b.v[j][k].w};
@@ -146,7 +147,7 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
                 }
             }
         } else if (Q8) {
-            const float *xp = xs + xat<PAD>(32 * (u >> 1)) + (u & 1) * 16;
+            const float *xp = xs + xat(32 * (u >> 1), PAD) + (u & 1) * 16;
 #pragma unroll
             for (int k = 0; k < R; k++) {
                 uint32_t words[4] = {b.v[j][k].x, b.v[j][k].y, b.v[j][k].z, b.v[j][k].w};
@@ -161,13 +162,13 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
                 acc[k] += b.sd[j][k] * s;
             }
         } else if (TYPE == T_F32) {
-            float4 xv = *(const float4 *)(xs + xat<PAD>(4 * u));
+            float4 xv = *(const float4 *)(xs + xat(4 * u, PAD));
 #pragma unroll
             for (int k = 0; k < R; k++)
                 acc[k] += __uint_as_float(b.v[j][k].x) * xv.x + __uint_as_float(b.v[j][k].y) * xv.y +
                           __uint_as_float(b.v[j][k].z) * xv.z + __uint_as_float(b.v[j][k].w) * xv.w;
         } else { /* F16, BF16 */
-            const float *xp = xs + xat<PAD>(8 * u);
+            const float *xp = xs + xat(8 * u, PAD);
             float4 x0 = *(const float4 *)xp, x1 = *(const float4 *)(xp + 4);
             float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
