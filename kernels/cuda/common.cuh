@@ -71,12 +71,17 @@ static __device__ __forceinline__ float gelu_tanh(float g)
     return 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g)));
 }
 
+/* v as fp16 (type T_F16) or bf16 (otherwise) bits, rounded to nearest */
+static __device__ __forceinline__ uint16_t to_16bit(uint32_t type, float v)
+{
+    return type == T_F16 ? __half_as_ushort(__float2half_rn(v)) : __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+
 /* Element i of an activation buffer of ggml type `type`: f32, or the
  * 16-bit input of a GEMM, fp16 or bf16, rounded to nearest. */
 static __device__ __forceinline__ void store_act(void *out, uint32_t type, size_t i, float v)
 {
-    if (type == T_F16) ((__half *)out)[i] = __float2half_rn(v);
-    else if (type == T_BF16) ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    if (type == T_F16 || type == T_BF16) ((uint16_t *)out)[i] = to_16bit(type, v);
     else ((float *)out)[i] = v;
 }
 

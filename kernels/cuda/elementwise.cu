@@ -21,10 +21,7 @@ static __global__ void dequant_kernel(cuda_mat W)
 {
     int64_t total = W.rows * W.cols;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = mat_at(W, i / W.cols, i % W.cols);
-        if (W.gemm_type == T_F16) ((__half *)W.gemm)[i] = __float2half_rn(v);
-        else if (W.gemm_type == T_BF16) ((__nv_bfloat16 *)W.gemm)[i] = __float2bfloat16_rn(v);
-        else ((float *)W.gemm)[i] = v;
+        store_act(W.gemm, W.gemm_type, (size_t)i, mat_at(W, i / W.cols, i % W.cols));
     }
 }
 
@@ -70,11 +67,9 @@ static __global__ void glu_kernel(void *out, uint32_t out_type, const void *g, c
         if (out_type == T_F32) {
             ((float4 *)out)[i] = make_float4(v[0], v[1], v[2], v[3]);
         } else {
-            uint16_t h[4];
-            for (int k = 0; k < 4; k++)
-                h[k] = out_type == T_F16 ? __half_as_ushort(__float2half_rn(v[k]))
-                                         : __bfloat16_as_ushort(__float2bfloat16_rn(v[k]));
-            ((uint2 *)out)[i] = make_uint2(h[0] | (uint32_t)h[1] << 16, h[2] | (uint32_t)h[3] << 16);
+            const uint32_t h[4] = {to_16bit(out_type, v[0]), to_16bit(out_type, v[1]), to_16bit(out_type, v[2]),
+                                   to_16bit(out_type, v[3])};
+            ((uint2 *)out)[i] = make_uint2(h[0] | h[1] << 16, h[2] | h[3] << 16);
         }
     }
     const int64_t t = n / 4 * 4 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
