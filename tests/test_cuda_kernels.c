@@ -42,6 +42,12 @@ static void down(void *h, const void *d, size_t bytes)
     CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
 }
 
+/* out[i] = h[i] read as fp16 (type GGML_TYPE_F16) or bf16 (otherwise) */
+static void from_16bit(float *out, const uint16_t *h, size_t n, uint32_t type)
+{
+    for (size_t i = 0; i < n; i++) out[i] = type == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+}
+
 /* |a - b| <= tol * (|b| + scale) for all, NaN never passes. scale is the
  * size of the values, so that results near zero are held to the absolute
  * float noise of the whole computation (the GPU's expf/erff/sincos differ
@@ -207,8 +213,10 @@ static void test_matvec_and_gemm(void)
                 double u = gt == GGML_TYPE_BF16 ? 1.0 / 256 : 1.0 / 2048, worst = 0;
                 int bad = 0;
                 for (int i = 0; i < NT * ROWS; i++) {
-                    double v = gt == GGML_TYPE_BF16 ? bf16_to_fp32(h16[i]) : fp16_to_fp32(h16[i]);
-                    double e = (fabs(v - plain[i]) - 1e-5 * (mag[i] + 1)) / (u * (fabs(plain[i]) + mag[i]) + 1e-30);
+                    float v;
+                    from_16bit(&v, h16 + i, 1, gt);
+                    double e = (fabs((double)v - plain[i]) - 1e-5 * (mag[i] + 1)) /
+                               (u * (fabs(plain[i]) + mag[i]) + 1e-30);
                     bad += !(e <= 2.0);
                     worst = e > worst ? e : worst;
                 }
@@ -258,10 +266,10 @@ static void test_matvec_and_gemm(void)
                                 /* the single product's index: W2 and xh2 are W and xh reversed */
                                 const int i = b2 ? (NT - 1 - tk) * ROWS + ROWS - 1 - r : tk * ROWS + r;
                                 const int o2 = b2 * NT * ROWS + tk * ROWS + r;
-                                double v = !k16 ? pair[o2]
-                                           : gt == GGML_TYPE_BF16 ? bf16_to_fp32(pair16[o2]) : fp16_to_fp32(pair16[o2]);
+                                float v = pair[o2];
+                                if (k16) from_16bit(&v, pair16 + o2, 1, gt);
                                 double bound = (k16 ? 2 * u * (fabs(plain[i]) + mag[i]) : 0) + 1e-5 * (mag[i] + 1);
-                                bad2 += !(fabs(v - plain[i]) <= bound);
+                                bad2 += !(fabs((double)v - plain[i]) <= bound);
                             }
                     CHECK_MSG(bad2 == 0, "%s: %d of %d paired products (%s) differ from the single ones", what, bad2,
                               2 * NT * ROWS, ggml_type_name(yt));
@@ -528,14 +536,14 @@ static void test_norms_and_elementwise(void)
         CHECK(cuda_rmsnorm(dout, t16[k], dx, NULL, dw, R, D, 1e-5f, 0) == cudaSuccess);
         for (int r = 0; r < R; r++) cpu_rmsnorm(want + r * D, xs + r * D, w, D, 1e-5f);
         down(h, dout, sizeof h);
-        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        from_16bit(got, h, R * D, t16[k]);
         snprintf(what, sizeof what, "rmsnorm to %s", ggml_type_name(t16[k]));
         close_all(got, want, R * D, u, 1e-3, what);
         cudaMemset(dout, 0xff, sizeof got);
         CHECK(cuda_glu(dout, t16[k], dx, dr, GGML_TYPE_F32, R * D, 0, 0) == cudaSuccess);
         cpu_silu_mul(want, xs, res, R * D);
         down(h, dout, sizeof h);
-        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        from_16bit(got, h, R * D, t16[k]);
         snprintf(what, sizeof what, "silu_mul to %s", ggml_type_name(t16[k]));
         close_all(got, want, R * D, u, 1e-3, what);
         /* from 16-bit gate and up (a prompt's GEMMs store them so), to 16 bits
@@ -546,10 +554,8 @@ static void test_norms_and_elementwise(void)
         CHECK(cuda_to_16bit(du, t16[k], dr, R * D, 0) == cudaSuccess);
         down(gh, dg, sizeof gh);
         down(uh, du, sizeof uh);
-        for (int i = 0; i < R * D; i++) {
-            g16[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(gh[i]) : bf16_to_fp32(gh[i]);
-            u16[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(uh[i]) : bf16_to_fp32(uh[i]);
-        }
+        from_16bit(g16, gh, R * D, t16[k]);
+        from_16bit(u16, uh, R * D, t16[k]);
         for (int gelu = 0; gelu < 2; gelu++) {
             if (gelu) cpu_gelu_tanh_mul(want, g16, u16, R * D);
             else cpu_silu_mul(want, g16, u16, R * D);
@@ -562,7 +568,7 @@ static void test_norms_and_elementwise(void)
         CHECK(cuda_glu(dg, t16[k], dg, du, t16[k], R * D, 0, 0) == cudaSuccess); /* in place */
         cpu_silu_mul(want, g16, u16, R * D);
         down(h, dg, sizeof h);
-        for (int i = 0; i < R * D; i++) got[i] = t16[k] == GGML_TYPE_F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+        from_16bit(got, h, R * D, t16[k]);
         snprintf(what, sizeof what, "silu_mul from and to %s, in place", ggml_type_name(t16[k]));
         close_all(got, want, R * D, u, 1e-3, what);
         /* refused: in place into another element size (threads would race), an unaligned array, a bad type */
@@ -593,12 +599,13 @@ static void test_norms_and_elementwise(void)
         down(gh, dg, sizeof gh);
         down(uh, du, sizeof uh);
         float g16[R * D], u16[R * D];
-        for (int i = 0; i < R * D; i++) g16[i] = bf16_to_fp32(gh[i]), u16[i] = bf16_to_fp32(uh[i]);
+        from_16bit(g16, gh, R * D, GGML_TYPE_BF16);
+        from_16bit(u16, uh, R * D, GGML_TYPE_BF16);
         cpu_silu_mul(want, g16, u16, n);
         poison(dout, sizeof got);
         CHECK(cuda_glu(dout, GGML_TYPE_BF16, dg, du, GGML_TYPE_BF16, n, 0, 0) == cudaSuccess);
         down(h, dout, sizeof h);
-        for (int i = 0; i < R * D; i++) got[i] = bf16_to_fp32(h[i]);
+        from_16bit(got, h, R * D, GGML_TYPE_BF16);
         snprintf(what, sizeof what, "silu_mul of %d elements, bf16", n);
         close_all(got, want, n, 1.0 / 256, 1e-3, what);
         kept = 1;
