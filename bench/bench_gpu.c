@@ -122,6 +122,8 @@ static double gemm_peak(cudaDataType_t dt)
 
 typedef struct {
     float *q, *kc, *vc, *out;
+    void *scratch;
+    size_t scratch_bytes;
     int *pos, n, nh, nkv, hd, tensor_cores;
 } attn_job;
 
@@ -129,8 +131,8 @@ static int attention_op(void *ctx)
 {
     attn_job *j = ctx;
     cudaError_t e = j->tensor_cores
-                        ? cuda_prompt_attention(j->out, j->q, j->kc, j->vc, j->pos, j->n, j->nh, j->nkv, j->hd, 1, 0, 0,
-                                                0.125f, 0)
+                        ? cuda_prompt_attention(j->out, 0, j->q, j->kc, j->vc, j->scratch, j->scratch_bytes, j->n, 0,
+                                                j->n, j->nh, j->nkv, j->hd, 1, 0, 0, 0.125f, 0)
                         : cuda_attention_split(j->out, NULL, j->q, j->kc, j->vc, j->pos, j->n, j->nh, j->nkv, j->hd, 1,
                                                0, 0, 0.125f, 1, 0);
     return e != cudaSuccess;
@@ -151,6 +153,8 @@ static void prompt_attention_times(int nh, int nkv, int hd, double us[2], double
         cudaMalloc((void **)&j.kc, cn * 4) || cudaMalloc((void **)&j.vc, cn * 4) ||
         cudaMalloc((void **)&j.pos, sizeof *j.pos))
         goto done;
+    j.scratch_bytes = cuda_prompt_attention_scratch(N, N, nh, nkv, hd);
+    if (j.scratch_bytes && cudaMalloc(&j.scratch, j.scratch_bytes)) goto done;
     /* small values (the bits of 0x3c3c3c3c, 0.0115) keep every score finite */
     cudaMemset(j.q, 0x3c, qn * 4);
     cudaMemset(j.kc, 0x3c, cn * 4);
@@ -171,6 +175,7 @@ done:
     cudaFree(j.kc);
     cudaFree(j.vc);
     cudaFree(j.pos);
+    cudaFree(j.scratch);
 }
 
 int main(int argc, char **argv)

@@ -78,6 +78,8 @@ typedef struct {
     float *k_cache, *v_cache;  /* (n_layer, n_ctx, kv_dim) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *part;               /* attention partials of a split decode step */
+    void *att16;               /* cuda_prompt_attention's scratch (NULL: the model's prompts do not use it) */
+    size_t att16_bytes;
     int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
     void **pairs;              /* per layer, cuda_gemm_pair's pointers: K and V, gate and up (PAIR_PTRS) */
@@ -399,7 +401,7 @@ static void cuda_session_free(hrt_session *s)
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
-                   c->fused_timing, c->pairs};
+                   c->fused_timing, c->pairs, c->att16};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -425,8 +427,13 @@ static int cuda_session_init(hrt_session *s)
     /* at least 2, so that a one-token micro-batch is always a call's last */
     int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
     size_t pairs = (size_t)hp->n_layer * PAIR_PTRS * sizeof(void *);
+    /* the tensor-core prompt attention's scratch, for models whose prompt products run in 16 bits */
+    const cu_model *cm0 = m->backend_state;
+    int prompt16 = 0;
+    for (int l = 0; l < hp->n_layer; l++) prompt16 |= cm0->layers[l].wq.gemm_type != GGML_TYPE_F32;
+    c->att16_bytes = prompt16 ? cuda_prompt_attention_scratch(s->n_ctx, ub, hp->n_head, hp->n_head_kv, hp->head_dim) : 0;
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
-                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs;
+                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes;
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -456,6 +463,7 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
     CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
     CK(cudaMalloc((void **)&c->pairs, pairs));
+    if (c->att16_bytes) CK(cudaMalloc(&c->att16, c->att16_bytes));
     void **hpairs = malloc(pairs);
     if (!hpairs) return hrt_err(HRT_E_NOMEM, "out of memory");
     for (int l = 0; l < hp->n_layer; l++) {
@@ -538,17 +546,26 @@ static cudaError_t residual_product(cu_session *c, const cuda_mat *W, const floa
     return e == cudaSuccess ? cuda_add(c->x, c->xb, (int64_t)n * d, c->stream) : e;
 }
 
-/* Attention of the n new tokens over the layer's cache: a prompt whose
- * products run in 16 bits takes the tensor cores where its head size
- * allows, everything else the f32 kernels (a split decode step for n = 1). */
-static cudaError_t attention(const hrt_model *m, const cu_layer *L, cu_session *c, const float *kc, const float *vc,
-                             int n, int window)
+/* Attention of the n new tokens at position pos over the layer's cache,
+ * into c->att: a prompt whose products run in 16 bits takes the tensor
+ * cores where its head size allows, and then writes its result straight
+ * into c->xh in Wo's 16-bit type when Wo's product reads that (*in_xh set);
+ * everything else takes the f32 kernels (a split decode step for n = 1). */
+static cudaError_t attention(const hrt_model *m, const hrt_session *s, const cu_layer *L, const float *kc,
+                             const float *vc, int n, int pos, int window, int *in_xh)
 {
     const hparams *hp = &m->hp;
-    if (n > 1 && L->wq.gemm_type != GGML_TYPE_F32) {
-        cudaError_t e = cuda_prompt_attention(c->att, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv,
-                                              hp->head_dim, 1, 0, window, hp->attn_scale, c->stream);
-        if (e != cudaErrorNotSupported) return e;
+    cu_session *c = s->state;
+    *in_xh = 0;
+    if (n > 1 && L->wq.gemm_type != GGML_TYPE_F32 && c->att16) {
+        int to16 = gemm16(n, &L->wo, &L->wo, &L->wo) != GGML_TYPE_F32;
+        cudaError_t e = cuda_prompt_attention(to16 ? c->xh : (void *)c->att, to16 ? L->wo.gemm_type : GGML_TYPE_F32,
+                                              c->q, kc, vc, c->att16, c->att16_bytes, s->n_ctx, pos, n, hp->n_head,
+                                              hp->n_head_kv, hp->head_dim, 1, 0, window, hp->attn_scale, c->stream);
+        if (e != cudaErrorNotSupported) {
+            *in_xh = to16 && e == cudaSuccess;
+            return e;
+        }
     }
     return cuda_attention_split(c->att, c->part, c->q, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hp->head_dim,
                                 1, 0, window, hp->attn_scale, n == 1 ? c->n_split : 1, c->stream);
@@ -610,8 +627,9 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         RUN(cuda_rope_store(c->q, c->k, c->v, rope_bias ? L->bq : NULL, rope_bias ? L->bk : NULL,
                             rope_bias ? L->bv : NULL, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
                             swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
-        RUN(attention(m, L, c, kc, vc, n, swa ? hp->n_swa : 0));
-        RUN(residual_product(c, &L->wo, c->att, L->attn_post_norm, n, d, hp->norm_eps));
+        int in_xh;
+        RUN(attention(m, s, L, kc, vc, n, *c->h_pos, swa ? hp->n_swa : 0, &in_xh));
+        RUN(residual_product(c, &L->wo, in_xh ? NULL : c->att, L->attn_post_norm, n, d, hp->norm_eps));
         if (n == 1 && L->gate.type == L->up.type) {
             RUN(cuda_matvec_glu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, gelu, c->hb, st));
             RUN(residual_product(c, &L->down, c->hb, L->ffn_post_norm, n, d, hp->norm_eps));

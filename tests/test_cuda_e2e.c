@@ -423,7 +423,12 @@ static void test_fused_all(void)
  * tokens (micro-batches of 2,048 and 52, the first leaving no logits)
  * against two calls of 1,050 (one micro-batch each) on the GPU, and against
  * the CPU backend; tiny Llama (f32 prompt products and attention) and tiny
- * Qwen2 (bf16 products, tensor-core attention). */
+ * Qwen2 (bf16 products, tensor-core attention). The f32 path gives each
+ * query the same sums however the prompt is cut; the tensor-core attention
+ * splits a long query block's keys between two thread blocks where the
+ * device has room, and which blocks it splits depends on the cut, so Qwen2's
+ * logits move by the bf16 rounding of activations (1.5e-3 of the largest
+ * measured on an H100, 0 with the split turned off): 1e-2 there. */
 static void test_long_prompt(void)
 {
     enum { N = 2100 };
@@ -455,7 +460,8 @@ static void test_long_prompt(void)
         double big = max_abs(lc, nv), d_ab = max_abs_diff(la, lb, nv), d_ac = max_abs_diff(la, lc, nv);
         printf("%s, a %d-token prompt: one call vs two %.2e, vs the CPU %.2e of the largest logit\n", tiny[i], N,
                d_ab / big, d_ac / big);
-        CHECK_MSG(d_ab <= 1e-3 * big, "%s: %d tokens in one call and in two differ by %.2e", tiny[i], N, d_ab / big);
+        double tol_ab = i == 0 ? 1e-3 : 1e-2;
+        CHECK_MSG(d_ab <= tol_ab * big, "%s: %d tokens in one call and in two differ by %.2e", tiny[i], N, d_ab / big);
         CHECK_MSG(d_ac <= 5e-2 * big, "%s: %d tokens on the GPU and the CPU differ by %.2e", tiny[i], N, d_ac / big);
         free(la);
         free(lb);

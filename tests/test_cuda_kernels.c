@@ -805,8 +805,12 @@ static void test_argmax(void)
 
 /* The tensor-core prompt attention against the CPU reference: fp16
  * operands with f32 sums, so within 3e-3 of (|want| + 1) on values and
- * outputs in [-1, 1]. Cache rows past the last query hold NaN: a kernel
- * that let one into a result would fail. */
+ * outputs in [-1, 1] (f32 results; fp16 and bf16 results add their own
+ * rounding). Cache rows past the last query hold NaN: a kernel that let one
+ * into a result would fail. On a device of more than a few multiprocessors
+ * the cases with long query blocks and few heads split those blocks between
+ * two thread blocks (merged by the later one); those whose longest block
+ * has one or two tiles of keys, and the one with 144 heads, do not. */
 static void test_prompt_attention(void)
 {
     /* big: a key row past fp16's range (7e4 > 65504; 0 = none): the queries
@@ -818,51 +822,87 @@ static void test_prompt_attention(void)
         float qscale, scale;
         const char *what;
         int big;
+        uint32_t out;
     } cases[] = {
-        {9, 3, 64, 0, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, a 200-token prompt", 0},
-        {9, 3, 64, 261, 77, 1, 0, 0, 4.0f, 0.125f, "hd 64, 77 queries after 261 (peaked scores)", 0},
-        {9, 3, 64, 261, 77, 1, 0, 100, 1.0f, 0.3f, "hd 64, window 100, scale 0.3", 0},
-        {9, 3, 64, 0, 100, 0, 150, 0, 1.0f, 0.125f, "hd 64, bidirectional over 150 rows", 0},
-        {4, 2, 128, 37, 130, 1, 0, 0, 2.0f, 0.088f, "hd 128, 130 queries after 37", 0},
-        {4, 2, 16, 5, 70, 1, 0, 0, 1.0f, 0.25f, "hd 16", 0},
-        {4, 2, 32, 0, 33, 1, 0, 20, 1.0f, 0.177f, "hd 32, window 20", 0},
-        {14, 2, 64, 1, 1, 1, 0, 0, 1.0f, 0.125f, "one query, 7 heads a group", 0},
-        {4, 2, 64, 0, 130, 1, 0, 0, 1.0f, 0.125f, "queries before a key past fp16's range", 100},
+        {9, 3, 64, 0, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, a 200-token prompt", 0, GGML_TYPE_F32},
+        {9, 3, 64, 261, 77, 1, 0, 0, 4.0f, 0.125f, "hd 64, 77 queries after 261 (peaked scores)", 0, GGML_TYPE_F32},
+        {9, 3, 64, 261, 77, 1, 0, 100, 1.0f, 0.3f, "hd 64, window 100, scale 0.3", 0, GGML_TYPE_F32},
+        {9, 3, 64, 0, 100, 0, 150, 0, 1.0f, 0.125f, "hd 64, bidirectional over 150 rows", 0, GGML_TYPE_F32},
+        {4, 2, 128, 37, 130, 1, 0, 0, 2.0f, 0.088f, "hd 128, 130 queries after 37", 0, GGML_TYPE_F32},
+        {4, 2, 16, 5, 70, 1, 0, 0, 1.0f, 0.25f, "hd 16", 0, GGML_TYPE_F32},
+        {4, 2, 32, 0, 33, 1, 0, 20, 1.0f, 0.177f, "hd 32, window 20", 0, GGML_TYPE_F32},
+        {14, 2, 64, 1, 1, 1, 0, 0, 1.0f, 0.125f, "one query, 7 heads a group", 0, GGML_TYPE_F32},
+        {4, 2, 64, 0, 130, 1, 0, 0, 1.0f, 0.125f, "queries before a key past fp16's range", 100, GGML_TYPE_F32},
+        {2, 1, 64, 900, 300, 1, 0, 0, 1.0f, 0.125f, "2 heads, 300 queries after 900", 0, GGML_TYPE_F32},
+        {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads (no block split)", 0, GGML_TYPE_F32},
+        {9, 3, 64, 40, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in bf16", 0, GGML_TYPE_BF16},
+        {4, 2, 128, 0, 150, 1, 0, 0, 1.0f, 0.088f, "hd 128, results in fp16", 0, GGML_TYPE_F16},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         int nh = cases[ci].nh, nkv = cases[ci].nkv, hd = cases[ci].hd, n = cases[ci].n, pos0 = cases[ci].pos0;
         int rows = cases[ci].causal ? pos0 + n : cases[ci].kv_len, n_ctx = rows + 40;
-        size_t qn = (size_t)n * nh * hd, cn = (size_t)n_ctx * nkv * hd;
+        uint32_t ot = cases[ci].out;
+        size_t qn = (size_t)n * nh * hd, cn = (size_t)n_ctx * nkv * hd, ob = qn * (ot == GGML_TYPE_F32 ? 4 : 2);
         float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
         float *got = malloc(qn * sizeof *got), *want = malloc(qn * sizeof *want);
+        uint16_t *got16 = malloc(qn * sizeof *got16);
         fill(q, qn, cases[ci].qscale);
         fill(kc, cn, 1);
         fill(vc, cn, 1);
         for (size_t i = (size_t)rows * nkv * hd; i < cn; i++) kc[i] = vc[i] = NAN;
         for (int i = 0; i < nkv * hd && cases[ci].big; i++) kc[(size_t)cases[ci].big * nkv * hd + i] = 7e4f;
         float *dq = dev_from(q, qn * sizeof *q), *dk = dev_from(kc, cn * sizeof *kc), *dv = dev_from(vc, cn * sizeof *vc);
-        int *dpos = dev_from(&pos0, sizeof pos0);
-        float *dout = dev(qn * sizeof *got);
-        poison(dout, qn * sizeof *got);
-        cudaError_t e = cuda_prompt_attention(dout, dq, dk, dv, cases[ci].causal ? dpos : NULL, n, nh, nkv, hd,
+        size_t sb = cuda_prompt_attention_scratch(n_ctx, n, nh, nkv, hd);
+        void *dout = dev(ob), *scratch = dev(sb);
+        poison(dout, ob);
+        poison(scratch, sb); /* whatever a caller's scratch holds */
+        cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd,
                                               cases[ci].causal, cases[ci].kv_len, cases[ci].window, cases[ci].scale, 0);
         CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
-        down(got, dout, qn * sizeof *got);
+        if (ot == GGML_TYPE_F32) {
+            down(got, dout, ob);
+        } else {
+            down(got16, dout, ob);
+            from_16bit(got, got16, qn, ot);
+        }
         ref_attention_w(want, q, kc, vc, pos0, n, nh, nkv, hd, cases[ci].causal, cases[ci].kv_len, cases[ci].window,
                         cases[ci].scale);
         char what[128];
         snprintf(what, sizeof what, "prompt attention on the tensor cores (%s)", cases[ci].what);
         /* with a big key, the queries from it on are only held to be finite */
         size_t checked = cases[ci].big ? (size_t)cases[ci].big * nh * hd : qn, bad = 0;
-        close_all(got, want, checked, 3e-3, 1, what);
+        close_all(got, want, checked, ot == GGML_TYPE_BF16 ? 7e-3 : ot == GGML_TYPE_F16 ? 4e-3 : 3e-3, 1, what);
         for (size_t i = checked; i < qn; i++) bad += !isfinite(got[i]);
         CHECK_MSG(bad == 0, "%s: %zu non-finite outputs", what, bad);
-        free(q); free(kc); free(vc); free(got); free(want);
-        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dpos); cudaFree(dout);
+        if (ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
+            float *again = malloc(qn * sizeof *again);
+            poison(dout, ob);
+            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+                                        cases[ci].scale, 0) == cudaSuccess);
+            down(again, dout, ob);
+            CHECK_MSG(memcmp(again, got, qn * sizeof *got) == 0, "prompt attention: a second call differs");
+            free(again);
+        }
+        free(q); free(kc); free(vc); free(got); free(want); free(got16);
+        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dout); cudaFree(scratch);
     }
     /* what it does not take is refused before any launch */
-    CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) == cudaErrorNotSupported);
-    CHECK(cuda_prompt_attention(NULL, NULL, NULL, NULL, NULL, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) == cudaErrorInvalidValue);
+    char one;
+    size_t need = cuda_prompt_attention_scratch(8, 4, 4, 2, 64);
+    CHECK(need > 0 && cuda_prompt_attention_scratch(8, 4, 4, 2, 80) == 0);
+    CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) ==
+          cudaErrorNotSupported);
+    CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) ==
+          cudaErrorInvalidValue);
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need - 1, 8, 0, 4, 4, 2, 64, 1, 0, 0, 0.1f, 0) ==
+                  cudaErrorInvalidValue, "prompt attention: too little scratch is refused");
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 5, 4, 4, 2, 64, 1, 0, 0, 0.1f, 0) ==
+                  cudaErrorInvalidValue, "prompt attention: queries past the cache's rows are refused");
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 64, 0, 9, 0, 0.1f, 0) ==
+                  cudaErrorInvalidValue, "prompt attention: kv_len past the cache's rows is refused");
+    CHECK_MSG(cuda_prompt_attention(NULL, GGML_TYPE_Q8_0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 64, 1, 0, 0,
+                                    0.1f, 0) == cudaErrorInvalidValue,
+              "prompt attention: an output type other than f32, fp16 or bf16 is refused");
     CHECK(cudaGetLastError() == cudaSuccess);
 }
 

@@ -53,7 +53,7 @@ static __device__ __forceinline__ float block_max(float v, float *scratch)
 
 /* The first key a query sees: a sliding window keeps the latest window of
  * its len keys (0 = no window). */
-static __device__ __forceinline__ int window_start(int len, int window)
+static __host__ __device__ __forceinline__ int window_start(int len, int window)
 {
     return window > 0 && len > window ? len - window : 0;
 }

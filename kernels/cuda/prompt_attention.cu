@@ -2,12 +2,17 @@
 
 #include "common.cuh"
 
-/* A block takes 16 * NW consecutive queries of one head, 16 per warp; tiles
- * of BK keys and their values go through shared memory as fp16, each row
- * padded by 8 halves so that ldmatrix's eight 16-byte rows fall in distinct
- * banks. While a tile is multiplied, the next one's f32 rows are already
- * loading into registers (PT float4 a thread for the keys, PT for the
- * values), so a block has a tile of loads in flight behind its products.
+#include <atomic>
+#include <climits>
+
+/* A block takes BQ = 16 * MT * NW consecutive queries of one head, 16 * MT
+ * per warp (MT row tiles of 16: two while the head is narrow enough for
+ * their accumulators to stay in registers, so that each fragment of keys
+ * or values read from shared memory serves two products). Tiles of BK keys
+ * and their values stream from the fp16 scratch into shared memory through
+ * cp.async, STAGES tiles deep, so that a block has two tiles of loads in
+ * flight behind its products and one barrier a tile; each row is padded by
+ * 8 halves so that ldmatrix's eight 16-byte rows fall in distinct banks.
  *
  * Fragment layouts are PTX's for mma.m16n8k16 (PTX ISA, "Matrix Fragments
  * for mma.m16n8k16"): with g = lane / 4 and c = 2 * (lane % 4), a thread
@@ -17,23 +22,26 @@
  * the product with the values (FlashAttention-2 keeps P in registers the
  * same way). Scores are kept in base 2: q is scaled by scale * log2(e). */
 #ifndef NW
-#define NW 4 /* -DNW=8 measured: see docs/PERFORMANCE.md */
+#define NW 4
 #endif
+#define STAGES 3
 #define LOG2E 1.4426950408889634f
 
 template <int HD> struct tiles {
     enum {
-        BQ = 16 * NW,
-        /* at most 8 float4 of keys and 8 of values a thread in flight */
-        BK = 8 * 4 * NW * WARP / HD > 64 ? 64 : 8 * 4 * NW * WARP / HD,
-        PT = BK * HD / 4 / (NW * WARP),
-        LD = HD + 8,
+        MT = HD <= 64 ? 2 : 1,
+        BQ = 16 * MT * NW,
+        BK = HD <= 64 ? 64 : 32,
+        LD = HD + 8,    /* halves a shared row */
+        TILE = BK * LD, /* halves a tile of keys or of values */
+        CH = HD / 8,    /* 16-byte pieces a row */
     };
 };
 
-/* The instructions below need sm_80 (fp16 m16n8k16, cvt.satfinite.f16x2)
- * or sm_75 (ldmatrix); cuda_prompt_attention refuses older devices, and a
- * build for them (-DCMAKE_CUDA_ARCHITECTURES=70) compiles these as traps. */
+/* The instructions below need sm_80 (fp16 m16n8k16, cp.async,
+ * cvt.satfinite.f16x2) or sm_75 (ldmatrix); cuda_prompt_attention refuses
+ * older devices, and a build for them (-DCMAKE_CUDA_ARCHITECTURES=70)
+ * compiles these as traps. */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #define PRE_SM80 1
 #else
@@ -42,7 +50,7 @@ template <int HD> struct tiles {
 
 /* a in the low half, b in the high one, rounded to nearest; values past
  * fp16's range saturate to +-65504 instead of becoming inf (an inf key in a
- * shared tile would turn 0 * inf into NaN for the queries that skip it) */
+ * tile would turn 0 * inf into NaN for the queries that skip it) */
 static __device__ __forceinline__ uint32_t pack_half2(float a, float b)
 {
     uint32_t r = 0;
@@ -51,6 +59,14 @@ static __device__ __forceinline__ uint32_t pack_half2(float a, float b)
 #else
     asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(b), "f"(a));
 #endif
+    return r;
+}
+
+/* 2^x; -inf gives 0 */
+static __device__ __forceinline__ float ex2(float x)
+{
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(x));
     return r;
 }
 
@@ -88,199 +104,441 @@ template <int TRANS> static __device__ __forceinline__ void ldsm_x4(uint32_t r[4
 #endif
 }
 
-/* The f32 key and value rows j0 .. j0 + BK - 1 of head kvh into registers;
- * rows at or past end read as zeros (they may be outside the cache, and a
- * zero weight times a NaN would still be NaN). */
-template <int HD>
-static __device__ __forceinline__ void tile_load(float4 (&kr)[tiles<HD>::PT], float4 (&vr)[tiles<HD>::PT],
-                                                 const float *kc, const float *vc, int kv_dim, int kvh, int j0,
-                                                 int end)
+/* 16 bytes from global to shared memory without registers; only the first
+ * bytes (0 or 16) are read, the rest is zero-filled */
+static __device__ __forceinline__ void cp_async16(__half *dst, const __half *src, int bytes)
 {
+#if PRE_SM80
+    __trap();
+#else
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(a), "l"(src), "r"(bytes) : "memory");
+#endif
+}
+
+static __device__ __forceinline__ void cp_async_commit()
+{
+#if !PRE_SM80
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+/* waits until at most N of this thread's groups are still in flight */
+template <int N> static __device__ __forceinline__ void cp_async_wait()
+{
+#if !PRE_SM80
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+/* The fp16 key and value rows j0 .. j0 + BK - 1 of head kvh into a stage;
+ * rows at or past end are zeros (a zero weight times a NaN would still be
+ * NaN, and the scratch may hold anything there). */
+template <int HD>
+static __device__ __forceinline__ void tile_load(__half *ks, __half *vs, const __half *kh, const __half *vh,
+                                                 int kv_dim, int kvh, int j0, int end)
+{
+    typedef tiles<HD> T;
+    enum { PIECES = T::BK * T::CH, IT = (PIECES + NW * WARP - 1) / (NW * WARP) };
 #pragma unroll
-    for (int u = 0; u < tiles<HD>::PT; u++) {
-        int e = (threadIdx.x + u * NW * WARP) * 4, j = j0 + e / HD;
-        kr[u] = vr[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (j < end) {
-            size_t off = (size_t)j * kv_dim + kvh * HD + e % HD;
-            kr[u] = *(const float4 *)(kc + off);
-            vr[u] = *(const float4 *)(vc + off);
-        }
+    for (int it = 0; it < IT; it++) {
+        int u = threadIdx.x + it * NW * WARP, r = u / T::CH, p = u % T::CH, j = j0 + r, ok = j < end;
+        if (PIECES % (NW * WARP) && u >= PIECES) break;
+        size_t off = ok ? (size_t)j * kv_dim + kvh * HD + p * 8 : 0;
+        cp_async16(ks + r * T::LD + p * 8, kh + off, ok ? 16 : 0);
+        cp_async16(vs + r * T::LD + p * 8, vh + off, ok ? 16 : 0);
     }
 }
 
-template <int HD>
-static __device__ __forceinline__ void tile_store(__half *ks, __half *vs, const float4 (&kr)[tiles<HD>::PT],
-                                                  const float4 (&vr)[tiles<HD>::PT])
+/* two adjacent outputs of a row as f32, fp16 or bf16 */
+static __device__ __forceinline__ void store2(void *out, uint32_t type, size_t i, float a, float b)
 {
-#pragma unroll
-    for (int u = 0; u < tiles<HD>::PT; u++) {
-        int e = (threadIdx.x + u * NW * WARP) * 4, o = e / HD * tiles<HD>::LD + e % HD;
-        *(uint2 *)(ks + o) = make_uint2(pack_half2(kr[u].x, kr[u].y), pack_half2(kr[u].z, kr[u].w));
-        *(uint2 *)(vs + o) = make_uint2(pack_half2(vr[u].x, vr[u].y), pack_half2(vr[u].z, vr[u].w));
-    }
+    if (type == T_F32) *(float2 *)((float *)out + i) = make_float2(a, b);
+    else if (type == T_F16) *(__half2 *)((__half *)out + i) = __floats2half2_rn(a, b);
+    else *(__nv_bfloat162 *)((__nv_bfloat16 *)out + i) = __floats2bfloat162_rn(a, b);
+}
+
+
+/* What a launch covers, the same on the host and on the device: a query
+ * block with more than `split` tiles of keys is taken by two blocks, each
+ * with half of them, whose results the later one merges. */
+struct job {
+    int pos0, n, causal, kv_len, window, kv_rows, nqb, split;
+};
+
+/* query block b's keys [*start, *end) and their count of tiles */
+template <int HD> static __host__ __device__ __forceinline__ int block_tiles(const job &jb, int b, int *start, int *end)
+{
+    typedef tiles<HD> T;
+    int t0 = b * T::BQ;
+    *end = min(jb.causal ? jb.pos0 + min(t0 + T::BQ, jb.n) : jb.kv_len, jb.kv_rows);
+    *start = window_start(jb.causal ? jb.pos0 + t0 + 1 : jb.kv_len, jb.window);
+    return *end > *start ? (*end - *start + T::BK - 1) / T::BK : 0;
+}
+
+/* floats of one half's partial result: each thread's accumulators (float4
+ * each) and its rows' (max, sum) pairs, both in thread-major order */
+template <int HD> static __host__ __device__ constexpr int part_floats()
+{
+    return NW * WARP * (tiles<HD>::MT * HD / 8 * 4 + 2 * 2 * tiles<HD>::MT);
 }
 
 template <int HD>
 static __global__ void __launch_bounds__(NW *WARP)
-    prompt_attention_kernel(float *out, const float *q, const float *kc, const float *vc, const int *pos_p, int n,
-                            int n_head, int n_kv, int causal, int kv_len, int window, float qscale)
+    prompt_attention_kernel(void *out, uint32_t out_type, const float *q, const __half *kh, const __half *vh,
+                            float *part, int *count, job jb, int n_head, int n_kv, float qscale)
 {
     typedef tiles<HD> T;
-    enum { BQ = T::BQ, BK = T::BK, PT = T::PT, LD = T::LD, KS = HD / 16, NKT = BK / 8, NDT = HD / 8 };
-    __shared__ __align__(16) __half ks[BK * LD], vs[BK * LD];
+    enum { MT = T::MT, BQ = T::BQ, BK = T::BK, LD = T::LD, KS = HD / 16, NKT = BK / 8, NDT = HD / 8, R = 2 * MT };
+    extern __shared__ __align__(16) __half stage[]; /* STAGES x (keys, values) */
+    __shared__ int merges;
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, g = lane / 4, c = 2 * (lane % 4), mi = lane / 8;
-    int h = blockIdx.y, kvh = h / (n_head / n_kv), q_dim = n_head * HD, kv_dim = n_kv * HD;
-    /* the blocks with the most keys (the last queries) start first */
-    int t0 = (gridDim.x - 1 - blockIdx.x) * BQ, tw = t0 + 16 * warp;
-    int pos0 = causal ? *pos_p : 0;
-    /* the block's keys: from the first query's window to the last query */
-    int end = causal ? pos0 + min(t0 + BQ, n) : kv_len;
-    int start = window_start(causal ? pos0 + t0 + 1 : kv_len, window);
-    /* this warp's keys, and its rows g and g + 8: [lo, hi) each */
-    int w_lo = window_start(causal ? pos0 + tw + 1 : kv_len, window), w_hi = causal ? min(pos0 + tw + 16, end) : end;
-    int hi_a = causal ? min(pos0 + tw + g + 1, end) : end, hi_b = causal ? min(pos0 + tw + g + 9, end) : end;
-    int lo_a = window_start(causal ? pos0 + tw + g + 1 : kv_len, window);
-    int lo_b = window_start(causal ? pos0 + tw + g + 9 : kv_len, window);
-
-    /* the warp's 16 queries as A fragments (rows past n read row n - 1) */
-    uint32_t qa[KS][4];
-    const float *qra = q + (size_t)min(tw + g, n - 1) * q_dim + h * HD;
-    const float *qrb = q + (size_t)min(tw + g + 8, n - 1) * q_dim + h * HD;
-#pragma unroll
-    for (int k = 0; k < KS; k++) {
-        float2 a0 = *(const float2 *)(qra + 16 * k + c), b0 = *(const float2 *)(qrb + 16 * k + c);
-        float2 a1 = *(const float2 *)(qra + 16 * k + c + 8), b1 = *(const float2 *)(qrb + 16 * k + c + 8);
-        qa[k][0] = pack_half2(a0.x * qscale, a0.y * qscale);
-        qa[k][1] = pack_half2(b0.x * qscale, b0.y * qscale);
-        qa[k][2] = pack_half2(a1.x * qscale, a1.y * qscale);
-        qa[k][3] = pack_half2(b1.x * qscale, b1.y * qscale);
+    int h = blockIdx.x, kvh = h / (n_head / n_kv), q_dim = n_head * HD, kv_dim = n_kv * HD;
+    const int n = jb.n, causal = jb.causal, kv_len = jb.kv_len, window = jb.window, pos0 = causal ? jb.pos0 : 0;
+    /* this block's query block b and half of its tiles (-1: all), counted
+     * from the last query block, the one with the most keys, which starts first */
+    int item = blockIdx.y, b = jb.nqb - 1, start = 0, end = 0, nt = 0, half = -1;
+    for (;; b--) {
+        nt = block_tiles<HD>(jb, b, &start, &end);
+        int parts = nt > jb.split ? 2 : 1;
+        if (item < parts || b == 0) {
+            half = parts == 2 ? item : -1;
+            break;
+        }
+        item -= parts;
     }
-    float o[NDT][4], m_a = -INFINITY, m_b = -INFINITY, l_a = 0.0f, l_b = 0.0f;
+    const int i_lo = half == 1 ? nt / 2 : 0, i_hi = half == 0 ? nt / 2 : nt;
+    int t0 = b * BQ, tw = t0 + 16 * MT * warp;
+    /* this warp's keys, and those of its rows tw + 8 r + g: [lo, hi) each */
+    int w_lo = window_start(causal ? pos0 + tw + 1 : kv_len, window);
+    int w_hi = causal ? min(pos0 + tw + 16 * MT, end) : end;
+    int lo[R], hi[R];
 #pragma unroll
-    for (int d = 0; d < NDT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+    for (int r = 0; r < R; r++) {
+        int t = tw + 8 * r + g;
+        lo[r] = window_start(causal ? pos0 + t + 1 : kv_len, window);
+        hi[r] = causal ? min(pos0 + t + 1, end) : end;
+    }
 
-    float4 kr[PT], vr[PT];
-    tile_load<HD>(kr, vr, kc, vc, kv_dim, kvh, start, end);
-    /* (double-buffered tiles with one barrier each were measured slower) */
-    for (int j0 = start; j0 < end; j0 += BK) {
-        __syncthreads(); /* the previous tile is no longer read */
-        tile_store<HD>(ks, vs, kr, vr);
-        __syncthreads();
-        if (j0 + BK < end) tile_load<HD>(kr, vr, kc, vc, kv_dim, kvh, j0 + BK, end);
-        if (j0 < w_hi && j0 + BK > w_lo) { /* a key of this tile for the warp's queries */
-            float s[NKT][4];
+    /* the warp's queries as A fragments (rows past n read row n - 1) */
+    uint32_t qa[MT][KS][4];
 #pragma unroll
-            for (int t = 0; t < NKT; t++) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++) {
+        const float *qra = q + (size_t)min(tw + 16 * mt + g, n - 1) * q_dim + h * HD;
+        const float *qrb = q + (size_t)min(tw + 16 * mt + g + 8, n - 1) * q_dim + h * HD;
 #pragma unroll
-            for (int k = 0; k < KS; k++)
+        for (int k = 0; k < KS; k++) {
+            float2 a0 = *(const float2 *)(qra + 16 * k + c), b0 = *(const float2 *)(qrb + 16 * k + c);
+            float2 a1 = *(const float2 *)(qra + 16 * k + c + 8), b1 = *(const float2 *)(qrb + 16 * k + c + 8);
+            qa[mt][k][0] = pack_half2(a0.x * qscale, a0.y * qscale);
+            qa[mt][k][1] = pack_half2(b0.x * qscale, b0.y * qscale);
+            qa[mt][k][2] = pack_half2(a1.x * qscale, a1.y * qscale);
+            qa[mt][k][3] = pack_half2(b1.x * qscale, b1.y * qscale);
+        }
+    }
+    float o[MT][NDT][4], m[R], l[R];
 #pragma unroll
-                for (int t = 0; t < NKT; t += 2) {
-                    /* matrices: keys t*8 + {0..7, 8..15} x dims 16k + {0..7, 8..15} */
-                    uint32_t b[4];
-                    ldsm_x4<0>(b, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
-                    mma_16816(s[t], qa[k], b[0], b[1]);
-                    mma_16816(s[t + 1], qa[k], b[2], b[3]);
+    for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int d = 0; d < NDT; d++) o[mt][d][0] = o[mt][d][1] = o[mt][d][2] = o[mt][d][3] = 0.0f;
+
+#pragma unroll
+    for (int i = 0; i < STAGES - 1; i++) {
+        if (i_lo + i < i_hi)
+            tile_load<HD>(stage + 2 * i * T::TILE, stage + (2 * i + 1) * T::TILE, kh, vh, kv_dim, kvh,
+                          start + (i_lo + i) * BK, end);
+        cp_async_commit();
+    }
+    for (int i = i_lo; i < i_hi; i++) {
+        cp_async_wait<STAGES - 2>(); /* this thread's pieces of tile i have landed */
+        __syncthreads();             /* everyone's have, and tile i - 1's stage is no longer read */
+        if (i + STAGES - 1 < i_hi) {
+            int sb = (i - i_lo + STAGES - 1) % STAGES;
+            tile_load<HD>(stage + 2 * sb * T::TILE, stage + (2 * sb + 1) * T::TILE, kh, vh, kv_dim, kvh,
+                          start + (i + STAGES - 1) * BK, end);
+        }
+        cp_async_commit(); /* (empty groups keep the count that the wait relies on) */
+        const int j0 = start + i * BK;
+        if (j0 >= w_hi || j0 + BK <= w_lo) continue; /* no key of this tile for the warp's queries */
+        const __half *ks = stage + 2 * ((i - i_lo) % STAGES) * T::TILE, *vs = ks + T::TILE;
+        float s[MT][NKT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int t = 0; t < NKT; t++) s[mt][t][0] = s[mt][t][1] = s[mt][t][2] = s[mt][t][3] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < KS; k++)
+#pragma unroll
+            for (int t = 0; t < NKT; t += 2) {
+                /* matrices: keys t*8 + {0..7, 8..15} x dims 16k + {0..7, 8..15} */
+                uint32_t bf[4];
+                ldsm_x4<0>(bf, ks + (t * 8 + (mi / 2) * 8 + lane % 8) * LD + 16 * k + (mi % 2) * 8);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816(s[mt][t], qa[mt][k], bf[0], bf[1]);
+                    mma_16816(s[mt][t + 1], qa[mt][k], bf[2], bf[3]);
                 }
-            if (j0 < lo_b || j0 + BK > hi_a) { /* row b's window starts last, row a's keys end first */
+            }
+        if (j0 < lo[R - 1] || j0 + BK > hi[0]) { /* the last row's window starts last, the first row's keys end first */
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int t = 0; t < NKT; t++)
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        int j = j0 + 8 * t + c + e;
-                        if (j < lo_a || j >= hi_a) s[t][e] = -INFINITY;
-                        if (j < lo_b || j >= hi_b) s[t][2 + e] = -INFINITY;
+                    for (int e = 0; e < 4; e++) {
+                        int j = j0 + 8 * t + c + (e & 1), r = 2 * mt + e / 2;
+                        if (j < lo[r] || j >= hi[r]) s[mt][t][e] = -INFINITY;
                     }
-            }
-            /* online softmax of rows g (a) and g + 8 (b); a row with no key yet
-             * keeps max -inf and takes 0 as its reference */
-            float mx_a = m_a, mx_b = m_b;
+        }
+        /* online softmax of the thread's rows; a row with no key yet keeps
+         * max -inf and takes 0 as its reference */
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            float mx[2] = {m[2 * mt], m[2 * mt + 1]};
 #pragma unroll
             for (int t = 0; t < NKT; t++) {
-                mx_a = fmaxf(mx_a, fmaxf(s[t][0], s[t][1]));
-                mx_b = fmaxf(mx_b, fmaxf(s[t][2], s[t][3]));
+                mx[0] = fmaxf(mx[0], fmaxf(s[mt][t][0], s[mt][t][1]));
+                mx[1] = fmaxf(mx[1], fmaxf(s[mt][t][2], s[mt][t][3]));
+            }
+            float sum[2] = {0.0f, 0.0f}, corr[2], ref[2];
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                mx[e] = fmaxf(mx[e], __shfl_xor_sync(0xffffffffu, mx[e], 1));
+                mx[e] = fmaxf(mx[e], __shfl_xor_sync(0xffffffffu, mx[e], 2));
+                ref[e] = mx[e] == -INFINITY ? 0.0f : mx[e];
+                corr[e] = ex2(m[2 * mt + e] - ref[e]);
+                m[2 * mt + e] = mx[e];
             }
 #pragma unroll
-            for (int x = 1; x < 4; x <<= 1) {
-                mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, x));
-                mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, x));
-            }
-            float ref_a = mx_a == -INFINITY ? 0.0f : mx_a, ref_b = mx_b == -INFINITY ? 0.0f : mx_b;
-            float corr_a = exp2f(m_a - ref_a), corr_b = exp2f(m_b - ref_b);
-            m_a = mx_a;
-            m_b = mx_b;
-            float sum_a = 0.0f, sum_b = 0.0f;
+            for (int t = 0; t < NKT; t++)
 #pragma unroll
-            for (int t = 0; t < NKT; t++) {
-                s[t][0] = exp2f(s[t][0] - ref_a);
-                s[t][1] = exp2f(s[t][1] - ref_a);
-                s[t][2] = exp2f(s[t][2] - ref_b);
-                s[t][3] = exp2f(s[t][3] - ref_b);
-                sum_a += s[t][0] + s[t][1];
-                sum_b += s[t][2] + s[t][3];
-            }
-            l_a = l_a * corr_a + sum_a; /* this thread's columns; the quad's sum comes at the end */
-            l_b = l_b * corr_b + sum_b;
+                for (int e = 0; e < 4; e++) {
+                    s[mt][t][e] = ex2(s[mt][t][e] - ref[e / 2]);
+                    sum[e / 2] += s[mt][t][e];
+                }
+            /* this thread's columns; the quad's sum comes at the end */
+            l[2 * mt] = l[2 * mt] * corr[0] + sum[0];
+            l[2 * mt + 1] = l[2 * mt + 1] * corr[1] + sum[1];
 #pragma unroll
             for (int d = 0; d < NDT; d++) {
-                o[d][0] *= corr_a;
-                o[d][1] *= corr_a;
-                o[d][2] *= corr_b;
-                o[d][3] *= corr_b;
+                o[mt][d][0] *= corr[0];
+                o[mt][d][1] *= corr[0];
+                o[mt][d][2] *= corr[1];
+                o[mt][d][3] *= corr[1];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < BK / 16; k++) {
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                pa[mt][0] = pack_half2(s[mt][2 * k][0], s[mt][2 * k][1]);
+                pa[mt][1] = pack_half2(s[mt][2 * k][2], s[mt][2 * k][3]);
+                pa[mt][2] = pack_half2(s[mt][2 * k + 1][0], s[mt][2 * k + 1][1]);
+                pa[mt][3] = pack_half2(s[mt][2 * k + 1][2], s[mt][2 * k + 1][3]);
             }
 #pragma unroll
-            for (int k = 0; k < BK / 16; k++) {
-                uint32_t pa[4] = {pack_half2(s[2 * k][0], s[2 * k][1]), pack_half2(s[2 * k][2], s[2 * k][3]),
-                                  pack_half2(s[2 * k + 1][0], s[2 * k + 1][1]),
-                                  pack_half2(s[2 * k + 1][2], s[2 * k + 1][3])};
+            for (int d = 0; d < NDT; d += 2) {
+                /* matrices: keys 16k + {0..7, 8..15} x dims d*8 + {0..7, 8..15}, transposed */
+                uint32_t bf[4];
+                ldsm_x4<1>(bf, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
 #pragma unroll
-                for (int d = 0; d < NDT; d += 2) {
-                    /* matrices: keys 16k + {0..7, 8..15} x dims d*8 + {0..7, 8..15}, transposed */
-                    uint32_t b[4];
-                    ldsm_x4<1>(b, vs + (16 * k + (mi % 2) * 8 + lane % 8) * LD + d * 8 + (mi / 2) * 8);
-                    mma_16816(o[d], pa, b[0], b[1]);
-                    mma_16816(o[d + 1], pa, b[2], b[3]);
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816(o[mt][d], pa[mt], bf[0], bf[1]);
+                    mma_16816(o[mt][d + 1], pa[mt], bf[2], bf[3]);
                 }
             }
         }
     }
+    cp_async_wait<0>(); /* nothing may land after the block has gone */
 #pragma unroll
-    for (int x = 1; x < 4; x <<= 1) {
-        l_a += __shfl_xor_sync(0xffffffffu, l_a, x);
-        l_b += __shfl_xor_sync(0xffffffffu, l_b, x);
+    for (int r = 0; r < R; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     }
-    int ta = tw + g, tb = ta + 8;
+    if (half >= 0) {
+        /* Both halves leave their state in the scratch; the later one to
+         * get there (counted through an atomic after a fence, the pattern of
+         * CUDA's threadFenceReduction sample) merges the other's into its
+         * own and writes the result. */
+        enum { NT = NW * WARP, OF = MT * NDT * NT };
+        const size_t slot = (size_t)h * jb.nqb + b;
+        float4 *mo = (float4 *)(part + (2 * slot + half) * part_floats<HD>()),
+               *ot = (float4 *)(part + (2 * slot + 1 - half) * part_floats<HD>());
+        float2 *mml = (float2 *)(mo + OF), *oml = (float2 *)(ot + OF);
 #pragma unroll
-    for (int d = 0; d < NDT; d++) {
-        if (ta < n) *(float2 *)(out + (size_t)ta * q_dim + h * HD + 8 * d + c) = make_float2(o[d][0] / l_a, o[d][1] / l_a);
-        if (tb < n) *(float2 *)(out + (size_t)tb * q_dim + h * HD + 8 * d + c) = make_float2(o[d][2] / l_b, o[d][3] / l_b);
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int d = 0; d < NDT; d++)
+                mo[(mt * NDT + d) * NT + threadIdx.x] = make_float4(o[mt][d][0], o[mt][d][1], o[mt][d][2], o[mt][d][3]);
+#pragma unroll
+        for (int r = 0; r < R; r++) mml[r * NT + threadIdx.x] = make_float2(m[r], l[r]);
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) merges = atomicAdd(count + slot, 1) == 1;
+        __syncthreads();
+        if (!merges) return;
+        __threadfence();
+        /* the same arithmetic whichever half merges, so that equal
+         * inputs give equal bits: half 0's state is always x0 */
+        float c0[R], c1[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            float2 x = __ldcg(oml + r * NT + threadIdx.x);
+            float m0 = half ? x.x : m[r], m1 = half ? m[r] : x.x, l0 = half ? x.y : l[r], l1 = half ? l[r] : x.y;
+            float mx = fmaxf(m0, m1), ref = mx == -INFINITY ? 0.0f : mx;
+            c0[r] = ex2(m0 - ref);
+            c1[r] = ex2(m1 - ref);
+            l[r] = l0 * c0[r] + l1 * c1[r];
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int d = 0; d < NDT; d++) {
+                float4 x = __ldcg(ot + (mt * NDT + d) * NT + threadIdx.x);
+                float y[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float v0 = half ? y[e] : o[mt][d][e], v1 = half ? o[mt][d][e] : y[e];
+                    o[mt][d][e] = v0 * c0[2 * mt + e / 2] + v1 * c1[2 * mt + e / 2];
+                }
+            }
     }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        int ta = tw + 16 * mt + g, tb = ta + 8;
+        float ia = 1.0f / l[2 * mt], ib = 1.0f / l[2 * mt + 1];
+#pragma unroll
+        for (int d = 0; d < NDT; d++) {
+            size_t col = (size_t)h * HD + 8 * d + c;
+            if (ta < n) store2(out, out_type, (size_t)ta * q_dim + col, o[mt][d][0] * ia, o[mt][d][1] * ia);
+            if (tb < n) store2(out, out_type, (size_t)tb * q_dim + col, o[mt][d][2] * ib, o[mt][d][3] * ib);
+        }
+    }
+}
+
+/* The cache rows that some query sees, [window start of the first, end of
+ * the last), rounded to fp16 (saturating) into kh and vh, four values a
+ * thread over a grid that strides; and the merge counters zeroed. */
+static __global__ void to_half_kernel(__half *kh, __half *vh, const float *kc, const float *vc, int *count,
+                                      int n_count, job jb, int kv_dim)
+{
+    int end = min(jb.causal ? jb.pos0 + jb.n : jb.kv_len, jb.kv_rows);
+    int start = window_start(jb.causal ? jb.pos0 + 1 : jb.kv_len, jb.window);
+    size_t lo = (size_t)start * kv_dim / 4, hi = end > start ? (size_t)end * kv_dim / 4 : lo;
+    size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = i0; i < (size_t)n_count; i += step) count[i] = 0;
+    for (size_t i = lo + i0; i < hi; i += step) {
+        float4 k = ((const float4 *)kc)[i], v = ((const float4 *)vc)[i];
+        ((uint2 *)kh)[i] = make_uint2(pack_half2(k.x, k.y), pack_half2(k.z, k.w));
+        ((uint2 *)vh)[i] = make_uint2(pack_half2(v.x, v.y), pack_half2(v.z, v.w));
+    }
+}
+
+/* Where the scratch's parts lie: fp16 keys, fp16 values, partial results
+ * (two halves for each head and query block), merge counters; returns the
+ * bytes. */
+template <int HD>
+static size_t scratch_layout(int kv_rows, int n, int n_head, int n_kv, size_t *part, size_t *count)
+{
+    size_t kv = 2 * (size_t)kv_rows * n_kv * HD * sizeof(__half), slots = (size_t)n_head * ((n + tiles<HD>::BQ - 1) / tiles<HD>::BQ);
+    *part = (kv + 15) / 16 * 16;
+    *count = *part + slots * 2 * part_floats<HD>() * sizeof(float);
+    return *count + slots * sizeof(int);
+}
+
+extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, int head_dim)
+{
+    size_t p, c;
+    switch (head_dim) {
+    case 16: return scratch_layout<16>(kv_rows, n, n_head, n_kv, &p, &c);
+    case 32: return scratch_layout<32>(kv_rows, n, n_head, n_kv, &p, &c);
+    case 64: return scratch_layout<64>(kv_rows, n, n_head, n_kv, &p, &c);
+    case 128: return scratch_layout<128>(kv_rows, n, n_head, n_kv, &p, &c);
+    default: return 0;
+    }
+}
+
+/* Sets up the kernel for HD on the current device once (the shared memory
+ * it asks for) and gives the blocks the device holds at once. */
+template <int HD> static cudaError_t prepare(size_t smem, int *slots)
+{
+    enum { MAX_DEV = 64 };
+    static std::atomic<int> known[MAX_DEV]; /* slots, 0 until found */
+    int dev = 0, sms = 0, per_sm = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    if (dev < MAX_DEV && (*slots = known[dev].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
+    if (smem > 48 * 1024 && (e = allow_smem((const void *)prompt_attention_kernel<HD>, smem)) != cudaSuccess) return e;
+    if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+        (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, prompt_attention_kernel<HD>, NW * WARP, smem)) !=
+            cudaSuccess)
+        return e;
+    *slots = max(1, sms * per_sm);
+    if (dev < MAX_DEV) known[dev].store(*slots, std::memory_order_relaxed);
+    return cudaSuccess;
 }
 
 template <int HD>
-static cudaError_t launch(float *out, const float *q, const float *kc, const float *vc, const int *pos, int n,
-                          int n_head, int n_kv, int causal, int kv_len, int window, float scale, cudaStream_t s)
+static cudaError_t launch(void *out, uint32_t out_type, const float *q, const float *kc, const float *vc,
+                          void *scratch, size_t scratch_bytes, int kv_rows, int pos, int n, int n_head, int n_kv,
+                          int causal, int kv_len, int window, float scale, cudaStream_t s)
 {
-    dim3 grid((n + tiles<HD>::BQ - 1) / tiles<HD>::BQ, n_head);
-    prompt_attention_kernel<HD><<<grid, NW * WARP, 0, s>>>(out, q, kc, vc, pos, n, n_head, n_kv, causal, kv_len,
-                                                           window, scale * LOG2E);
+    typedef tiles<HD> T;
+    size_t part_off, count_off;
+    if (scratch_layout<HD>(kv_rows, n, n_head, n_kv, &part_off, &count_off) > scratch_bytes) return cudaErrorInvalidValue;
+    const size_t smem = STAGES * 2 * T::TILE * sizeof(__half);
+    int slots = 0;
+    cudaError_t e = prepare<HD>(smem, &slots);
+    if (e != cudaSuccess) return e;
+    job jb = {pos, n, causal, kv_len, window, kv_rows, (n + T::BQ - 1) / T::BQ, INT_MAX};
+    int tmax = 0, items = 0, st, en;
+    double total = 0;
+    for (int b = 0; b < jb.nqb; b++) {
+        int nt = block_tiles<HD>(jb, b, &st, &en);
+        tmax = max(tmax, nt);
+        total += (double)nt * n_head;
+    }
+    /* When the device could hold all the work at once with each block
+     * slot getting less than half of the longest query block's tiles (a
+     * prompt of few heads), that block would finish long after the rest:
+     * the longest query blocks are then split in two, none left with more
+     * than about half of the longest's tiles. */
+    if (2 * total / slots < tmax) jb.split = max((tmax + 1) / 2, 2);
+    for (int b = 0; b < jb.nqb; b++) items += block_tiles<HD>(jb, b, &st, &en) > jb.split ? 2 : 1;
+    const int kv_dim = n_kv * HD;
+    __half *kh = (__half *)scratch, *vh = kh + (size_t)kv_rows * kv_dim;
+    int *count = (int *)((char *)scratch + count_off);
+    to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nqb, jb, kv_dim);
+    prompt_attention_kernel<HD><<<dim3(n_head, items), NW * WARP, smem, s>>>(
+        out, out_type, q, kh, vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t cuda_prompt_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
-                                             const int *pos, int n, int n_head, int n_kv, int head_dim, int causal,
+extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,
+                                             const float *v_cache, void *scratch, size_t scratch_bytes, int kv_rows,
+                                             int pos, int n, int n_head, int n_kv, int head_dim, int causal,
                                              int kv_len, int window, float scale, cudaStream_t s)
 {
-    if (n_kv < 1 || n_head % n_kv) return cudaErrorInvalidValue;
+    if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128) return cudaErrorNotSupported;
+    if (n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) || !scratch ||
+        kv_rows < 1 || pos < 0 || (causal && pos + n > kv_rows) || (!causal && (kv_len < 1 || kv_len > kv_rows)))
+        return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
     int dev = 0, major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ||
         major < 8)
         return cudaErrorNotSupported;
+#define LAUNCH(HD)                                                                                                   \
+    launch<HD>(out, out_type, q, k_cache, v_cache, scratch, scratch_bytes, kv_rows, pos, n, n_head, n_kv, causal, \
+               kv_len, window, scale, s)
     switch (head_dim) {
-    case 16: return launch<16>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);
-    case 32: return launch<32>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);
-    case 64: return launch<64>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);
-    case 128: return launch<128>(out, q, k_cache, v_cache, pos, n, n_head, n_kv, causal, kv_len, window, scale, s);
-    default: return cudaErrorNotSupported;
+    case 16: return LAUNCH(16);
+    case 32: return LAUNCH(32);
+    case 64: return LAUNCH(64);
+    default: return LAUNCH(128);
     }
+#undef LAUNCH
 }
