@@ -489,6 +489,60 @@ static void test_mean_rows(void)
     free(x);
 }
 
+/* RMSNorm through both of its kernels: a warp a row (several rows, a
+ * width that is a multiple of 4, aligned buffers) and a block a row (one
+ * row, another width, or a buffer off 16-byte alignment); with the
+ * residual written back, to f32 and to bf16. */
+static void test_rmsnorm_paths(void)
+{
+    static const struct {
+        int rows, dim, offset, residual;
+        uint32_t out;
+        const char *what;
+    } cases[] = {
+        {37, 4100, 0, 1, GGML_TYPE_F32, "37 rows of 4,100 (a warp a row)"},
+        {37, 4100, 0, 0, GGML_TYPE_BF16, "37 rows of 4,100 to bf16"},
+        {1, 576, 0, 1, GGML_TYPE_F32, "one row (a block)"},
+        {3, 66, 0, 1, GGML_TYPE_F32, "3 rows of 66 (a block a row)"},
+        {4, 64, 1, 1, GGML_TYPE_F32, "rows one float off alignment (a block a row)"},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int R = cases[ci].rows, D = cases[ci].dim, off = cases[ci].offset;
+        size_t n = (size_t)R * D;
+        float *x = malloc(n * sizeof *x), *res = malloc(n * sizeof *res), *w = malloc(D * sizeof *w);
+        float *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got), *xs = malloc(n * sizeof *xs);
+        uint16_t *h = malloc(n * sizeof *h);
+        fill(x, n, 3);
+        fill(res, n, 1);
+        fill(w, D, 1);
+        float *dxa = dev((n + off) * sizeof *x), *dra = dev((n + off) * sizeof *x), *dw = dev_from(w, D * sizeof *w);
+        float *dx = dxa + off, *dr = dra + off;
+        void *dout = dev(n * sizeof *got);
+        cudaMemcpy(dx, x, n * sizeof *x, cudaMemcpyHostToDevice);
+        cudaMemcpy(dr, res, n * sizeof *x, cudaMemcpyHostToDevice);
+        poison(dout, n * sizeof *got);
+        CHECK(cuda_rmsnorm(dout, cases[ci].out, dx, cases[ci].residual ? dr : NULL, dw, R, D, 1e-5f, 0) ==
+              cudaSuccess);
+        for (size_t i = 0; i < n; i++) xs[i] = cases[ci].residual ? x[i] + res[i] : x[i];
+        for (int r = 0; r < R; r++) cpu_rmsnorm(want + (size_t)r * D, xs + (size_t)r * D, w, D, 1e-5f);
+        char what[128];
+        snprintf(what, sizeof what, "rmsnorm, %s", cases[ci].what);
+        if (cases[ci].out == GGML_TYPE_F32) {
+            down(got, dout, n * sizeof *got);
+            close_all(got, want, n, 1e-5, 1, what);
+        } else {
+            down(h, dout, n * sizeof *h);
+            from_16bit(got, h, n, cases[ci].out);
+            close_all(got, want, n, 1.0 / 256, 1e-3, what);
+        }
+        down(got, dx, n * sizeof *got);
+        snprintf(what, sizeof what, "rmsnorm's x, %s", cases[ci].what);
+        close_all(got, xs, n, 1e-6, 1e-6, what);
+        free(x); free(res); free(w); free(want); free(got); free(xs); free(h);
+        cudaFree(dxa); cudaFree(dra); cudaFree(dw); cudaFree(dout);
+    }
+}
+
 static void test_norms_and_elementwise(void)
 {
     enum { R = 5, D = 576 };
@@ -661,6 +715,12 @@ static void ref_attention(float *out, const float *q, const float *kc, const flo
     ref_attention_w(out, q, kc, vc, pos0, n, nh, nkv, hd, causal, kv_len, 0, 1.0f / sqrtf((float)hd));
 }
 
+/* The f32 attention kernels' results are sums of a few hundred weighted
+ * values in [-1, 1]: their rounding is about 1e-7 of those values' scale,
+ * not of the result, which can be near zero. A floor of 1e-2 in
+ * close_all's scale allows 1e-6 absolute (a floor of 1e-3 failed on one
+ * value of 2,880, off by 4.2e-7, once the inputs changed). */
+#define ATT_FLOOR 1e-2
 static void test_rope_and_attention(void)
 {
     enum { NH = 9, NKV = 3, HD = 64, NCTX = 300, N = 5, POS0 = 261 };
@@ -722,7 +782,7 @@ static void test_rope_and_attention(void)
         CHECK(cuda_attention(datt, dq, dkc, dvc, dpos, N, NH, NKV, HD, 1, 0, 0, sc0, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
         down(att, datt, sizeof att);
-        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (causal, grouped heads)");
+        close_all(att, ref, N * q_dim, 1e-4, ATT_FLOOR, "attention (causal, grouped heads)");
         /* version 2, whole and split over the keys (flash-decoding) */
         float *dpart = dev(sizeof(float) * N * NH * 64 * (HD + 2));
         ref_attention(ref, wq, kc, vc, POS0, N, NH, NKV, HD, 1, 0);
@@ -735,7 +795,7 @@ static void test_rope_and_attention(void)
             down(att, datt, sizeof att);
             char what[64];
             snprintf(what, sizeof what, "attention v2 (causal, %d splits)", ns);
-            close_all(att, ref, N * q_dim, 1e-4, 1e-3, what);
+            close_all(att, ref, N * q_dim, 1e-4, ATT_FLOOR, what);
         }
         /* a sliding window of 100 keys and another scale (Gemma's local
          * layers), through every kernel: v1, v2 whole and split, prefill */
@@ -753,21 +813,21 @@ static void test_rope_and_attention(void)
             down(att, datt, sizeof att);
             char what[64];
             snprintf(what, sizeof what, "attention, window 100 (kernel %d)", kind);
-            close_all(att, ref_w, (kind == 1 || kind == 2 ? 1 : N) * q_dim, 1e-4, 1e-3, what);
+            close_all(att, ref_w, (kind == 1 || kind == 2 ? 1 : N) * q_dim, 1e-4, ATT_FLOOR, what);
         }
         free(ref_w);
         poison(datt, sizeof att);
         CHECK(cuda_attention_split(datt, NULL, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0, sc0, 1, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
         down(att, datt, sizeof att);
-        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention v2 (bidirectional)");
+        close_all(att, ref, N * q_dim, 1e-4, ATT_FLOOR, "attention v2 (bidirectional)");
         cudaFree(dpart);
         /* bidirectional over a fixed length (the encoder) */
         poison(datt, sizeof att);
         CHECK(cuda_attention(datt, dq, dkc, dvc, NULL, N, NH, NKV, HD, 0, 37, 0, sc0, 0) == cudaSuccess);
         ref_attention(ref, wq, kc, vc, 0, N, NH, NKV, HD, 0, 37);
         down(att, datt, sizeof att);
-        close_all(att, ref, N * q_dim, 1e-4, 1e-3, "attention (bidirectional)");
+        close_all(att, ref, N * q_dim, 1e-4, ATT_FLOOR, "attention (bidirectional)");
         cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dkc); cudaFree(dvc); cudaFree(dinv); cudaFree(dpos);
         cudaFree(datt);
     }
@@ -837,6 +897,8 @@ static void test_prompt_attention(void)
         {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads (no block split)", 0, GGML_TYPE_F32},
         {9, 3, 64, 40, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in bf16", 0, GGML_TYPE_BF16},
         {4, 2, 128, 0, 150, 1, 0, 0, 1.0f, 0.088f, "hd 128, results in fp16", 0, GGML_TYPE_F16},
+        {4, 1, 256, 0, 300, 1, 0, 0, 1.0f, 0.0625f, "hd 256 (Gemma 3), a 300-token prompt", 0, GGML_TYPE_F32},
+        {4, 1, 256, 150, 200, 1, 0, 64, 1.0f, 0.0625f, "hd 256, window 64 after 150", 0, GGML_TYPE_BF16},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         int nh = cases[ci].nh, nkv = cases[ci].nkv, hd = cases[ci].hd, n = cases[ci].n, pos0 = cases[ci].pos0;
@@ -890,6 +952,7 @@ static void test_prompt_attention(void)
     char one;
     size_t need = cuda_prompt_attention_scratch(8, 4, 4, 2, 64);
     CHECK(need > 0 && cuda_prompt_attention_scratch(8, 4, 4, 2, 80) == 0);
+    CHECK(cuda_prompt_attention_scratch(8, 4, 4, 2, 512) == 0);
     CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) ==
           cudaErrorNotSupported);
     CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) ==
@@ -919,6 +982,7 @@ int main(void)
     test_decode_choice();
     test_embed();
     test_mean_rows();
+    test_rmsnorm_paths();
     test_norms_and_elementwise();
     test_rope_and_attention();
     test_prompt_attention();

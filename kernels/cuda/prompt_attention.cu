@@ -31,7 +31,7 @@ template <int HD> struct tiles {
     enum {
         MT = HD <= 64 ? 2 : 1,
         BQ = 16 * MT * NW,
-        BK = HD <= 64 ? 64 : 32,
+        BK = HD <= 64 ? 64 : HD <= 128 ? 32 : 16, /* 32 at 256 spills registers */
         LD = HD + 8,    /* halves a shared row */
         TILE = BK * LD, /* halves a tile of keys or of values */
         CH = HD / 8,    /* 16-byte pieces a row */
@@ -457,6 +457,7 @@ extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, 
     case 32: return scratch_layout<32>(kv_rows, n, n_head, n_kv, &p, &c);
     case 64: return scratch_layout<64>(kv_rows, n, n_head, n_kv, &p, &c);
     case 128: return scratch_layout<128>(kv_rows, n, n_head, n_kv, &p, &c);
+    case 256: return scratch_layout<256>(kv_rows, n, n_head, n_kv, &p, &c);
     default: return 0;
     }
 }
@@ -522,7 +523,8 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
                                              int pos, int n, int n_head, int n_kv, int head_dim, int causal,
                                              int kv_len, int window, float scale, cudaStream_t s)
 {
-    if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128) return cudaErrorNotSupported;
+    if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128 && head_dim != 256)
+        return cudaErrorNotSupported;
     if (n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) || !scratch ||
         kv_rows < 1 || pos < 0 || (causal && pos + n > kv_rows) || (!causal && (kv_len < 1 || kv_len > kv_rows)))
         return cudaErrorInvalidValue;
@@ -538,7 +540,8 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
     case 16: return LAUNCH(16);
     case 32: return LAUNCH(32);
     case 64: return LAUNCH(64);
-    default: return LAUNCH(128);
+    case 128: return LAUNCH(128);
+    default: return LAUNCH(256);
     }
 #undef LAUNCH
 }

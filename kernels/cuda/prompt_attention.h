@@ -34,7 +34,7 @@ size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, i
  * scratch_bytes, at least cuda_prompt_attention_scratch(kv_rows, n, ...).
  * Cache rows past the last one a query may see are never read into a
  * result, whatever they hold; values past fp16's range saturate. Returns
- * cudaErrorNotSupported for a head_dim other than 16, 32, 64 or 128 or a
+ * cudaErrorNotSupported for a head_dim other than 16, 32, 64, 128 or 256 or a
  * device older than sm_80 (the caller falls back to the f32 kernels),
  * cudaErrorInvalidValue for n_head not a multiple of n_kv, another
  * out_type, too little scratch, or rows past kv_rows (pos + n when causal,
