@@ -496,15 +496,16 @@ static void test_mean_rows(void)
 static void test_rmsnorm_paths(void)
 {
     static const struct {
-        int rows, dim, offset, residual;
+        int rows, dim, offset, residual, inplace;
         uint32_t out;
         const char *what;
     } cases[] = {
-        {37, 4100, 0, 1, GGML_TYPE_F32, "37 rows of 4,100 (a warp a row)"},
-        {37, 4100, 0, 0, GGML_TYPE_BF16, "37 rows of 4,100 to bf16"},
-        {1, 576, 0, 1, GGML_TYPE_F32, "one row (a block)"},
-        {3, 66, 0, 1, GGML_TYPE_F32, "3 rows of 66 (a block a row)"},
-        {4, 64, 1, 1, GGML_TYPE_F32, "rows one float off alignment (a block a row)"},
+        {37, 4100, 0, 1, 0, GGML_TYPE_F32, "37 rows of 4,100 (a warp a row)"},
+        {37, 4100, 0, 0, 0, GGML_TYPE_BF16, "37 rows of 4,100 to bf16"},
+        {1, 576, 0, 1, 0, GGML_TYPE_F32, "one row (a block)"},
+        {3, 66, 0, 1, 0, GGML_TYPE_F32, "3 rows of 66 (a block a row)"},
+        {4, 64, 1, 1, 0, GGML_TYPE_F32, "rows one float off alignment (a block a row)"},
+        {6, 896, 0, 0, 1, GGML_TYPE_F32, "6 rows of 896 in place (a warp a row)"},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         int R = cases[ci].rows, D = cases[ci].dim, off = cases[ci].offset;
@@ -517,10 +518,11 @@ static void test_rmsnorm_paths(void)
         fill(w, D, 1);
         float *dxa = dev((n + off) * sizeof *x), *dra = dev((n + off) * sizeof *x), *dw = dev_from(w, D * sizeof *w);
         float *dx = dxa + off, *dr = dra + off;
-        void *dout = dev(n * sizeof *got);
+        int inplace = cases[ci].inplace;
+        void *dout = inplace ? (void *)dx : dev(n * sizeof *got);
         cudaMemcpy(dx, x, n * sizeof *x, cudaMemcpyHostToDevice);
         cudaMemcpy(dr, res, n * sizeof *x, cudaMemcpyHostToDevice);
-        poison(dout, n * sizeof *got);
+        if (!inplace) poison(dout, n * sizeof *got);
         CHECK(cuda_rmsnorm(dout, cases[ci].out, dx, cases[ci].residual ? dr : NULL, dw, R, D, 1e-5f, 0) ==
               cudaSuccess);
         for (size_t i = 0; i < n; i++) xs[i] = cases[ci].residual ? x[i] + res[i] : x[i];
@@ -535,11 +537,14 @@ static void test_rmsnorm_paths(void)
             from_16bit(got, h, n, cases[ci].out);
             close_all(got, want, n, 1.0 / 256, 1e-3, what);
         }
-        down(got, dx, n * sizeof *got);
-        snprintf(what, sizeof what, "rmsnorm's x, %s", cases[ci].what);
-        close_all(got, xs, n, 1e-6, 1e-6, what);
+        if (!inplace) {
+            down(got, dx, n * sizeof *got);
+            snprintf(what, sizeof what, "rmsnorm's x, %s", cases[ci].what);
+            close_all(got, xs, n, 1e-6, 1e-6, what);
+            cudaFree(dout);
+        }
         free(x); free(res); free(w); free(want); free(got); free(xs); free(h);
-        cudaFree(dxa); cudaFree(dra); cudaFree(dw); cudaFree(dout);
+        cudaFree(dxa); cudaFree(dra); cudaFree(dw);
     }
 }
 
@@ -864,13 +869,14 @@ static void test_argmax(void)
 }
 
 /* The tensor-core prompt attention against the CPU reference: fp16
- * operands with f32 sums, so within 3e-3 of (|want| + 1) on values and
- * outputs in [-1, 1] (f32 results; fp16 and bf16 results add their own
- * rounding). Cache rows past the last query hold NaN: a kernel that let one
- * into a result would fail. On a device of more than a few multiprocessors
- * the cases with long query blocks and few heads split those blocks between
- * two thread blocks (merged by the later one); those whose longest block
- * has one or two tiles of keys, and the one with 144 heads, do not. */
+ * operands with f32 sums, within 1e-3 of (|want| + 1) on values and outputs
+ * in [-1, 1] (f32 results; fp16 and bf16 results add their own rounding).
+ * Every case runs with the long query blocks split between two thread
+ * blocks (HRT_CUDA_ATTN_SPLIT=1) and unsplit (=0): both against the
+ * reference, and against each other within 1e-3 of (|v| + 0.5), which a
+ * merge that weighed a half wrongly or lost a tile would not meet. Cache
+ * rows past the last query hold NaN: a kernel that let one into a result
+ * would fail. */
 static void test_prompt_attention(void)
 {
     /* big: a key row past fp16's range (7e4 > 65504; 0 = none): the queries
@@ -888,14 +894,20 @@ static void test_prompt_attention(void)
         {9, 3, 64, 261, 77, 1, 0, 0, 4.0f, 0.125f, "hd 64, 77 queries after 261 (peaked scores)", 0, GGML_TYPE_F32},
         {9, 3, 64, 261, 77, 1, 0, 100, 1.0f, 0.3f, "hd 64, window 100, scale 0.3", 0, GGML_TYPE_F32},
         {9, 3, 64, 0, 100, 0, 150, 0, 1.0f, 0.125f, "hd 64, bidirectional over 150 rows", 0, GGML_TYPE_F32},
+        {4, 2, 64, 0, 90, 0, 300, 50, 1.0f, 0.125f, "hd 64, bidirectional over the last 50 of 300 rows", 0,
+         GGML_TYPE_F32},
         {4, 2, 128, 37, 130, 1, 0, 0, 2.0f, 0.088f, "hd 128, 130 queries after 37", 0, GGML_TYPE_F32},
+        {4, 2, 128, 0, 70, 0, 200, 0, 1.0f, 0.088f, "hd 128, bidirectional over 200 rows", 0, GGML_TYPE_F32},
         {4, 2, 16, 5, 70, 1, 0, 0, 1.0f, 0.25f, "hd 16", 0, GGML_TYPE_F32},
+        {4, 2, 16, 40, 300, 1, 0, 0, 1.0f, 0.25f, "hd 16, 300 queries after 40", 0, GGML_TYPE_F32},
         {4, 2, 32, 0, 33, 1, 0, 20, 1.0f, 0.177f, "hd 32, window 20", 0, GGML_TYPE_F32},
+        {4, 2, 32, 100, 300, 1, 0, 0, 1.0f, 0.177f, "hd 32, 300 queries after 100", 0, GGML_TYPE_F32},
         {14, 2, 64, 1, 1, 1, 0, 0, 1.0f, 0.125f, "one query, 7 heads a group", 0, GGML_TYPE_F32},
         {4, 2, 64, 0, 130, 1, 0, 0, 1.0f, 0.125f, "queries before a key past fp16's range", 100, GGML_TYPE_F32},
         {2, 1, 64, 900, 300, 1, 0, 0, 1.0f, 0.125f, "2 heads, 300 queries after 900", 0, GGML_TYPE_F32},
-        {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads (no block split)", 0, GGML_TYPE_F32},
+        {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads", 0, GGML_TYPE_F32},
         {9, 3, 64, 40, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in bf16", 0, GGML_TYPE_BF16},
+        {9, 3, 64, 0, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in fp16", 0, GGML_TYPE_F16},
         {4, 2, 128, 0, 150, 1, 0, 0, 1.0f, 0.088f, "hd 128, results in fp16", 0, GGML_TYPE_F16},
         {4, 1, 256, 0, 300, 1, 0, 0, 1.0f, 0.0625f, "hd 256 (Gemma 3), a 300-token prompt", 0, GGML_TYPE_F32},
         {4, 1, 256, 150, 200, 1, 0, 64, 1.0f, 0.0625f, "hd 256, window 64 after 150", 0, GGML_TYPE_BF16},
@@ -906,7 +918,7 @@ static void test_prompt_attention(void)
         uint32_t ot = cases[ci].out;
         size_t qn = (size_t)n * nh * hd, cn = (size_t)n_ctx * nkv * hd, ob = qn * (ot == GGML_TYPE_F32 ? 4 : 2);
         float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
-        float *got = malloc(qn * sizeof *got), *want = malloc(qn * sizeof *want);
+        float *got[2] = {malloc(qn * sizeof(float)), malloc(qn * sizeof(float))}, *want = malloc(qn * sizeof *want);
         uint16_t *got16 = malloc(qn * sizeof *got16);
         fill(q, qn, cases[ci].qscale);
         fill(kc, cn, 1);
@@ -915,57 +927,78 @@ static void test_prompt_attention(void)
         for (int i = 0; i < nkv * hd && cases[ci].big; i++) kc[(size_t)cases[ci].big * nkv * hd + i] = 7e4f;
         float *dq = dev_from(q, qn * sizeof *q), *dk = dev_from(kc, cn * sizeof *kc), *dv = dev_from(vc, cn * sizeof *vc);
         size_t sb = cuda_prompt_attention_scratch(n_ctx, n, nh, nkv, hd);
+        CHECK(sb > 0);
         void *dout = dev(ob), *scratch = dev(sb);
-        poison(dout, ob);
         poison(scratch, sb); /* whatever a caller's scratch holds */
-        cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd,
-                                              cases[ci].causal, cases[ci].kv_len, cases[ci].window, cases[ci].scale, 0);
-        CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
-        if (ot == GGML_TYPE_F32) {
-            down(got, dout, ob);
-        } else {
-            down(got16, dout, ob);
-            from_16bit(got, got16, qn, ot);
-        }
         ref_attention_w(want, q, kc, vc, pos0, n, nh, nkv, hd, cases[ci].causal, cases[ci].kv_len, cases[ci].window,
                         cases[ci].scale);
-        char what[128];
-        snprintf(what, sizeof what, "prompt attention on the tensor cores (%s)", cases[ci].what);
         /* with a big key, the queries from it on are only held to be finite */
-        size_t checked = cases[ci].big ? (size_t)cases[ci].big * nh * hd : qn, bad = 0;
-        close_all(got, want, checked, ot == GGML_TYPE_BF16 ? 7e-3 : ot == GGML_TYPE_F16 ? 4e-3 : 3e-3, 1, what);
-        for (size_t i = checked; i < qn; i++) bad += !isfinite(got[i]);
-        CHECK_MSG(bad == 0, "%s: %zu non-finite outputs", what, bad);
-        if (ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
-            float *again = malloc(qn * sizeof *again);
+        size_t checked = cases[ci].big ? (size_t)cases[ci].big * nh * hd : qn;
+        for (int split = 1; split >= 0; split--) {
+            setenv("HRT_CUDA_ATTN_SPLIT", split ? "1" : "0", 1);
+            float *g = got[split];
             poison(dout, ob);
-            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
-                                        cases[ci].scale, 0) == cudaSuccess);
-            down(again, dout, ob);
-            CHECK_MSG(memcmp(again, got, qn * sizeof *got) == 0, "prompt attention: a second call differs");
-            free(again);
+            cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd,
+                                                  cases[ci].causal, cases[ci].kv_len, cases[ci].window,
+                                                  cases[ci].scale, 0);
+            CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
+            if (ot == GGML_TYPE_F32) {
+                down(g, dout, ob);
+            } else {
+                down(got16, dout, ob);
+                from_16bit(g, got16, qn, ot);
+            }
+            char what[160];
+            snprintf(what, sizeof what, "prompt attention on the tensor cores (%s, %s)", cases[ci].what,
+                     split ? "long blocks split" : "unsplit");
+            size_t bad = 0;
+            close_all(g, want, checked, ot == GGML_TYPE_BF16 ? 3e-3 : ot == GGML_TYPE_F16 ? 1.5e-3 : 1e-3, 1, what);
+            for (size_t i = checked; i < qn; i++) bad += !isfinite(g[i]);
+            CHECK_MSG(bad == 0, "%s: %zu non-finite outputs", what, bad);
+            if (split && ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
+                float *again = malloc(qn * sizeof *again);
+                poison(dout, ob);
+                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+                                            cases[ci].scale, 0) == cudaSuccess);
+                down(again, dout, ob);
+                CHECK_MSG(memcmp(again, g, qn * sizeof *g) == 0, "prompt attention: a second call differs");
+                free(again);
+            }
         }
-        free(q); free(kc); free(vc); free(got); free(want); free(got16);
+        char what[160];
+        snprintf(what, sizeof what, "prompt attention split against unsplit (%s)", cases[ci].what);
+        /* 16-bit results may also round to neighbours: a unit of their last place more */
+        double u = ot == GGML_TYPE_BF16 ? 1.0 / 256 : ot == GGML_TYPE_F16 ? 1.0 / 2048 : 0;
+        close_all(got[1], got[0], checked, 1e-3 + u, 0.5, what);
+        unsetenv("HRT_CUDA_ATTN_SPLIT");
+        free(q); free(kc); free(vc); free(got[0]); free(got[1]); free(want); free(got16);
         cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dout); cudaFree(scratch);
     }
     /* what it does not take is refused before any launch */
-    char one;
     size_t need = cuda_prompt_attention_scratch(8, 4, 4, 2, 64);
+    char *sc = dev(need + 16);
     CHECK(need > 0 && cuda_prompt_attention_scratch(8, 4, 4, 2, 80) == 0);
     CHECK(cuda_prompt_attention_scratch(8, 4, 4, 2, 512) == 0);
-    CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 80, 1, 0, 0, 0.1f, 0) ==
-          cudaErrorNotSupported);
-    CHECK(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 5, 2, 64, 1, 0, 0, 0.1f, 0) ==
-          cudaErrorInvalidValue);
-    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need - 1, 8, 0, 4, 4, 2, 64, 1, 0, 0, 0.1f, 0) ==
-                  cudaErrorInvalidValue, "prompt attention: too little scratch is refused");
-    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 5, 4, 4, 2, 64, 1, 0, 0, 0.1f, 0) ==
-                  cudaErrorInvalidValue, "prompt attention: queries past the cache's rows are refused");
-    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 64, 0, 9, 0, 0.1f, 0) ==
-                  cudaErrorInvalidValue, "prompt attention: kv_len past the cache's rows is refused");
-    CHECK_MSG(cuda_prompt_attention(NULL, GGML_TYPE_Q8_0, NULL, NULL, NULL, &one, need, 8, 0, 4, 4, 2, 64, 1, 0, 0,
-                                    0.1f, 0) == cudaErrorInvalidValue,
+#define PA(out_type, scr, bytes, pos, nh, hd, causal, kv_len)                                                      \
+    cuda_prompt_attention(NULL, out_type, NULL, NULL, NULL, scr, bytes, 8, pos, 4, nh, 2, hd, causal, kv_len, 0, \
+                          0.1f, 0)
+    CHECK(PA(0, sc, need, 0, 4, 80, 1, 0) == cudaErrorNotSupported);
+    CHECK_MSG(PA(0, sc, need, 0, 5, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: 5 heads over 2 refused");
+    CHECK_MSG(PA(0, sc, need, 0, 0, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: no heads refused");
+    /* less than the fp16 copies of 8 rows of 2 heads of 64 (4,096 bytes) is refused; less than the scratch
+     * function's bytes but more than that is taken, without splitting query blocks */
+    CHECK(need > 4096);
+    CHECK_MSG(PA(0, sc, 4095, 0, 4, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: too little scratch");
+    CHECK_MSG(PA(0, NULL, need, 0, 4, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: no scratch");
+    CHECK_MSG(PA(0, sc + 8, need, 0, 4, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: misaligned scratch");
+    CHECK_MSG(PA(0, sc, need, 5, 4, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: queries past the cache");
+    CHECK_MSG(PA(0, sc, need, -1, 4, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: a negative position");
+    CHECK_MSG(PA(0, sc, need, 0, 4, 64, 0, 9) == cudaErrorInvalidValue, "prompt attention: kv_len past the cache");
+    CHECK_MSG(PA(0, sc, need, 0, 4, 64, 0, 0) == cudaErrorInvalidValue, "prompt attention: kv_len 0");
+    CHECK_MSG(PA(GGML_TYPE_Q8_0, sc, need, 0, 4, 64, 1, 0) == cudaErrorInvalidValue,
               "prompt attention: an output type other than f32, fp16 or bf16 is refused");
+#undef PA
+    cudaFree(sc);
     CHECK(cudaGetLastError() == cudaSuccess);
 }
 

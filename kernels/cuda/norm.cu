@@ -23,9 +23,10 @@ static __global__ void rmsnorm_kernel(void *out, uint32_t out_type, float *x, co
 }
 
 /* The same with one warp a row (ROWS a block) and four values a load, for
- * prompts: a block a row left most of a 256-thread block idle on rows of
- * a few hundred values (dim a multiple of 4). The second pass reads back
- * what the first wrote, from the lane's own stores. */
+ * several rows (a prompt's, or the per-head Q/K norms) of a width that is a
+ * multiple of 4: a block a row left most of a 256-thread block idle on rows
+ * of a few hundred values. The second pass reads back what the first
+ * wrote, from the lane's own stores. */
 enum { ROWS = 8 };
 static __global__ void rmsnorm_rows_kernel(void *out, uint32_t out_type, float *x, const float *residual,
                                            const float *w, int n_rows, int dim, float eps)

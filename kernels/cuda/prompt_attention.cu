@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 
 /* A block takes BQ = 16 * MT * NW consecutive queries of one head, 16 * MT
  * per warp (MT row tiles of 16: two while the head is narrow enough for
@@ -154,7 +155,7 @@ static __device__ __forceinline__ void tile_load(__half *ks, __half *vs, const _
 static __device__ __forceinline__ void store2(void *out, uint32_t type, size_t i, float a, float b)
 {
     if (type == T_F32) *(float2 *)((float *)out + i) = make_float2(a, b);
-    else if (type == T_F16) *(__half2 *)((__half *)out + i) = __floats2half2_rn(a, b);
+    else if (type == T_F16) *(uint32_t *)((__half *)out + i) = pack_half2(a, b); /* saturating */
     else *(__nv_bfloat162 *)((__nv_bfloat16 *)out + i) = __floats2bfloat162_rn(a, b);
 }
 
@@ -163,7 +164,7 @@ static __device__ __forceinline__ void store2(void *out, uint32_t type, size_t i
  * block with more than `split` tiles of keys is taken by two blocks, each
  * with half of them, whose results the later one merges. */
 struct job {
-    int pos0, n, causal, kv_len, window, kv_rows, nqb, split;
+    int pos0, n, causal, kv_len, window, kv_rows, nqb, split, nsplit; /* nsplit: query blocks split, a head */
 };
 
 /* query block b's keys [*start, *end) and their count of tiles */
@@ -197,7 +198,7 @@ static __global__ void __launch_bounds__(NW *WARP)
     const int n = jb.n, causal = jb.causal, kv_len = jb.kv_len, window = jb.window, pos0 = causal ? jb.pos0 : 0;
     /* this block's query block b and half of its tiles (-1: all), counted
      * from the last query block, the one with the most keys, which starts first */
-    int item = blockIdx.y, b = jb.nqb - 1, start = 0, end = 0, nt = 0, half = -1;
+    int item = blockIdx.y, b = jb.nqb - 1, start = 0, end = 0, nt = 0, half = -1, rank = 0;
     for (;; b--) {
         nt = block_tiles<HD>(jb, b, &start, &end);
         int parts = nt > jb.split ? 2 : 1;
@@ -206,6 +207,7 @@ static __global__ void __launch_bounds__(NW *WARP)
             break;
         }
         item -= parts;
+        rank += parts == 2; /* split query blocks before this one: its merge slot */
     }
     const int i_lo = half == 1 ? nt / 2 : 0, i_hi = half == 0 ? nt / 2 : nt;
     int t0 = b * BQ, tw = t0 + 16 * MT * warp;
@@ -364,7 +366,7 @@ static __global__ void __launch_bounds__(NW *WARP)
          * CUDA's threadFenceReduction sample) merges the other's into its
          * own and writes the result. */
         enum { NT = NW * WARP, OF = MT * NDT * NT };
-        const size_t slot = (size_t)h * jb.nqb + b;
+        const size_t slot = (size_t)h * jb.nsplit + rank;
         float4 *mo = (float4 *)(part + (2 * slot + half) * part_floats<HD>()),
                *ot = (float4 *)(part + (2 * slot + 1 - half) * part_floats<HD>());
         float2 *mml = (float2 *)(mo + OF), *oml = (float2 *)(ot + OF);
@@ -437,42 +439,31 @@ static __global__ void to_half_kernel(__half *kh, __half *vh, const float *kc, c
     }
 }
 
-/* Where the scratch's parts lie: fp16 keys, fp16 values, partial results
- * (two halves for each head and query block), merge counters; returns the
- * bytes. */
-template <int HD>
-static size_t scratch_layout(int kv_rows, int n, int n_head, int n_kv, size_t *part, size_t *count)
+/* Where the scratch's parts lie for `pairs` split query blocks: fp16 keys,
+ * fp16 values, the partial results (two halves a pair), the merge
+ * counters (one a pair); returns the bytes. */
+template <int HD> static size_t scratch_layout(int kv_rows, int n_kv, size_t pairs, size_t *part, size_t *count)
 {
-    size_t kv = 2 * (size_t)kv_rows * n_kv * HD * sizeof(__half), slots = (size_t)n_head * ((n + tiles<HD>::BQ - 1) / tiles<HD>::BQ);
+    size_t kv = 2 * (size_t)kv_rows * n_kv * HD * sizeof(__half);
     *part = (kv + 15) / 16 * 16;
-    *count = *part + slots * 2 * part_floats<HD>() * sizeof(float);
-    return *count + slots * sizeof(int);
+    *count = *part + pairs * 2 * part_floats<HD>() * sizeof(float);
+    return *count + pairs * sizeof(int);
 }
 
-extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, int head_dim)
-{
-    size_t p, c;
-    switch (head_dim) {
-    case 16: return scratch_layout<16>(kv_rows, n, n_head, n_kv, &p, &c);
-    case 32: return scratch_layout<32>(kv_rows, n, n_head, n_kv, &p, &c);
-    case 64: return scratch_layout<64>(kv_rows, n, n_head, n_kv, &p, &c);
-    case 128: return scratch_layout<128>(kv_rows, n, n_head, n_kv, &p, &c);
-    case 256: return scratch_layout<256>(kv_rows, n, n_head, n_kv, &p, &c);
-    default: return 0;
-    }
-}
-
-/* Sets up the kernel for HD on the current device once (the shared memory
- * it asks for) and gives the blocks the device holds at once. */
-template <int HD> static cudaError_t prepare(size_t smem, int *slots)
+/* Sets the kernel for HD up on the current device (the shared memory it
+ * asks for; every call, as matvec.cu does, so that a reset context gets it
+ * again) and gives the blocks the device holds at once (found once a
+ * device). */
+template <int HD> static cudaError_t prepare(int *slots)
 {
     enum { MAX_DEV = 64 };
     static std::atomic<int> known[MAX_DEV]; /* slots, 0 until found */
+    const size_t smem = STAGES * 2 * tiles<HD>::TILE * sizeof(__half);
     int dev = 0, sms = 0, per_sm = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
-    if (dev < MAX_DEV && (*slots = known[dev].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
     if (smem > 48 * 1024 && (e = allow_smem((const void *)prompt_attention_kernel<HD>, smem)) != cudaSuccess) return e;
+    if (dev < MAX_DEV && (*slots = known[dev].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
     if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
         (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, prompt_attention_kernel<HD>, NW * WARP, smem)) !=
             cudaSuccess)
@@ -482,6 +473,40 @@ template <int HD> static cudaError_t prepare(size_t smem, int *slots)
     return cudaSuccess;
 }
 
+/* The bytes cuda_prompt_attention_scratch gives: a split happens only when
+ * fewer (head, query block) pairs than block slots would be split (see
+ * launch), so room for min(all pairs, slots) covers every call. */
+template <int HD> static size_t scratch_bytes(int kv_rows, int n, int n_head, int n_kv)
+{
+    int slots = 0;
+    if (prepare<HD>(&slots) != cudaSuccess) return 0;
+    size_t all = (size_t)n_head * ((n + tiles<HD>::BQ - 1) / tiles<HD>::BQ), p, c;
+    return scratch_layout<HD>(kv_rows, n_kv, all < (size_t)slots ? all : (size_t)slots, &p, &c);
+}
+
+static int sm80_or_later(void)
+{
+    int dev = 0, major = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 8;
+}
+
+extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, int head_dim)
+{
+    if (kv_rows < 1 || n < 1 || n_head < 1 || n_kv < 1 || !sm80_or_later()) {
+        cudaGetLastError();
+        return 0;
+    }
+    switch (head_dim) {
+    case 16: return scratch_bytes<16>(kv_rows, n, n_head, n_kv);
+    case 32: return scratch_bytes<32>(kv_rows, n, n_head, n_kv);
+    case 64: return scratch_bytes<64>(kv_rows, n, n_head, n_kv);
+    case 128: return scratch_bytes<128>(kv_rows, n, n_head, n_kv);
+    case 256: return scratch_bytes<256>(kv_rows, n, n_head, n_kv);
+    default: return 0;
+    }
+}
+
 template <int HD>
 static cudaError_t launch(void *out, uint32_t out_type, const float *q, const float *kc, const float *vc,
                           void *scratch, size_t scratch_bytes, int kv_rows, int pos, int n, int n_head, int n_kv,
@@ -489,12 +514,11 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
 {
     typedef tiles<HD> T;
     size_t part_off, count_off;
-    if (scratch_layout<HD>(kv_rows, n, n_head, n_kv, &part_off, &count_off) > scratch_bytes) return cudaErrorInvalidValue;
-    const size_t smem = STAGES * 2 * T::TILE * sizeof(__half);
+    if (scratch_layout<HD>(kv_rows, n_kv, 0, &part_off, &count_off) > scratch_bytes) return cudaErrorInvalidValue;
     int slots = 0;
-    cudaError_t e = prepare<HD>(smem, &slots);
+    cudaError_t e = prepare<HD>(&slots);
     if (e != cudaSuccess) return e;
-    job jb = {pos, n, causal, kv_len, window, kv_rows, (n + T::BQ - 1) / T::BQ, INT_MAX};
+    job jb = {pos, n, causal, kv_len, window, kv_rows, (n + T::BQ - 1) / T::BQ, INT_MAX, 0};
     int tmax = 0, items = 0, st, en;
     double total = 0;
     for (int b = 0; b < jb.nqb; b++) {
@@ -506,14 +530,27 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
      * slot getting less than half of the longest query block's tiles (a
      * prompt of few heads), that block would finish long after the rest:
      * the longest query blocks are then split in two, none left with more
-     * than about half of the longest's tiles. */
-    if (2 * total / slots < tmax) jb.split = max((tmax + 1) / 2, 2);
-    for (int b = 0; b < jb.nqb; b++) items += block_tiles<HD>(jb, b, &st, &en) > jb.split ? 2 : 1;
+     * than about half of the longest's tiles. Each split pair has more than
+     * half the longest's tiles, so fewer pairs than slots are split.
+     * HRT_CUDA_ATTN_SPLIT=0 never splits, =1 splits whatever the load
+     * (tests, and measuring what the split costs), where the scratch has
+     * room for the pairs. */
+    const char *env = getenv("HRT_CUDA_ATTN_SPLIT");
+    int force = env && (env[0] == '0' || env[0] == '1') ? env[0] - '0' : -1;
+    if (force == 1 || (force == -1 && 2 * total / slots < tmax)) jb.split = max((tmax + 1) / 2, 2);
+    for (int b = 0; b < jb.nqb; b++) jb.nsplit += block_tiles<HD>(jb, b, &st, &en) > jb.split;
+    if (jb.nsplit && scratch_layout<HD>(kv_rows, n_kv, (size_t)n_head * jb.nsplit, &part_off, &count_off) >
+                         scratch_bytes) { /* a forced split without room: none */
+        jb.split = INT_MAX;
+        jb.nsplit = 0;
+        scratch_layout<HD>(kv_rows, n_kv, 0, &part_off, &count_off);
+    }
+    items = jb.nqb + jb.nsplit;
     const int kv_dim = n_kv * HD;
     __half *kh = (__half *)scratch, *vh = kh + (size_t)kv_rows * kv_dim;
     int *count = (int *)((char *)scratch + count_off);
-    to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nqb, jb, kv_dim);
-    prompt_attention_kernel<HD><<<dim3(n_head, items), NW * WARP, smem, s>>>(
+    to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, jb, kv_dim);
+    prompt_attention_kernel<HD><<<dim3(n_head, items), NW * WARP, STAGES * 2 * T::TILE * sizeof(__half), s>>>(
         out, out_type, q, kh, vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
     return cudaGetLastError();
 }
@@ -525,14 +562,15 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
 {
     if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128 && head_dim != 256)
         return cudaErrorNotSupported;
-    if (n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) || !scratch ||
-        kv_rows < 1 || pos < 0 || (causal && pos + n > kv_rows) || (!causal && (kv_len < 1 || kv_len > kv_rows)))
+    if (n_head < 1 || n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) ||
+        !scratch || (uintptr_t)scratch % 16 || kv_rows < 1 || pos < 0 || (causal && (long long)pos + n > kv_rows) ||
+        (!causal && (kv_len < 1 || kv_len > kv_rows)))
         return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ||
-        major < 8)
+    if (!sm80_or_later()) {
+        cudaGetLastError();
         return cudaErrorNotSupported;
+    }
 #define LAUNCH(HD)                                                                                                   \
     launch<HD>(out, out_type, q, k_cache, v_cache, scratch, scratch_bytes, kv_rows, pos, n, n_head, n_kv, causal, \
                kv_len, window, scale, s)

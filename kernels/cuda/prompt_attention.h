@@ -18,10 +18,12 @@
 extern "C" {
 #endif
 
-/* Bytes of the scratch a call needs for kv_rows cache rows and n queries
- * (a call with fewer of either fits too): fp16 copies of the keys and
- * values, and room for the partial results of the query blocks that two
- * thread blocks share. 0 for a head_dim that the kernel does not take. */
+/* Bytes of the scratch that calls on the current device need for kv_rows
+ * cache rows and up to n queries: fp16 copies of the keys and values, and
+ * room for the partial results of the query blocks that two thread blocks
+ * share (at most as many as the device holds blocks at once). 0 for a
+ * head_dim the kernel does not take, a device older than sm_80 or no
+ * device: the caller then takes the f32 kernels. */
 size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, int head_dim);
 
 /* out (n, n_head*head_dim) = softmax(scale q k^T) v with the masks of
@@ -30,15 +32,26 @@ size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, i
  * rows, window > 0 keeps each query's latest window rows, grouped heads.
  * pos is a host value here: prompts are not captured in graphs. out is f32
  * (out_type 0) or fp16/bf16 (GGML_TYPE_F16 or GGML_TYPE_BF16: the input of
- * the product that reads it). The cache holds kv_rows rows; scratch holds
- * scratch_bytes, at least cuda_prompt_attention_scratch(kv_rows, n, ...).
- * Cache rows past the last one a query may see are never read into a
- * result, whatever they hold; values past fp16's range saturate. Returns
- * cudaErrorNotSupported for a head_dim other than 16, 32, 64, 128 or 256 or a
- * device older than sm_80 (the caller falls back to the f32 kernels),
- * cudaErrorInvalidValue for n_head not a multiple of n_kv, another
- * out_type, too little scratch, or rows past kv_rows (pos + n when causal,
- * kv_len otherwise, which must be at least 1). */
+ * the product that reads it; fp16 saturates at +-65504). The cache holds
+ * kv_rows rows. scratch, 16-byte aligned, holds scratch_bytes: at least
+ * the fp16 copies (4 * kv_rows * n_kv * head_dim bytes); with less than
+ * cuda_prompt_attention_scratch(kv_rows, n, ...) long query blocks may stay
+ * unsplit. Calls on different streams need different scratch. Cache rows
+ * at or past pos + n (kv_len) are never read; the rows a block of queries
+ * covers are read whole, so a
+ * NaN in a value row that some query of the block may not see still
+ * reaches that query (through a weight of 0): the rows the prompt itself
+ * wrote must be finite. Keys and values past fp16's range saturate.
+ * HRT_CUDA_ATTN_SPLIT=0 in the environment keeps every query block in one
+ * thread block, =1 splits the long ones whatever the load (the default
+ * splits them when the device would otherwise sit idle; the sums then
+ * depend on how a prompt is cut into calls). Returns cudaErrorNotSupported
+ * for a head_dim other than 16, 32, 64, 128 or 256 or a device older than
+ * sm_80, cudaErrorInvalidValue for n_head < 1 or not a multiple of n_kv,
+ * another out_type, no scratch, a misaligned one or one too small for
+ * the fp16 copies,
+ * pos < 0, or rows past kv_rows (pos + n when causal; kv_len otherwise,
+ * which must be at least 1). */
 cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,
                                   const float *v_cache, void *scratch, size_t scratch_bytes, int kv_rows, int pos,
                                   int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, int window,
