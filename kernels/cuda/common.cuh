@@ -85,6 +85,18 @@ static __device__ __forceinline__ void store_act(void *out, uint32_t type, size_
     else ((float *)out)[i] = v;
 }
 
+/* Elements 4 i4 .. 4 i4 + 3 of such a buffer in one vector store (the
+ * buffer 16-byte aligned for f32, 8 for 16 bits). */
+static __device__ __forceinline__ void store4_act(void *out, uint32_t type, size_t i4, const float v[4])
+{
+    if (type == T_F16 || type == T_BF16) {
+        const uint32_t h[4] = {to_16bit(type, v[0]), to_16bit(type, v[1]), to_16bit(type, v[2]), to_16bit(type, v[3])};
+        ((uint2 *)out)[i4] = make_uint2(h[0] | h[1] << 16, h[2] | h[3] << 16);
+    } else {
+        ((float4 *)out)[i4] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+}
+
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 

@@ -64,13 +64,7 @@ static __global__ void glu_kernel(void *out, uint32_t out_type, const void *g, c
     GRID_STRIDE(i, n / 4) {
         const float4 a = load4(g, in_type, i), b = load4(u, in_type, i);
         const float v[4] = {glu1(a.x, b.x, gelu), glu1(a.y, b.y, gelu), glu1(a.z, b.z, gelu), glu1(a.w, b.w, gelu)};
-        if (out_type == T_F32) {
-            ((float4 *)out)[i] = make_float4(v[0], v[1], v[2], v[3]);
-        } else {
-            const uint32_t h[4] = {to_16bit(out_type, v[0]), to_16bit(out_type, v[1]), to_16bit(out_type, v[2]),
-                                   to_16bit(out_type, v[3])};
-            ((uint2 *)out)[i] = make_uint2(h[0] | h[1] << 16, h[2] | h[3] << 16);
-        }
+        store4_act(out, out_type, (size_t)i, v);
     }
     const int64_t t = n / 4 * 4 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (t < n) store_act(out, out_type, (size_t)t, glu1(load1(g, in_type, t), load1(u, in_type, t), gelu));

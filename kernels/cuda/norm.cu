@@ -48,15 +48,8 @@ static __global__ void rmsnorm_rows_kernel(void *out, uint32_t out_type, float *
     const float scale = rsqrtf(warp_sum(ss) / (float)dim + eps);
     for (int i = lane; i < n4; i += WARP) {
         float4 v = xr[i], g = ((const float4 *)w)[i];
-        float y[4] = {v.x * scale * g.x, v.y * scale * g.y, v.z * scale * g.z, v.w * scale * g.w};
-        size_t o = (size_t)row * dim + 4 * i;
-        if (out_type == T_F16 || out_type == T_BF16) {
-            uint16_t h[4] = {to_16bit(out_type, y[0]), to_16bit(out_type, y[1]), to_16bit(out_type, y[2]),
-                             to_16bit(out_type, y[3])};
-            *(uint2 *)((uint16_t *)out + o) = make_uint2(h[0] | (uint32_t)h[1] << 16, h[2] | (uint32_t)h[3] << 16);
-        } else {
-            *(float4 *)((float *)out + o) = make_float4(y[0], y[1], y[2], y[3]);
-        }
+        const float y[4] = {v.x * scale * g.x, v.y * scale * g.y, v.z * scale * g.z, v.w * scale * g.w};
+        store4_act(out, out_type, (size_t)row * n4 + i, y);
     }
 }
 

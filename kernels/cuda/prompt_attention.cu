@@ -476,7 +476,7 @@ template <int HD> static cudaError_t prepare(int *slots)
 /* The bytes cuda_prompt_attention_scratch gives: a split happens only when
  * fewer (head, query block) pairs than block slots would be split (see
  * launch), so room for min(all pairs, slots) covers every call. */
-template <int HD> static size_t scratch_bytes(int kv_rows, int n, int n_head, int n_kv)
+template <int HD> static size_t scratch_size(int kv_rows, int n, int n_head, int n_kv)
 {
     int slots = 0;
     if (prepare<HD>(&slots) != cudaSuccess) return 0;
@@ -498,11 +498,11 @@ extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, 
         return 0;
     }
     switch (head_dim) {
-    case 16: return scratch_bytes<16>(kv_rows, n, n_head, n_kv);
-    case 32: return scratch_bytes<32>(kv_rows, n, n_head, n_kv);
-    case 64: return scratch_bytes<64>(kv_rows, n, n_head, n_kv);
-    case 128: return scratch_bytes<128>(kv_rows, n, n_head, n_kv);
-    case 256: return scratch_bytes<256>(kv_rows, n, n_head, n_kv);
+    case 16: return scratch_size<16>(kv_rows, n, n_head, n_kv);
+    case 32: return scratch_size<32>(kv_rows, n, n_head, n_kv);
+    case 64: return scratch_size<64>(kv_rows, n, n_head, n_kv);
+    case 128: return scratch_size<128>(kv_rows, n, n_head, n_kv);
+    case 256: return scratch_size<256>(kv_rows, n, n_head, n_kv);
     default: return 0;
     }
 }
