@@ -201,6 +201,12 @@ HRT_API int hrt_session_eval_argmax(hrt_session *session, const int32_t *ids, si
  * Safe from any thread. The flag clears when the next call starts. */
 HRT_API void hrt_session_cancel(hrt_session *session);
 
+/* The sampling chain, in llama.cpp's default order: repetition penalty,
+ * DRY, top-k, top-p, min-p, temperature, draw. On the CUDA backend
+ * hrt_generate runs it on the device (but DRY: with DRY on, the logits come
+ * back and the host samples; HRT_DEVICE_SAMPLING=0 in the environment
+ * always does); the device picks the host's ids from the same logits, but
+ * where a sum falls within float rounding of a cut. */
 typedef struct {
     float temperature;        /* <= 0: greedy */
     int top_k;                /* 0: off */

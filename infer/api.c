@@ -147,8 +147,9 @@ void hrt_session_cancel(hrt_session *s)
 
 /* Evaluates ids after the cached ones; the cancel flag is not cleared here.
  * Either logits (may be NULL) receive the last logits, or, when next is
- * set, *next their argmax. */
-static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *logits, int32_t *next)
+ * set, *next their argmax, or, when smp is set too, the id smp picks on the
+ * device (the backend has decode_sample). */
+static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *logits, int32_t *next, sampler *smp)
 {
     if (n == 0) return hrt_err(HRT_E_INVALID, "hrt_session_eval: no tokens");
     if (n > (size_t)(s->n_ctx - s->n_past))
@@ -160,7 +161,13 @@ static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *
                            ids[i], i, s->model->hp.n_vocab);
     const backend_ops *b = s->model->backend;
     int st;
-    if (next && b->decode_argmax) {
+    if (next && smp) {
+        /* the history the sampler sees: these ids after the held ones */
+        memcpy(s->tokens + s->n_past, ids, n * sizeof *ids);
+        sample_args a;
+        sampler_device_args(smp, s->tokens, s->n_past + (int)n, &a);
+        st = b->decode_sample(s, ids, (int)n, &a, next);
+    } else if (next && b->decode_argmax) {
         st = b->decode_argmax(s, ids, (int)n, next);
     } else if (next) {
         float *lg = malloc((size_t)s->model->hp.n_vocab * sizeof *lg);
@@ -183,7 +190,7 @@ static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *
 
 static int session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
 {
-    return session_eval_to(s, ids, n, logits, NULL);
+    return session_eval_to(s, ids, n, logits, NULL, NULL);
 }
 
 int hrt_session_eval(hrt_session *s, const int32_t *ids, size_t n, float *logits)
@@ -197,7 +204,7 @@ int hrt_session_eval_argmax(hrt_session *s, const int32_t *ids, size_t n, int32_
 {
     if (!s || !ids || !next) return hrt_err(HRT_E_INVALID, "hrt_session_eval_argmax: NULL argument");
     atomic_store(&s->cancel, 0);
-    return session_eval_to(s, ids, n, NULL, next);
+    return session_eval_to(s, ids, n, NULL, next, NULL);
 }
 
 /* Plain greedy decoding: no temperature and no penalty that reads the
@@ -205,6 +212,14 @@ int hrt_session_eval_argmax(hrt_session *s, const int32_t *ids, size_t n, int32_
 static int plain_greedy(const hrt_sampler_params *p)
 {
     return p->temperature <= 0 && (p->repeat_penalty == 1.0f || p->repeat_last_n == 0) && p->dry_multiplier <= 0;
+}
+
+/* Whether the sampler's chain runs where the logits are: a backend that
+ * can (CUDA), a chain without DRY, and HRT_DEVICE_SAMPLING not 0. */
+static int device_sampling(const hrt_session *s, const hrt_sampler_params *p)
+{
+    const char *env = getenv("HRT_DEVICE_SAMPLING");
+    return s->model->backend->decode_sample && sampler_device_ok(p) && !(env && !strcmp(env, "0"));
 }
 
 /* ---- generation --------------------------------------------------------------- */
@@ -308,10 +323,12 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
     s->n_past = (int)keep;
     u.prompt_tokens = (int)n_ids;
     u.cached_tokens = (int)keep;
-    int greedy = plain_greedy(&p.sampling);
-    int32_t next = 0;
+    /* greedy: the argmax comes back; dev: the sampled id; otherwise the logits */
+    int greedy = plain_greedy(&p.sampling), dev = !greedy && device_sampling(s, &p.sampling);
+    int32_t next = 0, *to = greedy || dev ? &next : NULL;
+    sampler *on_dev = dev ? smp : NULL;
     double t0 = now_ms();
-    st = session_eval_to(s, ids + keep, n_ids - keep, greedy ? NULL : logits, greedy ? &next : NULL);
+    st = session_eval_to(s, ids + keep, n_ids - keep, to ? NULL : logits, to, on_dev);
     double t1 = now_ms();
     u.t_prompt_ms = t1 - t0;
     if (st == HRT_E_CANCELLED) {
@@ -328,7 +345,7 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
             u.stop_reason = HRT_STOP_CANCELLED;
             break;
         }
-        int32_t id = greedy ? next : sampler_sample(smp, logits, s->tokens, s->n_past);
+        int32_t id = to ? next : sampler_sample(smp, logits, s->tokens, s->n_past);
         if (tokenizer_is_eog(m->tok, id)) {
             u.stop_reason = HRT_STOP_EOS;
             break;
@@ -353,7 +370,7 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
             break;
         }
         if (p.max_tokens > 0 && i + 1 >= p.max_tokens) break; /* no need to evaluate it */
-        st = session_eval_to(s, &id, 1, greedy ? NULL : logits, greedy ? &next : NULL);
+        st = session_eval_to(s, &id, 1, to ? NULL : logits, to, on_dev);
         if (st == HRT_E_CANCELLED) {
             st = 0;
             u.stop_reason = HRT_STOP_CANCELLED;

@@ -45,8 +45,10 @@
 /* a layer's pointers for cuda_gemm_pair: {K, V} and {gate, up}, 6 each */
 #define PAIR_PTRS 12
 
-/* What a forward pass leaves for the host */
-enum { RESULT_LOGITS = 0, RESULT_ARGMAX = 1, RESULT_NONE = 2 };
+/* What a forward pass leaves: the logits copied to the host, their argmax
+ * there, the logits on the device only (for the sampler), or nothing (a
+ * micro-batch of a prompt before its last) */
+enum { RESULT_LOGITS, RESULT_ARGMAX, RESULT_DEVICE, RESULT_NONE };
 
 typedef struct {
     cuda_mat wq, wk, wv, wo, gate, up, down;
@@ -91,8 +93,12 @@ typedef struct {
     float *h_logits;           /* pinned (n_vocab) */
     int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
     void *argmax_scratch;
-    cudaGraphExec_t graph[2];  /* one-token step: [RESULT_LOGITS], [RESULT_ARGMAX] */
-    int have_graph[2];
+    cudaGraphExec_t graph[3];  /* one-token step: [RESULT_LOGITS], [RESULT_ARGMAX], [RESULT_DEVICE] */
+    int have_graph[3];
+    void *sample_scratch;      /* cuda_sample's */
+    size_t sample_bytes;
+    int32_t *d_pen, *h_pen;    /* the penalized ids (n_ctx at most), device and pinned */
+    long n_sampled;            /* tokens sampled on the device (tests) */
     cuda_decode_args fused;    /* the persistent step's arguments */
     int use_fused, fused_direct; /* fused_direct: launched without a graph */
     void *fused_scratch;
@@ -369,6 +375,12 @@ int cuda_session_fused(const hrt_session *s)
     return c && c->use_fused ? c->fused.grid : 0;
 }
 
+long cuda_session_samples(const hrt_session *s)
+{
+    const cu_session *c = s ? s->state : NULL;
+    return c ? c->n_sampled : 0;
+}
+
 /* HRT_DECODE_TIMING=1: where a persistent step's time went, per token, on stderr. */
 static void report_timing(hrt_session *s)
 {
@@ -396,17 +408,18 @@ static void cuda_session_free(hrt_session *s)
     cu_session *c = s->state;
     if (!c) return;
     if (c->fused_timing) report_timing(s);
-    for (int g = 0; g < 2; g++)
+    for (int g = 0; g < 3; g++)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
     if (c->blas) cublasDestroy(c->blas);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
-                   c->fused_timing, c->pairs, c->att16};
+                   c->fused_timing, c->pairs, c->att16, c->sample_scratch, c->d_pen};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
     cudaFreeHost(c->h_logits);
     cudaFreeHost(c->h_next);
+    cudaFreeHost(c->h_pen);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
     s->state = NULL;
@@ -432,8 +445,13 @@ static int cuda_session_init(hrt_session *s)
     int prompt16 = 0;
     for (int l = 0; l < hp->n_layer; l++) prompt16 |= cm0->layers[l].wq.gemm_type != GGML_TYPE_F32;
     c->att16_bytes = prompt16 ? cuda_prompt_attention_scratch(s->n_ctx, ub, hp->n_head, hp->n_head_kv, hp->head_dim) : 0;
+    /* the sampler's: its sort, and the penalized ids (distinct, so at most min(n_ctx, n_vocab)) */
+    c->sample_bytes = cuda_sample_scratch(hp->n_vocab);
+    if (!c->sample_bytes) return hrt_err(HRT_E_BACKEND, "CUDA: the sampler's sort cannot be sized for %d logits", hp->n_vocab);
+    size_t n_pen = (size_t)(s->n_ctx < hp->n_vocab ? s->n_ctx : hp->n_vocab);
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + 2 * hp->n_ff) * sizeof(float) +
-                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes;
+                     (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes +
+                     c->sample_bytes + n_pen * sizeof(int32_t);
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -463,6 +481,9 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
     CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
     CK(cudaMalloc((void **)&c->pairs, pairs));
+    CK(cudaMalloc(&c->sample_scratch, c->sample_bytes));
+    CK(cudaMalloc((void **)&c->d_pen, n_pen * sizeof(int32_t)));
+    CK(cudaMallocHost((void **)&c->h_pen, n_pen * sizeof(int32_t)));
     if (c->att16_bytes) CK(cudaMalloc(&c->att16, c->att16_bytes));
     void **hpairs = malloc(pairs);
     if (!hpairs) return hrt_err(HRT_E_NOMEM, "out of memory");
@@ -572,9 +593,7 @@ static cudaError_t attention(const hrt_model *m, const hrt_session *s, const cu_
 }
 
 /* Enqueues the forward pass of n tokens (ids and position already in
- * d_ids / d_pos), then either the copy of the last token's logits to
- * h_logits (RESULT_LOGITS) or their argmax to h_next (RESULT_ARGMAX), or
- * nothing (RESULT_NONE: a micro-batch of a prompt before its last). */
+ * d_ids / d_pos) and what result asks for (RESULT_*). */
 static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
 {
     const hrt_model *m = s->model;
@@ -590,6 +609,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     } while (0)
     if (n == 1 && c->use_fused) {
         RUN(cuda_decode_step(&c->fused, st));
+        if (result == RESULT_DEVICE) return cudaSuccess;
         if (result == RESULT_ARGMAX) return cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
         return cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st);
     }
@@ -655,6 +675,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     RUN(cuda_rmsnorm(c->xb, GGML_TYPE_F32, c->x + (size_t)(n - 1) * d, NULL, cm->output_norm, 1, d, hp->norm_eps, st));
     RUN(cuda_matvec(&cm->output, c->xb, NULL, c->logits, 0, st));
     if (hp->logit_softcap > 0) RUN(cuda_softcap(c->logits, hp->n_vocab, hp->logit_softcap, st));
+    if (result == RESULT_DEVICE) return cudaSuccess;
     if (result == RESULT_ARGMAX) {
         RUN(cuda_argmax(c->logits, hp->n_vocab, c->argmax_scratch, c->d_next, st));
         RUN(cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st));
@@ -697,13 +718,35 @@ static int capture_step(hrt_session *s, int result)
 static void fused_off(cu_session *c)
 {
     cudaGetLastError();
-    for (int g = 0; g < 2; g++)
+    for (int g = 0; g < 3; g++)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
-    c->have_graph[0] = c->have_graph[1] = 0;
+    memset(c->have_graph, 0, sizeof c->have_graph);
     c->use_fused = c->fused_direct = 0;
 }
 
-static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
+/* The sampler's chain on the last logits (sampler.h), its id into h_next. */
+static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
+{
+    cu_session *c = s->state;
+    cuda_sample_params p = {.temperature = a->temperature, .top_p = a->top_p, .min_p = a->min_p,
+                            .penalty = a->repeat_penalty, .top_k = a->top_k, .n_penalized = a->n_penalized, .r = a->r};
+    cudaError_t e = cudaSuccess;
+    if (a->n_penalized > 0) {
+        memcpy(c->h_pen, a->penalized, (size_t)a->n_penalized * sizeof(int32_t));
+        e = cudaMemcpyAsync(c->d_pen, c->h_pen, (size_t)a->n_penalized * sizeof(int32_t), cudaMemcpyHostToDevice,
+                            c->stream);
+    }
+    if (e == cudaSuccess)
+        e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_pen, c->sample_scratch, c->sample_bytes, c->d_next,
+                        c->stream);
+    return e == cudaSuccess ? cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream)
+                            : e;
+}
+
+/* Runs ids in micro-batches; the last leaves the logits in h_logits, their
+ * argmax in h_next (argmax set), or the id sample picks in h_next (sample
+ * set). */
+static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, const sample_args *sample)
 {
     const hrt_model *m = s->model;
     cu_session *c = s->state;
@@ -715,7 +758,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
         /* nb is 1 only for the last micro-batch: the graphs take LOGITS or ARGMAX */
-        int res = done + nb < n ? RESULT_NONE : argmax ? RESULT_ARGMAX : RESULT_LOGITS;
+        int res = done + nb < n ? RESULT_NONE : argmax ? RESULT_ARGMAX : sample ? RESULT_DEVICE : RESULT_LOGITS;
         if (nb == 1 && c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
             /* a driver that cannot put the cooperative launch in a graph: launched directly */
             cudaGetLastError();
@@ -743,6 +786,10 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
             CK(enqueue_inputs(c, nb));
             CK(enqueue_forward(s, nb, res));
         }
+        if (res == RESULT_DEVICE) {
+            cudaError_t e = enqueue_sample(s, sample);
+            if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
+        }
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
     }
@@ -751,15 +798,28 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax)
 
 static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
 {
-    int st = run_decode(s, ids, n, 0);
+    int st = run_decode(s, ids, n, 0, NULL);
     if (!st && logits) memcpy(logits, ((cu_session *)s->state)->h_logits, (size_t)s->model->hp.n_vocab * sizeof(float));
     return st;
 }
 
 static int cuda_decode_argmax(hrt_session *s, const int32_t *ids, int n, int32_t *next)
 {
-    int st = run_decode(s, ids, n, 1);
+    int st = run_decode(s, ids, n, 1, NULL);
     if (!st) *next = *((cu_session *)s->state)->h_next;
+    return st;
+}
+
+static int cuda_decode_sample(hrt_session *s, const int32_t *ids, int n, const sample_args *a, int32_t *next)
+{
+    cu_session *c = s->state;
+    if (a->n_penalized > (s->n_ctx < s->model->hp.n_vocab ? s->n_ctx : s->model->hp.n_vocab))
+        return hrt_err(HRT_E_INVALID, "CUDA: %d penalized ids, more than the session holds", a->n_penalized);
+    int st = run_decode(s, ids, n, 0, a);
+    if (!st) {
+        *next = *c->h_next;
+        c->n_sampled++;
+    }
     return st;
 }
 
@@ -850,5 +910,6 @@ const backend_ops backend_cuda = {
     .session_free = cuda_session_free,
     .decode = cuda_decode,
     .decode_argmax = cuda_decode_argmax,
+    .decode_sample = cuda_decode_sample,
     .encode = cuda_encode,
 };

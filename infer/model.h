@@ -10,6 +10,7 @@
 #include "gguf.h"
 #include "hrt.h"
 #include "safetensors.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 /* ---- architectures ------------------------------------------------------ */
@@ -155,6 +156,9 @@ typedef struct backend_ops {
     /* As decode, returning the argmax of the last logits (lowest id on
      * ties). NULL: decode, then an argmax on the host. */
     int (*decode_argmax)(hrt_session *s, const int32_t *ids, int n, int32_t *next);
+    /* As decode, then sampler_sample's chain but DRY on the device with a's
+     * numbers; *next the id picked. NULL: the host samples. */
+    int (*decode_sample)(hrt_session *s, const int32_t *ids, int n, const sample_args *a, int32_t *next);
     /* Encoder forward pass over a batch of n_seq sequences, their ids one
      * after another (lens[i] each): out[i * n_embd] = the mean of sequence
      * i's last hidden states, not normalised. Each sequence attends to
@@ -170,6 +174,8 @@ int cuda_device_count(void);
 /* The blocks a CUDA session's persistent decode kernel runs on, 0 when it
  * decodes with the per-operation kernels (tests). */
 int cuda_session_fused(const hrt_session *s);
+/* How many tokens a CUDA session has sampled on the device (tests). */
+long cuda_session_samples(const hrt_session *s);
 #endif
 
 #endif

@@ -16,6 +16,7 @@ struct sampler {
     uint64_t rng;
     cand *c;          /* (n_vocab) */
     int *dry_len;     /* (n_vocab) longest repeat each token would extend */
+    int32_t *pen;     /* (n_vocab) the ids the repetition penalty applies to */
 };
 
 /* splitmix64: small, fast, and the same sequence on every platform. */
@@ -38,7 +39,8 @@ sampler *sampler_new(const hrt_sampler_params *p, int n_vocab)
     s->rng = p->seed;
     s->c = malloc((size_t)n_vocab * sizeof *s->c);
     s->dry_len = calloc((size_t)n_vocab, sizeof *s->dry_len);
-    if (!s->c || !s->dry_len) {
+    s->pen = malloc((size_t)n_vocab * sizeof *s->pen);
+    if (!s->c || !s->dry_len || !s->pen) {
         sampler_free(s);
         return NULL;
     }
@@ -50,6 +52,7 @@ void sampler_free(sampler *s)
     if (!s) return;
     free(s->c);
     free(s->dry_len);
+    free(s->pen);
     free(s);
 }
 
@@ -61,22 +64,34 @@ int32_t argmax_f32(const float *x, int n)
     return best;
 }
 
-/* CTRL-style repetition penalty over the last repeat_last_n ids: positive
- * logits are divided by the penalty, negative ones multiplied. */
-static void apply_repeat(const sampler *s, float *logits, const int32_t *h, int n)
+/* The distinct ids of the last repeat_last_n of history that the CTRL-style
+ * repetition penalty applies to, in order of first appearance, into out
+ * (room for min(n, n_vocab)); their count, 0 when the penalty is off. */
+static int penalized_ids(const sampler *s, const int32_t *h, int n, int32_t *out)
 {
     float pen = s->p.repeat_penalty;
-    if (pen == 1.0f || pen <= 0 || s->p.repeat_last_n == 0) return;
-    int from = s->p.repeat_last_n < 0 || n < s->p.repeat_last_n ? 0 : n - s->p.repeat_last_n;
+    if (pen == 1.0f || pen <= 0 || s->p.repeat_last_n == 0) return 0;
+    int from = s->p.repeat_last_n < 0 || n < s->p.repeat_last_n ? 0 : n - s->p.repeat_last_n, k = 0;
     /* Mark each id once, so a frequent id is not penalised many times. */
     for (int i = from; i < n; i++) {
         int32_t id = h[i];
         if (id < 0 || id >= s->n_vocab || s->dry_len[id] == -1) continue;
-        logits[id] = logits[id] > 0 ? logits[id] / pen : logits[id] * pen;
+        out[k++] = id;
         s->dry_len[id] = -1;
     }
-    for (int i = from; i < n; i++)
-        if (h[i] >= 0 && h[i] < s->n_vocab) s->dry_len[h[i]] = 0;
+    for (int i = 0; i < k; i++) s->dry_len[out[i]] = 0;
+    return k;
+}
+
+/* The penalty itself: positive logits are divided by it, negative ones
+ * multiplied. */
+static void apply_repeat(const sampler *s, float *logits, const int32_t *h, int n)
+{
+    float pen = s->p.repeat_penalty;
+    for (int i = 0, k = penalized_ids(s, h, n, s->pen); i < k; i++) {
+        int32_t id = s->pen[i];
+        logits[id] = logits[id] > 0 ? logits[id] / pen : logits[id] * pen;
+    }
 }
 
 /* DRY ("don't repeat yourself", koboldcpp / llama.cpp): a token that would
@@ -116,6 +131,51 @@ static int cmp_cand_desc(const void *a, const void *b)
     return ((const cand *)a)->id - ((const cand *)b)->id;
 }
 
+/* Whether a comes after b in cmp_cand_desc's order. */
+static int after(const cand *a, const cand *b) { return a->logit < b->logit || (a->logit == b->logit && a->id > b->id); }
+
+/* Restores a heap whose every parent comes after its children (the root is
+ * the last of the heap in cmp_cand_desc's order) below position i. */
+static void sift_down(cand *h, int k, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, last = i;
+        if (l < k && after(&h[l], &h[last])) last = l;
+        if (r < k && after(&h[r], &h[last])) last = r;
+        if (last == i) return;
+        cand t = h[i];
+        h[i] = h[last];
+        h[last] = t;
+        i = last;
+    }
+}
+
+/* The first k of n candidates in cmp_cand_desc's order into c[0..k),
+ * sorted: a heap of the best k so far, each other candidate replacing its
+ * last when it comes before it, then a sort of the k (n log k, against n
+ * log n for sorting all: 0.1 ms instead of several for 50k logits). */
+static void top_k_sorted(cand *c, int n, int k)
+{
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (after(&c[0], &c[i])) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+    qsort(c, (size_t)k, sizeof *c, cmp_cand_desc);
+}
+
+int sampler_device_ok(const hrt_sampler_params *p) { return !(p->dry_multiplier > 0 && p->dry_base > 1); }
+
+void sampler_device_args(sampler *s, const int32_t *history, int n_history, sample_args *a)
+{
+    const hrt_sampler_params *p = &s->p;
+    *a = (sample_args){.temperature = p->temperature, .top_p = p->top_p, .min_p = p->min_p,
+                       .repeat_penalty = p->repeat_penalty, .top_k = p->top_k, .penalized = s->pen};
+    a->n_penalized = penalized_ids(s, history, n_history, s->pen);
+    if (p->temperature > 0) a->r = next_unit(&s->rng);
+}
+
 int32_t sampler_sample(sampler *s, float *logits, const int32_t *history, int n_history)
 {
     const hrt_sampler_params *p = &s->p;
@@ -125,10 +185,13 @@ int32_t sampler_sample(sampler *s, float *logits, const int32_t *history, int n_
 
     int n = s->n_vocab;
     for (int i = 0; i < n; i++) s->c[i] = (cand){i, logits[i], 0};
-    /* Keep the top k (all when top_k <= 0), sorted by logit. A partial
-     * selection would be faster; a full sort of 50k floats is ~2 ms. */
-    qsort(s->c, (size_t)n, sizeof *s->c, cmp_cand_desc);
-    if (p->top_k > 0 && p->top_k < n) n = p->top_k;
+    /* Keep the top k (all when top_k <= 0), sorted by logit, ties by id. */
+    if (p->top_k > 0 && p->top_k < n) {
+        top_k_sorted(s->c, n, p->top_k);
+        n = p->top_k;
+    } else {
+        qsort(s->c, (size_t)n, sizeof *s->c, cmp_cand_desc);
+    }
     /* Probabilities at temperature 1 for top-p and min-p, as llama.cpp. */
     float mx = s->c[0].logit;
     double sum = 0;

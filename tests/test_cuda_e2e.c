@@ -24,6 +24,10 @@
  *     (shapes it does not take) stay on the per-operation kernels;
  *   - a prompt longer than a micro-batch: one call vs two, and vs the CPU;
  *   - a session too large for the device is refused with the sizes;
+ *   - hrt_generate sampling on the device (kernels/cuda/sample.h) against
+ *     the host's sampler on the same GPU's logits (HRT_DEVICE_SAMPLING=0),
+ *     on the persistent step and the per-operation kernels: the same text;
+ *     DRY stays on the host;
  *   - hrt_generate on the GPU answers the golden question.
  * Skips ("no CUDA device") where there is no GPU. */
 #include "golden_check.h"
@@ -34,7 +38,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include <cuda_runtime_api.h>
 #include <pthread.h>
 
-#include "model.h" /* cuda_session_fused */
+#include "model.h" /* cuda_session_fused, cuda_session_samples */
 
 static hrt_model *open_on(const char *path, int backend, int precision)
 {
@@ -495,6 +499,83 @@ static void test_long_prompt(void)
 }
 
 /* A session that cannot fit on the device is refused with the sizes. */
+/* hrt_generate's text and how many tokens the session sampled on the device. */
+static char *generate_counting(hrt_model *m, const char *prompt, const hrt_generate_params *gp, long *sampled,
+                               int *generated)
+{
+    hrt_session *s = NULL;
+    char *text = NULL;
+    hrt_usage u = {0};
+    CHECK_STATUS(hrt_session_open(m, NULL, &s), 0);
+    if (s) CHECK_STATUS(hrt_generate(s, prompt, strlen(prompt), gp, &text, &u), 0);
+    *sampled = cuda_session_samples(s);
+    *generated = u.generated_tokens;
+    hrt_session_free(s);
+    return text;
+}
+
+/* Sampling on the device against the host's sampler on the same logits:
+ * the defaults at temperature 0.8 with a repetition penalty, a greedy pick
+ * after the penalty, and top-p alone over the whole vocabulary, each on the
+ * persistent step and on the per-operation kernels; with DRY on, the host
+ * samples. */
+static void test_sampling_on(const char *path, const char *label)
+{
+    static const struct {
+        float temp, top_p, pen, dry;
+        int top_k;
+    } cases[] = {{0.8f, 0.95f, 1.2f, 0, 40}, {0, 1, 1.3f, 0, 40}, {1.1f, 0.9f, 1, 0, 0}, {0.8f, 0.95f, 1, 0.8f, 40}};
+    const char *prompt = "The history of computing";
+    for (int fused = 0; fused < 2; fused++) {
+        if (!fused) setenv("HRT_CUDA_FUSED", "0", 1);
+        hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+        unsetenv("HRT_CUDA_FUSED");
+        if (!m) return;
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            hrt_generate_params gp = hrt_generate_default_params();
+            gp.max_tokens = 40;
+            gp.sampling.temperature = cases[c].temp;
+            gp.sampling.top_p = cases[c].top_p;
+            gp.sampling.top_k = cases[c].top_k;
+            gp.sampling.repeat_penalty = cases[c].pen;
+            gp.sampling.dry_multiplier = cases[c].dry;
+            gp.sampling.seed = 77 + c;
+            long on_dev = 0, on_host = 0;
+            int n_dev = 0, n_host = 0;
+            char *a = generate_counting(m, prompt, &gp, &on_dev, &n_dev);
+            setenv("HRT_DEVICE_SAMPLING", "0", 1);
+            char *b = generate_counting(m, prompt, &gp, &on_host, &n_host);
+            unsetenv("HRT_DEVICE_SAMPLING");
+            CHECK_MSG(a && b && !strcmp(a, b), "%s%s, case %zu: device and host sampling differ:\n%s\n---\n%s", label,
+                      fused ? "" : " (per-operation)", c, a ? a : "", b ? b : "");
+            CHECK_MSG(on_host == 0, "%s: %ld tokens sampled on the device with HRT_DEVICE_SAMPLING=0", label, on_host);
+            if (cases[c].dry > 0)
+                CHECK_MSG(on_dev == 0, "%s: DRY on, yet %ld tokens sampled on the device", label, on_dev);
+            else
+                CHECK_MSG(n_dev > 0 && on_dev >= n_dev, "%s, case %zu: %ld sampled on the device for %d generated",
+                          label, c, on_dev, n_dev);
+            hrt_free(a);
+            hrt_free(b);
+        }
+        hrt_model_free(m);
+    }
+}
+
+static void test_sampling(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
+    test_sampling_on(dir, "qwen2");
+    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(dir, "rb");
+    if (!f) {
+        printf("smollm2 absent: its sampling checks are not run\n");
+        return;
+    }
+    fclose(f);
+    test_sampling_on(dir, "smollm2");
+}
+
 static void test_oom(void)
 {
     char dir[1024];
@@ -526,6 +607,7 @@ int main(void)
     test_embed();
     test_oom();
     test_long_prompt();
+    test_sampling();
     test_fused_all();
     test_smollm2();
     test_gemma3();

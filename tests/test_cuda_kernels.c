@@ -22,6 +22,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cuda/prompt_attention.h"
 #include "cuda/rope.h"
 #include "cuda/sample.h"
+#include "sampler.h"
 
 static void *dev(size_t bytes)
 {
@@ -1002,6 +1003,115 @@ static void test_prompt_attention(void)
     CHECK(cudaGetLastError() == cudaSuccess);
 }
 
+/* Position of id among logits sorted by value, ties by id (the samplers' order). */
+static int rank_of(const float *x, int n, int32_t id)
+{
+    int r = 0;
+    for (int i = 0; i < n; i++) r += x[i] > x[id] || (x[i] == x[id] && i < id);
+    return r;
+}
+
+/* The sampler's chain on the device (cuda_sample with sampler_device_args'
+ * numbers) against sampler_sample on the host: the same penalized logits,
+ * and the same ids but where a sum lands within the expf difference of a
+ * cut (then the two picks are neighbours in the sorted order). */
+static void test_sample(void)
+{
+    static const int vocabs[] = {1000, 49152, 151936};
+    static const struct {
+        float temp, top_p, min_p, pen;
+        int top_k, last_n;
+    } cfg[] = {
+        {0.8f, 0.95f, 0.05f, 1.0f, 40, 64},     /* the defaults at 0.8 */
+        {1.0f, 1.0f, 0.0f, 1.0f, 0, 64},        /* the whole softmax */
+        {1.3f, 0.9f, 0.0f, 1.3f, 0, 64},        /* top-p alone over all, a penalty */
+        {0.7f, 1.0f, 0.1f, 1.1f, 5000, -1},     /* min-p in a wide top-k, the whole history penalized */
+        {0.5f, 0.5f, 0.02f, 0.9f, 1 << 30, 32}, /* top-k beyond the vocabulary, a penalty below 1 */
+        {2.0f, 0.01f, 0.0f, 1.0f, 0, 0},        /* top-p keeps one */
+        {0.0f, 1.0f, 0.0f, 1.5f, 40, 64},       /* greedy after the penalty */
+        {0.9f, 0.9f, 0.05f, 1.2f, 1024, 64},    /* the largest top-k selected without a sort */
+        {1.0f, 1.0f, 0.0f, 1.0f, 1, 64},        /* top-k of one */
+        {1.0f, 0.99f, 0.0f, 1.0f, 1025, 64},    /* the smallest top-k that sorts all */
+    };
+    enum { NH = 300 };
+    int32_t hist[NH];
+    long draws = 0, differ = 0;
+    for (size_t v = 0; v < sizeof vocabs / sizeof *vocabs; v++) {
+        const int V = vocabs[v];
+        float *x = malloc((size_t)V * sizeof *x), *want = malloc((size_t)V * sizeof *want);
+        float *got = malloc((size_t)V * sizeof *got);
+        size_t sb = cuda_sample_scratch(V);
+        CHECK_MSG(sb > 0, "cuda_sample_scratch(%d) = 0", V);
+        float *dx = dev((size_t)V * sizeof *dx);
+        int32_t *dpen = dev((size_t)V * sizeof *dpen), *dout = dev(sizeof *dout);
+        void *scratch = dev(sb);
+        for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+            hrt_sampler_params p = hrt_sampler_default_params();
+            p.temperature = cfg[c].temp;
+            p.top_p = cfg[c].top_p;
+            p.min_p = cfg[c].min_p;
+            p.top_k = cfg[c].top_k;
+            p.repeat_penalty = cfg[c].pen;
+            p.repeat_last_n = cfg[c].last_n;
+            p.seed = 1000 + c;
+            sampler *host = sampler_new(&p, V), *onto = sampler_new(&p, V);
+            CHECK(host && onto && sampler_device_ok(&p));
+            for (int d = 0; d < (V > 100000 ? 6 : 16); d++) {
+                /* logits over a range of 12, every other draw on a grid of
+                 * 1/4 (many ties), every fourth only two values (more ties
+                 * at the top than topk_kernel gathers); a history of
+                 * repeats and stray ids */
+                for (int i = 0; i < V; i++)
+                    x[i] = d % 4 == 3 ? (i % 5 ? 0.5f : 1.0f) : d % 2 ? roundf(frand() * 24) / 4 : frand() * 6;
+                for (int i = 0; i < NH; i++) hist[i] = i % 7 == 6 ? (i % 2 ? -1 : V) : (int32_t)((frand() + 1) * 20) % V;
+                memcpy(want, x, (size_t)V * sizeof *x);
+                int32_t w = sampler_sample(host, want, hist, NH), g = -1;
+                sample_args a;
+                sampler_device_args(onto, hist, NH, &a);
+                cuda_sample_params sp = {.temperature = a.temperature, .top_p = a.top_p, .min_p = a.min_p,
+                                         .penalty = a.repeat_penalty, .top_k = a.top_k,
+                                         .n_penalized = a.n_penalized, .r = a.r};
+                CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
+                if (a.n_penalized)
+                    CHECK(cudaMemcpy(dpen, a.penalized, (size_t)a.n_penalized * sizeof *dpen,
+                                     cudaMemcpyHostToDevice) == cudaSuccess);
+                poison(dout, sizeof *dout);
+                CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb, dout, 0) == cudaSuccess);
+                down(&g, dout, sizeof g);
+                down(got, dx, (size_t)V * sizeof *got);
+                CHECK_MSG(!memcmp(got, want, (size_t)V * sizeof *got), "vocab %d, case %zu: the penalized logits differ",
+                          V, c);
+                draws++;
+                if (g == w) continue;
+                differ++;
+                int ok = g >= 0 && g < V && abs(rank_of(want, V, g) - rank_of(want, V, w)) == 1;
+                CHECK_MSG(ok, "vocab %d, case %zu, draw %d: device %d (rank %d), host %d (rank %d)", V, c, d, g,
+                          g >= 0 && g < V ? rank_of(want, V, g) : -1, w, rank_of(want, V, w));
+            }
+            sampler_free(host);
+            sampler_free(onto);
+        }
+        /* refusals: a scratch too small, no ids for a penalty */
+        cuda_sample_params sp = {.temperature = 1, .top_p = 1, .penalty = 1};
+        CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb - 1, dout, 0) == cudaErrorInvalidValue);
+        sp.n_penalized = 3;
+        sp.penalty = 1.2f;
+        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, 0, &sp, dpen, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        cudaFree(dx);
+        cudaFree(dpen);
+        cudaFree(dout);
+        cudaFree(scratch);
+        free(x);
+        free(want);
+        free(got);
+    }
+    /* a neighbour's id now and then is rounding; more would be a fault */
+    printf("sampling: %ld draws, %ld picked a neighbour of the host's id\n", draws, differ);
+    CHECK_MSG(differ * 50 <= draws, "%ld of %ld draws differ from the host's", differ, draws);
+    CHECK(cudaGetLastError() == cudaSuccess);
+}
+
 int main(void)
 {
     int n = 0;
@@ -1020,6 +1130,7 @@ int main(void)
     test_rope_and_attention();
     test_prompt_attention();
     test_argmax();
+    test_sample();
     return test_finish();
 }
 #endif

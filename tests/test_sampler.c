@@ -24,6 +24,46 @@ static int32_t draw(hrt_sampler_params p, const float *l, const int32_t *h, int 
     return id;
 }
 
+static int by_logit_then_id(const void *a, const void *b)
+{
+    const float *x = a, *y = b; /* {logit, id} pairs */
+    if (x[0] != y[0]) return x[0] < y[0] ? 1 : -1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* top-k among many ties: at a temperature that flattens the logits every
+ * draw is one of the k best by (logit, lowest id) and every one of them
+ * comes up, whatever the order the selection saw them in. */
+static void test_top_k_ties(void)
+{
+    enum { V = 3000, K = 25, DRAWS = 3000 };
+    static float l[V], x[V], pairs[V][2];
+    uint64_t r = 12345;
+    for (int i = 0; i < V; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        l[i] = (float)((r >> 33) % 40) / 4; /* 40 values: ~75 ids each */
+        pairs[i][0] = l[i];
+        pairs[i][1] = (float)i;
+    }
+    qsort(pairs, V, sizeof pairs[0], by_logit_then_id);
+    static char in_top[V];
+    for (int i = 0; i < K; i++) in_top[(int)pairs[i][1]] = 1;
+    hrt_sampler_params p = base();
+    p.temperature = 1e6f;
+    p.top_k = K;
+    sampler *s = sampler_new(&p, V);
+    int seen[V] = {0}, outside = 0, distinct = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        memcpy(x, l, sizeof x);
+        int32_t id = sampler_sample(s, x, NULL, 0);
+        outside += !in_top[id];
+        distinct += !seen[id]++;
+    }
+    sampler_free(s);
+    CHECK_MSG(outside == 0 && distinct == K, "top-%d among ties: %d draws outside, %d distinct ids", K, outside,
+              distinct);
+}
+
 int main(void)
 {
     const float l[NV] = {1.0f, 3.0f, 2.5f, -1.0f, 0.0f, 2.9f, 0.5f, 3.0f};
@@ -110,5 +150,42 @@ int main(void)
         sampler_free(t);
     }
     CHECK(!memcmp(a, b, sizeof a));
+    /* A device's numbers (sampler_device_args): the distinct ids of the
+     * penalty's window in order of first appearance, strays left out, and
+     * the random state advanced as sampler_sample advances it. */
+    p = base();
+    p.temperature = 1.0f;
+    p.repeat_penalty = 1.5f;
+    p.repeat_last_n = 6;
+    p.seed = 5;
+    int32_t h8[8] = {5, 3, 5, 7, -1, 3, NV, 2}; /* the window: 5 7 -1 3 8 2 */
+    sampler *dv = sampler_new(&p, NV), *hs = sampler_new(&p, NV);
+    sample_args sa;
+    for (int i = 0; i < 3; i++) {
+        float x[NV];
+        memcpy(x, l, sizeof x);
+        sampler_device_args(dv, h8, 8, &sa);
+        sampler_sample(hs, x, h8, 8);
+    }
+    CHECK(sa.n_penalized == 4 && sa.penalized[0] == 5 && sa.penalized[1] == 7 && sa.penalized[2] == 3 &&
+          sa.penalized[3] == 2);
+    CHECK(sa.temperature == 1.0f && sa.repeat_penalty == 1.5f && sa.r >= 0 && sa.r < 1);
+    for (int i = 0; i < 10; i++) { /* in step after three draws each */
+        float x[NV], y[NV];
+        memcpy(x, l, sizeof x);
+        memcpy(y, l, sizeof y);
+        CHECK(sampler_sample(dv, x, NULL, 0) == sampler_sample(hs, y, NULL, 0));
+    }
+    sampler_free(dv);
+    sampler_free(hs);
+    p.repeat_penalty = 1.0f; /* no penalty: no ids */
+    dv = sampler_new(&p, NV);
+    sampler_device_args(dv, h8, 8, &sa);
+    CHECK(sa.n_penalized == 0);
+    sampler_free(dv);
+    CHECK(sampler_device_ok(&p));
+    p.dry_multiplier = 0.8f; /* DRY stays on the host */
+    CHECK(!sampler_device_ok(&p));
+    test_top_k_ties();
     return test_finish();
 }

@@ -1,5 +1,9 @@
 #include "sample.h"
 
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cub/device/device_radix_sort.cuh>
+
 #include "common.cuh"
 
 #define BLOCKS 64
@@ -52,5 +56,352 @@ extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, in
     int *pi = (int *)((char *)scratch + BLOCKS * sizeof(float));
     argmax_partial<<<BLOCKS, THREADS, 0, s>>>(logits, n, pv, pi);
     argmax_final<<<1, BLOCKS, 0, s>>>(pv, pi, out);
+    return cudaGetLastError();
+}
+
+/* ---- the sampler chain ------------------------------------------------------------------ */
+
+#define SEL_THREADS 1024
+#define TOPK_MAX 1024 /* the largest top-k taken without sorting all logits (<= SEL_THREADS) */
+#define CAND_MAX 2048 /* the most logits at or above the threshold that topk_kernel sorts */
+#define NO_INDEX 0x7fffffff
+
+/* The repetition penalty (as apply_repeat in infer/sampler.c: positive
+ * logits divided, others multiplied) and, when ids is set, ids[i] = i for
+ * the sort. */
+static __global__ void prepare_kernel(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int *ids)
+{
+    int i0 = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+    for (int i = i0; i < n_pen; i += stride) {
+        int32_t id = pen[i];
+        if (id < 0 || id >= n) continue;
+        float v = logits[id];
+        logits[id] = v > 0 ? v / penalty : v * penalty;
+    }
+    if (ids)
+        for (int i = i0; i < n; i += stride) ids[i] = i;
+}
+
+typedef cub::BlockScan<double, SEL_THREADS> sel_scan;
+typedef cub::BlockReduce<int, SEL_THREADS> sel_reduce;
+typedef cub::BlockScan<int, SEL_THREADS> sel_count;
+
+struct sel_shared {
+    union {
+        sel_scan::TempStorage scan;
+        sel_reduce::TempStorage reduce;
+        sel_count::TempStorage count;
+    } tmp;
+    int first;
+};
+
+struct int_min {
+    __device__ int operator()(int a, int b) const { return a < b ? a : b; }
+};
+
+/* The lowest of every thread's candidate index (NO_INDEX: none), to all. */
+static __device__ int first_of_block(sel_shared &sh, int mine)
+{
+    int f = sel_reduce(sh.tmp.reduce).Reduce(mine, int_min());
+    if (threadIdx.x == 0) sh.first = f;
+    __syncthreads();
+    f = sh.first;
+    __syncthreads(); /* tmp and first are reused */
+    return f;
+}
+
+/* This thread's part [lo, hi) of [0, m): contiguous, so that a prefix over
+ * the threads in order is a prefix over the candidates in order. */
+static __device__ void part_of(int m, int &lo, int &hi)
+{
+    int per = (m + SEL_THREADS - 1) / SEL_THREADS;
+    lo = min((int)threadIdx.x * per, m);
+    hi = min(lo + per, m);
+}
+
+/* One block over the m candidates left after top-k, sorted by logit (key)
+ * with their ids: sampler_sample from there on, the same float operations
+ * in the same order within a candidate, the sums in double. */
+static __device__ void chain(sel_shared &sh, const float *key, const int *id, int m, const cuda_sample_params &p,
+                             int32_t *out)
+{
+    int lo, hi;
+    const float mx = key[0];
+    double mine = 0, before, sum;
+    part_of(m, lo, hi);
+    for (int i = lo; i < hi; i++) mine += expf(key[i] - mx);
+    sel_scan(sh.tmp.scan).ExclusiveSum(mine, before, sum);
+    __syncthreads();
+    const float fsum = (float)sum; /* probabilities at temperature 1, for top-p and min-p */
+    if (p.top_p < 1.0f && p.top_p > 0) {
+        mine = 0;
+        for (int i = lo; i < hi; i++) mine += expf(key[i] - mx) / fsum;
+        sel_scan(sh.tmp.scan).ExclusiveSum(mine, before, sum);
+        __syncthreads();
+        int first = NO_INDEX;
+        double cum = before;
+        for (int i = lo; i < hi; i++)
+            if ((cum += expf(key[i] - mx) / fsum) >= p.top_p) {
+                first = i;
+                break;
+            }
+        first = first_of_block(sh, first);
+        if (first != NO_INDEX) m = first + 1;
+        part_of(m, lo, hi);
+    }
+    if (p.min_p > 0) { /* the first candidate after the top below the floor ends the list */
+        const float floor_p = expf(key[0] - mx) / fsum * p.min_p;
+        int first = NO_INDEX;
+        for (int i = lo > 1 ? lo : 1; i < hi; i++)
+            if (!(expf(key[i] - mx) / fsum >= floor_p)) {
+                first = i;
+                break;
+            }
+        first = first_of_block(sh, first);
+        if (first != NO_INDEX) m = first;
+        part_of(m, lo, hi);
+    }
+    mine = 0;
+    for (int i = lo; i < hi; i++) mine += expf((key[i] - mx) / p.temperature);
+    sel_scan(sh.tmp.scan).ExclusiveSum(mine, before, sum);
+    __syncthreads();
+    const double r = p.r * sum;
+    int first = NO_INDEX;
+    double acc = before;
+    for (int i = lo; i < hi; i++)
+        if (r < (acc += expf((key[i] - mx) / p.temperature))) {
+            first = i;
+            break;
+        }
+    first = first_of_block(sh, first);
+    if (threadIdx.x == 0) *out = id[first == NO_INDEX ? m - 1 : first];
+}
+
+/* The chain over all n logits sorted (keys, ids) by the device's radix sort. */
+static __global__ void __launch_bounds__(SEL_THREADS)
+    select_kernel(const float *key, const int *id, int n, cuda_sample_params p, int32_t *out)
+{
+    __shared__ sel_shared sh;
+    chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out);
+}
+
+/* An unsigned image of a float in the same order; -0 maps as +0, the
+ * samplers' comparisons taking them as equal. */
+static __device__ __forceinline__ unsigned ordered(float f)
+{
+    unsigned u = __float_as_uint(f == 0.0f ? 0.0f : f);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+/* Whether candidate (ka, ia) comes before (kb, ib): higher logit, then lower id. */
+static __device__ __forceinline__ bool first_of(float ka, int ia, float kb, int ib)
+{
+    return ka > kb || (ka == kb && ia < ib);
+}
+
+/* Sorts (key, id)[0..count), count <= CAND_MAX, best first in shared
+ * memory: padded to a power of two with entries that sort last, then a
+ * bitonic network. */
+static __device__ void sort_block(float *key, int *id, int count)
+{
+    int pow2 = 1;
+    while (pow2 < count) pow2 <<= 1;
+    for (int i = count + threadIdx.x; i < pow2; i += SEL_THREADS) {
+        key[i] = -INFINITY;
+        id[i] = NO_INDEX;
+    }
+    __syncthreads();
+    for (int size = 2; size <= pow2; size <<= 1)
+        for (int stride = size / 2; stride > 0; stride >>= 1) {
+            for (int i = threadIdx.x; i < pow2; i += SEL_THREADS) {
+                int j = i ^ stride;
+                if (j < i) continue;
+                bool up = (i & size) == 0; /* this run is ordered best first */
+                float a = key[i], b = key[j];
+                int ia = id[i], ib = id[j];
+                if (up ? first_of(b, ib, a, ia) : first_of(a, ia, b, ib)) {
+                    key[i] = b;
+                    key[j] = a;
+                    id[i] = ib;
+                    id[j] = ia;
+                }
+            }
+            __syncthreads();
+        }
+}
+
+/* The k best of logits[0..n) into (key, id)[0..k), in no order, by a radix
+ * select: four passes of 8 bits over the logits' ordered images find the
+ * image t of the k-th best; then those above t and the lowest ids at t. */
+static __device__ void radix_select(sel_shared &sh, const float *logits, int n, int k, float *key, int *id)
+{
+    __shared__ int hist[256];
+    __shared__ int s_bin, s_need, s_above;
+    const int tid = threadIdx.x;
+    unsigned t = 0, mask = 0;
+    int need = k; /* how many of the logits matching t under mask are still to take, best first */
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int i = tid; i < 256; i += SEL_THREADS) hist[i] = 0;
+        __syncthreads();
+        for (int i = tid; i < n; i += SEL_THREADS) {
+            unsigned u = ordered(logits[i]);
+            if ((u & mask) == t) atomicAdd(&hist[(u >> shift) & 255], 1);
+        }
+        __syncthreads();
+        if (tid < WARP) { /* the bin holding the need-th best: lane l sums bins 8l..8l+7 */
+            int c[8], sum = 0;
+            for (int j = 0; j < 8; j++) sum += c[j] = hist[tid * 8 + j];
+            int suffix = sum; /* over lanes >= this one */
+            for (int o = 1; o < WARP; o <<= 1) {
+                int v = __shfl_down_sync(0xffffffffu, suffix, o);
+                if (tid + o < WARP) suffix += v;
+            }
+            int acc = suffix - sum;
+            if (acc < need && need <= suffix)
+                for (int j = 7; j >= 0; j--) {
+                    if (acc + c[j] >= need) {
+                        s_bin = tid * 8 + j;
+                        s_need = need - acc;
+                        break;
+                    }
+                    acc += c[j];
+                }
+        }
+        if (tid == 0) s_above = 0;
+        __syncthreads();
+        t |= (unsigned)s_bin << shift;
+        mask |= 255u << shift;
+        need = s_need;
+        __syncthreads(); /* hist is cleared next */
+    }
+    /* k - need logits lie above t; of those at t, the need lowest ids */
+    int per = (n + SEL_THREADS - 1) / SEL_THREADS, lo = min(tid * per, n), hi = min(lo + per, n), eq = 0, eq_before;
+    for (int i = lo; i < hi; i++) {
+        float v = logits[i];
+        unsigned u = ordered(v);
+        if (u > t) {
+            int slot = atomicAdd(&s_above, 1);
+            key[slot] = v;
+            id[slot] = i;
+        } else {
+            eq += u == t;
+        }
+    }
+    sel_count(sh.tmp.count).ExclusiveSum(eq, eq_before);
+    for (int i = lo; i < hi && eq_before < need; i++) {
+        float v = logits[i];
+        if (ordered(v) == t) {
+            key[k - need + eq_before] = v;
+            id[k - need + eq_before] = i;
+            eq_before++;
+        }
+    }
+    __syncthreads();
+}
+
+/* The penalty and the chain for 0 < k = p.top_k <= TOPK_MAX, k < n, in one
+ * block, without sorting all n. Each thread takes the largest of its
+ * logits; the k-th largest of those, tau, has at least k logits at or
+ * above it, so the k best are among the logits >= tau: these are gathered
+ * and sorted in shared memory (two passes over the logits; on random
+ * logits about k to 2k reach tau). Where more than CAND_MAX do (many
+ * ties, or the best logits crowded into few threads' shares), and for k
+ * over CAND_MAX / 4, a radix select finds the k best instead. */
+static __global__ void __launch_bounds__(SEL_THREADS)
+    topk_kernel(float *logits, int n, const int32_t *pen, int n_pen, cuda_sample_params p, int32_t *out)
+{
+    __shared__ sel_shared sh;
+    __shared__ float ck[CAND_MAX];
+    __shared__ int ci[CAND_MAX];
+    __shared__ int s_count;
+    const int k = p.top_k, tid = threadIdx.x;
+    for (int i = tid; i < n_pen; i += SEL_THREADS) { /* distinct ids: no two threads write one logit */
+        int32_t id = pen[i];
+        if (id < 0 || id >= n) continue;
+        float v = logits[id];
+        logits[id] = v > 0 ? v / p.penalty : v * p.penalty;
+    }
+    s_count = CAND_MAX + 1; /* every thread: the same value before the barrier */
+    __syncthreads(); /* the block's own writes are visible to it past the barrier */
+    if (k <= CAND_MAX / 4) {
+        float best = -INFINITY;
+        for (int i = tid; i < n; i += SEL_THREADS) best = fmaxf(best, logits[i]);
+        ck[tid] = best;
+        ci[tid] = tid;
+        sort_block(ck, ci, SEL_THREADS);
+        const float tau = ck[k - 1]; /* n > k: at least k threads hold a logit */
+        __syncthreads();
+        if (tid == 0) s_count = 0;
+        __syncthreads();
+        for (int i = tid; i < n; i += SEL_THREADS) {
+            float v = logits[i];
+            if (v >= tau) {
+                int slot = atomicAdd(&s_count, 1);
+                if (slot < CAND_MAX) {
+                    ck[slot] = v;
+                    ci[slot] = i;
+                }
+            }
+        }
+        __syncthreads();
+    }
+    int count = s_count;
+    if (count > CAND_MAX) {
+        __syncthreads();
+        radix_select(sh, logits, n, k, ck, ci);
+        count = k;
+    }
+    sort_block(ck, ci, count);
+    chain(sh, ck, ci, k, p, out);
+}
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+/* The sort's temporary bytes for n pairs (0 when CUB cannot say). */
+static size_t sort_bytes(int n)
+{
+    size_t tb = 0;
+    if (cub::DeviceRadixSort::SortPairsDescending(nullptr, tb, (const float *)nullptr, (float *)nullptr,
+                                                  (const int *)nullptr, (int *)nullptr, n) != cudaSuccess)
+        return 0;
+    return tb;
+}
+
+extern "C" size_t cuda_sample_scratch(int n)
+{
+    if (n < 1) return 0;
+    size_t tb = sort_bytes(n);
+    if (!tb) return 0;
+    size_t arrays = 3 * align256((size_t)n * 4);
+    return arrays + align256(tb > CUDA_ARGMAX_SCRATCH ? tb : CUDA_ARGMAX_SCRATCH);
+}
+
+extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, const int32_t *penalized,
+                                   void *scratch, size_t scratch_bytes, int32_t *out, cudaStream_t s)
+{
+    size_t need = cuda_sample_scratch(n);
+    if (!need || scratch_bytes < need || !p || (p->n_penalized > 0 && !penalized)) return cudaErrorInvalidValue;
+    size_t a = align256((size_t)n * 4);
+    char *base = (char *)scratch;
+    float *keys = (float *)base;
+    int *ids = (int *)(base + a), *ids_sorted = (int *)(base + 2 * a);
+    void *tmp = base + 3 * a;
+    int sampled = p->temperature > 0;
+    int select = sampled && p->top_k > 0 && p->top_k < n && p->top_k <= TOPK_MAX; /* no full sort */
+    int pen = p->penalty != 1.0f && p->n_penalized > 0 ? p->n_penalized : 0;
+    if (select) { /* the penalty in the same block */
+        topk_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, penalized, pen, *p, out);
+        return cudaGetLastError();
+    }
+    if (pen || sampled) { /* the penalty, and the ids for the sort */
+        int work = sampled ? n : pen;
+        int blocks = (work + 255) / 256 < 1024 ? (work + 255) / 256 : 1024;
+        prepare_kernel<<<blocks, 256, 0, s>>>(logits, n, penalized, pen, p->penalty, sampled ? ids : nullptr);
+    }
+    if (!sampled) return cuda_argmax(logits, n, tmp, out, s);
+    size_t tb = scratch_bytes - 3 * a;
+    cudaError_t e = cub::DeviceRadixSort::SortPairsDescending(tmp, tb, logits, keys, ids, ids_sorted, n, 0, 32, s);
+    if (e != cudaSuccess) return e;
+    select_kernel<<<1, SEL_THREADS, 0, s>>>(keys, ids_sorted, n, *p, out);
     return cudaGetLastError();
 }

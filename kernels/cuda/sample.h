@@ -1,4 +1,5 @@
-/* Sampling on the GPU. */
+/* Sampling on the GPU: the argmax, and the host sampler's chain
+ * (infer/sampler.c) on logits that stay on the device. */
 #ifndef HRT_CUDA_SAMPLE_H
 #define HRT_CUDA_SAMPLE_H
 
@@ -17,6 +18,34 @@ extern "C" {
  * blocks reduce slices into scratch (device memory, CUDA_ARGMAX_SCRATCH
  * bytes), one block reduces those. */
 cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s);
+
+/* sampler_sample's chain without DRY, its numbers taken on the host
+ * (sampler_device_args in infer/sampler.h). */
+typedef struct {
+    float temperature;    /* <= 0: the argmax after the penalty */
+    float top_p, min_p;   /* as hrt_sampler_params */
+    float penalty;        /* repetition penalty; 1: none */
+    int top_k;            /* <= 0 or >= n: all */
+    int n_penalized;      /* distinct ids the penalty applies to */
+    double r;             /* the draw, uniform in [0, 1) */
+} cuda_sample_params;
+
+/* Bytes of device scratch cuda_sample needs for n logits; 0 when n < 1 or
+ * the sort cannot be sized. */
+size_t cuda_sample_scratch(int n);
+
+/* *out = the id sampler_sample would pick from logits[0..n), given the
+ * same penalized ids and draw: the repetition penalty is applied to logits
+ * in place (penalized: device memory, p->n_penalized distinct ids; others
+ * are skipped), then either the argmax or, at a positive temperature, the
+ * candidates in order of logit, ties by id (a top-k of at most 1,024
+ * selected in one block, otherwise all n sorted), and top-k, top-p, min-p,
+ * temperature and the draw over them, the sums in double as on the host. The ids only
+ * differ where a sum lands within rounding of a cut: the device's expf is
+ * within 2 ulp, the host's within 1. scratch: cuda_sample_scratch(n)
+ * bytes; cudaErrorInvalidValue when it is smaller or n < 1. */
+cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, const int32_t *penalized, void *scratch,
+                        size_t scratch_bytes, int32_t *out, cudaStream_t s);
 
 #ifdef __cplusplus
 }
