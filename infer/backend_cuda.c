@@ -757,7 +757,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         int nb = n - done < c->ubatch ? n - done : c->ubatch;
         memcpy(c->h_ids, ids + done, (size_t)nb * sizeof *ids);
         *c->h_pos = s->n_past + done;
-        /* nb is 1 only for the last micro-batch: the graphs take LOGITS or ARGMAX */
+        /* nb is 1 only for the last micro-batch: the graphs take LOGITS, ARGMAX or DEVICE */
         int res = done + nb < n ? RESULT_NONE : argmax ? RESULT_ARGMAX : sample ? RESULT_DEVICE : RESULT_LOGITS;
         if (nb == 1 && c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
             /* a driver that cannot put the cooperative launch in a graph: launched directly */

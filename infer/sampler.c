@@ -173,7 +173,7 @@ void sampler_device_args(sampler *s, const int32_t *history, int n_history, samp
     *a = (sample_args){.temperature = p->temperature, .top_p = p->top_p, .min_p = p->min_p,
                        .repeat_penalty = p->repeat_penalty, .top_k = p->top_k, .penalized = s->pen};
     a->n_penalized = penalized_ids(s, history, n_history, s->pen);
-    if (p->temperature > 0) a->r = next_unit(&s->rng);
+    if (!(p->temperature <= 0)) a->r = next_unit(&s->rng); /* sampler_sample draws unless temperature <= 0 */
 }
 
 int32_t sampler_sample(sampler *s, float *logits, const int32_t *history, int n_history)

@@ -1032,6 +1032,8 @@ static void test_sample(void)
         {0.9f, 0.9f, 0.05f, 1.2f, 1024, 64},    /* the largest top-k selected without a sort */
         {1.0f, 1.0f, 0.0f, 1.0f, 1, 64},        /* top-k of one */
         {1.0f, 0.99f, 0.0f, 1.0f, 1025, 64},    /* the smallest top-k that sorts all */
+        {0.8f, 0.95f, 0.05f, 1.2f, 40, 64},     /* the threshold's top-k after a penalty in the same block */
+        {NAN, 0.95f, 0.05f, 1.0f, 40, 64},      /* a NaN temperature samples (weights NaN: the last kept) */
     };
     enum { NH = 300 };
     int32_t hist[NH];
@@ -1057,12 +1059,16 @@ static void test_sample(void)
             sampler *host = sampler_new(&p, V), *onto = sampler_new(&p, V);
             CHECK(host && onto && sampler_device_ok(&p));
             for (int d = 0; d < (V > 100000 ? 6 : 16); d++) {
-                /* logits over a range of 12, every other draw on a grid of
-                 * 1/4 (many ties), every fourth only two values (more ties
-                 * at the top than topk_kernel gathers); a history of
-                 * repeats and stray ids */
+                /* logits over a range of 12; every other draw on a grid of
+                 * 1/4 (many ties, -0); one in four with every third logit
+                 * -inf; one in four only two values (more ties at the top
+                 * than topk_kernel gathers); a history of repeats and stray
+                 * ids */
                 for (int i = 0; i < V; i++)
-                    x[i] = d % 4 == 3 ? (i % 5 ? 0.5f : 1.0f) : d % 2 ? roundf(frand() * 24) / 4 : frand() * 6;
+                    x[i] = d % 4 == 3   ? (i % 5 ? 0.5f : 1.0f)
+                           : d % 2      ? roundf(frand() * 24) / 4
+                           : d % 4 == 2 ? (i % 3 ? frand() * 6 : -INFINITY)
+                                        : frand() * 6;
                 for (int i = 0; i < NH; i++) hist[i] = i % 7 == 6 ? (i % 2 ? -1 : V) : (int32_t)((frand() + 1) * 20) % V;
                 memcpy(want, x, (size_t)V * sizeof *x);
                 int32_t w = sampler_sample(host, want, hist, NH), g = -1;
@@ -1091,6 +1097,22 @@ static void test_sample(void)
             sampler_free(host);
             sampler_free(onto);
         }
+        /* NaN logits (the host's order is undefined for them): an id in range on every path */
+        for (int i = 0; i < V; i++) x[i] = i % 3 ? NAN : frand();
+        for (int k = 0; k < 4; k++) {
+            static const int top_k[4] = {1, 40, 1024, 0};
+            cuda_sample_params sp = {.temperature = 0.8f, .top_p = 0.95f, .min_p = 0.05f, .penalty = 1,
+                                     .top_k = top_k[k], .r = 0.5};
+            int32_t g = -1;
+            for (int all = 0; all < 2; all++) {
+                if (all) for (int i = 0; i < V; i++) x[i] = NAN;
+                CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
+                CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb, dout, 0) == cudaSuccess);
+                down(&g, dout, sizeof g);
+                CHECK_MSG(g >= 0 && g < V, "vocab %d, top-k %d, %s logits NaN: id %d", V, top_k[k],
+                          all ? "all" : "two in three", g);
+            }
+        }
         /* refusals: a scratch too small, no ids for a penalty */
         cuda_sample_params sp = {.temperature = 1, .top_p = 1, .penalty = 1};
         CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb - 1, dout, 0) == cudaErrorInvalidValue);
@@ -1106,9 +1128,10 @@ static void test_sample(void)
         free(want);
         free(got);
     }
-    /* a neighbour's id now and then is rounding; more would be a fault */
+    /* a neighbour's id once is rounding (none seen on the H100); more would
+     * be an off-by-one at a cut */
     printf("sampling: %ld draws, %ld picked a neighbour of the host's id\n", draws, differ);
-    CHECK_MSG(differ * 50 <= draws, "%ld of %ld draws differ from the host's", differ, draws);
+    CHECK_MSG(differ <= 1, "%ld of %ld draws differ from the host's", differ, draws);
     CHECK(cudaGetLastError() == cudaSuccess);
 }
 

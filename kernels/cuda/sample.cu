@@ -185,6 +185,15 @@ static __global__ void __launch_bounds__(SEL_THREADS)
     chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out);
 }
 
+/* A logit as the top-k selection reads it: NaN as -inf, so that at least
+ * k candidates always reach the threshold (the host's order is undefined
+ * for NaN; here it sorts last). */
+static __device__ __forceinline__ float logit_at(const float *logits, int i)
+{
+    float v = logits[i];
+    return v == v ? v : -INFINITY;
+}
+
 /* An unsigned image of a float in the same order; -0 maps as +0, the
  * samplers' comparisons taking them as equal. */
 static __device__ __forceinline__ unsigned ordered(float f)
@@ -244,7 +253,7 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
         for (int i = tid; i < 256; i += SEL_THREADS) hist[i] = 0;
         __syncthreads();
         for (int i = tid; i < n; i += SEL_THREADS) {
-            unsigned u = ordered(logits[i]);
+            unsigned u = ordered(logit_at(logits, i));
             if ((u & mask) == t) atomicAdd(&hist[(u >> shift) & 255], 1);
         }
         __syncthreads();
@@ -277,7 +286,7 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
     /* k - need logits lie above t; of those at t, the need lowest ids */
     int per = (n + SEL_THREADS - 1) / SEL_THREADS, lo = min(tid * per, n), hi = min(lo + per, n), eq = 0, eq_before;
     for (int i = lo; i < hi; i++) {
-        float v = logits[i];
+        float v = logit_at(logits, i);
         unsigned u = ordered(v);
         if (u > t) {
             int slot = atomicAdd(&s_above, 1);
@@ -289,7 +298,7 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
     }
     sel_count(sh.tmp.count).ExclusiveSum(eq, eq_before);
     for (int i = lo; i < hi && eq_before < need; i++) {
-        float v = logits[i];
+        float v = logit_at(logits, i);
         if (ordered(v) == t) {
             key[k - need + eq_before] = v;
             id[k - need + eq_before] = i;
@@ -321,11 +330,11 @@ static __global__ void __launch_bounds__(SEL_THREADS)
         float v = logits[id];
         logits[id] = v > 0 ? v / p.penalty : v * p.penalty;
     }
-    s_count = CAND_MAX + 1; /* every thread: the same value before the barrier */
+    if (tid == 0) s_count = CAND_MAX + 1; /* the radix select unless the threshold finds few enough */
     __syncthreads(); /* the block's own writes are visible to it past the barrier */
     if (k <= CAND_MAX / 4) {
         float best = -INFINITY;
-        for (int i = tid; i < n; i += SEL_THREADS) best = fmaxf(best, logits[i]);
+        for (int i = tid; i < n; i += SEL_THREADS) best = fmaxf(best, logit_at(logits, i));
         ck[tid] = best;
         ci[tid] = tid;
         sort_block(ck, ci, SEL_THREADS);
@@ -334,7 +343,7 @@ static __global__ void __launch_bounds__(SEL_THREADS)
         if (tid == 0) s_count = 0;
         __syncthreads();
         for (int i = tid; i < n; i += SEL_THREADS) {
-            float v = logits[i];
+            float v = logit_at(logits, i);
             if (v >= tau) {
                 int slot = atomicAdd(&s_count, 1);
                 if (slot < CAND_MAX) {
@@ -386,7 +395,7 @@ extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_param
     float *keys = (float *)base;
     int *ids = (int *)(base + a), *ids_sorted = (int *)(base + 2 * a);
     void *tmp = base + 3 * a;
-    int sampled = p->temperature > 0;
+    int sampled = !(p->temperature <= 0); /* as sampler_sample: NaN samples */
     int select = sampled && p->top_k > 0 && p->top_k < n && p->top_k <= TOPK_MAX; /* no full sort */
     int pen = p->penalty != 1.0f && p->n_penalized > 0 ? p->n_penalized : 0;
     if (select) { /* the penalty in the same block */

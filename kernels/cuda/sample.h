@@ -40,10 +40,13 @@ size_t cuda_sample_scratch(int n);
  * are skipped), then either the argmax or, at a positive temperature, the
  * candidates in order of logit, ties by id (a top-k of at most 1,024
  * selected in one block, otherwise all n sorted), and top-k, top-p, min-p,
- * temperature and the draw over them, the sums in double as on the host. The ids only
- * differ where a sum lands within rounding of a cut: the device's expf is
- * within 2 ulp, the host's within 1. scratch: cuda_sample_scratch(n)
- * bytes; cudaErrorInvalidValue when it is smaller or n < 1. */
+ * temperature and the draw over them, the sums in double as on the host.
+ * The ids only differ where a sum lands within rounding of a cut: the
+ * device's expf is within 2 ulp, the host's within 1, and the double sums
+ * are added in another order. NaN logits count as -inf in the top-k
+ * selection (the host's order is undefined for them); the id is always
+ * within [0, n). scratch: cuda_sample_scratch(n) bytes;
+ * cudaErrorInvalidValue when it is smaller or n < 1. */
 cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, const int32_t *penalized, void *scratch,
                         size_t scratch_bytes, int32_t *out, cudaStream_t s);
 
