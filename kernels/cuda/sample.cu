@@ -66,18 +66,24 @@ extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, in
 #define CAND_MAX 2048 /* the most logits at or above the threshold that topk_kernel sorts */
 #define NO_INDEX 0x7fffffff
 
-/* The repetition penalty (as apply_repeat in infer/sampler.c: positive
- * logits divided, others multiplied) and, when ids is set, ids[i] = i for
- * the sort. */
-static __global__ void prepare_kernel(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int *ids)
+/* The repetition penalty on pen[i0], pen[i0 + stride], ... (as
+ * apply_repeat in infer/sampler.c: positive logits divided, others
+ * multiplied); the ids are distinct, so no two threads write one logit. */
+static __device__ void penalize(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int i0, int stride)
 {
-    int i0 = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
     for (int i = i0; i < n_pen; i += stride) {
         int32_t id = pen[i];
         if (id < 0 || id >= n) continue;
         float v = logits[id];
         logits[id] = v > 0 ? v / penalty : v * penalty;
     }
+}
+
+/* The penalty and, when ids is set, ids[i] = i for the sort. */
+static __global__ void prepare_kernel(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int *ids)
+{
+    int i0 = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+    penalize(logits, n, pen, n_pen, penalty, i0, stride);
     if (ids)
         for (int i = i0; i < n; i += stride) ids[i] = i;
 }
@@ -324,12 +330,7 @@ static __global__ void __launch_bounds__(SEL_THREADS)
     __shared__ int ci[CAND_MAX];
     __shared__ int s_count;
     const int k = p.top_k, tid = threadIdx.x;
-    for (int i = tid; i < n_pen; i += SEL_THREADS) { /* distinct ids: no two threads write one logit */
-        int32_t id = pen[i];
-        if (id < 0 || id >= n) continue;
-        float v = logits[id];
-        logits[id] = v > 0 ? v / p.penalty : v * p.penalty;
-    }
+    penalize(logits, n, pen, n_pen, p.penalty, tid, SEL_THREADS);
     if (tid == 0) s_count = CAND_MAX + 1; /* the radix select unless the threshold finds few enough */
     __syncthreads(); /* the block's own writes are visible to it past the barrier */
     if (k <= CAND_MAX / 4) {
