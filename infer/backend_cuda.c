@@ -567,6 +567,13 @@ static cudaError_t residual_product(cu_session *c, const cuda_mat *W, const floa
     return e == cudaSuccess ? cuda_add(c->x, c->xb, (int64_t)n * d, c->stream) : e;
 }
 
+/* Whether the prompt attention's tensor-core kernel takes n tokens of
+ * layer L (the session has its scratch: a head size it takes, sm_80 on). */
+static int attention16(const cu_session *c, const cu_layer *L, int n)
+{
+    return n > 1 && L->wq.gemm_type != GGML_TYPE_F32 && c->att16;
+}
+
 /* Attention of the n new tokens at position pos over the layer's cache,
  * into c->att: a prompt whose products run in 16 bits takes the tensor
  * cores where its head size allows, and then writes its result straight
@@ -578,10 +585,10 @@ static cudaError_t attention(const hrt_model *m, const hrt_session *s, const cu_
     const hparams *hp = &m->hp;
     cu_session *c = s->state;
     *in_xh = 0;
-    if (n > 1 && L->wq.gemm_type != GGML_TYPE_F32 && c->att16) {
+    if (attention16(c, L, n)) { /* the new rows' fp16 copies: written by cuda_rope_store */
         int to16 = gemm16(n, &L->wo, &L->wo, &L->wo) != GGML_TYPE_F32;
         cudaError_t e = cuda_prompt_attention(to16 ? c->xh : (void *)c->att, to16 ? L->wo.gemm_type : GGML_TYPE_F32,
-                                              c->q, kc, vc, c->att16, c->att16_bytes, s->n_ctx, pos, n, hp->n_head,
+                                              c->q, kc, vc, c->att16, c->att16_bytes, 1, s->n_ctx, pos, n, hp->n_head,
                                               hp->n_head_kv, hp->head_dim, 1, 0, window, hp->attn_scale, c->stream);
         if (e != cudaErrorNotSupported) {
             *in_xh = to16 && e == cudaSuccess;
@@ -644,9 +651,12 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
             RUN(cuda_rmsnorm(c->k, GGML_TYPE_F32, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
+        /* a prompt's keys and values also go to the attention's fp16 copies
+         * (the scratch's first part, see cuda_prompt_attention) */
+        uint16_t *k16 = attention16(c, L, n) ? c->att16 : NULL, *v16 = k16 ? k16 + (size_t)s->n_ctx * kv_dim : NULL;
         RUN(cuda_rope_store(c->q, c->k, c->v, rope_bias ? L->bq : NULL, rope_bias ? L->bk : NULL,
-                            rope_bias ? L->bv : NULL, kc, vc, c->d_pos, n, hp->n_head, hp->n_head_kv, hd, hp->n_rot,
-                            swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
+                            rope_bias ? L->bv : NULL, kc, vc, k16, v16, c->d_pos, n, hp->n_head, hp->n_head_kv, hd,
+                            hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox, st));
         int in_xh;
         RUN(attention(m, s, L, kc, vc, n, *c->h_pos, swa ? hp->n_swa : 0, &in_xh));
         RUN(residual_product(c, &L->wo, in_xh ? NULL : c->att, L->attn_post_norm, n, d, hp->norm_eps));

@@ -765,20 +765,47 @@ static void test_rope_and_attention(void)
         int pos0 = POS0, *dpos = dev_from(&pos0, sizeof pos0);
         float *dbq = neox ? dev_from(bq, sizeof bq) : NULL, *dbk = neox ? dev_from(bk, sizeof bk) : NULL;
         float *dbv = neox ? dev_from(bv, sizeof bv) : NULL;
-        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, dpos, N, NH, NKV, HD, HD, dinv, neox, 0) ==
-              cudaSuccess);
+        /* the neox pass also writes the fp16 copies the prompt attention reads */
+        uint16_t *dk16 = neox ? dev(NCTX * kv_dim * 2) : NULL, *dv16 = neox ? dev(NCTX * kv_dim * 2) : NULL;
+        if (neox) poison(dk16, NCTX * kv_dim * 2), poison(dv16, NCTX * kv_dim * 2);
+        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, dk16, dv16, dpos, N, NH, NKV, HD, HD, dinv, neox,
+                              0) == cudaSuccess);
         down(got, dq, sizeof q);
         close_all(got, wq, N * q_dim, 1e-5, 1, neox ? "rope q (neox, biases)" : "rope q");
         down(got, dkc, sizeof kc);
         close_all(got + POS0 * kv_dim, wk, N * kv_dim, 1e-5, 1, "rope k stored in the cache");
         close_all(got, kc, POS0 * kv_dim, 0, 0, "cache rows before the position untouched");
-        down(got, dvc, sizeof vc);
-        close_all(got + POS0 * kv_dim, wv, N * kv_dim, 1e-6, 1e-6, "v (+ bias) stored in the cache");
+        static float gotv[NCTX * NKV * HD];
+        down(gotv, dvc, sizeof vc);
+        close_all(gotv + POS0 * kv_dim, wv, N * kv_dim, 1e-6, 1e-6, "v (+ bias) stored in the cache");
+        float back[N * NKV * HD];
+        down(back, dk, sizeof back);
+        CHECK_MSG(memcmp(back, k, sizeof back) == 0, "rope: k itself left as it was");
+        if (neox) { /* the fp16 copies: the cache's rows rounded to nearest, the rest untouched */
+            static uint16_t h16[2][NCTX * NKV * HD];
+            down(h16[0], dk16, sizeof h16[0]);
+            down(h16[1], dv16, sizeof h16[1]);
+            size_t bad = 0;
+            for (int i = 0; i < NCTX * kv_dim; i++) {
+                int fresh = i >= POS0 * kv_dim && i < (POS0 + N) * kv_dim;
+                bad += h16[0][i] != (fresh ? fp32_to_fp16(got[i]) : 0xffff);
+                bad += h16[1][i] != (fresh ? fp32_to_fp16(gotv[i]) : 0xffff);
+            }
+            CHECK_MSG(bad == 0, "rope: %zu fp16 copies of the new keys and values wrong", bad);
+            CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, dk16, NULL, dpos, N, NH, NKV, HD, HD, dinv,
+                                  neox, 0) == cudaErrorInvalidValue); /* one copy without the other */
+        }
+        cudaFree(dk16);
+        cudaFree(dv16);
         cudaFree(dbq);
         cudaFree(dbk);
         cudaFree(dbv);
-        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, dpos, N, NH, NKV, 512, 258, dinv, neox, 0) ==
-              cudaErrorInvalidValue); /* past the angle table */
+        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, 512, 258, dinv,
+                              neox, 0) == cudaErrorInvalidValue); /* past the angle table */
+        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, HD + 2, dinv,
+                              neox, 0) == cudaErrorInvalidValue); /* more rotated dims than a head has */
+        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, 31, dinv,
+                              neox, 0) == cudaErrorInvalidValue); /* an odd count */
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
         memcpy(vc + POS0 * kv_dim, wv, sizeof wv);
         /* causal attention of the N new tokens over the whole history */
@@ -837,6 +864,54 @@ static void test_rope_and_attention(void)
         cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dkc); cudaFree(dvc); cudaFree(dinv); cudaFree(dpos);
         cudaFree(datt);
     }
+}
+
+/* RoPE over the first n_rot dims of each head only (partial rotary): the
+ * rest get their bias and reach the cache unrotated. 1,536 pairs a token,
+ * three times what the kernel's threads hold at once, and V rows of 640. */
+static void test_rope_partial(void)
+{
+    enum { H = 80, R = 64, TOK = 3, CTX = 10, P0 = 6, QD = 40 * H, KD = 8 * H }; /* 40 heads of 80 over 8 */
+    float *q = malloc(TOK * QD * sizeof *q), *k = malloc(TOK * KD * sizeof *k), *v = malloc(TOK * KD * sizeof *v);
+    float *wq = malloc(TOK * QD * sizeof *q), *wk = malloc(TOK * KD * sizeof *k), *wv = malloc(TOK * KD * sizeof *v);
+    float *bq = malloc(QD * sizeof *bq), *bk = malloc(KD * sizeof *bk), *bv = malloc(KD * sizeof *bv);
+    float *got = malloc(TOK * QD * sizeof *got); /* q's rows, or the cache's (CTX * KD, fewer) */
+    double inv[R / 2];
+    for (int i = 0; i < R / 2; i++) inv[i] = pow(10000.0, -2.0 * i / R);
+    fill(q, TOK * QD, 1);
+    fill(k, TOK * KD, 1);
+    fill(v, TOK * KD, 1);
+    fill(bq, QD, 1);
+    fill(bk, KD, 1);
+    fill(bv, KD, 1);
+    for (int neox = 0; neox < 2; neox++) {
+        for (int t = 0; t < TOK; t++) {
+            float cs[R];
+            for (int i = 0; i < QD; i++) wq[t * QD + i] = q[t * QD + i] + bq[i];
+            for (int i = 0; i < KD; i++) wk[t * KD + i] = k[t * KD + i] + bk[i], wv[t * KD + i] = v[t * KD + i] + bv[i];
+            cpu_rope_cache(cs, R, P0 + t, inv);
+            cpu_rope(wq + t * QD, 40, H, R, cs, neox);
+            cpu_rope(wk + t * KD, 8, H, R, cs, neox);
+        }
+        float *dq = dev_from(q, TOK * QD * 4), *dk = dev_from(k, TOK * KD * 4), *dv = dev_from(v, TOK * KD * 4);
+        float *dbq = dev_from(bq, QD * 4), *dbk = dev_from(bk, KD * 4), *dbv = dev_from(bv, KD * 4);
+        float *dkc = dev(CTX * KD * 4), *dvc = dev(CTX * KD * 4);
+        double *dinv = dev_from(inv, sizeof inv);
+        int pos0 = P0, *dpos = dev_from(&pos0, sizeof pos0);
+        poison(dkc, CTX * KD * 4);
+        poison(dvc, CTX * KD * 4);
+        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, NULL, NULL, dpos, TOK, 40, 8, H, R, dinv, neox, 0) ==
+              cudaSuccess);
+        down(got, dq, TOK * QD * 4);
+        close_all(got, wq, TOK * QD, 1e-5, 1, neox ? "partial rope q (neox)" : "partial rope q");
+        down(got, dkc, CTX * KD * 4);
+        close_all(got + P0 * KD, wk, TOK * KD, 1e-5, 1, "partial rope k in the cache");
+        down(got, dvc, CTX * KD * 4);
+        close_all(got + P0 * KD, wv, TOK * KD, 0, 0, "partial rope: v (+ bias) in the cache");
+        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dbq); cudaFree(dbk); cudaFree(dbv);
+        cudaFree(dkc); cudaFree(dvc); cudaFree(dinv); cudaFree(dpos);
+    }
+    free(q); free(k); free(v); free(wq); free(wk); free(wv); free(bq); free(bk); free(bv); free(got);
 }
 
 static void test_argmax(void)
@@ -939,7 +1014,7 @@ static void test_prompt_attention(void)
             setenv("HRT_CUDA_ATTN_SPLIT", split ? "1" : "0", 1);
             float *g = got[split];
             poison(dout, ob);
-            cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd,
+            cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd,
                                                   cases[ci].causal, cases[ci].kv_len, cases[ci].window,
                                                   cases[ci].scale, 0);
             CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
@@ -959,12 +1034,51 @@ static void test_prompt_attention(void)
             if (split && ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
                 float *again = malloc(qn * sizeof *again);
                 poison(dout, ob);
-                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
-                                            cases[ci].scale, 0) == cudaSuccess);
+                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                                            0, cases[ci].scale, 0) == cudaSuccess);
                 down(again, dout, ob);
                 CHECK_MSG(memcmp(again, g, qn * sizeof *g) == 0, "prompt attention: a second call differs");
                 free(again);
             }
+        }
+        if (cases[ci].causal) {
+            /* new16: the new rows' fp16 copies are read from the scratch as
+             * the caller left them (here the last call's), the older ones
+             * converted again (poisoned first), split and unsplit: with
+             * nothing to convert, the split's counters are still zeroed */
+            const size_t kvb = (size_t)nkv * hd * 2, half = (size_t)n_ctx * kvb;
+            float *g = malloc(qn * sizeof *g);
+            for (int split = 1; split >= 0; split--) {
+                setenv("HRT_CUDA_ATTN_SPLIT", split ? "1" : "0", 1);
+                poison(scratch, pos0 * kvb);
+                poison((char *)scratch + half, pos0 * kvb);
+                poison(dout, ob);
+                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                                            cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
+                if (ot == GGML_TYPE_F32) {
+                    down(g, dout, ob);
+                } else {
+                    down(got16, dout, ob);
+                    from_16bit(g, got16, qn, ot);
+                }
+                CHECK_MSG(memcmp(g, got[split], qn * sizeof *g) == 0, "prompt attention (%s, %s): new rows' copies given",
+                          cases[ci].what, split ? "split" : "unsplit");
+            }
+            /* poisoned there, they reach the results: they are not converted again */
+            poison((char *)scratch + pos0 * kvb, n * kvb);
+            poison(dout, ob);
+            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                                        cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
+            if (ot == GGML_TYPE_F32) {
+                down(g, dout, ob);
+            } else {
+                down(got16, dout, ob);
+                from_16bit(g, got16, qn, ot);
+            }
+            size_t nan = 0;
+            for (size_t i = 0; i < qn; i++) nan += !isfinite(g[i]);
+            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new rows from the scratch", cases[ci].what);
+            free(g);
         }
         char what[160];
         snprintf(what, sizeof what, "prompt attention split against unsplit (%s)", cases[ci].what);
@@ -981,7 +1095,7 @@ static void test_prompt_attention(void)
     CHECK(need > 0 && cuda_prompt_attention_scratch(8, 4, 4, 2, 80) == 0);
     CHECK(cuda_prompt_attention_scratch(8, 4, 4, 2, 512) == 0);
 #define PA(out_type, scr, bytes, pos, nh, hd, causal, kv_len)                                                      \
-    cuda_prompt_attention(NULL, out_type, NULL, NULL, NULL, scr, bytes, 8, pos, 4, nh, 2, hd, causal, kv_len, 0, \
+    cuda_prompt_attention(NULL, out_type, NULL, NULL, NULL, scr, bytes, 0, 8, pos, 4, nh, 2, hd, causal, kv_len, 0, \
                           0.1f, 0)
     CHECK(PA(0, sc, need, 0, 4, 80, 1, 0) == cudaErrorNotSupported);
     CHECK_MSG(PA(0, sc, need, 0, 5, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: 5 heads over 2 refused");
@@ -998,6 +1112,9 @@ static void test_prompt_attention(void)
     CHECK_MSG(PA(0, sc, need, 0, 4, 64, 0, 0) == cudaErrorInvalidValue, "prompt attention: kv_len 0");
     CHECK_MSG(PA(GGML_TYPE_Q8_0, sc, need, 0, 4, 64, 1, 0) == cudaErrorInvalidValue,
               "prompt attention: an output type other than f32, fp16 or bf16 is refused");
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, sc, need, 1, 8, 0, 4, 4, 2, 64, 0, 8, 0, 0.1f, 0) ==
+                  cudaErrorInvalidValue,
+              "prompt attention: new rows' copies given to a call that is not causal are refused");
 #undef PA
     cudaFree(sc);
     CHECK(cudaGetLastError() == cudaSuccess);
@@ -1151,6 +1268,7 @@ int main(void)
     test_rmsnorm_paths();
     test_norms_and_elementwise();
     test_rope_and_attention();
+    test_rope_partial();
     test_prompt_attention();
     test_argmax();
     test_sample();

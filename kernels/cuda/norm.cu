@@ -22,33 +22,45 @@ static __global__ void rmsnorm_kernel(void *out, uint32_t out_type, float *x, co
         store_act(out, out_type, (size_t)blockIdx.x * dim + i, xr[i] * scale * w[i]);
 }
 
-/* The same with one warp a row (ROWS a block) and four values a load, for
- * several rows (a prompt's, or the per-head Q/K norms) of a width that is a
- * multiple of 4: a block a row left most of a 256-thread block idle on rows
- * of a few hundred values. The second pass reads back what the first
- * wrote, from the lane's own stores. */
-enum { ROWS = 8 };
-static __global__ void rmsnorm_rows_kernel(void *out, uint32_t out_type, float *x, const float *residual,
-                                           const float *w, int n_rows, int dim, float eps)
+/* The same with one warp a row (ROWS a block) for several rows (a prompt's,
+ * or the per-head Q/K norms) of a width that is a multiple of 4, up to
+ * 4 * 32 * MAX_NV = 2,048: a block a row left most of a 256-thread block
+ * idle on rows of a few hundred values. A lane holds its NV groups of four
+ * in registers, all loaded at once, so that a row costs one round trip to
+ * memory however the compiler schedules a loop over them. */
+enum { ROWS = 8, MAX_NV = 16 };
+template <int NV>
+static __global__ void __launch_bounds__(ROWS *WARP)
+    rmsnorm_rows_kernel(void *out, uint32_t out_type, float *x, const float *residual, const float *w, int n_rows,
+                        int dim, float eps)
 {
     const int row = blockIdx.x * ROWS + threadIdx.x / WARP, lane = threadIdx.x % WARP, n4 = dim / 4;
     if (row >= n_rows) return;
     float4 *xr = (float4 *)(x + (size_t)row * dim);
     const float4 *rr = residual ? (const float4 *)(residual + (size_t)row * dim) : NULL;
+    float4 v[NV], r[NV];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int i = lane + j * WARP;
+        v[j] = i < n4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        r[j] = i < n4 && rr ? rr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
     float ss = 0.0f;
-    for (int i = lane; i < n4; i += WARP) {
-        float4 v = xr[i];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
         if (rr) {
-            float4 r = rr[i];
-            v = make_float4(v.x + r.x, v.y + r.y, v.z + r.z, v.w + r.w);
-            xr[i] = v;
+            v[j] = make_float4(v[j].x + r[j].x, v[j].y + r[j].y, v[j].z + r[j].z, v[j].w + r[j].w);
+            if (lane + j * WARP < n4) xr[lane + j * WARP] = v[j];
         }
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     }
     const float scale = rsqrtf(warp_sum(ss) / (float)dim + eps);
-    for (int i = lane; i < n4; i += WARP) {
-        float4 v = xr[i], g = ((const float4 *)w)[i];
-        const float y[4] = {v.x * scale * g.x, v.y * scale * g.y, v.z * scale * g.z, v.w * scale * g.w};
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int i = lane + j * WARP;
+        if (i >= n4) break;
+        const float4 g = ((const float4 *)w)[i];
+        const float y[4] = {v[j].x * scale * g.x, v[j].y * scale * g.y, v[j].z * scale * g.z, v[j].w * scale * g.w};
         store4_act(out, out_type, (size_t)row * n4 + i, y);
     }
 }
@@ -73,10 +85,16 @@ extern "C" cudaError_t cuda_rmsnorm(void *out, uint32_t out_type, float *x, cons
                                     int n_rows, int dim, float eps, cudaStream_t s)
 {
     const uintptr_t bases = (uintptr_t)out | (uintptr_t)x | (uintptr_t)residual | (uintptr_t)w;
-    if (n_rows > 1 && dim % 4 == 0 && bases % 16 == 0)
-        rmsnorm_rows_kernel<<<(n_rows + ROWS - 1) / ROWS, ROWS * WARP, 0, s>>>(out, out_type, x, residual, w, n_rows,
-                                                                            dim, eps);
-    else
+    const int nv = (dim / 4 + WARP - 1) / WARP, blocks = (n_rows + ROWS - 1) / ROWS;
+    if (n_rows > 1 && dim % 4 == 0 && bases % 16 == 0 && nv <= MAX_NV) {
+#define ROWS_KERNEL(NV) rmsnorm_rows_kernel<NV><<<blocks, ROWS * WARP, 0, s>>>(out, out_type, x, residual, w, n_rows, dim, eps)
+        if (nv <= 1) ROWS_KERNEL(1);
+        else if (nv <= 2) ROWS_KERNEL(2);
+        else if (nv <= 4) ROWS_KERNEL(4);
+        else if (nv <= 8) ROWS_KERNEL(8);
+        else ROWS_KERNEL(MAX_NV);
+#undef ROWS_KERNEL
+    } else
         rmsnorm_kernel<<<n_rows, threads_for(dim), 0, s>>>(out, out_type, x, residual, w, dim, eps);
     return cudaGetLastError();
 }

@@ -422,13 +422,21 @@ static __global__ void __launch_bounds__(NW *WARP)
 }
 
 /* The cache rows that some query sees, [window start of the first, end of
- * the last), rounded to fp16 (saturating) into kh and vh, four values a
+ * the last), less the new rows when the scratch holds those already
+ * (new16, causal calls: cuda_rope_store wrote them). */
+static __host__ __device__ void rows_to_convert(const job &jb, int new16, int *start, int *end)
+{
+    *end = min(jb.causal ? (new16 ? jb.pos0 : jb.pos0 + jb.n) : jb.kv_len, jb.kv_rows);
+    *start = window_start(jb.causal ? jb.pos0 + 1 : jb.kv_len, jb.window);
+}
+
+/* Those rows rounded to fp16 (saturating) into kh and vh, four values a
  * thread over a grid that strides; and the merge counters zeroed. */
 static __global__ void to_half_kernel(__half *kh, __half *vh, const float *kc, const float *vc, int *count,
-                                      int n_count, job jb, int kv_dim)
+                                      int n_count, job jb, int kv_dim, int new16)
 {
-    int end = min(jb.causal ? jb.pos0 + jb.n : jb.kv_len, jb.kv_rows);
-    int start = window_start(jb.causal ? jb.pos0 + 1 : jb.kv_len, jb.window);
+    int start, end;
+    rows_to_convert(jb, new16, &start, &end);
     size_t lo = (size_t)start * kv_dim / 4, hi = end > start ? (size_t)end * kv_dim / 4 : lo;
     size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
     for (size_t i = i0; i < (size_t)n_count; i += step) count[i] = 0;
@@ -509,8 +517,8 @@ extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, 
 
 template <int HD>
 static cudaError_t launch(void *out, uint32_t out_type, const float *q, const float *kc, const float *vc,
-                          void *scratch, size_t scratch_bytes, int kv_rows, int pos, int n, int n_head, int n_kv,
-                          int causal, int kv_len, int window, float scale, cudaStream_t s)
+                          void *scratch, size_t scratch_bytes, int new16, int kv_rows, int pos, int n, int n_head,
+                          int n_kv, int causal, int kv_len, int window, float scale, cudaStream_t s)
 {
     typedef tiles<HD> T;
     size_t part_off, count_off;
@@ -549,21 +557,28 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
     const int kv_dim = n_kv * HD;
     __half *kh = (__half *)scratch, *vh = kh + (size_t)kv_rows * kv_dim;
     int *count = (int *)((char *)scratch + count_off);
-    to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, jb, kv_dim);
+    int start, end;
+    rows_to_convert(jb, new16, &start, &end);
+    if (end > start) {
+        to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, jb, kv_dim, new16);
+    } else if (jb.nsplit) { /* the rope kernel wrote every row: only the counters */
+        if ((e = cudaMemsetAsync(count, 0, (size_t)n_head * jb.nsplit * sizeof(int), s)) != cudaSuccess) return e;
+    }
     prompt_attention_kernel<HD><<<dim3(n_head, items), NW * WARP, STAGES * 2 * T::TILE * sizeof(__half), s>>>(
         out, out_type, q, kh, vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,
-                                             const float *v_cache, void *scratch, size_t scratch_bytes, int kv_rows,
-                                             int pos, int n, int n_head, int n_kv, int head_dim, int causal,
-                                             int kv_len, int window, float scale, cudaStream_t s)
+                                             const float *v_cache, void *scratch, size_t scratch_bytes, int new16,
+                                             int kv_rows, int pos, int n, int n_head, int n_kv, int head_dim,
+                                             int causal, int kv_len, int window, float scale, cudaStream_t s)
 {
     if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128 && head_dim != 256)
         return cudaErrorNotSupported;
     if (n_head < 1 || n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) ||
         !scratch || (uintptr_t)scratch % 16 || kv_rows < 1 || pos < 0 || (causal && (long long)pos + n > kv_rows) ||
+        (new16 && !causal) ||
         (!causal && (kv_len < 1 || kv_len > kv_rows)))
         return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
@@ -572,8 +587,8 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
         return cudaErrorNotSupported;
     }
 #define LAUNCH(HD)                                                                                                   \
-    launch<HD>(out, out_type, q, k_cache, v_cache, scratch, scratch_bytes, kv_rows, pos, n, n_head, n_kv, causal, \
-               kv_len, window, scale, s)
+    launch<HD>(out, out_type, q, k_cache, v_cache, scratch, scratch_bytes, new16, kv_rows, pos, n, n_head, n_kv,  \
+               causal, kv_len, window, scale, s)
     switch (head_dim) {
     case 16: return LAUNCH(16);
     case 32: return LAUNCH(32);

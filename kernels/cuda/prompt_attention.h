@@ -36,7 +36,11 @@ size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, i
  * kv_rows rows. scratch, 16-byte aligned, holds scratch_bytes: at least
  * the fp16 copies (4 * kv_rows * n_kv * head_dim bytes); with less than
  * cuda_prompt_attention_scratch(kv_rows, n, ...) long query blocks may stay
- * unsplit. Calls on different streams need different scratch. Cache rows
+ * unsplit. Calls on different streams need different scratch. The copies
+ * come first: the keys' kv_rows rows of n_kv * head_dim fp16 values, then
+ * the values' as many. new16 (causal calls only) says that the rows the
+ * call's queries wrote, [pos, pos + n), already sit there (cuda_rope_store
+ * writes them), so that only older rows are converted. Cache rows
  * at or past pos + n (kv_len) are never read; the rows a block of queries
  * covers are read whole, so a
  * NaN in a value row that some query of the block may not see still
@@ -49,13 +53,13 @@ size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, int n_kv, i
  * for a head_dim other than 16, 32, 64, 128 or 256 or a device older than
  * sm_80, cudaErrorInvalidValue for n_head < 1 or not a multiple of n_kv,
  * another out_type, no scratch, a misaligned one or one too small for
- * the fp16 copies,
+ * the fp16 copies, new16 without causal,
  * pos < 0, or rows past kv_rows (pos + n when causal; kv_len otherwise,
  * which must be at least 1). */
 cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,
-                                  const float *v_cache, void *scratch, size_t scratch_bytes, int kv_rows, int pos,
-                                  int n, int n_head, int n_kv, int head_dim, int causal, int kv_len, int window,
-                                  float scale, cudaStream_t s);
+                                  const float *v_cache, void *scratch, size_t scratch_bytes, int new16, int kv_rows,
+                                  int pos, int n, int n_head, int n_kv, int head_dim, int causal, int kv_len,
+                                  int window, float scale, cudaStream_t s);
 
 #ifdef __cplusplus
 }
