@@ -501,8 +501,13 @@ static void test_rmsnorm_paths(void)
         uint32_t out;
         const char *what;
     } cases[] = {
-        {37, 4100, 0, 1, 0, GGML_TYPE_F32, "37 rows of 4,100 (a warp a row)"},
+        {37, 4100, 0, 1, 0, GGML_TYPE_F32, "37 rows of 4,100 (past 2,048: a block a row)"},
         {37, 4100, 0, 0, 0, GGML_TYPE_BF16, "37 rows of 4,100 to bf16"},
+        {37, 2048, 0, 1, 0, GGML_TYPE_F32, "37 rows of 2,048 (a warp a row, 16 groups a lane)"},
+        {21, 1156, 0, 1, 0, GGML_TYPE_BF16, "21 rows of 1,156 to bf16 (16 groups a lane, 10 used)"},
+        {9, 500, 0, 1, 0, GGML_TYPE_F32, "9 rows of 500 (4 groups a lane, the last short)"},
+        {12, 200, 0, 0, 0, GGML_TYPE_F16, "12 rows of 200 to fp16 (2 groups a lane)"},
+        {50, 64, 0, 1, 0, GGML_TYPE_F32, "50 rows of 64 (a head's Q/K norm: one group, half the lanes)"},
         {1, 576, 0, 1, 0, GGML_TYPE_F32, "one row (a block)"},
         {3, 66, 0, 1, 0, GGML_TYPE_F32, "3 rows of 66 (a block a row)"},
         {4, 64, 1, 1, 0, GGML_TYPE_F32, "rows one float off alignment (a block a row)"},
@@ -768,8 +773,8 @@ static void test_rope_and_attention(void)
         /* the neox pass also writes the fp16 copies the prompt attention reads */
         uint16_t *dk16 = neox ? dev(NCTX * kv_dim * 2) : NULL, *dv16 = neox ? dev(NCTX * kv_dim * 2) : NULL;
         if (neox) poison(dk16, NCTX * kv_dim * 2), poison(dv16, NCTX * kv_dim * 2);
-        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, dk16, dv16, dpos, N, NH, NKV, HD, HD, dinv, neox,
-                              0) == cudaSuccess);
+        CHECK(cuda_rope_store(dq, dk, dv, 0, dbq, dbk, dbv, dq, dkc, dvc, dk16, dv16, dpos, N, NH, NKV, HD, HD, dinv,
+                              neox, 0) == cudaSuccess);
         down(got, dq, sizeof q);
         close_all(got, wq, N * q_dim, 1e-5, 1, neox ? "rope q (neox, biases)" : "rope q");
         down(got, dkc, sizeof kc);
@@ -792,20 +797,24 @@ static void test_rope_and_attention(void)
                 bad += h16[1][i] != (fresh ? fp32_to_fp16(gotv[i]) : 0xffff);
             }
             CHECK_MSG(bad == 0, "rope: %zu fp16 copies of the new keys and values wrong", bad);
-            CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, dk16, NULL, dpos, N, NH, NKV, HD, HD, dinv,
-                                  neox, 0) == cudaErrorInvalidValue); /* one copy without the other */
+            CHECK(cuda_rope_store(dq, dk, dv, 0, NULL, NULL, NULL, dq, dkc, dvc, dk16, NULL, dpos, N, NH, NKV, HD, HD,
+                                  dinv, neox, 0) == cudaErrorInvalidValue); /* one copy without the other */
         }
         cudaFree(dk16);
         cudaFree(dv16);
         cudaFree(dbq);
         cudaFree(dbk);
         cudaFree(dbv);
-        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, 512, 258, dinv,
-                              neox, 0) == cudaErrorInvalidValue); /* past the angle table */
-        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, HD + 2, dinv,
-                              neox, 0) == cudaErrorInvalidValue); /* more rotated dims than a head has */
-        CHECK(cuda_rope_store(dq, dk, dv, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, 31, dinv,
+        CHECK(cuda_rope_store(dq, dk, dv, 0, NULL, NULL, NULL, dq, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, 512, 258,
+                              dinv, neox, 0) == cudaErrorInvalidValue); /* past the angle table */
+        CHECK(cuda_rope_store(dq, dk, dv, 0, NULL, NULL, NULL, dq, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, HD + 2,
+                              dinv, neox, 0) == cudaErrorInvalidValue); /* more rotated dims than a head has */
+        CHECK(cuda_rope_store(dq, dk, dv, 0, NULL, NULL, NULL, dq, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, 31, dinv,
                               neox, 0) == cudaErrorInvalidValue); /* an odd count */
+        CHECK(cuda_rope_store(dq, dk, dv, q_dim + 2 * kv_dim - 1, NULL, NULL, NULL, dkc, dkc, dvc, NULL, NULL, dpos,
+                              N, NH, NKV, HD, HD, dinv, neox, 0) == cudaErrorInvalidValue); /* rows too short */
+        CHECK(cuda_rope_store(dq, dk, dv, q_dim + 2 * kv_dim, NULL, NULL, NULL, dq, dkc, dvc, NULL, NULL, dpos, N, NH,
+                              NKV, HD, HD, dinv, neox, 0) == cudaErrorInvalidValue); /* q_out over the rows read */
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
         memcpy(vc + POS0 * kv_dim, wv, sizeof wv);
         /* causal attention of the N new tokens over the whole history */
@@ -866,16 +875,29 @@ static void test_rope_and_attention(void)
     }
 }
 
+/* fp16 bits of x as the kernels round for the attention: to nearest,
+ * saturating at +-65504 */
+static uint16_t half_sat_bits(float x)
+{
+    return fabsf(x) >= 65520.0f ? (uint16_t)(x < 0 ? 0xfbff : 0x7bff) : fp32_to_fp16(x);
+}
+
 /* RoPE over the first n_rot dims of each head only (partial rotary): the
- * rest get their bias and reach the cache unrotated. 1,536 pairs a token,
- * three times what the kernel's threads hold at once, and V rows of 640. */
+ * rest get their bias and reach the cache unrotated. 48 of 80 dims rotated
+ * (24 pairs a head: a thread's cursor wraps within a head), 42 heads (1,008
+ * pairs a token: threads end on different heads, and more than the block
+ * holds at once), V rows of 480, a value past fp16's range. Both layouts
+ * of the input: q, k and v apart (q rotated in place), and the rows of one
+ * product's output for all three (queries to q_out); the fp16 copies. */
 static void test_rope_partial(void)
 {
-    enum { H = 80, R = 64, TOK = 3, CTX = 10, P0 = 6, QD = 40 * H, KD = 8 * H }; /* 40 heads of 80 over 8 */
+    enum { H = 80, R = 48, NQ = 36, NK = 6, TOK = 3, CTX = 10, P0 = 6, QD = NQ * H, KD = NK * H };
+    enum { LD = QD + 2 * KD + 16 };
     float *q = malloc(TOK * QD * sizeof *q), *k = malloc(TOK * KD * sizeof *k), *v = malloc(TOK * KD * sizeof *v);
     float *wq = malloc(TOK * QD * sizeof *q), *wk = malloc(TOK * KD * sizeof *k), *wv = malloc(TOK * KD * sizeof *v);
     float *bq = malloc(QD * sizeof *bq), *bk = malloc(KD * sizeof *bk), *bv = malloc(KD * sizeof *bv);
-    float *got = malloc(TOK * QD * sizeof *got); /* q's rows, or the cache's (CTX * KD, fewer) */
+    float *got = malloc(TOK * LD * sizeof *got), *rows = malloc(TOK * LD * sizeof *rows);
+    uint16_t *h16 = malloc(CTX * KD * sizeof *h16);
     double inv[R / 2];
     for (int i = 0; i < R / 2; i++) inv[i] = pow(10000.0, -2.0 * i / R);
     fill(q, TOK * QD, 1);
@@ -884,34 +906,75 @@ static void test_rope_partial(void)
     fill(bq, QD, 1);
     fill(bk, KD, 1);
     fill(bv, KD, 1);
+    v[7] = 1e5f; /* past fp16's range: its copy saturates */
+    v[KD + 9] = -7e4f;
+    fill(rows, TOK * LD, 1); /* the fused layout: q, k, v and 16 more floats a row */
+    for (int t = 0; t < TOK; t++) {
+        memcpy(rows + t * LD, q + t * QD, QD * sizeof *q);
+        memcpy(rows + t * LD + QD, k + t * KD, KD * sizeof *k);
+        memcpy(rows + t * LD + QD + KD, v + t * KD, KD * sizeof *v);
+    }
     for (int neox = 0; neox < 2; neox++) {
         for (int t = 0; t < TOK; t++) {
             float cs[R];
             for (int i = 0; i < QD; i++) wq[t * QD + i] = q[t * QD + i] + bq[i];
             for (int i = 0; i < KD; i++) wk[t * KD + i] = k[t * KD + i] + bk[i], wv[t * KD + i] = v[t * KD + i] + bv[i];
             cpu_rope_cache(cs, R, P0 + t, inv);
-            cpu_rope(wq + t * QD, 40, H, R, cs, neox);
-            cpu_rope(wk + t * KD, 8, H, R, cs, neox);
+            cpu_rope(wq + t * QD, NQ, H, R, cs, neox);
+            cpu_rope(wk + t * KD, NK, H, R, cs, neox);
         }
-        float *dq = dev_from(q, TOK * QD * 4), *dk = dev_from(k, TOK * KD * 4), *dv = dev_from(v, TOK * KD * 4);
-        float *dbq = dev_from(bq, QD * 4), *dbk = dev_from(bk, KD * 4), *dbv = dev_from(bv, KD * 4);
-        float *dkc = dev(CTX * KD * 4), *dvc = dev(CTX * KD * 4);
-        double *dinv = dev_from(inv, sizeof inv);
-        int pos0 = P0, *dpos = dev_from(&pos0, sizeof pos0);
-        poison(dkc, CTX * KD * 4);
-        poison(dvc, CTX * KD * 4);
-        CHECK(cuda_rope_store(dq, dk, dv, dbq, dbk, dbv, dkc, dvc, NULL, NULL, dpos, TOK, 40, 8, H, R, dinv, neox, 0) ==
-              cudaSuccess);
-        down(got, dq, TOK * QD * 4);
-        close_all(got, wq, TOK * QD, 1e-5, 1, neox ? "partial rope q (neox)" : "partial rope q");
-        down(got, dkc, CTX * KD * 4);
-        close_all(got + P0 * KD, wk, TOK * KD, 1e-5, 1, "partial rope k in the cache");
-        down(got, dvc, CTX * KD * 4);
-        close_all(got + P0 * KD, wv, TOK * KD, 0, 0, "partial rope: v (+ bias) in the cache");
-        cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dbq); cudaFree(dbk); cudaFree(dbv);
-        cudaFree(dkc); cudaFree(dvc); cudaFree(dinv); cudaFree(dpos);
+        for (int fused = 0; fused < 2; fused++) {
+            float *dq = dev_from(q, TOK * QD * 4), *dk = dev_from(k, TOK * KD * 4), *dv = dev_from(v, TOK * KD * 4);
+            float *drows = dev_from(rows, TOK * LD * 4), *dqo = dev(TOK * QD * 4);
+            float *dbq = dev_from(bq, QD * 4), *dbk = dev_from(bk, KD * 4), *dbv = dev_from(bv, KD * 4);
+            float *dkc = dev(CTX * KD * 4), *dvc = dev(CTX * KD * 4);
+            uint16_t *dk16 = dev(CTX * KD * 2), *dv16 = dev(CTX * KD * 2);
+            double *dinv = dev_from(inv, sizeof inv);
+            int pos0 = P0, *dpos = dev_from(&pos0, sizeof pos0);
+            poison(dkc, CTX * KD * 4);
+            poison(dvc, CTX * KD * 4);
+            poison(dqo, TOK * QD * 4);
+            poison(dk16, CTX * KD * 2);
+            poison(dv16, CTX * KD * 2);
+            cudaError_t e = fused ? cuda_rope_store(drows, drows + QD, drows + QD + KD, LD, dbq, dbk, dbv, dqo, dkc, dvc,
+                                                    dk16, dv16, dpos, TOK, NQ, NK, H, R, dinv, neox, 0)
+                                  : cuda_rope_store(dq, dk, dv, 0, dbq, dbk, dbv, dq, dkc, dvc, dk16, dv16, dpos, TOK,
+                                                    NQ, NK, H, R, dinv, neox, 0);
+            CHECK(e == cudaSuccess);
+            char what[96];
+            snprintf(what, sizeof what, "partial rope q (%s%s)", neox ? "neox, " : "", fused ? "one product's rows" : "apart");
+            down(got, fused ? dqo : dq, TOK * QD * 4);
+            close_all(got, wq, TOK * QD, 1e-5, 1, what);
+            for (int part = 0; part < 2; part++) { /* the keys, then the values: cache rows and fp16 copies */
+                down(got, part ? dvc : dkc, CTX * KD * 4);
+                down(h16, part ? dv16 : dk16, CTX * KD * 2);
+                snprintf(what, sizeof what, "partial rope: %s in the cache", part ? "v (+ bias)" : "k");
+                close_all(got + P0 * KD, part ? wv : wk, TOK * KD, part ? 0 : 1e-5, part ? 0 : 1, what);
+                size_t bad = 0;
+                uint32_t nan = 0xffffffffu;
+                for (int i = 0; i < CTX * KD; i++) {
+                    int fresh = i >= P0 * KD && i < (P0 + TOK) * KD;
+                    uint32_t u;
+                    memcpy(&u, got + i, 4);
+                    bad += fresh ? h16[i] != half_sat_bits(got[i]) : (h16[i] != 0xffff || u != nan);
+                }
+                CHECK_MSG(bad == 0, "partial rope: %zu %s values or copies wrong, or rows outside the new ones touched",
+                          bad, part ? "v" : "k");
+            }
+            if (fused) {
+                down(got, drows, TOK * LD * 4);
+                CHECK_MSG(memcmp(got, rows, TOK * LD * sizeof *got) == 0, "rope: one product's rows left as they were");
+            } else {
+                down(got, dk, TOK * KD * 4);
+                CHECK_MSG(memcmp(got, k, TOK * KD * sizeof *got) == 0, "partial rope: k left as it was");
+            }
+            cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(drows); cudaFree(dqo); cudaFree(dbq); cudaFree(dbk);
+            cudaFree(dbv); cudaFree(dkc); cudaFree(dvc); cudaFree(dk16); cudaFree(dv16); cudaFree(dinv); cudaFree(dpos);
+        }
     }
-    free(q); free(k); free(v); free(wq); free(wk); free(wv); free(bq); free(bk); free(bv); free(got);
+    CHECK(half_sat_bits(1e5f) == 0x7bff && half_sat_bits(-7e4f) == 0xfbff && half_sat_bits(65504.0f) == 0x7bff);
+    free(q); free(k); free(v); free(wq); free(wk); free(wv); free(bq); free(bk); free(bv); free(got); free(rows);
+    free(h16);
 }
 
 static void test_argmax(void)
@@ -1077,7 +1140,22 @@ static void test_prompt_attention(void)
             }
             size_t nan = 0;
             for (size_t i = 0; i < qn; i++) nan += !isfinite(g[i]);
-            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new rows from the scratch", cases[ci].what);
+            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new keys from the scratch", cases[ci].what);
+            /* the same for the values: every row converted again (new16 0), then the new values poisoned */
+            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                                        cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
+            poison((char *)scratch + half + pos0 * kvb, n * kvb);
+            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                                        cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
+            if (ot == GGML_TYPE_F32) {
+                down(g, dout, ob);
+            } else {
+                down(got16, dout, ob);
+                from_16bit(g, got16, qn, ot);
+            }
+            nan = 0;
+            for (size_t i = 0; i < qn; i++) nan += !isfinite(g[i]);
+            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new values from the scratch", cases[ci].what);
             free(g);
         }
         char what[160];

@@ -13,11 +13,10 @@ enum {
 
 /* What a token's block reads and writes. */
 typedef struct {
-    float *q;
-    const float *k, *v, *bq, *bk, *bv;
-    float *kc, *vc;
+    const float *q, *k, *v, *bq, *bk, *bv; /* a token's q, k and v rows ld_q, ld_kv apart */
+    float *q_out, *kc, *vc;
     __half *k16, *v16;
-    int n_head, hd, half, kv_dim, neox;
+    int n_head, hd, half, kv_dim, neox, ld_q, ld_kv;
 } rope_job;
 
 /* fp16 rounded to nearest, saturating at +-65504 as the prompt attention's
@@ -47,17 +46,17 @@ static __device__ __forceinline__ int dim_b(const rope_job &j, int i) { return j
 /* Element e of head h of token t, with its bias. */
 static __device__ __forceinline__ float load_biased(const rope_job &j, int t, int h, int e)
 {
-    if (h < j.n_head) return j.q[(size_t)t * j.n_head * j.hd + h * j.hd + e] + (j.bq ? j.bq[h * j.hd + e] : 0.0f);
+    if (h < j.n_head) return j.q[(size_t)t * j.ld_q + h * j.hd + e] + (j.bq ? j.bq[h * j.hd + e] : 0.0f);
     const int c = (h - j.n_head) * j.hd + e;
-    return j.k[(size_t)t * j.kv_dim + c] + (j.bk ? j.bk[c] : 0.0f);
+    return j.k[(size_t)t * j.ld_kv + c] + (j.bk ? j.bk[c] : 0.0f);
 }
 
 /* Element e of head h of token t at position pos, rotated or not: queries
- * back into q, keys into the cache (and its fp16 copy). */
+ * into q_out, keys into the cache (and its fp16 copy). */
 static __device__ __forceinline__ void store_rotated(const rope_job &j, int t, int pos, int h, int e, float x)
 {
     if (h < j.n_head) {
-        j.q[(size_t)t * j.n_head * j.hd + h * j.hd + e] = x;
+        j.q_out[(size_t)t * j.n_head * j.hd + h * j.hd + e] = x;
         return;
     }
     const size_t c = (size_t)pos * j.kv_dim + (h - j.n_head) * j.hd + e;
@@ -86,7 +85,7 @@ static __device__ __forceinline__ void load_values(const rope_job &j, int t, int
 #pragma unroll
     for (int u = 0; u < VV; u++) {
         const int i = base + u * THREADS + threadIdx.x;
-        if (i < j.kv_dim) x[u] = j.v[(size_t)t * j.kv_dim + i] + (j.bv ? j.bv[i] : 0.0f);
+        if (i < j.kv_dim) x[u] = j.v[(size_t)t * j.ld_kv + i] + (j.bv ? j.bv[i] : 0.0f);
     }
 }
 
@@ -151,16 +150,19 @@ static __global__ void __launch_bounds__(THREADS, 16)
     }
 }
 
-extern "C" cudaError_t cuda_rope_store(float *q, const float *k, const float *v, const float *bq, const float *bk,
-                                       const float *bv, float *k_cache, float *v_cache, void *k16, void *v16,
-                                       const int *pos, int n, int n_head, int n_kv, int head_dim, int n_rot,
-                                       const double *inv_freq, int neox, cudaStream_t s)
+extern "C" cudaError_t cuda_rope_store(const float *q, const float *k, const float *v, int ld, const float *bq,
+                                       const float *bk, const float *bv, float *q_out, float *k_cache,
+                                       float *v_cache, void *k16, void *v16, const int *pos, int n, int n_head,
+                                       int n_kv, int head_dim, int n_rot, const double *inv_freq, int neox,
+                                       cudaStream_t s)
 {
-    if (n_rot > 2 * MAX_HALF || n_rot < 2 || n_rot % 2 || n_rot > head_dim || !k16 != !v16)
+    const int q_dim = n_head * head_dim, kv_dim = n_kv * head_dim;
+    if (n_rot > 2 * MAX_HALF || n_rot < 2 || n_rot % 2 || n_rot > head_dim || !k16 != !v16 ||
+        (ld && ld < q_dim + 2 * kv_dim) || (ld && q_out == q))
         return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
-    const rope_job j = {q, k, v, bq, bk, bv, k_cache, v_cache, (__half *)k16, (__half *)v16,
-                        n_head, head_dim, n_rot / 2, n_kv * head_dim, neox};
+    const rope_job j = {q, k, v, bq, bk, bv, q_out, k_cache, v_cache, (__half *)k16, (__half *)v16,
+                        n_head, head_dim, n_rot / 2, kv_dim, neox, ld ? ld : q_dim, ld ? ld : kv_dim};
     rope_kernel<<<n, THREADS, 0, s>>>(j, n_rot, pos, inv_freq);
     return cudaGetLastError();
 }

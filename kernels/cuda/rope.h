@@ -10,20 +10,24 @@
 extern "C" {
 #endif
 
-/* q: (n, n_head*head_dim), k, v: (n, n_kv*head_dim); inv_freq (n_rot/2)
- * angles per position (double). neox: rotate pairs (i, i + n_rot/2), else
- * (2i, 2i+1). Adds the biases bq, bk, bv (each may be NULL) to every row
- * first (QKV bias, Qwen2: one pass instead of three), rotates q in place and
- * stores the rotated k and v into rows *pos.. of k_cache, v_cache
- * ((n_ctx, n_kv*head_dim) each); k itself is left as it was. k16 and v16,
- * both or neither, receive the same rows rounded to fp16 (saturating at
- * +-65504, as cuda_prompt_attention's scratch holds them: a prompt's
- * attention then need not convert the rows the prompt wrote). n_rot even,
- * from 2 to min(head_dim, 256) (cudaErrorInvalidValue otherwise). */
-cudaError_t cuda_rope_store(float *q, const float *k, const float *v, const float *bq, const float *bk,
-                            const float *bv, float *k_cache, float *v_cache, void *k16, void *v16, const int *pos,
-                            int n, int n_head, int n_kv, int head_dim, int n_rot, const double *inv_freq, int neox,
-                            cudaStream_t s);
+/* q: (n, n_head*head_dim), k, v: (n, n_kv*head_dim), each row after row
+ * (ld 0), or the three parts of rows ld floats apart (ld >= their sum: one
+ * product's output for Q, K and V). inv_freq (n_rot/2) angles per position
+ * (double). neox: rotate pairs (i, i + n_rot/2), else (2i, 2i+1). Adds the
+ * biases bq, bk, bv (each may be NULL) to every row first (QKV bias,
+ * Qwen2: one pass instead of three), writes the rotated queries to q_out
+ * ((n, n_head*head_dim); q itself when ld is 0, never when it is not) and
+ * stores the rotated keys and the values into rows *pos.. of k_cache and
+ * v_cache ((n_ctx, n_kv*head_dim) each); k and v are left as they were.
+ * k16 and v16, both or neither, receive the same rows rounded to fp16
+ * (saturating at +-65504, as cuda_prompt_attention's scratch holds them: a
+ * prompt's attention then need not convert the rows the prompt wrote).
+ * n_rot even, from 2 to min(head_dim, 256); cudaErrorInvalidValue
+ * otherwise, or for an ld too short or q_out == q with ld. */
+cudaError_t cuda_rope_store(const float *q, const float *k, const float *v, int ld, const float *bq, const float *bk,
+                            const float *bv, float *q_out, float *k_cache, float *v_cache, void *k16, void *v16,
+                            const int *pos, int n, int n_head, int n_kv, int head_dim, int n_rot,
+                            const double *inv_freq, int neox, cudaStream_t s);
 
 #ifdef __cplusplus
 }
