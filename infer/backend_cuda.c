@@ -481,8 +481,11 @@ static int cuda_session_init(hrt_session *s)
     size_t cache = (size_t)hp->n_layer * s->n_ctx * kv_dim * sizeof(float);
     size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > widest) widest = q_dim;
-    /* hb: the feed-forward's rows, or Q, K and V's from one product (fuse_qkv) */
-    size_t hb_w = (size_t)hp->n_ff > q_dim + 2 * kv_dim ? (size_t)hp->n_ff : q_dim + 2 * kv_dim;
+    /* hb: the feed-forward's rows, and Q, K and V's from one product where a layer has it (fuse_qkv) */
+    const cu_model *cmf = m->backend_state;
+    size_t hb_w = (size_t)hp->n_ff;
+    for (int l = 0; l < hp->n_layer; l++)
+        if (cmf->layers && cmf->layers[l].wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
     /* at least 2, so that a one-token micro-batch is always a call's last */
     int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
     size_t pairs = (size_t)hp->n_layer * PAIR_PTRS * sizeof(void *);

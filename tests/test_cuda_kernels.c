@@ -815,6 +815,10 @@ static void test_rope_and_attention(void)
                               N, NH, NKV, HD, HD, dinv, neox, 0) == cudaErrorInvalidValue); /* rows too short */
         CHECK(cuda_rope_store(dq, dk, dv, q_dim + 2 * kv_dim, NULL, NULL, NULL, dq, dkc, dvc, NULL, NULL, dpos, N, NH,
                               NKV, HD, HD, dinv, neox, 0) == cudaErrorInvalidValue); /* q_out over the rows read */
+        CHECK(cuda_rope_store(dq, dk, dv, q_dim + 2 * kv_dim, NULL, NULL, NULL, dq + q_dim, dkc, dvc, NULL, NULL, dpos,
+                              N, NH, NKV, HD, HD, dinv, neox, 0) == cudaErrorInvalidValue); /* ... from another row on */
+        CHECK(cuda_rope_store(dq, dk, dv, 0, NULL, NULL, NULL, NULL, dkc, dvc, NULL, NULL, dpos, N, NH, NKV, HD, HD,
+                              dinv, neox, 0) == cudaErrorInvalidValue); /* no q_out */
         memcpy(kc + POS0 * kv_dim, wk, sizeof wk);
         memcpy(vc + POS0 * kv_dim, wv, sizeof wv);
         /* causal attention of the N new tokens over the whole history */
@@ -1007,6 +1011,25 @@ static void test_argmax(void)
     cudaFree(dout);
 }
 
+/* The prompt attention's qn results as floats: f32 as they are, 16-bit
+ * ones widened (h16 holds qn). */
+static void attention_results(float *g, const void *dout, uint16_t *h16, size_t qn, uint32_t ot)
+{
+    if (ot == GGML_TYPE_F32) {
+        down(g, dout, qn * sizeof *g);
+        return;
+    }
+    down(h16, dout, qn * sizeof *h16);
+    from_16bit(g, h16, qn, ot);
+}
+
+static size_t non_finite(const float *g, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += !isfinite(g[i]);
+    return k;
+}
+
 /* The tensor-core prompt attention against the CPU reference: fp16
  * operands with f32 sums, within 1e-3 of (|want| + 1) on values and outputs
  * in [-1, 1] (f32 results; fp16 and bf16 results add their own rounding).
@@ -1081,18 +1104,12 @@ static void test_prompt_attention(void)
                                                   cases[ci].causal, cases[ci].kv_len, cases[ci].window,
                                                   cases[ci].scale, 0);
             CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
-            if (ot == GGML_TYPE_F32) {
-                down(g, dout, ob);
-            } else {
-                down(got16, dout, ob);
-                from_16bit(g, got16, qn, ot);
-            }
+            attention_results(g, dout, got16, qn, ot);
             char what[160];
             snprintf(what, sizeof what, "prompt attention on the tensor cores (%s, %s)", cases[ci].what,
                      split ? "long blocks split" : "unsplit");
-            size_t bad = 0;
             close_all(g, want, checked, ot == GGML_TYPE_BF16 ? 3e-3 : ot == GGML_TYPE_F16 ? 1.5e-3 : 1e-3, 1, what);
-            for (size_t i = checked; i < qn; i++) bad += !isfinite(g[i]);
+            size_t bad = non_finite(g + checked, qn - checked);
             CHECK_MSG(bad == 0, "%s: %zu non-finite outputs", what, bad);
             if (split && ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
                 float *again = malloc(qn * sizeof *again);
@@ -1118,12 +1135,7 @@ static void test_prompt_attention(void)
                 poison(dout, ob);
                 CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                             cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
-                if (ot == GGML_TYPE_F32) {
-                    down(g, dout, ob);
-                } else {
-                    down(got16, dout, ob);
-                    from_16bit(g, got16, qn, ot);
-                }
+                attention_results(g, dout, got16, qn, ot);
                 CHECK_MSG(memcmp(g, got[split], qn * sizeof *g) == 0, "prompt attention (%s, %s): new rows' copies given",
                           cases[ci].what, split ? "split" : "unsplit");
             }
@@ -1132,30 +1144,18 @@ static void test_prompt_attention(void)
             poison(dout, ob);
             CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
-            if (ot == GGML_TYPE_F32) {
-                down(g, dout, ob);
-            } else {
-                down(got16, dout, ob);
-                from_16bit(g, got16, qn, ot);
-            }
-            size_t nan = 0;
-            for (size_t i = 0; i < qn; i++) nan += !isfinite(g[i]);
-            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new keys from the scratch", cases[ci].what);
+            attention_results(g, dout, got16, qn, ot);
+            CHECK_MSG(non_finite(g, qn) > 0, "prompt attention (%s): new16 read the new keys from the scratch",
+                      cases[ci].what);
             /* the same for the values: every row converted again (new16 0), then the new values poisoned */
             CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
             poison((char *)scratch + half + pos0 * kvb, n * kvb);
             CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
-            if (ot == GGML_TYPE_F32) {
-                down(g, dout, ob);
-            } else {
-                down(got16, dout, ob);
-                from_16bit(g, got16, qn, ot);
-            }
-            nan = 0;
-            for (size_t i = 0; i < qn; i++) nan += !isfinite(g[i]);
-            CHECK_MSG(nan > 0, "prompt attention (%s): new16 read the new values from the scratch", cases[ci].what);
+            attention_results(g, dout, got16, qn, ot);
+            CHECK_MSG(non_finite(g, qn) > 0, "prompt attention (%s): new16 read the new values from the scratch",
+                      cases[ci].what);
             free(g);
         }
         char what[160];

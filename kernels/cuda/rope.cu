@@ -157,10 +157,12 @@ extern "C" cudaError_t cuda_rope_store(const float *q, const float *k, const flo
                                        cudaStream_t s)
 {
     const int q_dim = n_head * head_dim, kv_dim = n_kv * head_dim;
-    if (n_rot > 2 * MAX_HALF || n_rot < 2 || n_rot % 2 || n_rot > head_dim || !k16 != !v16 ||
-        (ld && ld < q_dim + 2 * kv_dim) || (ld && q_out == q))
+    if (n_rot > 2 * MAX_HALF || n_rot < 2 || n_rot % 2 || n_rot > head_dim || !k16 != !v16 || !q_out ||
+        (ld && ld < q_dim + 2 * kv_dim))
         return cudaErrorInvalidValue;
     if (n < 1) return cudaSuccess;
+    /* with ld, the queries go elsewhere than the n rows read */
+    if (ld && q_out < q + (size_t)n * ld && q < q_out + (size_t)n * q_dim) return cudaErrorInvalidValue;
     const rope_job j = {q, k, v, bq, bk, bv, q_out, k_cache, v_cache, (__half *)k16, (__half *)v16,
                         n_head, head_dim, n_rot / 2, kv_dim, neox, ld ? ld : q_dim, ld ? ld : kv_dim};
     rope_kernel<<<n, THREADS, 0, s>>>(j, n_rot, pos, inv_freq);

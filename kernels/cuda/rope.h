@@ -23,7 +23,8 @@ extern "C" {
  * (saturating at +-65504, as cuda_prompt_attention's scratch holds them: a
  * prompt's attention then need not convert the rows the prompt wrote).
  * n_rot even, from 2 to min(head_dim, 256); cudaErrorInvalidValue
- * otherwise, or for an ld too short or q_out == q with ld. */
+ * otherwise, for an ld too short, no q_out, or a q_out over the rows read
+ * when ld is given. */
 cudaError_t cuda_rope_store(const float *q, const float *k, const float *v, int ld, const float *bq, const float *bk,
                             const float *bv, float *q_out, float *k_cache, float *v_cache, void *k16, void *v16,
                             const int *pos, int n, int n_head, int n_kv, int head_dim, int n_rot,
