@@ -16,7 +16,8 @@ extern "C" {
  * (double). neox: rotate pairs (i, i + n_rot/2), else (2i, 2i+1). Adds the
  * biases bq, bk, bv (each may be NULL) to every row first (QKV bias,
  * Qwen2: one pass instead of three), writes the rotated queries to q_out
- * ((n, n_head*head_dim); q itself when ld is 0, never when it is not) and
+ * ((n, n_head*head_dim); it may be q when ld is 0, and must lie apart
+ * from the rows read when ld is given) and
  * stores the rotated keys and the values into rows *pos.. of k_cache and
  * v_cache ((n_ctx, n_kv*head_dim) each); k and v are left as they were.
  * k16 and v16, both or neither, receive the same rows rounded to fp16
