@@ -481,18 +481,19 @@ static int cuda_session_init(hrt_session *s)
     size_t cache = (size_t)hp->n_layer * s->n_ctx * kv_dim * sizeof(float);
     size_t widest = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > widest) widest = q_dim;
-    /* hb: the feed-forward's rows, and Q, K and V's from one product where a layer has it (fuse_qkv) */
-    const cu_model *cmf = m->backend_state;
-    size_t hb_w = (size_t)hp->n_ff;
-    for (int l = 0; l < hp->n_layer; l++)
-        if (cmf->layers && cmf->layers[l].wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
     /* at least 2, so that a one-token micro-batch is always a call's last */
     int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
     size_t pairs = (size_t)hp->n_layer * PAIR_PTRS * sizeof(void *);
-    /* the tensor-core prompt attention's scratch, for models whose prompt products run in 16 bits */
+    /* the tensor-core prompt attention's scratch, for models whose prompt
+     * products run in 16 bits; hb: the feed-forward's rows, and Q, K and
+     * V's from one product where a layer has it (fuse_qkv) */
     const cu_model *cm0 = m->backend_state;
     int prompt16 = 0;
-    for (int l = 0; l < hp->n_layer; l++) prompt16 |= cm0->layers[l].wq.gemm_type != GGML_TYPE_F32;
+    size_t hb_w = (size_t)hp->n_ff;
+    for (int l = 0; l < hp->n_layer; l++) {
+        prompt16 |= cm0->layers[l].wq.gemm_type != GGML_TYPE_F32;
+        if (cm0->layers[l].wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
+    }
     c->att16_bytes = prompt16 ? cuda_prompt_attention_scratch(s->n_ctx, ub, hp->n_head, hp->n_head_kv, hp->head_dim) : 0;
     /* the sampler's: its sort, and the penalized ids (distinct, so at most min(n_ctx, n_vocab)) */
     c->sample_bytes = cuda_sample_scratch(hp->n_vocab);

@@ -424,19 +424,17 @@ static __global__ void __launch_bounds__(NW *WARP)
 /* The cache rows that some query sees, [window start of the first, end of
  * the last), less the new rows when the scratch holds those already
  * (new16, causal calls: cuda_rope_store wrote them). */
-static __host__ __device__ void rows_to_convert(const job &jb, int new16, int *start, int *end)
+static void rows_to_convert(const job &jb, int new16, int *start, int *end)
 {
     *end = min(jb.causal ? (new16 ? jb.pos0 : jb.pos0 + jb.n) : jb.kv_len, jb.kv_rows);
     *start = window_start(jb.causal ? jb.pos0 + 1 : jb.kv_len, jb.window);
 }
 
-/* Those rows rounded to fp16 (saturating) into kh and vh, four values a
- * thread over a grid that strides; and the merge counters zeroed. */
+/* Rows [start, end) rounded to fp16 (saturating) into kh and vh, four
+ * values a thread over a grid that strides; and the merge counters zeroed. */
 static __global__ void to_half_kernel(__half *kh, __half *vh, const float *kc, const float *vc, int *count,
-                                      int n_count, job jb, int kv_dim, int new16)
+                                      int n_count, int start, int end, int kv_dim)
 {
-    int start, end;
-    rows_to_convert(jb, new16, &start, &end);
     size_t lo = (size_t)start * kv_dim / 4, hi = end > start ? (size_t)end * kv_dim / 4 : lo;
     size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
     for (size_t i = i0; i < (size_t)n_count; i += step) count[i] = 0;
@@ -560,7 +558,7 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
     int start, end;
     rows_to_convert(jb, new16, &start, &end);
     if (end > start) {
-        to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, jb, kv_dim, new16);
+        to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, start, end, kv_dim);
     } else if (jb.nsplit) { /* the rope kernel wrote every row: only the counters */
         if ((e = cudaMemsetAsync(count, 0, (size_t)n_head * jb.nsplit * sizeof(int), s)) != cudaSuccess) return e;
     }
