@@ -42,8 +42,8 @@
 #include "model.h"
 
 #define UBATCH_MAX 2048
-/* a layer's pointers for cuda_gemm_pair: {K, V} and {gate, up}, 6 each */
-#define PAIR_PTRS 12
+/* a layer's pointers for cuda_gemm_pair: K and V (layers that do not fuse them with Q) */
+#define PAIR_PTRS 6
 
 /* What a forward pass leaves: the logits copied to the host, their argmax
  * there, the logits on the device only (for the sampler), or nothing (a
@@ -52,7 +52,8 @@ enum { RESULT_LOGITS, RESULT_ARGMAX, RESULT_DEVICE, RESULT_NONE };
 
 typedef struct {
     cuda_mat wq, wk, wv, wo, gate, up, down;
-    cuda_mat wqkv; /* gemm NULL, or wq, wk and wv's GEMM inputs as one matrix (fuse_qkv) */
+    cuda_mat wqkv; /* gemm NULL, or wq, wk and wv's GEMM inputs as one matrix (fuse_layer) */
+    cuda_mat wgu;  /* gemm NULL, or gate and up's likewise */
     float *attn_norm, *ffn_norm, *bq, *bk, *bv, *bo, *b_up, *b_down, *q_norm, *k_norm;
     float *attn_post_norm, *ffn_post_norm;
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
@@ -73,11 +74,14 @@ typedef struct {
     pthread_mutex_t enc_mu;
     cudaStream_t enc_stream;
     cublasHandle_t enc_blas;
+    cuda_gemm_plans *plans;    /* prompt products' algorithms, shared by the sessions (HRT_CUDA_GEMM_TUNE=1) */
+    int plans_prefer_lt;       /* HRT_CUDA_GEMM_TUNE=2 (tests) */
 } cu_model;
 
 typedef struct {
     cudaStream_t stream;
     cublasHandle_t blas;
+    cuda_gemm_ctx gemm;        /* blas, a cuBLASLt handle and its workspace, the model's plans */
     float *k_cache, *v_cache;  /* (n_layer, n_ctx, kv_dim) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *part;               /* attention partials of a split decode step */
@@ -85,7 +89,7 @@ typedef struct {
     size_t att16_bytes;
     int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
-    void **pairs;              /* per layer, cuda_gemm_pair's pointers: K and V, gate and up (PAIR_PTRS) */
+    void **pairs;              /* per layer, cuda_gemm_pair's pointers for K and V (PAIR_PTRS) */
     int ubatch;                /* tokens a micro-batch holds: min(n_ctx, UBATCH_MAX) */
     int32_t *d_ids;            /* (ubatch) */
     int *d_pos;
@@ -219,35 +223,48 @@ static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *ou
     return 0;
 }
 
-/* Q, K and V's GEMM inputs moved into one allocation, rows in that order,
- * so that a prompt multiplies them in one product (G->wqkv; on Qwen2.5-
- * 0.5B's shape at 2,048 tokens 11.0 us against 18.5 for Q alone and K with
- * V batched, H100). Layouts that are their own GEMM input (16 bits, f32)
- * move their arrays, the others their GEMM copies: the same bytes as
- * before. Layers with Q/K norms (applied to Q and K apart) or whose three
- * differ in type or width keep them apart. */
-static int fuse_qkv(cu_model *cm, cu_layer *G)
+/* GEMM inputs of k matrices of one 16-bit or f32 type and width moved
+ * into one allocation, rows in order, so that a prompt multiplies them in
+ * one product (out): layouts that are their own GEMM input (16 bits, f32)
+ * move their arrays, the others their GEMM copies, so the bytes are the
+ * same as before. out stays empty when they differ in type or width. */
+static int fuse_rows(cu_model *cm, cuda_mat *const *w, int k, cuda_mat *out)
 {
-    cuda_mat *w[3] = {&G->wq, &G->wk, &G->wv};
-    memset(&G->wqkv, 0, sizeof G->wqkv);
-    if (G->q_norm || G->k_norm) return 0;
-    for (int i = 0; i < 3; i++)
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < k; i++)
         if (!w[i]->gemm || w[i]->gemm_type != w[0]->gemm_type || w[i]->cols != w[0]->cols) return 0;
-    size_t el = gemm_elem(w[0]->gemm_type), bytes[3], total = 0;
-    for (int i = 0; i < 3; i++) total += bytes[i] = (size_t)w[i]->rows * w[i]->cols * el;
+    size_t el = gemm_elem(w[0]->gemm_type), bytes[4], total = 0;
+    int64_t rows = 0;
+    for (int i = 0; i < k; i++) total += bytes[i] = (size_t)w[i]->rows * w[i]->cols * el, rows += w[i]->rows;
     char *base = NULL;
     int st = dev_alloc(cm, (void **)&base, total);
     if (st) return st;
     size_t off = 0;
-    for (int i = 0; i < 3; off += bytes[i++]) {
+    for (int i = 0; i < k; off += bytes[i++]) {
         CK(cudaMemcpy(base + off, w[i]->gemm, bytes[i], cudaMemcpyDeviceToDevice));
         untrack(cm, w[i]->gemm, bytes[i]);
         if (w[i]->gemm == w[i]->q) w[i]->q = base + off;
         w[i]->gemm = base + off;
     }
-    G->wqkv = (cuda_mat){.type = w[0]->gemm_type, .rows = w[0]->rows + w[1]->rows + w[2]->rows, .cols = w[0]->cols,
-                         .gemm = base, .gemm_type = w[0]->gemm_type};
+    *out = (cuda_mat){.type = w[0]->gemm_type, .rows = rows, .cols = w[0]->cols, .gemm = base,
+                      .gemm_type = w[0]->gemm_type};
     return 0;
+}
+
+/* A layer's products that a prompt runs as one (fuse_rows). Q, K and V (on
+ * Qwen2.5-0.5B's shape at 2,048 tokens 11.0 us against 18.5 for Q alone and
+ * K with V batched, H100), unless Q/K norms come between. Gate and up when
+ * down shares their 16-bit type, so that the GLU's result goes straight to
+ * down's input (cuda_glu reads the two halves of each row, whose width must
+ * then be a multiple of 4). */
+static int fuse_layer(cu_model *cm, cu_layer *G)
+{
+    cuda_mat *qkv[3] = {&G->wq, &G->wk, &G->wv}, *gu[2] = {&G->gate, &G->up};
+    int st = G->q_norm || G->k_norm ? 0 : fuse_rows(cm, qkv, 3, &G->wqkv);
+    if (st || G->gate.gemm_type == GGML_TYPE_F32 || G->gate.gemm_type != G->down.gemm_type || !G->down.gemm ||
+        G->gate.rows % 4)
+        return st;
+    return fuse_rows(cm, gu, 2, &G->wgu);
 }
 
 static int upload_vec(cu_model *cm, const float *v, size_t n, float **out)
@@ -266,6 +283,7 @@ static void cuda_model_free(hrt_model *m)
     if (!cm) return;
     for (int i = 0; i < cm->n_allocs; i++) cudaFree(cm->allocs[i]);
     if (cm->enc_blas) cublasDestroy(cm->enc_blas);
+    cuda_gemm_plans_free(cm->plans);
     if (cm->enc_stream) cudaStreamDestroy(cm->enc_stream);
     pthread_mutex_destroy(&cm->enc_mu);
     free(cm->allocs);
@@ -323,6 +341,16 @@ static int cuda_model_init(hrt_model *m)
     pthread_mutex_init(&cm->enc_mu, NULL);
     m->backend_state = cm;
     CK(cudaGetDeviceProperties(&cm->prop, m->device));
+    /* HRT_CUDA_GEMM_TUNE=1: prompt products of more than 512 rows take the
+     * algorithm that timing finds fastest (kernels/cuda/gemm.h); off by
+     * default, since the first prompt of each length bucket in a process
+     * pays some 100 ms for a few percent on long prompts; =2, for tests:
+     * cuBLASLt's fastest even where cublasGemmEx is faster */
+    const char *tune = getenv("HRT_CUDA_GEMM_TUNE");
+    if (!enc && tune && (!strcmp(tune, "1") || !strcmp(tune, "2"))) {
+        if (!(cm->plans = cuda_gemm_plans_new())) return hrt_err(HRT_E_NOMEM, "out of memory");
+        cm->plans_prefer_lt = tune[0] == '2';
+    }
 
     /* Plan: every matrix and vector, before the first allocation. */
     size_t plan = mat_bytes(m, &m->tok_embd) + (m->output.data != m->tok_embd.data ? mat_bytes(m, &m->output) : 0);
@@ -365,7 +393,7 @@ static int cuda_model_init(hrt_model *m)
             (st = upload_vec(cm, L->ln1_w, d, &G->ln1_w)) || (st = upload_vec(cm, L->ln1_b, d, &G->ln1_b)) ||
             (st = upload_vec(cm, L->ln2_w, d, &G->ln2_w)) || (st = upload_vec(cm, L->ln2_b, d, &G->ln2_b)) ||
             (st = upload_vec(cm, L->attn_post_norm, d, &G->attn_post_norm)) ||
-            (st = upload_vec(cm, L->ffn_post_norm, d, &G->ffn_post_norm)) || (!enc && (st = fuse_qkv(cm, G))))
+            (st = upload_vec(cm, L->ffn_post_norm, d, &G->ffn_post_norm)) || (!enc && (st = fuse_layer(cm, G))))
             return st;
     }
     if ((st = upload_vec(cm, m->output_norm, d, &cm->output_norm)) ||
@@ -455,9 +483,10 @@ static void cuda_session_free(hrt_session *s)
     for (int g = 0; g < 3; g++)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
     if (c->blas) cublasDestroy(c->blas);
+    if (c->gemm.lt) cublasLtDestroy(c->gemm.lt);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
-                   c->fused_timing, c->pairs, c->att16, c->sample_scratch, c->d_pen};
+                   c->fused_timing, c->pairs, c->att16, c->sample_scratch, c->d_pen, c->gemm.ws};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -485,23 +514,30 @@ static int cuda_session_init(hrt_session *s)
     int ub = c->ubatch = s->n_ctx < 2 ? 2 : s->n_ctx < UBATCH_MAX ? s->n_ctx : UBATCH_MAX;
     size_t pairs = (size_t)hp->n_layer * PAIR_PTRS * sizeof(void *);
     /* the tensor-core prompt attention's scratch, for models whose prompt
-     * products run in 16 bits; hb: the feed-forward's rows, and Q, K and
-     * V's from one product where a layer has it (fuse_qkv) */
+     * products run in 16 bits; hb: the feed-forward's rows, gate's and up's
+     * and Q, K and V's from one product where a layer has them (fuse_layer);
+     * hb2: up's rows where a layer multiplies gate and up apart (a one-token
+     * step of a layer whose two differ in file type does, fused or not) */
     const cu_model *cm0 = m->backend_state;
-    int prompt16 = 0;
+    int prompt16 = 0, gate_apart = 0;
     size_t hb_w = (size_t)hp->n_ff;
     for (int l = 0; l < hp->n_layer; l++) {
-        prompt16 |= cm0->layers[l].wq.gemm_type != GGML_TYPE_F32;
-        if (cm0->layers[l].wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
+        const cu_layer *L = &cm0->layers[l];
+        prompt16 |= L->wq.gemm_type != GGML_TYPE_F32;
+        gate_apart |= !L->wgu.gemm || L->gate.type != L->up.type;
+        if (L->wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
+        if (L->wgu.gemm && hb_w < 2 * (size_t)hp->n_ff) hb_w = 2 * (size_t)hp->n_ff;
     }
+    size_t hb2_w = gate_apart ? (size_t)hp->n_ff : 0;
+    c->gemm.ws_bytes = cm0->plans ? cuda_gemm_workspace(cm0->prop.major) : 0;
     c->att16_bytes = prompt16 ? cuda_prompt_attention_scratch(s->n_ctx, ub, hp->n_head, hp->n_head_kv, hp->head_dim) : 0;
     /* the sampler's: its sort, and the penalized ids (distinct, so at most min(n_ctx, n_vocab)) */
     c->sample_bytes = cuda_sample_scratch(hp->n_vocab);
     if (!c->sample_bytes) return hrt_err(HRT_E_BACKEND, "CUDA: the sampler's sort cannot be sized for %d logits", hp->n_vocab);
     size_t n_pen = (size_t)(s->n_ctx < hp->n_vocab ? s->n_ctx : hp->n_vocab);
-    size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + hp->n_ff + hb_w) * sizeof(float) +
+    size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + hb2_w + hb_w) * sizeof(float) +
                      (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes +
-                     c->sample_bytes + n_pen * sizeof(int32_t);
+                     c->sample_bytes + n_pen * sizeof(int32_t) + c->gemm.ws_bytes;
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -510,6 +546,13 @@ static int cuda_session_init(hrt_session *s)
                        fr >> 20);
     CK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) return hrt_err(HRT_E_BACKEND, "cuBLAS: cublasCreate failed");
+    c->gemm = (cuda_gemm_ctx){.blas = c->blas, .plans = cm0->plans, .ws_bytes = c->gemm.ws_bytes, .max_n = ub,
+                              .prefer_lt = cm0->plans_prefer_lt};
+    if (cm0->plans) {
+        if (cublasLtCreate(&c->gemm.lt) != CUBLAS_STATUS_SUCCESS)
+            return hrt_err(HRT_E_BACKEND, "cuBLAS: cublasLtCreate failed");
+        CK(cudaMalloc(&c->gemm.ws, c->gemm.ws_bytes));
+    }
     CK(cudaMalloc((void **)&c->k_cache, cache));
     CK(cudaMalloc((void **)&c->v_cache, cache));
     CK(cudaMalloc((void **)&c->x, (size_t)ub * hp->n_embd * sizeof(float)));
@@ -519,7 +562,7 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc((void **)&c->v, (size_t)ub * kv_dim * sizeof(float)));
     CK(cudaMalloc((void **)&c->att, (size_t)ub * q_dim * sizeof(float)));
     CK(cudaMalloc((void **)&c->hb, (size_t)ub * hb_w * sizeof(float)));
-    CK(cudaMalloc((void **)&c->hb2, (size_t)ub * hp->n_ff * sizeof(float)));
+    if (hb2_w) CK(cudaMalloc((void **)&c->hb2, (size_t)ub * hb2_w * sizeof(float)));
     CK(cudaMalloc((void **)&c->logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc(&c->xh, (size_t)ub * widest * 2));
     CK(cudaMalloc((void **)&c->d_ids, ub * sizeof(int32_t)));
@@ -539,8 +582,7 @@ static int cuda_session_init(hrt_session *s)
     if (!hpairs) return hrt_err(HRT_E_NOMEM, "out of memory");
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &((cu_model *)m->backend_state)->layers[l];
-        void *p[PAIR_PTRS] = {L->wk.gemm, L->wv.gemm, c->xh, c->xh, c->k, c->v,
-                              L->gate.gemm, L->up.gemm, c->xh, c->xh, c->hb, c->hb2};
+        void *p[PAIR_PTRS] = {L->wk.gemm, L->wv.gemm, c->xh, c->xh, c->k, c->v};
         memcpy(hpairs + (size_t)l * PAIR_PTRS, p, sizeof p);
     }
     cudaError_t pe = cudaMemcpy(c->pairs, hpairs, pairs, cudaMemcpyHostToDevice);
@@ -595,7 +637,7 @@ static cudaError_t product(cu_session *c, const cuda_mat *W, const float *x, con
                            uint32_t y_type, int n, int accumulate)
 {
     if (n == 1 && y_type == GGML_TYPE_F32) return cuda_matvec(W, x, bias, y, accumulate, c->stream);
-    return cuda_gemm(c->blas, W, x, c->xh, bias, y, y_type, n, accumulate, c->stream);
+    return cuda_gemm(&c->gemm, W, x, c->xh, bias, y, y_type, n, accumulate, c->stream);
 }
 
 /* The 16-bit GEMM type that a prompt's products by a, b and c share (b
@@ -692,7 +734,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         } else {
             uint32_t t16 = gemm16(n, &L->wq, &L->wk, &L->wv);
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-            if (L->wqkv.gemm && n > 1) { /* one GEMM (fuse_qkv) into hb; the biases in the rope kernel */
+            if (L->wqkv.gemm && n > 1) { /* one GEMM (fuse_layer) into hb; the biases in the rope kernel */
                 RUN(product(c, &L->wqkv, t16 ? NULL : c->xb, NULL, c->hb, GGML_TYPE_F32, n, 0));
                 ld = (int)L->wqkv.rows;
                 rq = c->hb;
@@ -734,13 +776,16 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
              * range is too narrow for them, so f32 otherwise */
             uint32_t h16 = t16 == GGML_TYPE_BF16 && d16 == GGML_TYPE_BF16 ? t16 : GGML_TYPE_F32;
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-            if (t16) { /* gate and up in one launch */
-                RUN(cuda_gemm_pair(c->blas, &L->gate, &L->up, c->pairs + (size_t)l * PAIR_PTRS + 6, h16, n, st));
+            if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
+                RUN(product(c, &L->wgu, NULL, NULL, c->hb, h16, n, 0));
+                const char *up = (const char *)c->hb + (size_t)hp->n_ff * (h16 == GGML_TYPE_F32 ? 4 : 2);
+                RUN(cuda_glu(c->xh, d16, c->hb, up, h16, (int64_t)n * hp->n_ff, hp->n_ff, 2 * hp->n_ff, gelu, st));
             } else {
-                RUN(product(c, &L->gate, c->xb, NULL, c->hb, h16, n, 0));
-                RUN(product(c, &L->up, c->xb, NULL, c->hb2, h16, n, 0));
+                RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, h16, n, 0));
+                RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, h16, n, 0));
+                RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, h16, (int64_t)n * hp->n_ff, hp->n_ff,
+                             hp->n_ff, gelu, st));
             }
-            RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, h16, (int64_t)n * hp->n_ff, gelu, st));
             RUN(residual_product(c, &L->down, d16 ? NULL : c->hb, L->ffn_post_norm, n, d, hp->norm_eps));
         }
     }
@@ -942,22 +987,23 @@ static int cuda_encode(const hrt_model *m, threadpool *tp, const int32_t *ids, c
     E(cuda_add_bias(x, cm->type_embd, n, d, sm)); /* token type 0 */
     E(cuda_layernorm(x, x, cm->embd_ln_w, cm->embd_ln_b, n, d, hp->norm_eps, sm));
     void *xh = NULL; /* f32 weights: cuBLAS needs no 16-bit copy */
+    const cuda_gemm_ctx eg = {.blas = cm->enc_blas}; /* cublasGemmEx: embeddings' batches vary too much to time */
     for (int l = 0; l < hp->n_layer && e == cudaSuccess; l++) {
         const cu_layer *L = &cm->layers[l];
-        E(cuda_gemm(cm->enc_blas, &L->wq, x, xh, L->bq, q, GGML_TYPE_F32, n, 0, sm));
-        E(cuda_gemm(cm->enc_blas, &L->wk, x, xh, L->bk, k, GGML_TYPE_F32, n, 0, sm));
-        E(cuda_gemm(cm->enc_blas, &L->wv, x, xh, L->bv, v, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->wq, x, xh, L->bq, q, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->wk, x, xh, L->bk, k, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->wv, x, xh, L->bv, v, GGML_TYPE_F32, n, 0, sm));
         for (int i = 0; i < n_seq; i++) { /* each sequence attends to itself */
             size_t o = (size_t)start[i] * d;
             E(cuda_attention_split(att + o, NULL, q + o, k + o, v + o, NULL, lens[i], hp->n_head, hp->n_head_kv,
                                    hp->head_dim, 0, lens[i], 0, hp->attn_scale, 1, sm));
         }
-        E(cuda_gemm(cm->enc_blas, &L->wo, att, xh, L->bo, xb, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->wo, att, xh, L->bo, xb, GGML_TYPE_F32, n, 0, sm));
         E(cuda_add(x, xb, (int64_t)nd, sm));
         E(cuda_layernorm(x, x, L->ln1_w, L->ln1_b, n, d, hp->norm_eps, sm));
-        E(cuda_gemm(cm->enc_blas, &L->up, x, xh, L->b_up, h, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->up, x, xh, L->b_up, h, GGML_TYPE_F32, n, 0, sm));
         E(cuda_gelu(h, (int64_t)n * hp->n_ff, sm));
-        E(cuda_gemm(cm->enc_blas, &L->down, h, xh, L->b_down, xb, GGML_TYPE_F32, n, 0, sm));
+        E(cuda_gemm(&eg, &L->down, h, xh, L->b_down, xb, GGML_TYPE_F32, n, 0, sm));
         E(cuda_add(x, xb, (int64_t)nd, sm));
         E(cuda_layernorm(x, x, L->ln2_w, L->ln2_b, n, d, hp->norm_eps, sm));
     }

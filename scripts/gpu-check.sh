@@ -83,6 +83,9 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
     run "bench-$m" ./build-gpu/bench/bench_gpu --model "/root/shaped/$m" --label "$m bf16" --json "$out/bench_$m.json"
     run "hf-$m" env PYTHONUNBUFFERED=1 python3 bench/hf_decode_gpu.py "/root/shaped/$m" 256 3
   done
+  # the prompt products with timed cuBLASLt plans (kernels/cuda/gemm.h)
+  run bench-qwen05-shape-tuned env HRT_CUDA_GEMM_TUNE=1 ./build-gpu/bench/bench_gpu --model /root/shaped/qwen05-shape \
+    --label "qwen05-shape bf16, HRT_CUDA_GEMM_TUNE=1" --json "$out/bench_qwen05-shape_tuned.json"
 fi
 if [ "$stage" = embed ]; then
   [ -x build-gpu/bench/bench_embed ] || run build cmake --build build-gpu -j"$(nproc)"

@@ -57,12 +57,15 @@ static __device__ __forceinline__ float glu1(float g, float u, int gelu) { retur
 
 /* Four elements a thread (the n % 4 left over by the first threads), so
  * that every access is a vector one: the prompt's GLU reads and writes
- * 100 MB a layer on Qwen2.5-0.5B's shape at 2,048 tokens. */
+ * 100 MB a layer on Qwen2.5-0.5B's shape at 2,048 tokens. w4 > 0: rows of
+ * 4 w4 values whose inputs lie 4 ld4 apart (the output dense); 0: one
+ * dense run of n. */
 static __global__ void glu_kernel(void *out, uint32_t out_type, const void *g, const void *u, uint32_t in_type,
-                                  int64_t n, int gelu)
+                                  int64_t n, int w4, int ld4, int gelu)
 {
     GRID_STRIDE(i, n / 4) {
-        const float4 a = load4(g, in_type, i), b = load4(u, in_type, i);
+        const int64_t r = w4 ? i / w4 : 0, at = w4 ? r * ld4 + (i - r * w4) : i;
+        const float4 a = load4(g, in_type, at), b = load4(u, in_type, at);
         const float v[4] = {glu1(a.x, b.x, gelu), glu1(a.y, b.y, gelu), glu1(a.z, b.z, gelu), glu1(a.w, b.w, gelu)};
         store4_act(out, out_type, (size_t)i, v);
     }
@@ -107,18 +110,21 @@ static __global__ void to16_kernel(void *dst, uint32_t type, const float *src, i
 }
 
 extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, const void *up, uint32_t in_type,
-                                int64_t n, int gelu, cudaStream_t s)
+                                int64_t n, int width, int ld, int gelu, cudaStream_t s)
 {
     const uint32_t ok[3] = {T_F32, T_F16, T_BF16};
     int in_ok = 0, out_ok = 0;
     for (int k = 0; k < 3; k++) in_ok |= in_type == ok[k], out_ok |= out_type == ok[k];
-    if (!in_ok || !out_ok || n < 0) return cudaErrorInvalidValue;
+    if (!in_ok || !out_ok || n < 0 || width < 1 || ld < width) return cudaErrorInvalidValue;
+    const int rows = ld != width; /* rows apart: n whole rows of a width of whole vectors, out their own */
+    if (rows && (n % width || width % 4 || ld % 4 || out == gate || out == up)) return cudaErrorInvalidValue;
     if ((out == gate || out == up) && in_type != out_type) return cudaErrorInvalidValue; /* threads would race */
     const uintptr_t in_align = in_type == T_F32 ? 16 : 8, out_align = out_type == T_F32 ? 16 : 8;
     if ((uintptr_t)gate % in_align || (uintptr_t)up % in_align || (uintptr_t)out % out_align)
         return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
-    glu_kernel<<<grid_for((n + 3) / 4), 256, 0, s>>>(out, out_type, gate, up, in_type, n, gelu);
+    glu_kernel<<<grid_for((n + 3) / 4), 256, 0, s>>>(out, out_type, gate, up, in_type, n, rows ? width / 4 : 0,
+                                                      rows ? ld / 4 : 0, gelu);
     return cudaGetLastError();
 }
 

@@ -16,12 +16,16 @@ extern "C" {
 
 /* out[t] = row ids[t] of E (dequantized) times scale, t < n; ids on the device. */
 cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float scale, float *out, cudaStream_t s);
-/* out[i] = act(gate[i]) * up[i], act silu (gelu = 0) or tanh GELU (gelu = 1),
- * gate and up of in_type, out of out_type (each GGML_TYPE_F32, F16 or BF16),
- * aligned to 16 bytes (f32) or 8 (16-bit); out may be gate or up when the
- * two types are the same. cudaErrorInvalidValue otherwise. */
+/* out[r, j] = act(gate[r, j]) * up[r, j] for the n values of rows of width
+ * (j < width), act silu (gelu = 0) or tanh GELU (gelu = 1); out's rows are
+ * dense, gate's and up's ld apart (ld = width: one dense run of n, any
+ * width; ld > width, such as the two halves of one product's rows: n whole
+ * rows, width and ld multiples of 4, out neither input). gate and up of
+ * in_type, out of out_type (each GGML_TYPE_F32, F16 or BF16), aligned to 16
+ * bytes (f32) or 8 (16-bit); out may be gate or up when the rows are dense
+ * and the two types the same. cudaErrorInvalidValue otherwise. */
 cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, const void *up, uint32_t in_type, int64_t n,
-                     int gelu, cudaStream_t s);
+                     int width, int ld, int gelu, cudaStream_t s);
 /* x[i] = cap * tanh(x[i] / cap) (logit soft-capping) */
 cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s);
 /* x[i] = gelu(x[i]) (erf form) */

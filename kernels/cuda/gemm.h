@@ -1,8 +1,22 @@
 /* Prompt-time matrix products through cuBLAS: Y = X W^T (+ bias) (+= Y)
- * with W's GEMM copy (fp16 or bf16 on the tensor cores, or f32). */
+ * with W's GEMM copy (fp16 or bf16 on the tensor cores, or f32).
+ *
+ * cuBLAS's own choice of algorithm (cublasGemmEx) is not always the fastest
+ * for a small model's shapes: on the H100, Qwen2.5-0.5B's gate and up rows
+ * as one product over 2,048 tokens took 59.1 us against 52.6 for the best
+ * of the algorithms cuBLASLt's heuristic offers. With a plan table
+ * (cuda_gemm_plans) a 16-bit product of more than 512 rows times, once per
+ * shape and bucket of rows (powers of two), cublasGemmEx and each algorithm
+ * offered, and keeps the fastest (cuBLASLt's only where it is clearly
+ * faster). The first product of a shape in a bucket pays for it: some 15 to
+ * 40 ms, most of it the first launch of each candidate kernel, and about
+ * 60 ms more for cuBLASLt's first heuristic query in a process. The chosen
+ * algorithm may differ from process to process, and with it the rounding
+ * of the sums.  */
 #ifndef HRT_CUDA_GEMM_H
 #define HRT_CUDA_GEMM_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -12,6 +26,33 @@
 extern "C" {
 #endif
 
+/* The algorithms chosen so far, per (rows, cols, bucket of n, types,
+ * accumulation); shared by the sessions of one model (a mutex guards it). */
+typedef struct cuda_gemm_plans cuda_gemm_plans;
+
+/* NULL when out of memory. */
+cuda_gemm_plans *cuda_gemm_plans_new(void);
+void cuda_gemm_plans_free(cuda_gemm_plans *p); /* NULL: nothing */
+
+/* How many plans the table holds, and how many of them use a cuBLASLt
+ * algorithm (tests, hrt info). */
+void cuda_gemm_plans_count(cuda_gemm_plans *p, int *plans, int *lt);
+
+/* A caller's products: one per stream (the workspace is the stream's). */
+typedef struct {
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;     /* NULL: cublasGemmEx for every product */
+    cuda_gemm_plans *plans;  /* NULL: likewise (borrowed) */
+    void *ws;                /* cuBLASLt's workspace, ws_bytes (CUDA_GEMM_WORKSPACE) */
+    size_t ws_bytes;
+    int max_n;               /* the most rows a product of this caller has (the timing's largest bucket) */
+    int prefer_lt;           /* tests: keep cuBLASLt's fastest even where cublasGemmEx is faster */
+} cuda_gemm_ctx;
+
+/* The workspace cuBLAS's documentation (cublasSetWorkspace) recommends:
+ * 32 MiB on Hopper, 4 MiB on earlier devices. */
+size_t cuda_gemm_workspace(int sm_major);
+
 /* X (n, cols) floats, Y (n, rows) of y_type: f32, or W's 16-bit GEMM type
  * (the sums f32, rounded as they are stored, though cuBLAS may round
  * partial sums too: test_cuda_kernels bounds it; then no bias and
@@ -19,8 +60,10 @@ extern "C" {
  * converted activations). X NULL: xh already holds the rows in W's 16-bit
  * GEMM type (a producer wrote them so, once for every matrix that reads
  * them); invalid for an f32 copy. Returns a cuBLAS status mapped to
- * cudaErrorUnknown on failure. */
-cudaError_t cuda_gemm(cublasHandle_t h, const cuda_mat *W, const float *X, void *xh, const float *bias, void *Y,
+ * cudaErrorUnknown on failure. The first product of a shape in a bucket
+ * synchronizes the stream and times the candidates (see above); never
+ * while the stream is being captured. */
+cudaError_t cuda_gemm(const cuda_gemm_ctx *g, const cuda_mat *W, const float *X, void *xh, const float *bias, void *Y,
                       uint32_t y_type, int n, int accumulate, cudaStream_t s);
 
 /* Two products with the same shape (W0, W1: one 16-bit GEMM type, rows and
