@@ -324,8 +324,9 @@ int main(int argc, char **argv)
     printf("prompt attention, 2,048 tokens (%d heads of %d, %d KV heads): f32 kernel %.0f us "
            "(%.1f TFLOP/s), tensor cores %.0f us (%.1f TFLOP/s)\n", info.n_head, hd, info.n_head_kv, att_us[0],
            att_tf[0], att_us[1], att_tf[1]);
-    /* the warm-up round's prompts: each meets a new bucket of prompt
-     * products, which the backend times then (kernels/cuda/gemm.h) */
+    /* the warm-up round's first prompts of each length: the first use of
+     * their kernels, and with HRT_CUDA_GEMM_TUNE=1 the timing of the
+     * 2,048-token prompt's product plans (kernels/cuda/gemm.h) */
     printf("the warm-up round's first prompts of 512 and 2,048 tokens: %.1f ms and %.1f ms\n", first[0] * 1e3,
            first[1] * 1e3);
     printf("| model | weights | decode tok/s (median of %d; logits to the host) | weight GB/s | share of copy "

@@ -255,14 +255,14 @@ static int fuse_rows(cu_model *cm, cuda_mat *const *w, int k, cuda_mat *out)
  * Qwen2.5-0.5B's shape at 2,048 tokens 11.0 us against 18.5 for Q alone and
  * K with V batched, H100), unless Q/K norms come between. Gate and up when
  * down shares their 16-bit type, so that the GLU's result goes straight to
- * down's input (cuda_glu reads the two halves of each row, whose width must
- * then be a multiple of 4). */
+ * down's input (cuda_glu reads the two halves of each row, which must then
+ * be equal and a multiple of 4 wide). */
 static int fuse_layer(cu_model *cm, cu_layer *G)
 {
     cuda_mat *qkv[3] = {&G->wq, &G->wk, &G->wv}, *gu[2] = {&G->gate, &G->up};
     int st = G->q_norm || G->k_norm ? 0 : fuse_rows(cm, qkv, 3, &G->wqkv);
     if (st || G->gate.gemm_type == GGML_TYPE_F32 || G->gate.gemm_type != G->down.gemm_type || !G->down.gemm ||
-        G->gate.rows % 4)
+        G->gate.rows != G->up.rows || G->gate.rows % 4)
         return st;
     return fuse_rows(cm, gu, 2, &G->wgu);
 }
@@ -447,6 +447,13 @@ int cuda_session_fused(const hrt_session *s)
     return c && c->use_fused ? c->fused.grid : 0;
 }
 
+void cuda_model_gemm_plans(const hrt_model *m, int *plans, int *lt, long *lt_runs, long *fallbacks)
+{
+    const cu_model *cm = m ? m->backend_state : NULL;
+    const cuda_gemm_plans_stats st = cuda_gemm_plans_count(cm ? cm->plans : NULL);
+    *plans = st.plans, *lt = st.lt, *lt_runs = st.lt_runs, *fallbacks = st.fallbacks;
+}
+
 long cuda_session_samples(const hrt_session *s)
 {
     const cu_session *c = s ? s->state : NULL;
@@ -526,7 +533,7 @@ static int cuda_session_init(hrt_session *s)
         prompt16 |= L->wq.gemm_type != GGML_TYPE_F32;
         gate_apart |= !L->wgu.gemm || L->gate.type != L->up.type;
         if (L->wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
-        if (L->wgu.gemm && hb_w < 2 * (size_t)hp->n_ff) hb_w = 2 * (size_t)hp->n_ff;
+        if (L->wgu.gemm && hb_w < (size_t)L->wgu.rows) hb_w = (size_t)L->wgu.rows;
     }
     size_t hb2_w = gate_apart ? (size_t)hp->n_ff : 0;
     c->gemm.ws_bytes = cm0->plans ? cuda_gemm_workspace(cm0->prop.major) : 0;
@@ -546,7 +553,7 @@ static int cuda_session_init(hrt_session *s)
                        fr >> 20);
     CK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) return hrt_err(HRT_E_BACKEND, "cuBLAS: cublasCreate failed");
-    c->gemm = (cuda_gemm_ctx){.blas = c->blas, .plans = cm0->plans, .ws_bytes = c->gemm.ws_bytes, .max_n = ub,
+    c->gemm = (cuda_gemm_ctx){.blas = c->blas, .plans = cm0->plans, .ws_bytes = c->gemm.ws_bytes,
                               .prefer_lt = cm0->plans_prefer_lt};
     if (cm0->plans) {
         if (cublasLtCreate(&c->gemm.lt) != CUBLAS_STATUS_SUCCESS)
@@ -777,9 +784,10 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             uint32_t h16 = t16 == GGML_TYPE_BF16 && d16 == GGML_TYPE_BF16 ? t16 : GGML_TYPE_F32;
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
             if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
+                const int ff = (int)L->gate.rows;
                 RUN(product(c, &L->wgu, NULL, NULL, c->hb, h16, n, 0));
-                const char *up = (const char *)c->hb + (size_t)hp->n_ff * (h16 == GGML_TYPE_F32 ? 4 : 2);
-                RUN(cuda_glu(c->xh, d16, c->hb, up, h16, (int64_t)n * hp->n_ff, hp->n_ff, 2 * hp->n_ff, gelu, st));
+                const char *up = (const char *)c->hb + (size_t)ff * (h16 == GGML_TYPE_F32 ? 4 : 2);
+                RUN(cuda_glu(c->xh, d16, c->hb, up, h16, (int64_t)n * ff, ff, (int)L->wgu.rows, gelu, st));
             } else {
                 RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, h16, n, 0));
                 RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, h16, n, 0));

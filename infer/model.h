@@ -176,6 +176,10 @@ int cuda_device_count(void);
 int cuda_session_fused(const hrt_session *s);
 /* How many tokens a CUDA session has sampled on the device (tests). */
 long cuda_session_samples(const hrt_session *s);
+/* A CUDA model's prompt-product plans (HRT_CUDA_GEMM_TUNE, kernels/cuda/
+ * gemm.h): plans made, those on a cuBLASLt algorithm, products run by one,
+ * and products whose algorithm failed and took cublasGemmEx (tests). */
+void cuda_model_gemm_plans(const hrt_model *m, int *plans, int *lt, long *lt_runs, long *fallbacks);
 #endif
 
 #endif

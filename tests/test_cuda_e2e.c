@@ -499,6 +499,14 @@ static void test_long_prompt(void)
             CHECK(tm != NULL);
             if (tm) {
                 CHECK_STATUS(one_call_and_two(tm, &sp, ids, N, lt, lb), 0);
+                int plans, on_lt;
+                long lt_runs, fallbacks;
+                cuda_model_gemm_plans(tm, &plans, &on_lt, &lt_runs, &fallbacks);
+                printf("%s with cuBLASLt's GEMM plans: %d plans, %d on cuBLASLt, %ld products by it, %ld fallbacks\n",
+                       tiny[i], plans, on_lt, lt_runs, fallbacks);
+                CHECK_MSG(plans > 0 && on_lt == plans && lt_runs > 0 && fallbacks == 0,
+                          "%s: the plans did not run (%d plans, %d on cuBLASLt, %ld runs, %ld fallbacks)", tiny[i],
+                          plans, on_lt, lt_runs, fallbacks);
                 double d_tb = max_abs_diff(lt, lb, nv), d_ta = max_abs_diff(lt, la, nv), d_tc = max_abs_diff(lt, lc, nv);
                 printf("%s with cuBLASLt's GEMM plans, a %d-token prompt: one call vs two %.2e, "
                        "vs without the plans %.2e, vs the CPU %.2e of the largest logit\n", tiny[i], N, d_tb / big,
@@ -508,6 +516,10 @@ static void test_long_prompt(void)
             }
             free(lt);
             hrt_model_free(tm);
+            int plans, on_lt;
+            long lt_runs, fallbacks;
+            cuda_model_gemm_plans(gm, &plans, &on_lt, &lt_runs, &fallbacks); /* by default: none */
+            CHECK_MSG(plans == 0 && lt_runs == 0, "%s: %d plans without HRT_CUDA_GEMM_TUNE", tiny[i], plans);
         }
         free(la);
         free(lb);

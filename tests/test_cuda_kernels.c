@@ -306,9 +306,10 @@ static void test_matvec_and_gemm(void)
 
 /* The plan table (cuda_gemm_plans), fp16 and bf16: none for 512 rows or
  * fewer; one plan a shape, bucket of rows (powers of two) and kind of
- * product, timed at the bucket's top (max_n when that is less) and so run
- * for fewer rows; accumulation and 16-bit results; a product in a captured
- * stream takes a plan that exists and never times a new one. ROWS odd, so
+ * product, timed at the bucket's top and so run for fewer rows, by
+ * cuBLASLt (counted, and no fallback to cublasGemmEx); accumulation and
+ * 16-bit results; a product in a captured stream takes a plan that exists
+ * and never times a new one. ROWS odd, so
  * that the results' rows are not 16-byte multiples (cuBLASLt offers other
  * kernels then). Every result against the host's sums of the same 16-bit
  * values (prefer_lt: every plan runs one of cuBLASLt's algorithms). */
@@ -344,17 +345,18 @@ static void test_gemm_plans(void)
                 }
                 ref[(size_t)k * ROWS + r] = sum, mag[(size_t)k * ROWS + r] = m;
             }
-        cuda_gemm_ctx g = {.max_n = MAXN, .prefer_lt = 1, .ws_bytes = cuda_gemm_workspace(8)};
+        cuda_gemm_ctx g = {.prefer_lt = 1, .ws_bytes = cuda_gemm_workspace(8)};
         CHECK(cublasCreate(&g.blas) == CUBLAS_STATUS_SUCCESS);
         CHECK(cublasLtCreate(&g.lt) == CUBLAS_STATUS_SUCCESS);
         CHECK((g.plans = cuda_gemm_plans_new()) != NULL);
         g.ws = dev(g.ws_bytes);
-        /* rows, accumulate, 16-bit results, captured, plans after */
-        const struct { int n, acc, b16, captured, plans; } steps[] = {
-            {300, 0, 0, 0, 0},  {512, 1, 0, 0, 0},  {600, 0, 0, 0, 1},  {1024, 0, 0, 0, 1}, {700, 1, 0, 0, 2},
-            {1100, 0, 0, 0, 3}, {1100, 1, 0, 0, 4}, {1030, 0, 1, 0, 5}, {600, 0, 0, 1, 5},  {800, 0, 1, 1, 5},
-            {800, 0, 1, 0, 6},  {1100, 0, 0, 0, 6},
+        /* rows, accumulate, 16-bit results, captured, plans after, cuBLASLt runs */
+        const struct { int n, acc, b16, captured, plans, runs; } steps[] = {
+            {300, 0, 0, 0, 0, 0},  {512, 1, 0, 0, 0, 0},  {600, 0, 0, 0, 1, 1},  {1024, 0, 0, 0, 1, 1},
+            {700, 1, 0, 0, 2, 1},  {1100, 0, 0, 0, 3, 1}, {1100, 1, 0, 0, 4, 1}, {1030, 0, 1, 0, 5, 1},
+            {600, 0, 0, 1, 5, 1},  {800, 0, 1, 1, 5, 0},  {800, 0, 1, 0, 6, 1},  {1100, 0, 0, 0, 6, 1},
         };
+        long runs = 0;
         for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
             const int n = steps[k].n, acc = steps[k].acc, b16 = steps[k].b16;
             char what[128];
@@ -379,10 +381,12 @@ static void test_gemm_plans(void)
             } else {
                 CHECK(cuda_gemm(&g, &W, NULL, xh, NULL, dy, yt, n, acc, sc) == cudaSuccess);
             }
-            int plans, lt, bad = 0, kept = 1;
-            cuda_gemm_plans_count(g.plans, &plans, &lt);
-            CHECK_MSG(plans == steps[k].plans && lt == plans, "%s: %d plans (%d wanted), %d of them cuBLASLt's", what,
-                      plans, steps[k].plans, lt);
+            int bad = 0, kept = 1;
+            const cuda_gemm_plans_stats ps = cuda_gemm_plans_count(g.plans);
+            runs += steps[k].runs;
+            CHECK_MSG(ps.plans == steps[k].plans && ps.lt == ps.plans && ps.lt_runs == runs && ps.fallbacks == 0,
+                      "%s: %d plans (%d wanted), %d of them cuBLASLt's; %ld runs by cuBLASLt (%ld wanted), %ld "
+                      "fallbacks", what, ps.plans, steps[k].plans, ps.lt, ps.lt_runs, runs, ps.fallbacks);
             if (b16) { /* within two units of the 16-bit type of the value and of the sum of |w x| */
                 const double u = t == GGML_TYPE_BF16 ? 1.0 / 256 : 1.0 / 2048;
                 uint16_t *h = (uint16_t *)got;
@@ -415,6 +419,8 @@ static void test_gemm_plans(void)
         cuda_mat_free(&W);
     }
     cuda_gemm_plans_free(NULL);
+    const cuda_gemm_plans_stats none = cuda_gemm_plans_count(NULL);
+    CHECK(none.plans == 0 && none.lt == 0 && none.lt_runs == 0 && none.fallbacks == 0);
     cudaStreamDestroy(sc);
     cudaFree(xh);
     cudaFree(dx);
@@ -779,6 +785,11 @@ static void test_norms_and_elementwise(void)
         CHECK(cuda_glu(dout, GGML_TYPE_F32, dg + 1, du, t16[k], R * D - 1, R * D - 1, R * D - 1, 0, 0) ==
               cudaErrorInvalidValue);
         CHECK(cuda_glu(dout, GGML_TYPE_Q8_0, dg, du, t16[k], R * D, R * D, R * D, 0, 0) == cudaErrorInvalidValue);
+        /* ... part of an input, not the same elements (threads would race); and n = 0 does nothing */
+        const int n4 = R * D - 4;
+        CHECK(cuda_glu(dg + 4, t16[k], dg, du, t16[k], n4, n4, n4, 0, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_glu(du, t16[k], dg, du + 4, t16[k], n4, n4, n4, 0, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_glu(dout, GGML_TYPE_F32, dg, du, t16[k], 0, 0, 0, 0, 0) == cudaSuccess);
         cudaFree(dg);
         cudaFree(du);
     }

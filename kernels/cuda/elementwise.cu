@@ -115,14 +115,22 @@ extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, 
     const uint32_t ok[3] = {T_F32, T_F16, T_BF16};
     int in_ok = 0, out_ok = 0;
     for (int k = 0; k < 3; k++) in_ok |= in_type == ok[k], out_ok |= out_type == ok[k];
-    if (!in_ok || !out_ok || n < 0 || width < 1 || ld < width) return cudaErrorInvalidValue;
-    const int rows = ld != width; /* rows apart: n whole rows of a width of whole vectors, out their own */
-    if (rows && (n % width || width % 4 || ld % 4 || out == gate || out == up)) return cudaErrorInvalidValue;
-    if ((out == gate || out == up) && in_type != out_type) return cudaErrorInvalidValue; /* threads would race */
+    if (!in_ok || !out_ok || n < 0) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    if (width < 1 || ld < width) return cudaErrorInvalidValue;
+    const int rows = ld != width; /* rows apart: n whole rows of a width of whole vectors */
+    if (rows && (n % width || width % 4 || ld % 4)) return cudaErrorInvalidValue;
+    /* out over an input: only the same elements in place (dense rows, one element size), else threads race */
+    const size_t in_el = in_type == T_F32 ? 4 : 2, out_el = out_type == T_F32 ? 4 : 2;
+    const char *o0 = (const char *)out, *o1 = o0 + (size_t)n * out_el;
+    const size_t in_span = ((size_t)(n / width) * ld + n % width) * in_el;
+    for (int k = 0; k < 2; k++) {
+        const char *i0 = (const char *)(k ? up : gate), *i1 = i0 + in_span;
+        if (o0 < i1 && i0 < o1 && (rows || o0 != i0 || in_type != out_type)) return cudaErrorInvalidValue;
+    }
     const uintptr_t in_align = in_type == T_F32 ? 16 : 8, out_align = out_type == T_F32 ? 16 : 8;
     if ((uintptr_t)gate % in_align || (uintptr_t)up % in_align || (uintptr_t)out % out_align)
         return cudaErrorInvalidValue;
-    if (n == 0) return cudaSuccess;
     glu_kernel<<<grid_for((n + 3) / 4), 256, 0, s>>>(out, out_type, gate, up, in_type, n, rows ? width / 4 : 0,
                                                       rows ? ld / 4 : 0, gelu);
     return cudaGetLastError();

@@ -20,10 +20,11 @@ cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float 
  * (j < width), act silu (gelu = 0) or tanh GELU (gelu = 1); out's rows are
  * dense, gate's and up's ld apart (ld = width: one dense run of n, any
  * width; ld > width, such as the two halves of one product's rows: n whole
- * rows, width and ld multiples of 4, out neither input). gate and up of
- * in_type, out of out_type (each GGML_TYPE_F32, F16 or BF16), aligned to 16
- * bytes (f32) or 8 (16-bit); out may be gate or up when the rows are dense
- * and the two types the same. cudaErrorInvalidValue otherwise. */
+ * rows, width and ld multiples of 4, out overlapping neither input). gate
+ * and up of in_type, out of out_type (each GGML_TYPE_F32, F16 or BF16),
+ * aligned to 16 bytes (f32) or 8 (16-bit); out may be gate or up itself
+ * (not another part of them) when the rows are dense and the two types the
+ * same. n = 0 does nothing. cudaErrorInvalidValue otherwise. */
 cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, const void *up, uint32_t in_type, int64_t n,
                      int width, int ld, int gelu, cudaStream_t s);
 /* x[i] = cap * tanh(x[i] / cap) (logit soft-capping) */

@@ -33,9 +33,10 @@ typedef struct {
 } plan;
 
 struct cuda_gemm_plans {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards p, n and cap; never held while timing */
     plan *p;
     int n, cap;
+    long lt_runs, fallbacks; /* atomically */
 };
 
 extern "C" cuda_gemm_plans *cuda_gemm_plans_new(void)
@@ -53,14 +54,17 @@ extern "C" void cuda_gemm_plans_free(cuda_gemm_plans *t)
     free(t);
 }
 
-extern "C" void cuda_gemm_plans_count(cuda_gemm_plans *t, int *plans, int *lt)
+extern "C" cuda_gemm_plans_stats cuda_gemm_plans_count(cuda_gemm_plans *t)
 {
-    *plans = *lt = 0;
-    if (!t) return;
+    cuda_gemm_plans_stats st = {0, 0, 0, 0};
+    if (!t) return st;
     pthread_mutex_lock(&t->mu);
-    *plans = t->n;
-    for (int i = 0; i < t->n; i++) *lt += t->p[i].lt;
+    st.plans = t->n;
+    for (int i = 0; i < t->n; i++) st.lt += t->p[i].lt;
     pthread_mutex_unlock(&t->mu);
+    st.lt_runs = __atomic_load_n(&t->lt_runs, __ATOMIC_RELAXED);
+    st.fallbacks = __atomic_load_n(&t->fallbacks, __ATOMIC_RELAXED);
+    return st;
 }
 
 extern "C" size_t cuda_gemm_workspace(int sm_major) { return (size_t)(sm_major >= 9 ? 32 : 4) << 20; }
@@ -151,10 +155,10 @@ static int log_on(void)
 }
 
 /* Times p's candidates for n rows (W's own weights A, a scratch input and
- * output) and sets p->lt and p->algo. Leaves the plan on cublasGemmEx when
- * anything fails, memory for the scratch included; the caller's buffers
- * are never touched. */
-static void tune(const cuda_gemm_ctx *g, plan *p, const void *A, int n, cudaStream_t s)
+ * output) and sets p->lt and p->algo; the caller's buffers are never
+ * touched. 0 when it could not time them (no memory for the scratch, say):
+ * the caller then makes no plan, and a later product tries again. */
+static int tune(const cuda_gemm_ctx *g, plan *p, const void *A, int n, cudaStream_t s)
 {
     p->lt = 0;
     void *B = NULL, *Y = NULL;
@@ -168,7 +172,7 @@ static void tune(const cuda_gemm_ctx *g, plan *p, const void *A, int n, cudaStre
     const double t0 = now_ms();
     double t1 = t0, t2 = t0;
     float ex = INFINITY, best = INFINITY;
-    int pick = -1;
+    int pick = -1, timed = 0;
     if (cudaStreamSynchronize(s) != cudaSuccess || cudaMalloc(&B, (size_t)n * p->cols * 2) != cudaSuccess ||
         cudaMalloc(&Y, (size_t)n * p->rows * y_el) != cudaSuccess || cudaEventCreate(&ev[0]) != cudaSuccess ||
         cudaEventCreate(&ev[1]) != cudaSuccess)
@@ -198,6 +202,7 @@ static void tune(const cuda_gemm_ctx *g, plan *p, const void *A, int n, cudaStre
             p->lt = 1;
             p->algo = res[pick].algo;
         }
+        timed = 1;
     }
 done:
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
@@ -206,19 +211,41 @@ done:
         if (ev[k]) cudaEventDestroy(ev[k]);
     cudaFree(B);
     cudaFree(Y);
-    cudaGetLastError(); /* a failed allocation leaves the plan on cublasGemmEx, nothing else */
-    if (log_on())
+    if (!timed) cudaGetLastError(); /* its own failure (an allocation, say): cleared, so the product goes on */
+    if (log_on() && !timed)
+        fprintf(stderr, "gemm plan: %d x %d by %d rows: could not time (no memory for the scratch?)\n", p->rows,
+                p->cols, n);
+    else if (log_on())
         fprintf(stderr,
                 "gemm plan: %d x %d by %d rows (bucket %d), %s to %s%s: cublasGemmEx %.1f us, cuBLASLt's best %.1f us "
                 "(#%d of %d) -> %s; timing took %.1f ms (scratch %.1f, heuristic %.1f)\n",
                 p->rows, p->cols, n, p->bucket, p->a_type == T_BF16 ? "bf16" : "fp16",
                 p->y_type == T_F32 ? "f32" : p->y_type == T_BF16 ? "bf16" : "fp16", p->accumulate ? ", accumulating" : "",
                 ex * 1e3, best * 1e3, pick, got, p->lt ? "cuBLASLt" : "cublasGemmEx", now_ms() - t0, t1 - t0, t2 - t1);
+    return timed;
 }
 
-/* The plan for W by n rows (found, or made now, timing it); 0 when the
- * product takes cublasGemmEx without a plan (no table, or the stream is
- * being captured, when nothing may synchronize it). */
+/* The plan of a key in t (under its mutex), copied to out; 0 when none. */
+static int find_plan(const cuda_gemm_plans *t, const plan *key, plan *out)
+{
+    for (int i = 0; i < t->n; i++) {
+        const plan *q = &t->p[i];
+        if (q->rows == key->rows && q->cols == key->cols && q->bucket == key->bucket &&
+            q->accumulate == key->accumulate && q->a_type == key->a_type && q->y_type == key->y_type) {
+            *out = *q;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The plan for W by n rows (found, or made now, timing it at the bucket's
+ * top, which scratch buffers hold whatever the caller's size: an
+ * algorithm's workspace grows with the rows, so it fits the whole bucket);
+ * 0 when the product takes cublasGemmEx without a plan (no table, few
+ * rows, the stream under capture, when nothing may synchronize it, or no
+ * memory to time). The mutex is not held while timing: two threads may
+ * time the same key, and the first to finish makes the plan. */
 static int plan_for(const cuda_gemm_ctx *g, const cuda_mat *W, int n, uint32_t y_type, int accumulate, cudaStream_t s,
                     plan *out)
 {
@@ -227,29 +254,23 @@ static int plan_for(const cuda_gemm_ctx *g, const cuda_mat *W, int n, uint32_t y
     int bucket = 2;
     while (bucket < n) bucket *= 2;
     const plan key = {(int)W->rows, (int)W->cols, bucket, accumulate, W->gemm_type, y_type, 0, {}};
-    int found = 0;
     pthread_mutex_lock(&t->mu);
-    for (int i = 0; i < t->n && !found; i++) {
-        const plan *q = &t->p[i];
-        if (q->rows == key.rows && q->cols == key.cols && q->bucket == bucket && q->accumulate == accumulate &&
-            q->a_type == key.a_type && q->y_type == y_type)
-            *out = *q, found = 1;
-    }
+    int found = find_plan(t, &key, out);
+    pthread_mutex_unlock(&t->mu);
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    if (!found && cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
+    if (found || cudaStreamIsCapturing(s, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) return found;
+    plan made = key;
+    if (!tune(g, &made, W->gemm, bucket, s)) return 0;
+    pthread_mutex_lock(&t->mu);
+    if (!(found = find_plan(t, &key, out))) {
         if (t->n == t->cap) {
             const int cap = t->cap ? 2 * t->cap : 32;
             plan *np = (plan *)realloc(t->p, (size_t)cap * sizeof *np);
             if (np) t->p = np, t->cap = cap;
         }
-        if (t->n < t->cap) {
-            *out = key;
-            /* timed at the bucket's top (the caller's most rows, when fewer):
-             * an algorithm's workspace grows with n, so it fits the bucket */
-            tune(g, out, W->gemm, bucket < g->max_n ? bucket : n > g->max_n ? n : g->max_n, s);
-            t->p[t->n++] = *out;
-            found = 1;
-        }
+        if (t->n < t->cap) t->p[t->n++] = made;
+        *out = made;
+        found = 1;
     }
     pthread_mutex_unlock(&t->mu);
     return found;
@@ -277,6 +298,8 @@ extern "C" cudaError_t cuda_gemm(const cuda_gemm_ctx *g, const cuda_mat *W, cons
             lt_desc d;
             if (lt_desc_init(&d, p.a_type, y_type, rows, cols, n) == CUBLAS_STATUS_SUCCESS)
                 st = lt_run(g, &d, &p.algo, W->gemm, xh, Y, beta, s);
+            __atomic_fetch_add(st == CUBLAS_STATUS_SUCCESS ? &g->plans->lt_runs : &g->plans->fallbacks, 1,
+                               __ATOMIC_RELAXED);
         }
         if (st != CUBLAS_STATUS_SUCCESS) st = gemm_ex(g->blas, W->gemm, W->gemm_type, xh, Y, y_type, rows, cols, n, beta);
     }

@@ -6,9 +6,9 @@
  * as one product over 2,048 tokens took 59.1 us against 52.6 for the best
  * of the algorithms cuBLASLt's heuristic offers. With a plan table
  * (cuda_gemm_plans) a 16-bit product of more than 512 rows times, once per
- * shape and bucket of rows (powers of two), cublasGemmEx and each algorithm
- * offered, and keeps the fastest (cuBLASLt's only where it is clearly
- * faster). The first product of a shape in a bucket pays for it: some 15 to
+ * shape and bucket of rows (powers of two, timed at the bucket's top on
+ * scratch buffers), cublasGemmEx and each algorithm offered, and keeps the
+ * fastest (cuBLASLt's only where it is clearly faster). The first product of a shape in a bucket pays for it: some 15 to
  * 40 ms, most of it the first launch of each candidate kernel, and about
  * 60 ms more for cuBLASLt's first heuristic query in a process. The chosen
  * algorithm may differ from process to process, and with it the rounding
@@ -34,9 +34,14 @@ typedef struct cuda_gemm_plans cuda_gemm_plans;
 cuda_gemm_plans *cuda_gemm_plans_new(void);
 void cuda_gemm_plans_free(cuda_gemm_plans *p); /* NULL: nothing */
 
-/* How many plans the table holds, and how many of them use a cuBLASLt
- * algorithm (tests, hrt info). */
-void cuda_gemm_plans_count(cuda_gemm_plans *p, int *plans, int *lt);
+/* What the table holds and what its products did (tests): plans made,
+ * those that use a cuBLASLt algorithm, products run by one, and products
+ * whose cuBLASLt algorithm failed and took cublasGemmEx instead. */
+typedef struct {
+    int plans, lt;
+    long lt_runs, fallbacks;
+} cuda_gemm_plans_stats;
+cuda_gemm_plans_stats cuda_gemm_plans_count(cuda_gemm_plans *p); /* NULL: all 0 */
 
 /* A caller's products: one per stream (the workspace is the stream's). */
 typedef struct {
@@ -45,7 +50,6 @@ typedef struct {
     cuda_gemm_plans *plans;  /* NULL: likewise (borrowed) */
     void *ws;                /* cuBLASLt's workspace, ws_bytes (CUDA_GEMM_WORKSPACE) */
     size_t ws_bytes;
-    int max_n;               /* the most rows a product of this caller has (the timing's largest bucket) */
     int prefer_lt;           /* tests: keep cuBLASLt's fastest even where cublasGemmEx is faster */
 } cuda_gemm_ctx;
 
