@@ -309,10 +309,10 @@ static void test_matvec_and_gemm(void)
  * product, timed at the bucket's top and so run for fewer rows, by
  * cuBLASLt (counted, and no fallback to cublasGemmEx); accumulation and
  * 16-bit results; a product in a captured stream takes a plan that exists
- * and never times a new one. ROWS odd, so
- * that the results' rows are not 16-byte multiples (cuBLASLt offers other
- * kernels then). Every result against the host's sums of the same 16-bit
- * values (prefer_lt: every plan runs one of cuBLASLt's algorithms). */
+ * and never times a new one. ROWS odd, so that the results' rows are not
+ * 16-byte multiples (cuBLASLt offers other kernels then). Every result
+ * against the host's sums of the same 16-bit values (prefer_lt: every plan
+ * runs one of cuBLASLt's algorithms). */
 static void test_gemm_plans(void)
 {
     enum { ROWS = 197, COLS = 256, MAXN = 1100 };

@@ -112,7 +112,7 @@ static cublasStatus_t lt_run(const cuda_gemm_ctx *g, lt_desc *d, const cublasLtM
                           g->ws_bytes, s);
 }
 
-/* Seconds a launch of candidate k (-1: cublasGemmEx, else res[k]) takes:
+/* Milliseconds a launch of the candidate takes (algo NULL: cublasGemmEx):
  * one launch to warm up, then the fastest of three runs of three launches;
  * INFINITY when it fails. */
 static float time_candidate(const cuda_gemm_ctx *g, const plan *p, lt_desc *d, const cublasLtMatmulAlgo_t *algo,
