@@ -432,12 +432,13 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
     }
     size_t fr = 0, total = 0;
     cudaMemGetInfo(&fr, &total);
-    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s",
+    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s%s",
              cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
              (double)fr / 1048576.0, (double)total / 1048576.0,
              !cm->fused_ok ? "one kernel per operation"
              : fused_off_by_env() ? "one kernel per operation (HRT_CUDA_FUSED=0)"
-                                  : "one persistent kernel per token");
+                                  : "one persistent kernel per token",
+             cm->plans ? "; prompt products: timed cuBLASLt plans (HRT_CUDA_GEMM_TUNE)" : "");
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */

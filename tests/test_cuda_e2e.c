@@ -507,6 +507,11 @@ static void test_long_prompt(void)
                 CHECK_MSG(plans > 0 && on_lt == plans && lt_runs > 0 && fallbacks == 0,
                           "%s: the plans did not run (%d plans, %d on cuBLASLt, %ld runs, %ld fallbacks)", tiny[i],
                           plans, on_lt, lt_runs, fallbacks);
+                hrt_model_info ti, gi; /* hrt info says so, and only then */
+                hrt_model_info_get(tm, &ti);
+                hrt_model_info_get(gm, &gi);
+                CHECK_MSG(strstr(ti.device, "cuBLASLt plans") && !strstr(gi.device, "cuBLASLt plans"),
+                          "the device descriptions: \"%s\", \"%s\"", ti.device, gi.device);
                 double d_tb = max_abs_diff(lt, lb, nv), d_ta = max_abs_diff(lt, la, nv), d_tc = max_abs_diff(lt, lc, nv);
                 printf("%s with cuBLASLt's GEMM plans, a %d-token prompt: one call vs two %.2e, "
                        "vs without the plans %.2e, vs the CPU %.2e of the largest logit\n", tiny[i], N, d_tb / big,
