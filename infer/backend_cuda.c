@@ -223,17 +223,19 @@ static int upload_mat(hrt_model *m, cu_model *cm, const cpu_mat *c, cuda_mat *ou
     return 0;
 }
 
-/* GEMM inputs of k matrices of one 16-bit or f32 type and width moved
- * into one allocation, rows in order, so that a prompt multiplies them in
- * one product (out): layouts that are their own GEMM input (16 bits, f32)
- * move their arrays, the others their GEMM copies, so the bytes are the
- * same as before. out stays empty when they differ in type or width. */
+/* GEMM inputs of k matrices (1 to 3) of one 16-bit or f32 type and width
+ * moved into one allocation, rows in order, so that a prompt multiplies
+ * them in one product (out): layouts that are their own GEMM input (16
+ * bits, f32) move their arrays, the others their GEMM copies, so the bytes
+ * are the same as before. out stays empty when they differ in type or
+ * width. */
 static int fuse_rows(cu_model *cm, cuda_mat *const *w, int k, cuda_mat *out)
 {
     memset(out, 0, sizeof *out);
+    if (k < 1 || k > 3) return 0;
     for (int i = 0; i < k; i++)
         if (!w[i]->gemm || w[i]->gemm_type != w[0]->gemm_type || w[i]->cols != w[0]->cols) return 0;
-    size_t el = gemm_elem(w[0]->gemm_type), bytes[4], total = 0;
+    size_t el = gemm_elem(w[0]->gemm_type), bytes[3], total = 0;
     int64_t rows = 0;
     for (int i = 0; i < k; i++) total += bytes[i] = (size_t)w[i]->rows * w[i]->cols * el, rows += w[i]->rows;
     char *base = NULL;
