@@ -53,6 +53,8 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
     -DCJSON_ROOT="$root/.gpu/cjson" -DCMAKE_CUDA_ARCHITECTURES="80;90"
   run build cmake --build build-gpu -j"$(nproc)"
   run kernels timeout 600 ./build-gpu/tests/test_cuda_kernels
+  # the same with plain launches (programmatic dependent launch off; on by default on Hopper)
+  run kernels-no-pdl env HRT_CUDA_PDL=0 timeout 600 ./build-gpu/tests/test_cuda_kernels
   # random-weight models: the benchmark's shapes, and test_cuda_e2e's checks of the persistent step
   [ -f /root/shaped/wide-f32/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   export HRT_TEST_SHAPED=/root/shaped

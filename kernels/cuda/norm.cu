@@ -35,6 +35,7 @@ static __global__ void __launch_bounds__(ROWS *WARP)
                         int dim, float eps)
 {
     const int row = blockIdx.x * ROWS + threadIdx.x / WARP, lane = threadIdx.x % WARP, n4 = dim / 4;
+    pdl_wait();
     if (row >= n_rows) return;
     float4 *xr = (float4 *)(x + (size_t)row * dim);
     const float4 *rr = residual ? (const float4 *)(residual + (size_t)row * dim) : NULL;
@@ -87,13 +88,15 @@ extern "C" cudaError_t cuda_rmsnorm(void *out, uint32_t out_type, float *x, cons
     const uintptr_t bases = (uintptr_t)out | (uintptr_t)x | (uintptr_t)residual | (uintptr_t)w;
     const int nv = (dim / 4 + WARP - 1) / WARP, blocks = (n_rows + ROWS - 1) / ROWS;
     if (n_rows > 1 && dim % 4 == 0 && bases % 16 == 0 && nv <= MAX_NV) {
-#define ROWS_KERNEL(NV) rmsnorm_rows_kernel<NV><<<blocks, ROWS * WARP, 0, s>>>(out, out_type, x, residual, w, n_rows, dim, eps)
-        if (nv <= 1) ROWS_KERNEL(1);
-        else if (nv <= 2) ROWS_KERNEL(2);
-        else if (nv <= 4) ROWS_KERNEL(4);
-        else if (nv <= 8) ROWS_KERNEL(8);
-        else ROWS_KERNEL(MAX_NV);
+#define ROWS_KERNEL(NV) \
+    launch_pdl(rmsnorm_rows_kernel<NV>, blocks, ROWS * WARP, 0, s, out, out_type, x, residual, w, n_rows, dim, eps)
+        cudaError_t e = nv <= 1   ? ROWS_KERNEL(1)
+                        : nv <= 2 ? ROWS_KERNEL(2)
+                        : nv <= 4 ? ROWS_KERNEL(4)
+                        : nv <= 8 ? ROWS_KERNEL(8)
+                                  : ROWS_KERNEL(MAX_NV);
 #undef ROWS_KERNEL
+        if (e != cudaSuccess) return e;
     } else
         rmsnorm_kernel<<<n_rows, threads_for(dim), 0, s>>>(out, out_type, x, residual, w, dim, eps);
     return cudaGetLastError();

@@ -193,6 +193,7 @@ static __global__ void __launch_bounds__(NW *WARP)
     enum { MT = T::MT, BQ = T::BQ, BK = T::BK, LD = T::LD, KS = HD / 16, NKT = BK / 8, NDT = HD / 8, R = 2 * MT };
     extern __shared__ __align__(16) __half stage[]; /* STAGES x (keys, values) */
     __shared__ int merges;
+    pdl_wait();
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, g = lane / 4, c = 2 * (lane % 4), mi = lane / 8;
     int h = blockIdx.x, kvh = h / (n_head / n_kv), q_dim = n_head * HD, kv_dim = n_kv * HD;
     const int n = jb.n, causal = jb.causal, kv_len = jb.kv_len, window = jb.window, pos0 = causal ? jb.pos0 : 0;
@@ -435,6 +436,7 @@ static void rows_to_convert(const job &jb, int new16, int *start, int *end)
 static __global__ void to_half_kernel(__half *kh, __half *vh, const float *kc, const float *vc, int *count,
                                       int n_count, int start, int end, int kv_dim)
 {
+    pdl_wait();
     size_t lo = (size_t)start * kv_dim / 4, hi = end > start ? (size_t)end * kv_dim / 4 : lo;
     size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
     for (size_t i = i0; i < (size_t)n_count; i += step) count[i] = 0;
@@ -558,13 +560,15 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
     int start, end;
     rows_to_convert(jb, new16, &start, &end);
     if (end > start) {
-        to_half_kernel<<<256, 256, 0, s>>>(kh, vh, kc, vc, count, n_head * jb.nsplit, start, end, kv_dim);
+        if ((e = launch_pdl(to_half_kernel, 256, 256, 0, s, kh, vh, kc, vc, count, n_head * jb.nsplit, start, end,
+                            kv_dim)) != cudaSuccess)
+            return e;
     } else if (jb.nsplit) { /* the rope kernel wrote every row: only the counters */
         if ((e = cudaMemsetAsync(count, 0, (size_t)n_head * jb.nsplit * sizeof(int), s)) != cudaSuccess) return e;
     }
-    prompt_attention_kernel<HD><<<dim3(n_head, items), NW * WARP, STAGES * 2 * T::TILE * sizeof(__half), s>>>(
-        out, out_type, q, kh, vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
-    return cudaGetLastError();
+    return launch_pdl(prompt_attention_kernel<HD>, dim3(n_head, items), NW * WARP,
+                      STAGES * 2 * T::TILE * sizeof(__half), s, out, out_type, q, (const __half *)kh, (const __half *)vh,
+                      (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
 }
 
 extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,

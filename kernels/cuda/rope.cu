@@ -113,6 +113,7 @@ static __global__ void __launch_bounds__(THREADS, 16)
     rope_kernel(rope_job j, int n_rot, const int *pos_p, const double *inv_freq)
 {
     __shared__ float cs_s[MAX_HALF], sn_s[MAX_HALF];
+    pdl_wait();
     const int t = blockIdx.x, pos = *pos_p + t, n_heads = j.n_head + j.kv_dim / j.hd;
     const int step_h = THREADS / j.half, step_i = THREADS % j.half;
     cursor c = {(int)threadIdx.x / j.half, (int)threadIdx.x % j.half};
@@ -165,6 +166,5 @@ extern "C" cudaError_t cuda_rope_store(const float *q, const float *k, const flo
     if (ld && q_out < q + (size_t)n * ld && q < q_out + (size_t)n * q_dim) return cudaErrorInvalidValue;
     const rope_job j = {q, k, v, bq, bk, bv, q_out, k_cache, v_cache, (__half *)k16, (__half *)v16,
                         n_head, head_dim, n_rot / 2, kv_dim, neox, ld ? ld : q_dim, ld ? ld : kv_dim};
-    rope_kernel<<<n, THREADS, 0, s>>>(j, n_rot, pos, inv_freq);
-    return cudaGetLastError();
+    return launch_pdl(rope_kernel, n, THREADS, 0, s, j, n_rot, pos, inv_freq);
 }
