@@ -11,6 +11,7 @@
 static __global__ void attention_kernel(float *out, const float *q, const float *kc, const float *vc, const int *pos_p,
                                         int n_head, int n_kv, int hd, int causal, int kv_len, int window, float scale)
 {
+    pdl_wait();
     __shared__ float qs[MAX_HD], p[ATT_THREADS], scratch[32];
     int t = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv);
@@ -66,6 +67,7 @@ static __global__ void attention_v2(float *out, float *part, const float *q, con
                                     const int *pos_p, int n_head, int n_kv, int hd, int causal, int kv_len,
                                     int n_split, int window, float scale)
 {
+    pdl_wait();
     __shared__ float wm[WARPS], wl[WARPS], wacc[WARPS][MAX_HD];
     int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int q_dim = n_head * hd, kv_dim = n_kv * hd, kvh = h / (n_head / n_kv), per = hd / WARP;
@@ -147,6 +149,7 @@ static __global__ void attention_v2(float *out, float *part, const float *q, con
  * each thread sums its output dims over the splits with independent loads. */
 static __global__ void attention_combine(float *out, const float *part, int n_head, int hd, int n_split)
 {
+    pdl_wait();
     __shared__ float w[MAX_SPLIT], scratch[32];
     int t = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     const float *pp = part + ((size_t)t * n_head + h) * n_split * (hd + 2);
@@ -177,6 +180,7 @@ static __global__ void attention_prefill(float *out, const float *q, const float
                                          const int *pos_p, int n, int n_head, int n_kv, int hd, int causal, int kv_len,
                                          int window, float scale)
 {
+    pdl_wait();
     extern __shared__ float sm[];
     float *ks = sm, *vs = ks + KT * (hd + 1), *qs = vs + KT * hd; /* K rows padded against bank conflicts */
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, h = blockIdx.y;
@@ -255,18 +259,15 @@ extern "C" cudaError_t cuda_attention_split(float *out, float *part, const float
                               s);
     if (n > 1 && n_split == 1 && head_dim <= 128) {
         size_t smem = (size_t)(KT * (head_dim + 1) + KT * head_dim + PQ * head_dim) * sizeof(float);
-        attention_prefill<<<dim3((n + PQ - 1) / PQ, n_head), PQ * WARP, smem, s>>>(out, q, k_cache, v_cache, pos, n,
-                                                                                n_head, n_kv, head_dim, causal, kv_len,
-                                                                                window, scale);
-        return cudaGetLastError();
+        return launch_pdl(attention_prefill, dim3((n + PQ - 1) / PQ, n_head), PQ * WARP, smem, s, out, q, k_cache,
+                          v_cache, pos, n, n_head, n_kv, head_dim, causal, kv_len, window, scale);
     }
-    attention_v2<<<dim3(n, n_head, n_split), WARPS * WARP, 0, s>>>(out, part, q, k_cache, v_cache, pos, n_head, n_kv,
-                                                                   head_dim, causal, kv_len, n_split, window, scale);
-    cudaError_t e = cudaGetLastError();
+    cudaError_t e = launch_pdl(attention_v2, dim3(n, n_head, n_split), WARPS * WARP, 0, s, out, part, q, k_cache,
+                               v_cache, pos, n_head, n_kv, head_dim, causal, kv_len, n_split, window, scale);
     if (e != cudaSuccess || n_split == 1) return e;
     int threads = head_dim > MAX_SPLIT ? ((head_dim + 31) / 32) * 32 : MAX_SPLIT;
-    attention_combine<<<dim3(n, n_head), threads, 0, s>>>(out, part, n_head, head_dim, n_split);
-    return cudaGetLastError();
+    return launch_pdl(attention_combine, dim3(n, n_head), threads, 0, s, out, (const float *)part, n_head, head_dim,
+                      n_split);
 }
 
 extern "C" cudaError_t cuda_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
@@ -274,7 +275,6 @@ extern "C" cudaError_t cuda_attention(float *out, const float *q, const float *k
                                       int kv_len, int window, float scale, cudaStream_t s)
 {
     if (head_dim > MAX_HD || n_head % n_kv) return cudaErrorInvalidValue;
-    attention_kernel<<<dim3(n, n_head), ATT_THREADS, 0, s>>>(out, q, k_cache, v_cache, pos, n_head, n_kv, head_dim,
-                                                             causal, kv_len, window, scale);
-    return cudaGetLastError();
+    return launch_pdl(attention_kernel, dim3(n, n_head), ATT_THREADS, 0, s, out, q, k_cache, v_cache, pos, n_head, n_kv,
+                      head_dim, causal, kv_len, window, scale);
 }

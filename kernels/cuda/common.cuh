@@ -128,9 +128,10 @@ static inline cudaError_t allow_smem(const void *k, size_t dyn)
  * "Programmatic Dependent Launch and Synchronization"), and a kernel that
  * follows can in turn finish only after it. None of ours triggers its
  * dependents early. Launched without the attribute, the wait returns at
- * once. A prompt's norms, RoPE, attention and GLU take it: on an H200
- * Qwen2.5-0.5B's shape prefilled 2,048 tokens 3-5% faster, the
- * SmolLM2-135M shape 8% (docs/PERFORMANCE.md). */
+ * once. The prompt's and the per-operation decode step's kernels take it
+ * (not cuBLAS's, nor the persistent decode kernel): on an H200 Qwen2.5-0.5B's
+ * shape prefilled 2,048 tokens 3-4% faster, SmolLM2-135M 5-7%, and the
+ * SmolLM2 shape's per-operation decode ran 11% faster (docs/PERFORMANCE.md). */
 static __device__ __forceinline__ void pdl_wait()
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -4,6 +4,7 @@
 
 static __global__ void embed_kernel(cuda_mat E, const int32_t *ids, float scale, float *out)
 {
+    pdl_wait();
     int t = blockIdx.x;
     int64_t row = ids[t];
     for (int64_t c = threadIdx.x; c < E.cols; c += blockDim.x)
@@ -13,8 +14,7 @@ static __global__ void embed_kernel(cuda_mat E, const int32_t *ids, float scale,
 extern "C" cudaError_t cuda_embed_rows(const cuda_mat *E, const int32_t *ids, int n, float scale, float *out,
                                        cudaStream_t s)
 {
-    embed_kernel<<<n, 256, 0, s>>>(*E, ids, scale, out);
-    return cudaGetLastError();
+    return launch_pdl(embed_kernel, n, 256, 0, s, *E, ids, scale, out);
 }
 
 static __global__ void dequant_kernel(cuda_mat W)
@@ -103,6 +103,7 @@ static __global__ void glu_kernel(void *out, uint32_t out_type, const void *g, c
 
 static __global__ void softcap_kernel(float *x, int64_t n, float cap)
 {
+    pdl_wait();
     GRID_STRIDE(i, n) x[i] = cap * tanhf(x[i] / cap);
 }
 
@@ -113,6 +114,7 @@ static __global__ void gelu_kernel(float *x, int64_t n)
 
 static __global__ void add_kernel(float *y, const float *x, int64_t n)
 {
+    pdl_wait();
     GRID_STRIDE(i, n) y[i] += x[i];
 }
 
@@ -169,8 +171,7 @@ extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, 
 
 extern "C" cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s)
 {
-    softcap_kernel<<<grid_for(n), 256, 0, s>>>(x, n, cap);
-    return cudaGetLastError();
+    return launch_pdl(softcap_kernel, grid_for(n), 256, 0, s, x, n, cap);
 }
 
 extern "C" cudaError_t cuda_gelu(float *x, int64_t n, cudaStream_t s)
@@ -181,8 +182,7 @@ extern "C" cudaError_t cuda_gelu(float *x, int64_t n, cudaStream_t s)
 
 extern "C" cudaError_t cuda_add(float *y, const float *x, int64_t n, cudaStream_t s)
 {
-    add_kernel<<<grid_for(n), 256, 0, s>>>(y, x, n);
-    return cudaGetLastError();
+    return launch_pdl(add_kernel, grid_for(n), 256, 0, s, y, x, n);
 }
 
 extern "C" cudaError_t cuda_add_bias(float *y, const float *b, int n_rows, int dim, cudaStream_t s)

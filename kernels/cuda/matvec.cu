@@ -27,6 +27,7 @@ struct mv_args {
 template <int TYPE>
 static __global__ void matvec_kernel(mv_args a)
 {
+    pdl_wait();
     extern __shared__ float xs[];
     __shared__ float scratch[32];
     float ss = 0.0f;
@@ -78,8 +79,7 @@ template <int TYPE> static cudaError_t run(dim3 grid, dim3 block, size_t smem, c
         cudaError_t e = allow_smem((const void *)matvec_kernel<TYPE>, smem);
         if (e != cudaSuccess) return e == cudaErrorNotSupported ? cudaErrorInvalidValue : e;
     }
-    matvec_kernel<TYPE><<<grid, block, smem, s>>>(a);
-    return cudaGetLastError();
+    return launch_pdl(matvec_kernel<TYPE>, grid, block, smem, s, a);
 }
 
 static cudaError_t launch(const cuda_mat *const *W, int n, const float *x, const float *norm_w, float eps,

@@ -6,6 +6,7 @@ static __global__ void rmsnorm_kernel(void *out, uint32_t out_type, float *x, co
                                       int dim, float eps)
 {
     __shared__ float scratch[32];
+    pdl_wait();
     float *xr = x + (size_t)blockIdx.x * dim;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
@@ -90,16 +91,14 @@ extern "C" cudaError_t cuda_rmsnorm(void *out, uint32_t out_type, float *x, cons
     if (n_rows > 1 && dim % 4 == 0 && bases % 16 == 0 && nv <= MAX_NV) {
 #define ROWS_KERNEL(NV) \
     launch_pdl(rmsnorm_rows_kernel<NV>, blocks, ROWS * WARP, 0, s, out, out_type, x, residual, w, n_rows, dim, eps)
-        cudaError_t e = nv <= 1   ? ROWS_KERNEL(1)
-                        : nv <= 2 ? ROWS_KERNEL(2)
-                        : nv <= 4 ? ROWS_KERNEL(4)
-                        : nv <= 8 ? ROWS_KERNEL(8)
-                                  : ROWS_KERNEL(MAX_NV);
+        return nv <= 1   ? ROWS_KERNEL(1)
+               : nv <= 2 ? ROWS_KERNEL(2)
+               : nv <= 4 ? ROWS_KERNEL(4)
+               : nv <= 8 ? ROWS_KERNEL(8)
+                         : ROWS_KERNEL(MAX_NV);
 #undef ROWS_KERNEL
-        if (e != cudaSuccess) return e;
-    } else
-        rmsnorm_kernel<<<n_rows, threads_for(dim), 0, s>>>(out, out_type, x, residual, w, dim, eps);
-    return cudaGetLastError();
+    }
+    return launch_pdl(rmsnorm_kernel, n_rows, threads_for(dim), 0, s, out, out_type, x, residual, w, dim, eps);
 }
 
 extern "C" cudaError_t cuda_layernorm(float *out, const float *x, const float *w, const float *b, int n_rows, int dim,

@@ -30,6 +30,7 @@ static __device__ void block_best(float *sv, int *si, float v, int i)
 
 static __global__ void argmax_partial(const float *x, int n, float *pv, int *pi)
 {
+    pdl_wait();
     __shared__ float sv[THREADS];
     __shared__ int si[THREADS];
     float best = -INFINITY;
@@ -44,6 +45,7 @@ static __global__ void argmax_partial(const float *x, int n, float *pv, int *pi)
 
 static __global__ void argmax_final(const float *pv, const int *pi, int32_t *out)
 {
+    pdl_wait();
     __shared__ float sv[BLOCKS];
     __shared__ int si[BLOCKS];
     block_best(sv, si, pv[threadIdx.x], pi[threadIdx.x]);
@@ -54,9 +56,9 @@ extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, in
 {
     float *pv = (float *)scratch;
     int *pi = (int *)((char *)scratch + BLOCKS * sizeof(float));
-    argmax_partial<<<BLOCKS, THREADS, 0, s>>>(logits, n, pv, pi);
-    argmax_final<<<1, BLOCKS, 0, s>>>(pv, pi, out);
-    return cudaGetLastError();
+    cudaError_t e = launch_pdl(argmax_partial, BLOCKS, THREADS, 0, s, logits, n, pv, pi);
+    if (e != cudaSuccess) return e;
+    return launch_pdl(argmax_final, 1, BLOCKS, 0, s, (const float *)pv, (const int *)pi, out);
 }
 
 /* ---- the sampler chain ------------------------------------------------------------------ */
