@@ -139,18 +139,25 @@ static __device__ __forceinline__ void pdl_wait()
 #endif
 }
 
+/* Whether launches on the current device take the attribute, found once a
+ * device (0 unknown, 1 no, 2 yes), so that a process driving an sm_80 and
+ * an sm_90 device gives it to the second only. */
 static inline int pdl_on(void)
 {
-    static std::atomic<int> on(-1);
-    int v = on.load(std::memory_order_relaxed);
-    if (v < 0) {
+    enum { MAX_DEV = 64 };
+    static std::atomic<int> known[MAX_DEV];
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+    int v = dev < MAX_DEV ? known[dev].load(std::memory_order_relaxed) : 0;
+    if (v == 0) {
         const char *e = getenv("HRT_CUDA_PDL");
-        int dev = 0, major = 0;
-        v = !(e && e[0] == '0') && cudaGetDevice(&dev) == cudaSuccess &&
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
-        on.store(v, std::memory_order_relaxed);
+        v = !(e && e[0] == '0') &&
+                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9
+                ? 2
+                : 1;
+        if (dev < MAX_DEV) known[dev].store(v, std::memory_order_relaxed);
     }
-    return v;
+    return v == 2;
 }
 
 template <typename... K, typename... A>
