@@ -85,6 +85,8 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
     run "bench-$m" ./build-gpu/bench/bench_gpu --model "/root/shaped/$m" --label "$m bf16" --json "$out/bench_$m.json"
     run "hf-$m" env PYTHONUNBUFFERED=1 python3 bench/hf_decode_gpu.py "/root/shaped/$m" 256 3
   done
+  # the peer of bench_gpu's prompt attention line: PyTorch's flash attention at the same heads
+  run attn-peer env PYTHONUNBUFFERED=1 python3 bench/attn_peer_gpu.py 2048 14:2:64 9:3:64 4:1:256
   # the prompt products with timed cuBLASLt plans (kernels/cuda/gemm.h)
   run bench-qwen05-shape-tuned env HRT_CUDA_GEMM_TUNE=1 ./build-gpu/bench/bench_gpu --model /root/shaped/qwen05-shape \
     --label "qwen05-shape bf16, HRT_CUDA_GEMM_TUNE=1" --json "$out/bench_qwen05-shape_tuned.json"

@@ -1282,6 +1282,9 @@ static void test_prompt_attention(void)
         {4, 2, 64, 0, 130, 1, 0, 0, 1.0f, 0.125f, "queries before a key past fp16's range", 100, GGML_TYPE_F32},
         {2, 1, 64, 900, 300, 1, 0, 0, 1.0f, 0.125f, "2 heads, 300 queries after 900", 0, GGML_TYPE_F32},
         {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads", 0, GGML_TYPE_F32},
+        /* query blocks of odd lengths in tiles, split in unequal halves; 64 heads */
+        {2, 1, 64, 33, 700, 1, 0, 0, 1.0f, 0.125f, "2 heads, 700 queries after 33", 0, GGML_TYPE_F32},
+        {64, 8, 64, 0, 600, 1, 0, 0, 1.0f, 0.125f, "64 heads, a 600-token prompt", 0, GGML_TYPE_F32},
         {9, 3, 64, 40, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in bf16", 0, GGML_TYPE_BF16},
         {9, 3, 64, 0, 200, 1, 0, 0, 1.0f, 0.125f, "hd 64, results in fp16", 0, GGML_TYPE_F16},
         {4, 2, 128, 0, 150, 1, 0, 0, 1.0f, 0.088f, "hd 128, results in fp16", 0, GGML_TYPE_F16},
@@ -1370,6 +1373,18 @@ static void test_prompt_attention(void)
             attention_results(g, dout, got16, qn, ot);
             CHECK_MSG(non_finite(g, qn) > 0, "prompt attention (%s): new16 read the new values from the scratch",
                       cases[ci].what);
+            free(g);
+        }
+        if (ci == 0) { /* a scratch with room for the fp16 copies alone: no split, the unsplit bits */
+            size_t copies = (size_t)4 * n_ctx * nkv * hd;
+            setenv("HRT_CUDA_ATTN_SPLIT", "1", 1);
+            poison(dout, ob);
+            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, copies, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+                                        cases[ci].scale, 0) == cudaSuccess);
+            float *g = malloc(qn * sizeof *g);
+            attention_results(g, dout, got16, qn, ot);
+            CHECK_MSG(memcmp(g, got[0], qn * sizeof *g) == 0,
+                      "prompt attention: without room for the halves' results, the query blocks stay whole");
             free(g);
         }
         char what[160];

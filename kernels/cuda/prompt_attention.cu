@@ -27,6 +27,7 @@
 #endif
 #define STAGES 3
 #define LOG2E 1.4426950408889634f
+#define LAZY 8.0f /* log2 units: weights up to 256 before a row's reference moves */
 
 template <int HD> struct tiles {
     enum {
@@ -295,25 +296,58 @@ static __global__ void __launch_bounds__(NW *WARP)
                         if (j < lo[r] || j >= hi[r]) s[mt][t][e] = -INFINITY;
                     }
         }
-        /* online softmax of the thread's rows; a row with no key yet keeps
-         * max -inf and takes 0 as its reference */
+        /* Online softmax of the thread's rows, each row's reference m for
+         * the exponentials moved only when its largest score passes it by
+         * more than LAZY (FlashAttention-4's conditional rescaling, as
+         * Modal's "We reverse-engineered Flash Attention 4", 2025, describes
+         * it), so that the weights stay below 2^LAZY, well inside
+         * fp16, and a warp whose rows all keep theirs skips rescaling its
+         * accumulators; each row decides by its own scores alone, so that a
+         * query's sums do not depend on the others in its block. A row with
+         * no key yet keeps -inf and takes 0 as its reference. */
+        float mx[R];
+        int over = 0;
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
-            float mx[2] = {m[2 * mt], m[2 * mt + 1]};
+        for (int r = 0; r < R; r++) mx[r] = m[r];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
 #pragma unroll
             for (int t = 0; t < NKT; t++) {
-                mx[0] = fmaxf(mx[0], fmaxf(s[mt][t][0], s[mt][t][1]));
-                mx[1] = fmaxf(mx[1], fmaxf(s[mt][t][2], s[mt][t][3]));
+                mx[2 * mt] = fmaxf(mx[2 * mt], fmaxf(s[mt][t][0], s[mt][t][1]));
+                mx[2 * mt + 1] = fmaxf(mx[2 * mt + 1], fmaxf(s[mt][t][2], s[mt][t][3]));
             }
-            float sum[2] = {0.0f, 0.0f}, corr[2], ref[2];
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                mx[e] = fmaxf(mx[e], __shfl_xor_sync(0xffffffffu, mx[e], 1));
-                mx[e] = fmaxf(mx[e], __shfl_xor_sync(0xffffffffu, mx[e], 2));
-                ref[e] = mx[e] == -INFINITY ? 0.0f : mx[e];
-                corr[e] = ex2(m[2 * mt + e] - ref[e]);
-                m[2 * mt + e] = mx[e];
+        for (int r = 0; r < R; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            over |= mx[r] > m[r] + LAZY;
+        }
+        if (__any_sync(0xffffffffu, over)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                float corr[2];
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int r = 2 * mt + e;
+                    const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r]; /* 1 exactly where it stays */
+                    corr[e] = ex2(m[r] - (nm == -INFINITY ? 0.0f : nm));
+                    m[r] = nm;
+                    l[r] *= corr[e];
+                }
+#pragma unroll
+                for (int d = 0; d < NDT; d++) {
+                    o[mt][d][0] *= corr[0];
+                    o[mt][d][1] *= corr[0];
+                    o[mt][d][2] *= corr[1];
+                    o[mt][d][3] *= corr[1];
+                }
             }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const float ref[2] = {m[2 * mt] == -INFINITY ? 0.0f : m[2 * mt],
+                                  m[2 * mt + 1] == -INFINITY ? 0.0f : m[2 * mt + 1]};
+            float sum[2] = {0.0f, 0.0f};
 #pragma unroll
             for (int t = 0; t < NKT; t++)
 #pragma unroll
@@ -322,15 +356,8 @@ static __global__ void __launch_bounds__(NW *WARP)
                     sum[e / 2] += s[mt][t][e];
                 }
             /* this thread's columns; the quad's sum comes at the end */
-            l[2 * mt] = l[2 * mt] * corr[0] + sum[0];
-            l[2 * mt + 1] = l[2 * mt + 1] * corr[1] + sum[1];
-#pragma unroll
-            for (int d = 0; d < NDT; d++) {
-                o[mt][d][0] *= corr[0];
-                o[mt][d][1] *= corr[0];
-                o[mt][d][2] *= corr[1];
-                o[mt][d][3] *= corr[1];
-            }
+            l[2 * mt] += sum[0];
+            l[2 * mt + 1] += sum[1];
         }
 #pragma unroll
         for (int k = 0; k < BK / 16; k++) {
