@@ -5,9 +5,11 @@ already on the device, for each (query heads, KV heads, head dimension)
 given, over a prompt of N tokens. Keys and values are expanded to every
 query head before timing (the flash backend takes equal head counts);
 the time is a call's share of 10 calls made back to back between two CUDA
-events (so that Python's time to launch one hides behind the one before),
-median of 10 such samples after 3 warm-ups. TFLOP/s count 4 x head_dim FLOPs per (query, key seen, head),
-as bench_gpu does. Prints one JSON line per shape.
+events (so that Python's time to launch one hides behind the one before,
+where the kernel is longer than that: not at 512 tokens on an H100),
+median of 10 such samples after 3 warm-ups. TFLOP/s count 4 x head_dim
+FLOPs per (query, key seen, head), as bench_gpu does. Prints one JSON line
+per shape.
 
     python3 bench/attn_peer_gpu.py [N] [NH:NKV:HD ...]
 """

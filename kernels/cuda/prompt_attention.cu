@@ -72,6 +72,11 @@ static __device__ __forceinline__ float ex2(float x)
     return r;
 }
 
+/* The reference a row's exponentials are taken against: its maximum m,
+ * or 0 while the row has no key (m = -inf), so that -inf - ref stays -inf
+ * (a weight of 0) instead of NaN. */
+static __device__ __forceinline__ float ref_of(float m) { return m == -INFINITY ? 0.0f : m; }
+
 /* c += a b for one m16n8k16 tile, fp16 in, f32 accumulated */
 static __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
@@ -329,8 +334,8 @@ static __global__ void __launch_bounds__(NW *WARP)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     const int r = 2 * mt + e;
-                    const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r]; /* 1 exactly where it stays */
-                    corr[e] = ex2(m[r] - (nm == -INFINITY ? 0.0f : nm));
+                    const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r]; /* corr 1 exactly where it stays */
+                    corr[e] = ex2(m[r] - ref_of(nm));
                     m[r] = nm;
                     l[r] *= corr[e];
                 }
@@ -345,8 +350,7 @@ static __global__ void __launch_bounds__(NW *WARP)
         }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            const float ref[2] = {m[2 * mt] == -INFINITY ? 0.0f : m[2 * mt],
-                                  m[2 * mt + 1] == -INFINITY ? 0.0f : m[2 * mt + 1]};
+            const float ref[2] = {ref_of(m[2 * mt]), ref_of(m[2 * mt + 1])};
             float sum[2] = {0.0f, 0.0f};
 #pragma unroll
             for (int t = 0; t < NKT; t++)
@@ -418,7 +422,7 @@ static __global__ void __launch_bounds__(NW *WARP)
         for (int r = 0; r < R; r++) {
             float2 x = __ldcg(oml + r * NT + threadIdx.x);
             float m0 = half ? x.x : m[r], m1 = half ? m[r] : x.x, l0 = half ? x.y : l[r], l1 = half ? l[r] : x.y;
-            float mx = fmaxf(m0, m1), ref = mx == -INFINITY ? 0.0f : mx;
+            const float ref = ref_of(fmaxf(m0, m1));
             c0[r] = ex2(m0 - ref);
             c1[r] = ex2(m1 - ref);
             l[r] = l0 * c0[r] + l1 * c1[r];
