@@ -33,6 +33,7 @@
 #include "cuda/decode.h"
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
+#include "cuda/gemm_glu.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/prompt_attention.h"
@@ -76,6 +77,7 @@ typedef struct {
     cublasHandle_t enc_blas;
     cuda_gemm_plans *plans;    /* prompt products' algorithms, shared by the sessions (HRT_CUDA_GEMM_TUNE=1) */
     int plans_prefer_lt;       /* HRT_CUDA_GEMM_TUNE=2 (tests) */
+    int glu_gemm;              /* prompts' gate, up and GLU as one kernel (cuda_gemm_glu) */
 } cu_model;
 
 typedef struct {
@@ -269,6 +271,15 @@ static int fuse_layer(cu_model *cm, cu_layer *G)
     return fuse_rows(cm, gu, 2, &G->wgu);
 }
 
+/* Whether a prompt's gate, up and GLU of layer L run as one kernel
+ * (cuda_gemm_glu; cm->glu_gemm says the device runs it). */
+static int glu_kernel_takes(const cu_model *cm, const cu_layer *L, int n_embd)
+{
+    const uint32_t t = L->wgu.gemm_type;
+    return cm->glu_gemm && L->wgu.gemm && (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) && t == L->down.gemm_type &&
+           L->gate.rows % 128 == 0 && n_embd % 8 == 0;
+}
+
 static int upload_vec(cu_model *cm, const float *v, size_t n, float **out)
 {
     *out = NULL;
@@ -348,7 +359,9 @@ static int cuda_model_init(hrt_model *m)
      * default, since the first prompt of each length bucket in a process
      * pays some 100 ms for a few percent on long prompts; =2, for tests:
      * cuBLASLt's fastest even where cublasGemmEx is faster */
-    const char *tune = getenv("HRT_CUDA_GEMM_TUNE");
+    const char *tune = getenv("HRT_CUDA_GEMM_TUNE"), *glu = getenv("HRT_CUDA_GLU_GEMM");
+    /* HRT_CUDA_GLU_GEMM=0: gate/up through cuBLAS, then the GLU (other devices always) */
+    cm->glu_gemm = !(glu && glu[0] == '0') && cuda_gemm_glu_available();
     if (!enc && tune && (!strcmp(tune, "1") || !strcmp(tune, "2"))) {
         if (!(cm->plans = cuda_gemm_plans_new())) return hrt_err(HRT_E_NOMEM, "out of memory");
         cm->plans_prefer_lt = tune[0] == '2';
@@ -434,13 +447,22 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
     }
     size_t fr = 0, total = 0;
     cudaMemGetInfo(&fr, &total);
-    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s%s",
+    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s%s%s",
              cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
              (double)fr / 1048576.0, (double)total / 1048576.0,
              !cm->fused_ok ? "one kernel per operation"
              : fused_off_by_env() ? "one kernel per operation (HRT_CUDA_FUSED=0)"
                                   : "one persistent kernel per token",
-             cm->plans ? "; prompt products: timed cuBLASLt plans (HRT_CUDA_GEMM_TUNE)" : "");
+             cm->plans ? "; prompt products: timed cuBLASLt plans (HRT_CUDA_GEMM_TUNE)" : "",
+             m->hp.n_layer > 0 && glu_kernel_takes(cm, &cm->layers[0], m->hp.n_embd)
+                 ? "; prompt gate/up: one kernel with the GLU"
+                 : "");
+}
+
+int cuda_model_glu_gemm(const hrt_model *m)
+{
+    const cu_model *cm = m ? m->backend_state : NULL;
+    return cm && m->hp.n_layer > 0 && glu_kernel_takes(cm, &cm->layers[0], m->hp.n_embd);
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
@@ -785,13 +807,18 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
              * Qwen2.5-0.5B's shape at 2,048 tokens, 80 MB a layer); fp16's
              * range is too narrow for them, so f32 otherwise */
             uint32_t h16 = t16 == GGML_TYPE_BF16 && d16 == GGML_TYPE_BF16 ? t16 : GGML_TYPE_F32;
-            RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-            if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
-                const int ff = (int)L->gate.rows;
+            const int ff = (int)L->gate.rows;
+            if (t16 && glu_kernel_takes(cm, L, d)) {
+                /* one kernel: the normalized rows in xb (16-bit), down's input to xh */
+                RUN(cuda_rmsnorm(c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+                RUN(cuda_gemm_glu(c->xh, c->xb, L->wgu.gemm, t16, n, d, ff, gelu, st));
+            } else if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
+                RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
                 RUN(product(c, &L->wgu, NULL, NULL, c->hb, h16, n, 0));
                 const char *up = (const char *)c->hb + (size_t)ff * (h16 == GGML_TYPE_F32 ? 4 : 2);
                 RUN(cuda_glu(c->xh, d16, c->hb, up, h16, (int64_t)n * ff, ff, (int)L->wgu.rows, gelu, st));
             } else {
+                RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
                 RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, h16, n, 0));
                 RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, h16, n, 0));
                 RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, h16, (int64_t)n * hp->n_ff, hp->n_ff,

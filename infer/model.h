@@ -180,6 +180,9 @@ long cuda_session_samples(const hrt_session *s);
  * gemm.h): plans made, those on a cuBLASLt algorithm, products run by one,
  * and products whose algorithm failed and took cublasGemmEx (tests). */
 void cuda_model_gemm_plans(const hrt_model *m, int *plans, int *lt, long *lt_runs, long *fallbacks);
+/* Whether a CUDA model's prompts run gate, up and the GLU as one kernel
+ * (kernels/cuda/gemm_glu.h; tests). */
+int cuda_model_glu_gemm(const hrt_model *m);
 #endif
 
 #endif

@@ -17,6 +17,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cuda/decode.h"
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
+#include "cuda/gemm_glu.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/prompt_attention.h"
@@ -889,6 +890,15 @@ static void test_norms_and_elementwise(void)
             CHECK(cuda_glu(dout, types[it], dgu, up, types[it], R * D - 4, D, 2 * D, 0, 0) == cudaErrorInvalidValue);
             CHECK(cuda_glu(dout, types[it], dgu, up, types[it], R * D, D, D - 4, 0, 0) == cudaErrorInvalidValue);
         }
+        { /* out right after up's last value (inside the same allocation): no overlap, taken */
+            uint16_t *buf = dev(2 * (size_t)3 * R * D);
+            cudaMemcpy(buf, dgu16, 2 * (size_t)2 * R * D, cudaMemcpyDeviceToDevice);
+            CHECK(cuda_glu(buf + 2 * R * D, GGML_TYPE_BF16, buf, buf + D, GGML_TYPE_BF16, R * D, D, 2 * D, 0, 0) ==
+                  cudaSuccess);
+            CHECK(cuda_glu(buf + 2 * R * D - 4, GGML_TYPE_BF16, buf, buf + D, GGML_TYPE_BF16, R * D, D, 2 * D, 0, 0) ==
+                  cudaErrorInvalidValue); /* its first values over up's last */
+            cudaFree(buf);
+        }
         free(gu); free(gr); free(ur); free(gu16);
         cudaFree(dgu32);
         cudaFree(dgu16);
@@ -911,6 +921,114 @@ static void test_norms_and_elementwise(void)
     down(got, dout, sizeof got);
     close_all(got, want, R * D, 1e-6, 1e-6, "add, add_bias");
     cudaFree(dx); cudaFree(dr); cudaFree(dw); cudaFree(db); cudaFree(dout);
+}
+
+static uint16_t bf16_bits(float f) /* truncated: the test's inputs are whatever it rounds to */
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+/* One kernel for gate, up and the GLU (Hopper only): against double sums
+ * of the same 16-bit inputs, for rows that fill part of a tile, an inner
+ * size that is not whole 64-wide steps, and more tiles than a GPU has
+ * multiprocessors; rows past n stay as they were. A value may be off by the
+ * output's rounding (up to 2^-8 of it in bf16, 2^-11 in fp16; doubled) plus what
+ * the f32 errors of its gate and up sums carry through the GLU, |act(g)| eu
+ * + 1.2 |u| eg (|act'| < 1.2), each sum's error taken as 2^-16 of the sum of
+ * its terms' magnitudes (256 units of f32 rounding; sums of 576 terms stay
+ * well inside it). That second part matters where a sum of large terms is
+ * near zero: held to 2^-10 of itself (+ 1e-5), one of 76,800 fp16 values
+ * failed. A term left out or counted twice is far past the bound. */
+static void test_gemm_glu(void)
+{
+    struct cudaDeviceProp p;
+    CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+    const int avail = cuda_gemm_glu_available();
+#ifdef HRT_CUDA_SM90A
+    CHECK_MSG(avail == (p.major == 9 && p.minor == 0), "gemm_glu: available %d on sm_%d%d", avail, p.major, p.minor);
+#endif
+    const int shapes[][3] = {{300, 576, 256}, {1, 72, 128}, {129, 64, 384}, {1100, 136, 2048}}; /* n, k, ff */
+    const uint32_t types[2] = {GGML_TYPE_BF16, GGML_TYPE_F16};
+    for (int si = 0; si < 4; si++) {
+        const int n = shapes[si][0], k = shapes[si][1], ff = shapes[si][2], extra = 3;
+        const size_t nx = (size_t)n * k, nw = (size_t)2 * ff * k, no = (size_t)n * ff;
+        float *xf = malloc(nx * sizeof *xf), *wf = malloc(nw * sizeof *wf), *got = malloc(no * sizeof *got),
+              *want = malloc(no * sizeof *want);
+        double *g = malloc(no * sizeof *g), *u = malloc(no * sizeof *u), *mg = malloc(no * sizeof *mg),
+               *mu = malloc(no * sizeof *mu), *lim = malloc(no * sizeof *lim);
+        uint16_t *xh = malloc(nx * 2), *wh = malloc(nw * 2), *oh = malloc((no + (size_t)extra * ff) * 2);
+        fill(xf, nx, 1);
+        fill(wf, nw, 1);
+        uint16_t *dx = dev(nx * 2), *dw = dev(nw * 2), *dout = dev((no + (size_t)extra * ff) * 2);
+        for (int ti = 0; ti < 2; ti++) {
+            const uint32_t t = types[ti];
+            for (size_t i = 0; i < nx; i++) xh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(xf[i]) : bf16_bits(xf[i]);
+            for (size_t i = 0; i < nw; i++) wh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(wf[i]) : bf16_bits(wf[i]);
+            from_16bit(xf, xh, nx, t);
+            from_16bit(wf, wh, nw, t);
+            cudaMemcpy(dx, xh, nx * 2, cudaMemcpyHostToDevice);
+            cudaMemcpy(dw, wh, nw * 2, cudaMemcpyHostToDevice);
+            if (!avail) {
+                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, 0, 0) == cudaErrorNotSupported);
+                continue;
+            }
+            for (int r = 0; r < n; r++)
+                for (int j = 0; j < ff; j++) {
+                    double sg = 0, su = 0, ag = 0, au = 0;
+                    for (int i = 0; i < k; i++) {
+                        const double tg = (double)xf[(size_t)r * k + i] * wf[(size_t)j * k + i],
+                                     tu = (double)xf[(size_t)r * k + i] * wf[(size_t)(ff + j) * k + i];
+                        sg += tg, su += tu, ag += fabs(tg), au += fabs(tu);
+                    }
+                    g[(size_t)r * ff + j] = sg, u[(size_t)r * ff + j] = su;
+                    mg[(size_t)r * ff + j] = ag, mu[(size_t)r * ff + j] = au;
+                }
+            for (int gelu = 0; gelu < 2; gelu++) {
+                for (size_t i = 0; i < no; i++) {
+                    const double z = g[i], a = gelu ? 0.5 * z * (1 + tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
+                                                     : z / (1 + exp(-z));
+                    want[i] = (float)(a * u[i]);
+                    lim[i] = (t == GGML_TYPE_F16 ? 0x1p-10 : 0x1p-7) * fabs(a * u[i]) +
+                             0x1p-16 * (fabs(a) * mu[i] + 1.2 * fabs(u[i]) * mg[i]) + 1e-30;
+                }
+                poison(dout, (no + (size_t)extra * ff) * 2);
+                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, gelu, 0) == cudaSuccess);
+                down(oh, dout, (no + (size_t)extra * ff) * 2);
+                from_16bit(got, oh, no, t);
+                char what[96];
+                snprintf(what, sizeof what, "gemm_glu %s, %s, n %d k %d ff %d", gelu ? "gelu" : "silu",
+                         ggml_type_name(t), n, k, ff);
+                size_t bad = 0, w = 0;
+                for (size_t i = 0; i < no; i++) {
+                    const double e = fabs((double)got[i] - want[i]);
+                    bad += !(e <= lim[i]);
+                    if (!(e / lim[i] <= fabs((double)got[w] - want[w]) / lim[w])) w = i;
+                }
+                printf("%s: worst %.2f of its bound (row %zu col %zu: %.6g for %.6g)\n", what,
+                       fabs((double)got[w] - want[w]) / lim[w], w / ff, w % ff, got[w], want[w]);
+                CHECK_MSG(bad == 0, "%s: %zu of %zu values past their bound", what, bad, no);
+                int kept = 1;
+                for (size_t i = no; i < no + (size_t)extra * ff; i++) kept &= oh[i] == 0xffff;
+                CHECK_MSG(kept, "%s: wrote past row n", what);
+            }
+        }
+        if (avail && si == 0) { /* refusals */
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_F32, n, k, ff, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k - 4, ff, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k, ff - 64, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout + 1, dx, dw, GGML_TYPE_BF16, n, k, ff, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, -1, k, ff, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, 0, k, ff, 0, 0) == cudaSuccess);
+        }
+        cudaFree(dx); cudaFree(dw); cudaFree(dout);
+        free(xf); free(wf); free(got); free(want); free(g); free(u); free(mg); free(mu); free(lim); free(xh); free(wh);
+        free(oh);
+    }
+    if (!avail) printf("gemm_glu: not run (needs an sm_90 device and the sm_90a build; this is sm_%d%d)\n", p.major,
+                       p.minor);
+    CHECK(cudaGetLastError() == cudaSuccess);
 }
 
 /* CPU reference attention: query rows against cache rows, grouped heads;
@@ -1575,6 +1693,7 @@ int main(void)
     test_mean_rows();
     test_rmsnorm_paths();
     test_norms_and_elementwise();
+    test_gemm_glu();
     test_rope_and_attention();
     test_rope_partial();
     test_prompt_attention();

@@ -75,6 +75,21 @@ static __device__ __forceinline__ float gelu_tanh(float g)
     return 0.5f * g * (1.0f + tanhf(0.79788456080286536f * (g + 0.044715f * g * g * g)));
 }
 
+/* gelu ? GELU(g) u : SiLU(g) u, both as g u / (1 + e^-y): GELU's tanh form
+ * is g sigmoid(2z), z = sqrt(2 / pi) (g + 0.044715 g^3), since (1 + tanh z) / 2
+ * = 1 / (1 + e^-2z). The fast exponential and division: with expf, an
+ * IEEE division and a 64-bit division a vector for its row, the prompt's
+ * SiLU GLU kept 70% of the issue slots busy (Nsight Compute, 2,040 rows of
+ * Qwen2.5-0.5B's shape, H200); this form took 26.4 us there against 27.3,
+ * and 9.2 against 10.1 at 510 rows. They err by a few units of f32 (the
+ * tests hold the GLU to 1e-5 of |v| + 1); a denominator past 2^126 gives
+ * 0, the limit of g e^y. */
+static __device__ __forceinline__ float glu1(float g, float u, int gelu)
+{
+    const float y = gelu ? 1.5957691216057308f * (g + 0.044715f * g * g * g) : g;
+    return __fdividef(g, 1.0f + __expf(-y)) * u;
+}
+
 /* v as fp16 (type T_F16) or bf16 (otherwise) bits, rounded to nearest */
 static __device__ __forceinline__ uint16_t to_16bit(uint32_t type, float v)
 {

@@ -53,21 +53,6 @@ static __device__ __forceinline__ float load1(const void *p, uint32_t t, int64_t
     return t == T_F16 ? h2f(h) : bf2f(h);
 }
 
-/* gelu ? GELU(g) u : SiLU(g) u, both as g u / (1 + e^-y): GELU's tanh form
- * is g sigmoid(2z), z = sqrt(2 / pi) (g + 0.044715 g^3), since (1 + tanh z) / 2
- * = 1 / (1 + e^-2z). The fast exponential and division: with expf, an
- * IEEE division and a 64-bit division a vector for its row, the prompt's
- * SiLU GLU kept 70% of the issue slots busy (Nsight Compute, 2,040 rows of
- * Qwen2.5-0.5B's shape, H200); this form took 26.4 us there against 27.3,
- * and 9.2 against 10.1 at 510 rows. They err by a few units of f32 (the
- * tests hold the GLU to 1e-5 of |v| + 1); a denominator past 2^126 gives
- * 0, the limit of g e^y. */
-static __device__ __forceinline__ float glu1(float g, float u, int gelu)
-{
-    const float y = gelu ? 1.5957691216057308f * (g + 0.044715f * g * g * g) : g;
-    return __fdividef(g, 1.0f + __expf(-y)) * u;
-}
-
 /* Rows of 4 w4 values (row r, vector c: inputs at vector r ld4 + c, the
  * output dense at r w4 + c), rows over the grid's y and two vectors a
  * thread over its x, both loads of each before any store (out may be an
@@ -153,7 +138,8 @@ extern "C" cudaError_t cuda_glu(void *out, uint32_t out_type, const void *gate, 
     /* out over an input: only the same elements in place (dense rows, one element size), else threads race */
     const size_t in_el = in_type == T_F32 ? 4 : 2, out_el = out_type == T_F32 ? 4 : 2;
     const char *o0 = (const char *)out, *o1 = o0 + (size_t)n * out_el;
-    const size_t in_span = ((size_t)(n / width) * ld + n % width) * in_el;
+    /* an input's span ends with its last value (rows: the last row's width, not its ld) */
+    const size_t in_span = (rows ? (size_t)(n / width - 1) * ld + width : (size_t)n) * in_el;
     for (int k = 0; k < 2; k++) {
         const char *i0 = (const char *)(k ? up : gate), *i1 = i0 + in_span;
         if (o0 < i1 && i0 < o1 && (rows || o0 != i0 || in_type != out_type)) return cudaErrorInvalidValue;
