@@ -811,7 +811,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             if (t16 && glu_kernel_takes(cm, L, d)) {
                 /* one kernel: the normalized rows in xb (16-bit), down's input to xh */
                 RUN(cuda_rmsnorm(c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
-                RUN(cuda_gemm_glu(c->xh, c->xb, L->wgu.gemm, t16, n, d, ff, gelu, st));
+                RUN(cuda_gemm_glu(c->xh, c->xb, L->wgu.gemm, t16, n, d, ff, gelu, 0, st));
             } else if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
                 RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
                 RUN(product(c, &L->wgu, NULL, NULL, c->hb, h16, n, 0));

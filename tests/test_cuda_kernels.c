@@ -971,7 +971,7 @@ static void test_gemm_glu(void)
             cudaMemcpy(dx, xh, nx * 2, cudaMemcpyHostToDevice);
             cudaMemcpy(dw, wh, nw * 2, cudaMemcpyHostToDevice);
             if (!avail) {
-                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, 0, 0) == cudaErrorNotSupported);
+                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, 0, 0, 0) == cudaErrorNotSupported);
                 continue;
             }
             for (int r = 0; r < n; r++)
@@ -985,7 +985,8 @@ static void test_gemm_glu(void)
                     g[(size_t)r * ff + j] = sg, u[(size_t)r * ff + j] = su;
                     mg[(size_t)r * ff + j] = ag, mu[(size_t)r * ff + j] = au;
                 }
-            for (int gelu = 0; gelu < 2; gelu++) {
+            for (int run = 0; run < 6; run++) { /* SiLU and GELU, each with tiles chosen, of 64 and of 128 */
+                const int gelu = run / 3, tile = run % 3 == 0 ? 0 : run % 3 == 1 ? 64 : 128;
                 for (size_t i = 0; i < no; i++) {
                     const double z = g[i], a = gelu ? 0.5 * z * (1 + tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
                                                      : z / (1 + exp(-z));
@@ -994,12 +995,12 @@ static void test_gemm_glu(void)
                              0x1p-16 * (fabs(a) * mu[i] + 1.2 * fabs(u[i]) * mg[i]) + 1e-30;
                 }
                 poison(dout, (no + (size_t)extra * ff) * 2);
-                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, gelu, 0) == cudaSuccess);
+                CHECK(cuda_gemm_glu(dout, dx, dw, t, n, k, ff, gelu, tile, 0) == cudaSuccess);
                 down(oh, dout, (no + (size_t)extra * ff) * 2);
                 from_16bit(got, oh, no, t);
                 char what[96];
-                snprintf(what, sizeof what, "gemm_glu %s, %s, n %d k %d ff %d", gelu ? "gelu" : "silu",
-                         ggml_type_name(t), n, k, ff);
+                snprintf(what, sizeof what, "gemm_glu %s, %s, n %d k %d ff %d, tiles %d", gelu ? "gelu" : "silu",
+                         ggml_type_name(t), n, k, ff, tile);
                 size_t bad = 0, w = 0;
                 for (size_t i = 0; i < no; i++) {
                     const double e = fabs((double)got[i] - want[i]);
@@ -1015,12 +1016,13 @@ static void test_gemm_glu(void)
             }
         }
         if (avail && si == 0) { /* refusals */
-            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_F32, n, k, ff, 0, 0) == cudaErrorInvalidValue);
-            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k - 4, ff, 0, 0) == cudaErrorInvalidValue);
-            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k, ff - 64, 0, 0) == cudaErrorInvalidValue);
-            CHECK(cuda_gemm_glu(dout + 1, dx, dw, GGML_TYPE_BF16, n, k, ff, 0, 0) == cudaErrorInvalidValue);
-            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, -1, k, ff, 0, 0) == cudaErrorInvalidValue);
-            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, 0, k, ff, 0, 0) == cudaSuccess);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_F32, n, k, ff, 0, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k - 4, ff, 0, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k, ff - 64, 0, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout + 1, dx, dw, GGML_TYPE_BF16, n, k, ff, 0, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, -1, k, ff, 0, 0, 0) == cudaErrorInvalidValue);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, 0, k, ff, 0, 0, 0) == cudaSuccess);
+            CHECK(cuda_gemm_glu(dout, dx, dw, GGML_TYPE_BF16, n, k, ff, 0, 96, 0) == cudaErrorInvalidValue);
         }
         cudaFree(dx); cudaFree(dw); cudaFree(dout);
         free(xf); free(wf); free(got); free(want); free(g); free(u); free(mg); free(mu); free(lim); free(xh); free(wh);

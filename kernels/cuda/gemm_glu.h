@@ -27,9 +27,10 @@ int cuda_gemm_glu_available(void);
  * (2 ff, k) row-major, out dense, all of type (GGML_TYPE_F16 or BF16), 16-
  * byte aligned. Needs k a multiple of 8 and ff of 128; cudaErrorNotSupported
  * where the kernel is not available, cudaErrorInvalidValue for other
- * arguments. n = 0 does nothing. */
+ * arguments. n = 0 does nothing. tile: outputs a thread block's tile spans,
+ * 0 to let the shape choose (64 or 128), or either of those (tests). */
 cudaError_t cuda_gemm_glu(void *out, const void *x, const void *w, uint32_t type, int n, int k, int ff, int gelu,
-                          cudaStream_t s);
+                          int tile, cudaStream_t s);
 
 #ifdef __cplusplus
 }
