@@ -616,11 +616,13 @@ static void test_glu_gemm(void)
         snprintf(dir, sizeof dir, "%s/%s", shaped, names[i]);
         test_glu_gemm_on(dir, names[i]);
     }
-    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
-    FILE *f = fopen(dir, "rb");
-    if (f) {
+    const char *chat[][2] = {{"smollm2-135m-instruct-q4_1.gguf", "smollm2"}, {"gemma-3-270m-q4_k_m.gguf", "gemma3"}};
+    for (int i = 0; i < 2; i++) { /* Gemma 3: GeGLU, and post-norms after the products */
+        snprintf(dir, sizeof dir, "%s/models/%s", HRT_SOURCE_DIR, chat[i][0]);
+        FILE *f = fopen(dir, "rb");
+        if (!f) continue;
         fclose(f);
-        test_glu_gemm_on(dir, "smollm2");
+        test_glu_gemm_on(dir, chat[i][1]);
     }
 }
 

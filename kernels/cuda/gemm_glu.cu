@@ -231,9 +231,27 @@ static __global__ void __launch_bounds__(THREADS, 1)
 
 static __global__ void probe_kernel(int *on) { *on = GLU_GEMM_ON; }
 
-/* Per device: whether it runs an sm_90a image of this file (0 unknown, 1
- * no, 2 yes; when yes, both kernels may have the shared memory they need),
- * and its multiprocessors. */
+/* cuTensorMapEncodeTiled through the runtime (no link to the driver
+ * library); NULL when the driver does not have it */
+static PFN_cuTensorMapEncodeTiled_v12000 encoder(void)
+{
+    static std::once_flag once;
+    static void *fn;
+    std::call_once(once, [] {
+        cudaDriverEntryPointQueryResult q;
+#if CUDART_VERSION >= 12050
+        const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q);
+#else
+        const cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &q);
+#endif
+        if (e != cudaSuccess || q != cudaDriverEntryPointSuccess) fn = NULL;
+    });
+    return (PFN_cuTensorMapEncodeTiled_v12000)fn;
+}
+
+/* Per device: whether it runs an sm_90a image of this file and the driver
+ * encodes tensor maps (0 unknown, 1 no, 2 yes; when yes, the kernels may
+ * have the shared memory they need), and its multiprocessors. */
 enum { MAX_DEV = 64 };
 static std::atomic<int> glu_known[MAX_DEV], glu_sms[MAX_DEV];
 
@@ -247,9 +265,11 @@ extern "C" int cuda_gemm_glu_available(void)
         if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
             cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 &&
             minor == 0 && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
-            cudaMalloc(&d_on, sizeof *d_on) == cudaSuccess) {
-            probe_kernel<<<1, 1>>>(d_on);
-            if (cudaGetLastError() != cudaSuccess || cudaMemcpy(&on, d_on, sizeof on, cudaMemcpyDeviceToHost) != cudaSuccess)
+            encoder() && cudaMalloc(&d_on, sizeof *d_on) == cudaSuccess) {
+            void *args[1] = {&d_on};
+            /* the launch's own status, so that an error left by other code is neither taken nor cleared */
+            if (cudaLaunchKernel((const void *)probe_kernel, dim3(1), dim3(1), args, 0, 0) != cudaSuccess ||
+                cudaMemcpy(&on, d_on, sizeof on, cudaMemcpyDeviceToHost) != cudaSuccess)
                 on = 0;
             cudaFree(d_on);
             const cudaFuncAttribute a = cudaFuncAttributeMaxDynamicSharedMemorySize;
@@ -264,21 +284,6 @@ extern "C" int cuda_gemm_glu_available(void)
         glu_known[dev].store(v, std::memory_order_release);
     }
     return v == 2;
-}
-
-/* cuTensorMapEncodeTiled through the runtime (no link to the driver library) */
-static PFN_cuTensorMapEncodeTiled_v12000 encoder(void)
-{
-    static std::once_flag once;
-    static void *fn;
-    std::call_once(once, [] {
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) !=
-                cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            fn = NULL;
-    });
-    return (PFN_cuTensorMapEncodeTiled_v12000)fn;
 }
 
 /* rows of k 16-bit values as boxes of BK x box_rows, swizzled for wgmma */

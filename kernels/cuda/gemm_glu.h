@@ -18,8 +18,8 @@ extern "C" {
 #endif
 
 /* Whether the current device runs the kernel: a compute capability 9.0
- * device with this build's sm_90a code (found once a device; the first call
- * synchronizes the device). */
+ * device with this build's sm_90a code and a driver that encodes tensor
+ * maps (found once a device; the first call synchronizes the device). */
 int cuda_gemm_glu_available(void);
 
 /* out (n, ff) = act(x w[j]^T) * (x w[ff + j]^T) for j < ff, act silu (gelu
