@@ -280,6 +280,12 @@ static int glu_kernel_takes(const cu_model *cm, const cu_layer *L, int n_embd)
            L->gate.rows % 128 == 0 && n_embd % 8 == 0;
 }
 
+int cuda_model_glu_gemm(const hrt_model *m)
+{
+    const cu_model *cm = m ? m->backend_state : NULL;
+    return cm && m->hp.n_layer > 0 && glu_kernel_takes(cm, &cm->layers[0], m->hp.n_embd);
+}
+
 static int upload_vec(cu_model *cm, const float *v, size_t n, float **out)
 {
     *out = NULL;
@@ -454,15 +460,7 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
              : fused_off_by_env() ? "one kernel per operation (HRT_CUDA_FUSED=0)"
                                   : "one persistent kernel per token",
              cm->plans ? "; prompt products: timed cuBLASLt plans (HRT_CUDA_GEMM_TUNE)" : "",
-             m->hp.n_layer > 0 && glu_kernel_takes(cm, &cm->layers[0], m->hp.n_embd)
-                 ? "; prompt gate/up: one kernel with the GLU"
-                 : "");
-}
-
-int cuda_model_glu_gemm(const hrt_model *m)
-{
-    const cu_model *cm = m ? m->backend_state : NULL;
-    return cm && m->hp.n_layer > 0 && glu_kernel_takes(cm, &cm->layers[0], m->hp.n_embd);
+             cuda_model_glu_gemm(m) ? "; prompt gate/up: one kernel with the GLU" : "");
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
@@ -807,18 +805,17 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
              * Qwen2.5-0.5B's shape at 2,048 tokens, 80 MB a layer); fp16's
              * range is too narrow for them, so f32 otherwise */
             uint32_t h16 = t16 == GGML_TYPE_BF16 && d16 == GGML_TYPE_BF16 ? t16 : GGML_TYPE_F32;
-            const int ff = (int)L->gate.rows;
-            if (t16 && glu_kernel_takes(cm, L, d)) {
-                /* one kernel: the normalized rows in xb (16-bit), down's input to xh */
-                RUN(cuda_rmsnorm(c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+            const int ff = (int)L->gate.rows, one = t16 && glu_kernel_takes(cm, L, d);
+            /* the normalized rows: 16-bit in xh for cuBLAS, in xb for the one
+             * kernel (which writes down's input to xh), f32 in xb otherwise */
+            RUN(cuda_rmsnorm(one || !t16 ? (void *)c->xb : c->xh, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
+            if (one) {
                 RUN(cuda_gemm_glu(c->xh, c->xb, L->wgu.gemm, t16, n, d, ff, gelu, 0, st));
             } else if (L->wgu.gemm && t16) { /* one product: a row of hb holds gate's n_ff values, then up's */
-                RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
                 RUN(product(c, &L->wgu, NULL, NULL, c->hb, h16, n, 0));
                 const char *up = (const char *)c->hb + (size_t)ff * (h16 == GGML_TYPE_F32 ? 4 : 2);
                 RUN(cuda_glu(c->xh, d16, c->hb, up, h16, (int64_t)n * ff, ff, (int)L->wgu.rows, gelu, st));
             } else {
-                RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->ffn_norm, n, d, hp->norm_eps, st));
                 RUN(product(c, &L->gate, t16 ? NULL : c->xb, NULL, c->hb, h16, n, 0));
                 RUN(product(c, &L->up, t16 ? NULL : c->xb, NULL, c->hb2, h16, n, 0));
                 RUN(cuda_glu(d16 ? c->xh : (void *)c->hb, d16, c->hb, c->hb2, h16, (int64_t)n * hp->n_ff, hp->n_ff,

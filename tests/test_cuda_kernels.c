@@ -923,13 +923,6 @@ static void test_norms_and_elementwise(void)
     cudaFree(dx); cudaFree(dr); cudaFree(dw); cudaFree(db); cudaFree(dout);
 }
 
-static uint16_t bf16_bits(float f) /* truncated: the test's inputs are whatever it rounds to */
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)(u >> 16);
-}
-
 /* One kernel for gate, up and the GLU (Hopper only): against double sums
  * of the same 16-bit inputs, for rows that fill part of a tile, an inner
  * size that is not whole 64-wide steps, and more tiles than a GPU has
@@ -964,8 +957,8 @@ static void test_gemm_glu(void)
         uint16_t *dx = dev(nx * 2), *dw = dev(nw * 2), *dout = dev((no + (size_t)extra * ff) * 2);
         for (int ti = 0; ti < 2; ti++) {
             const uint32_t t = types[ti];
-            for (size_t i = 0; i < nx; i++) xh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(xf[i]) : bf16_bits(xf[i]);
-            for (size_t i = 0; i < nw; i++) wh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(wf[i]) : bf16_bits(wf[i]);
+            for (size_t i = 0; i < nx; i++) xh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(xf[i]) : bf16_trunc(xf[i]);
+            for (size_t i = 0; i < nw; i++) wh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(wf[i]) : bf16_trunc(wf[i]);
             from_16bit(xf, xh, nx, t);
             from_16bit(wf, wh, nw, t);
             cudaMemcpy(dx, xh, nx * 2, cudaMemcpyHostToDevice);

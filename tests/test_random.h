@@ -23,6 +23,14 @@ static inline void fill(float *x, size_t n, float scale)
     for (size_t i = 0; i < n; i++) x[i] = frand() * scale;
 }
 
+/* f's bf16 bits, truncated (random inputs: whatever they round to is the input) */
+static inline uint16_t bf16_trunc(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
 /* A weight row of n elements of type t (GGUF layout). */
 static inline void random_row(uint32_t t, void *dst, int n)
 {
@@ -31,9 +39,7 @@ static inline void random_row(uint32_t t, void *dst, int n)
     } else if (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) {
         for (int i = 0; i < n; i++) {
             float f = frand();
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : (uint16_t)(u >> 16);
+            ((uint16_t *)dst)[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(f) : bf16_trunc(f);
         }
     } else {
         /* random bytes, then sane fp16 scales where the format keeps them */
