@@ -34,6 +34,7 @@
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
 #include "cuda/gemm_glu.h"
+#include "cuda/gemm_rope.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/prompt_attention.h"
@@ -78,6 +79,7 @@ typedef struct {
     cuda_gemm_plans *plans;    /* prompt products' algorithms, shared by the sessions (HRT_CUDA_GEMM_TUNE=1) */
     int plans_prefer_lt;       /* HRT_CUDA_GEMM_TUNE=2 (tests) */
     int glu_gemm;              /* prompts' gate, up and GLU as one kernel (cuda_gemm_glu) */
+    int rope_gemm;             /* prompts' Q/K/V, RoPE and cache stores as one kernel (cuda_gemm_rope) */
 } cu_model;
 
 typedef struct {
@@ -88,6 +90,8 @@ typedef struct {
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *part;               /* attention partials of a split decode step */
     void *att16;               /* cuda_prompt_attention's scratch (NULL: the model's prompts do not use it) */
+    float *rope_cs, *rope_cs_swa; /* a prompt's RoPE angles (ubatch, n_rot / 2 (cos, sin) pairs) for cuda_gemm_rope,
+                                   * the local layers' apart where they differ; NULL when no layer takes it */
     size_t att16_bytes;
     int n_split;               /* flash-decoding splits of a one-token step */
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
@@ -280,6 +284,23 @@ static int glu_kernel_takes(const cu_model *cm, const cu_layer *L, int n_embd)
            L->gate.rows % 128 == 0 && n_embd % 8 == 0;
 }
 
+/* Whether a prompt's Q/K/V products, RoPE and cache stores of layer L run
+ * as one kernel (cuda_gemm_rope; cm->rope_gemm says the device runs it):
+ * Q, K and V fused into one 16-bit matrix (no Q/K norms between), RoPE
+ * over whole heads of 64 or 128. */
+static int rope_kernel_takes(const cu_model *cm, const cu_layer *L, const hparams *hp)
+{
+    const uint32_t t = L->wqkv.gemm_type;
+    return cm->rope_gemm && L->wqkv.gemm && (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) &&
+           (hp->head_dim == 64 || hp->head_dim == 128) && hp->n_rot == hp->head_dim && hp->n_embd % 8 == 0;
+}
+
+int cuda_model_rope_gemm(const hrt_model *m)
+{
+    const cu_model *cm = m ? m->backend_state : NULL;
+    return cm && m->hp.n_layer > 0 && rope_kernel_takes(cm, &cm->layers[0], &m->hp);
+}
+
 int cuda_model_glu_gemm(const hrt_model *m)
 {
     const cu_model *cm = m ? m->backend_state : NULL;
@@ -365,9 +386,12 @@ static int cuda_model_init(hrt_model *m)
      * default, since the first prompt of each length bucket in a process
      * pays some 100 ms for a few percent on long prompts; =2, for tests:
      * cuBLASLt's fastest even where cublasGemmEx is faster */
-    const char *tune = getenv("HRT_CUDA_GEMM_TUNE"), *glu = getenv("HRT_CUDA_GLU_GEMM");
-    /* HRT_CUDA_GLU_GEMM=0: gate/up through cuBLAS, then the GLU (other devices always) */
+    const char *tune = getenv("HRT_CUDA_GEMM_TUNE"), *glu = getenv("HRT_CUDA_GLU_GEMM"),
+               *rope = getenv("HRT_CUDA_ROPE_GEMM");
+    /* HRT_CUDA_GLU_GEMM=0: gate/up through cuBLAS, then the GLU; HRT_CUDA_ROPE_GEMM=0:
+     * Q/K/V through cuBLAS, then RoPE and the stores (other devices always) */
     cm->glu_gemm = !(glu && glu[0] == '0') && cuda_gemm_glu_available();
+    cm->rope_gemm = !(rope && rope[0] == '0') && cuda_gemm_rope_available();
     if (!enc && tune && (!strcmp(tune, "1") || !strcmp(tune, "2"))) {
         if (!(cm->plans = cuda_gemm_plans_new())) return hrt_err(HRT_E_NOMEM, "out of memory");
         cm->plans_prefer_lt = tune[0] == '2';
@@ -453,14 +477,15 @@ static void cuda_describe(const hrt_model *m, char *buf, size_t cap)
     }
     size_t fr = 0, total = 0;
     cudaMemGetInfo(&fr, &total);
-    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s%s%s",
+    snprintf(buf, cap, "%s (device %d, sm_%d%d): weights %.1f MiB on the device, %.0f of %.0f MiB free; decode: %s%s%s%s",
              cm->prop.name, m->device, cm->prop.major, cm->prop.minor, (double)cm->bytes / 1048576.0,
              (double)fr / 1048576.0, (double)total / 1048576.0,
              !cm->fused_ok ? "one kernel per operation"
              : fused_off_by_env() ? "one kernel per operation (HRT_CUDA_FUSED=0)"
                                   : "one persistent kernel per token",
              cm->plans ? "; prompt products: timed cuBLASLt plans (HRT_CUDA_GEMM_TUNE)" : "",
-             cuda_model_glu_gemm(m) ? "; prompt gate/up: one kernel with the GLU" : "");
+             cuda_model_glu_gemm(m) ? "; prompt gate/up: one kernel with the GLU" : "",
+             cuda_model_rope_gemm(m) ? "; prompt Q/K/V: one kernel with RoPE" : "");
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
@@ -516,7 +541,8 @@ static void cuda_session_free(hrt_session *s)
     if (c->gemm.lt) cublasLtDestroy(c->gemm.lt);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
-                   c->fused_timing, c->pairs, c->att16, c->sample_scratch, c->d_pen, c->gemm.ws};
+                   c->fused_timing, c->pairs, c->att16, c->rope_cs, c->rope_cs_swa, c->sample_scratch,
+                   c->d_pen, c->gemm.ws};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_ids);
     cudaFreeHost(c->h_pos);
@@ -549,11 +575,13 @@ static int cuda_session_init(hrt_session *s)
      * hb2: up's rows where a layer multiplies gate and up apart (a one-token
      * step of a layer whose two differ in file type does, fused or not) */
     const cu_model *cm0 = m->backend_state;
-    int prompt16 = 0, gate_apart = 0;
+    int prompt16 = 0, gate_apart = 0, rope_one = 0, rope_swa = 0;
     size_t hb_w = (size_t)hp->n_ff;
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &cm0->layers[l];
         prompt16 |= L->wq.gemm_type != GGML_TYPE_F32;
+        rope_one |= rope_kernel_takes(cm0, L, hp);
+        rope_swa |= rope_kernel_takes(cm0, L, hp) && layer_is_swa(hp, l) && cm0->inv_freq_swa;
         gate_apart |= !L->wgu.gemm || L->gate.type != L->up.type;
         if (L->wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
         if (L->wgu.gemm && hb_w < (size_t)L->wgu.rows) hb_w = (size_t)L->wgu.rows;
@@ -565,7 +593,10 @@ static int cuda_session_init(hrt_session *s)
     c->sample_bytes = cuda_sample_scratch(hp->n_vocab);
     if (!c->sample_bytes) return hrt_err(HRT_E_BACKEND, "CUDA: the sampler's sort cannot be sized for %d logits", hp->n_vocab);
     size_t n_pen = (size_t)(s->n_ctx < hp->n_vocab ? s->n_ctx : hp->n_vocab);
+    /* the angles of a prompt's RoPE, (cos, sin) pairs */
+    size_t cs_bytes = (size_t)ub * hp->n_rot * sizeof(float);
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + hb2_w + hb_w) * sizeof(float) +
+                     (rope_one + rope_swa) * cs_bytes +
                      (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes +
                      c->sample_bytes + n_pen * sizeof(int32_t) + c->gemm.ws_bytes;
     size_t fr = 0, total = 0;
@@ -608,6 +639,8 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMalloc((void **)&c->d_pen, n_pen * sizeof(int32_t)));
     CK(cudaMallocHost((void **)&c->h_pen, n_pen * sizeof(int32_t)));
     if (c->att16_bytes) CK(cudaMalloc(&c->att16, c->att16_bytes));
+    if (rope_one) CK(cudaMalloc((void **)&c->rope_cs, cs_bytes));
+    if (rope_swa) CK(cudaMalloc((void **)&c->rope_cs_swa, cs_bytes));
     void **hpairs = malloc(pairs);
     if (!hpairs) return hrt_err(HRT_E_NOMEM, "out of memory");
     for (int l = 0; l < hp->n_layer; l++) {
@@ -744,18 +777,34 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     }
     int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
     RUN(cuda_embed_rows(&cm->tok_embd, c->d_ids, n, hp->embd_scale, c->x, st));
+    /* the angles that the layers rotating in cuda_gemm_rope's epilogue share */
+    if (n > 1 && c->rope_cs) RUN(cuda_rope_angles(c->rope_cs, c->d_pos, n, hp->n_rot, cm->inv_freq, st));
+    if (n > 1 && c->rope_cs_swa) RUN(cuda_rope_angles(c->rope_cs_swa, c->d_pos, n, hp->n_rot, cm->inv_freq_swa, st));
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &cm->layers[l];
         int swa = layer_is_swa(hp, l);
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
         int multi = n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type;
+        /* a prompt's products, biases, RoPE and stores in one kernel */
+        int qkv_one = !multi && gemm16(n, &L->wq, &L->wk, &L->wv) && rope_kernel_takes(cm, L, hp);
         /* Q/K/V biases: added in the rope kernel's pass over the rows, unless
          * the one-token kernel adds them or Q/K norms come between */
         int rope_bias = !multi && !L->q_norm && !L->k_norm;
         /* where the rope kernel finds Q, K and V: apart, or a row of one product's output */
         const float *rq = c->q, *rk = c->k, *rv = c->v;
         int ld = 0;
-        if (multi) {
+        /* a prompt's keys and values also go to the attention's fp16 copies
+         * (the scratch's first part, see cuda_prompt_attention) */
+        uint16_t *k16 = attention16(c, L, n) ? c->att16 : NULL, *v16 = k16 ? k16 + (size_t)s->n_ctx * kv_dim : NULL;
+        if (qkv_one) {
+            const uint32_t t16 = L->wqkv.gemm_type;
+            const size_t at = (size_t)*c->h_pos * kv_dim;
+            RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
+            RUN(cuda_gemm_rope(c->xh, L->wqkv.gemm, t16, n, d, L->bq, L->bk, L->bv,
+                               swa && c->rope_cs_swa ? c->rope_cs_swa : c->rope_cs, hp->rope_neox, c->q, kc + at,
+                               vc + at, k16 ? k16 + at : NULL, v16 ? v16 + at : NULL, hp->n_head, hp->n_head_kv, hd,
+                               0, st));
+        } else if (multi) {
             /* decode: the norm and the three products in one launch */
             const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
             const float *b[3] = {L->bq, L->bk, L->bv};
@@ -785,13 +834,11 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             RUN(cuda_rmsnorm(c->q, GGML_TYPE_F32, c->q, NULL, L->q_norm, n * hp->n_head, hd, hp->norm_eps, st));
             RUN(cuda_rmsnorm(c->k, GGML_TYPE_F32, c->k, NULL, L->k_norm, n * hp->n_head_kv, hd, hp->norm_eps, st));
         }
-        /* a prompt's keys and values also go to the attention's fp16 copies
-         * (the scratch's first part, see cuda_prompt_attention) */
-        uint16_t *k16 = attention16(c, L, n) ? c->att16 : NULL, *v16 = k16 ? k16 + (size_t)s->n_ctx * kv_dim : NULL;
-        RUN(cuda_rope_store(rq, rk, rv, ld, rope_bias ? L->bq : NULL, rope_bias ? L->bk : NULL,
-                            rope_bias ? L->bv : NULL, c->q, kc, vc, k16, v16, c->d_pos, n, hp->n_head, hp->n_head_kv,
-                            hd, hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq, hp->rope_neox,
-                            st));
+        if (!qkv_one)
+            RUN(cuda_rope_store(rq, rk, rv, ld, rope_bias ? L->bq : NULL, rope_bias ? L->bk : NULL,
+                                rope_bias ? L->bv : NULL, c->q, kc, vc, k16, v16, c->d_pos, n, hp->n_head,
+                                hp->n_head_kv, hd, hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq,
+                                hp->rope_neox, st));
         int in_xh;
         RUN(attention(m, s, L, kc, vc, n, *c->h_pos, swa ? hp->n_swa : 0, &in_xh));
         RUN(residual_product(c, &L->wo, in_xh ? NULL : c->att, L->attn_post_norm, n, d, hp->norm_eps));

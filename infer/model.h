@@ -183,6 +183,9 @@ void cuda_model_gemm_plans(const hrt_model *m, int *plans, int *lt, long *lt_run
 /* Whether a CUDA model's prompts run gate, up and the GLU as one kernel
  * (kernels/cuda/gemm_glu.h; tests). */
 int cuda_model_glu_gemm(const hrt_model *m);
+/* Whether they run Q/K/V, RoPE and the cache stores as one kernel
+ * (kernels/cuda/gemm_rope.h; tests). */
+int cuda_model_rope_gemm(const hrt_model *m);
 #endif
 
 #endif

@@ -87,11 +87,13 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
   done
   # the peer of bench_gpu's prompt attention line: PyTorch's flash attention at the same heads
   run attn-peer env PYTHONUNBUFFERED=1 python3 bench/attn_peer_gpu.py 2048 14:2:64 9:3:64 4:1:256
-  # gate, up and the GLU as one kernel (Hopper) against cuBLAS + the GLU kernel, and the prompt
-  # with the two-kernel path (HRT_CUDA_GLU_GEMM=0) beside the default above
-  run bench-gemm-glu ./build-gpu/bench/bench_gemm_glu
+  # gate/up/GLU and Q/K/V/RoPE/stores as one kernel each (Hopper) against cuBLAS + a kernel, and
+  # the prompt with each two-kernel path (HRT_CUDA_GLU_GEMM=0, HRT_CUDA_ROPE_GEMM=0) beside the default above
+  run bench-fused-gemm ./build-gpu/bench/bench_fused_gemm
   run bench-qwen05-shape-two-kernel-glu env HRT_CUDA_GLU_GEMM=0 ./build-gpu/bench/bench_gpu \
     --model /root/shaped/qwen05-shape --label "qwen05-shape bf16, HRT_CUDA_GLU_GEMM=0" --json "$out/bench_qwen05-shape_glu0.json"
+  run bench-qwen05-shape-two-kernel-rope env HRT_CUDA_ROPE_GEMM=0 ./build-gpu/bench/bench_gpu \
+    --model /root/shaped/qwen05-shape --label "qwen05-shape bf16, HRT_CUDA_ROPE_GEMM=0" --json "$out/bench_qwen05-shape_rope0.json"
   # the prompt products with timed cuBLASLt plans (kernels/cuda/gemm.h)
   run bench-qwen05-shape-tuned env HRT_CUDA_GEMM_TUNE=1 ./build-gpu/bench/bench_gpu --model /root/shaped/qwen05-shape \
     --label "qwen05-shape bf16, HRT_CUDA_GEMM_TUNE=1" --json "$out/bench_qwen05-shape_tuned.json"

@@ -38,7 +38,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include <cuda_runtime_api.h>
 #include <pthread.h>
 
-#include "model.h" /* cuda_session_fused, cuda_session_samples, cuda_model_glu_gemm */
+#include "model.h" /* cuda_session_fused, cuda_session_samples, cuda_model_glu_gemm, cuda_model_rope_gemm */
 
 static hrt_model *open_on(const char *path, int backend, int precision)
 {
@@ -536,21 +536,34 @@ static void test_long_prompt(void)
     }
 }
 
-/* A prompt's gate, up and GLU as one kernel (Hopper) against cuBLAS and
- * the GLU kernel (HRT_CUDA_GLU_GEMM=0) and both against the CPU at f32, on
- * models whose feed-forward widths it takes: the last logits of a
- * 256-token prompt. The two GPU paths round differently (the second stores
- * gate and up in bf16 between its kernels): within 2e-2 of the largest
- * logit of each other (1.21e-2 seen on Qwen2.5-0.5B's random-weight shape,
- * H100), 5e-2 of the CPU's, as test_long_prompt allows; the same greedy
- * token or a near tie. On a 9.0 device with the sm_90a build the one
- * kernel must be the default. */
-static void test_glu_gemm_on(const char *path, const char *label)
+/* A prompt's layer parts that Hopper runs as one kernel of hrt's own, each
+ * with the switch that turns it off, the phrase hrt info gives it, and
+ * the two-step path it replaces. */
+typedef struct {
+    const char *env, *phrase, *what;
+    int (*used)(const hrt_model *);
+} one_kernel;
+static const one_kernel GLU_ONE = {"HRT_CUDA_GLU_GEMM", "one kernel with the GLU",
+                                   "gate/up/GLU in one kernel vs cuBLAS + the GLU kernel", cuda_model_glu_gemm};
+static const one_kernel ROPE_ONE = {"HRT_CUDA_ROPE_GEMM", "one kernel with RoPE",
+                                    "Q/K/V/RoPE/stores in one kernel vs cuBLAS + the RoPE kernel", cuda_model_rope_gemm};
+
+/* One of those kernels (k) against its two-step path (its switch at 0)
+ * and both against the CPU at f32, on a model whose shapes it takes
+ * (expect; else it must be unused): the last logits of a 256-token prompt
+ * fed in two calls, so that the second starts at position 128. The two GPU
+ * paths round differently (the GLU's second stores gate and up in bf16
+ * between its kernels): within 2e-2 of the largest logit of each other
+ * (1.21e-2 seen on Qwen2.5-0.5B's random-weight shape, H100), 5e-2 of the
+ * CPU's, as test_long_prompt allows; the same greedy token or a near tie.
+ * On a 9.0 device with the sm_90a build the one kernel must be the
+ * default. */
+static void test_one_kernel_on(const one_kernel *k, const char *path, const char *label, int expect)
 {
-    enum { N = 256 };
-    setenv("HRT_CUDA_GLU_GEMM", "0", 1);
+    enum { N = 256, FIRST = 128 };
+    setenv(k->env, "0", 1);
     hrt_model *off = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
-    unsetenv("HRT_CUDA_GLU_GEMM");
+    unsetenv(k->env);
     hrt_model *on = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT), *cpu = NULL;
     if (!off || !on) goto done;
     struct cudaDeviceProp p;
@@ -559,48 +572,48 @@ static void test_glu_gemm_on(const char *path, const char *label)
     hrt_model_info_get(on, &info);
     hrt_model_info_get(off, &off_info);
 #ifdef HRT_CUDA_SM90A
-    CHECK_MSG(cuda_model_glu_gemm(on) == (p.major == 9 && p.minor == 0), "%s: one-kernel GLU %d on sm_%d%d", label,
-              cuda_model_glu_gemm(on), p.major, p.minor);
+    CHECK_MSG(k->used(on) == (expect && p.major == 9 && p.minor == 0), "%s: %s %d on sm_%d%d", label, k->phrase,
+              k->used(on), p.major, p.minor);
 #endif
-    CHECK_MSG(!cuda_model_glu_gemm(off) && !strstr(off_info.device, "GLU"), "%s: HRT_CUDA_GLU_GEMM=0 ignored", label);
-    CHECK_MSG(!!strstr(info.device, "one kernel with the GLU") == cuda_model_glu_gemm(on), "%s: %s", label,
-              info.device);
-    if (!cuda_model_glu_gemm(on)) {
-        printf("%s: the one-kernel GLU is not used on this device; its comparison is not run\n", label);
+    CHECK_MSG(!k->used(off) && !strstr(off_info.device, k->phrase), "%s: %s=0 ignored", label, k->env);
+    CHECK_MSG(!!strstr(info.device, k->phrase) == k->used(on), "%s: %s", label, info.device);
+    if (!k->used(on)) {
+        printf("%s: %s is not used with this model or device; its comparison is not run\n", label, k->phrase);
         goto done;
     }
     if (!(cpu = open_on(path, HRT_BACKEND_CPU, HRT_PRECISION_F32))) goto done;
     int nv = info.n_vocab;
     hrt_session_params sp = hrt_session_default_params();
     sp.n_ctx = N + 8;
-    hrt_session *a = NULL, *b = NULL, *c = NULL;
-    float *la = malloc((size_t)nv * sizeof *la), *lb = malloc((size_t)nv * sizeof *lb),
-          *lc = malloc((size_t)nv * sizeof *lc);
+    hrt_session *ss[3] = {NULL, NULL, NULL};
+    hrt_model *ms[3] = {on, off, cpu};
+    float *l[3];
     int32_t *ids = malloc(N * sizeof *ids);
     for (int t = 0; t < N; t++) ids[t] = (int32_t)((t * 7919L + 13) % nv);
-    CHECK_STATUS(hrt_session_open(on, &sp, &a), 0);
-    CHECK_STATUS(hrt_session_open(off, &sp, &b), 0);
-    CHECK_STATUS(hrt_session_open(cpu, &sp, &c), 0);
-    if (a && b && c) {
-        CHECK_STATUS(hrt_session_eval(a, ids, N, la), 0);
-        CHECK_STATUS(hrt_session_eval(b, ids, N, lb), 0);
-        CHECK_STATUS(hrt_session_eval(c, ids, N, lc), 0);
+    int ok = 1;
+    for (int i = 0; i < 3; i++) {
+        l[i] = malloc((size_t)nv * sizeof *l[i]);
+        CHECK_STATUS(hrt_session_open(ms[i], &sp, &ss[i]), 0);
+        ok &= ss[i] && hrt_session_eval(ss[i], ids, FIRST, NULL) == 0 &&
+              hrt_session_eval(ss[i], ids + FIRST, N - FIRST, l[i]) == 0;
+    }
+    CHECK_MSG(ok, "%s: a prompt in two calls failed", label);
+    if (ok) {
+        const float *la = l[0], *lb = l[1], *lc = l[2];
         double big = max_abs(lc, nv), d_ab = max_abs_diff(la, lb, nv) / big, d_ac = max_abs_diff(la, lc, nv) / big,
                d_bc = max_abs_diff(lb, lc, nv) / big;
         int ta = golden_argmax(la, nv), tb = golden_argmax(lb, nv), tc = golden_argmax(lc, nv);
-        printf("%s, a %d-token prompt, of the largest logit: gate/up/GLU in one kernel vs cuBLAS + the GLU kernel "
-               "%.2e; vs the CPU (f32) %.2e and %.2e; greedy tokens %d, %d, CPU %d\n",
-               label, N, d_ab, d_ac, d_bc, ta, tb, tc);
+        printf("%s, a %d-token prompt in two calls, of the largest logit: %s %.2e; vs the CPU (f32) %.2e and %.2e; "
+               "greedy tokens %d, %d, CPU %d\n",
+               label, N, k->what, d_ab, d_ac, d_bc, ta, tb, tc);
         CHECK_MSG(d_ab <= 2e-2 && d_ac <= 5e-2 && d_bc <= 5e-2, "%s: %.2e, %.2e, %.2e", label, d_ab, d_ac, d_bc);
         CHECK_MSG(ta == tc || fabs(lc[ta] - lc[tc]) <= 1e-2 * big, "%s: greedy tokens %d and the CPU's %d", label, ta,
                   tc);
     }
-    hrt_session_free(a);
-    hrt_session_free(b);
-    hrt_session_free(c);
-    free(la);
-    free(lb);
-    free(lc);
+    for (int i = 0; i < 3; i++) {
+        hrt_session_free(ss[i]);
+        free(l[i]);
+    }
     free(ids);
 done:
     hrt_model_free(off);
@@ -608,21 +621,27 @@ done:
     hrt_model_free(cpu);
 }
 
-static void test_glu_gemm(void)
+/* The shaped models (HRT_TEST_SHAPED) and the chat models that are there;
+ * Gemma 3 (GeGLU, post-norms after the products) has Q/K norms between
+ * its Q/K products and RoPE, which the RoPE kernel leaves to the two-step
+ * path. */
+static void test_one_kernels(void)
 {
     char dir[1024];
     const char *shaped = getenv("HRT_TEST_SHAPED"), *names[] = {"smollm2-shape", "qwen05-shape"};
     for (int i = 0; shaped && i < 2; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, names[i]);
-        test_glu_gemm_on(dir, names[i]);
+        test_one_kernel_on(&GLU_ONE, dir, names[i], 1);
+        test_one_kernel_on(&ROPE_ONE, dir, names[i], 1);
     }
     const char *chat[][2] = {{"smollm2-135m-instruct-q4_1.gguf", "smollm2"}, {"gemma-3-270m-q4_k_m.gguf", "gemma3"}};
-    for (int i = 0; i < 2; i++) { /* Gemma 3: GeGLU, and post-norms after the products */
+    for (int i = 0; i < 2; i++) {
         snprintf(dir, sizeof dir, "%s/models/%s", HRT_SOURCE_DIR, chat[i][0]);
         FILE *f = fopen(dir, "rb");
         if (!f) continue;
         fclose(f);
-        test_glu_gemm_on(dir, chat[i][1]);
+        test_one_kernel_on(&GLU_ONE, dir, chat[i][1], 1);
+        test_one_kernel_on(&ROPE_ONE, dir, chat[i][1], i == 0);
     }
 }
 
@@ -735,7 +754,7 @@ int main(void)
     test_embed();
     test_oom();
     test_long_prompt();
-    test_glu_gemm();
+    test_one_kernels();
     test_sampling();
     test_fused_all();
     test_smollm2();

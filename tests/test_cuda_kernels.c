@@ -18,6 +18,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cuda/elementwise.h"
 #include "cuda/gemm.h"
 #include "cuda/gemm_glu.h"
+#include "cuda/gemm_rope.h"
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/prompt_attention.h"
@@ -1308,6 +1309,188 @@ static void test_rope_partial(void)
     free(h16);
 }
 
+/* The Q/K/V products with biases, RoPE and stores as one kernel
+ * (cuda_gemm_rope) against double sums rotated on the host by the
+ * device's own angle table (itself checked against the host's double
+ * angles rounded to float). A value's bound: its sums' f32 error, 2^-16 of
+ * the sum of their terms' magnitudes (as in test_gemm_glu), carried
+ * through the rotation (|cos| A0 + |sin| A1), plus 2^-20 of the rotated
+ * magnitudes for the rotation's own f32 arithmetic. The fp16 copies must
+ * be exactly the saturating rounding of the f32 values next to them; the
+ * rows around the call's (cache rows before and after, query rows past n)
+ * must keep their poison. Shapes: SmolLM2's heads (9 + 3 + 3 of 64,
+ * interleaved pairs), Qwen2.5's (14 + 2 + 2, neox, biases), head_dim 128,
+ * one token, inner sizes not a multiple of 64, a last tile with fewer
+ * heads than its width, more tiles than SMs; every tile width allowed. */
+static void test_gemm_rope(void)
+{
+    struct cudaDeviceProp p;
+    CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+    const int avail = cuda_gemm_rope_available();
+#ifdef HRT_CUDA_SM90A
+    CHECK_MSG(avail == (p.major == 9 && p.minor == 0), "gemm_rope: available %d on sm_%d%d", avail, p.major, p.minor);
+#endif
+    /* n, k, n_head, n_kv, head_dim, neox, biases */
+    const int shapes[][7] = {{300, 576, 9, 3, 64, 0, 0}, {1, 72, 2, 1, 64, 1, 1}, {129, 136, 14, 2, 64, 1, 1},
+                             {260, 64, 4, 2, 128, 1, 1}, {1100, 128, 16, 4, 128, 0, 0}, {2100, 64, 3, 1, 64, 1, 1}};
+    const uint32_t types[2] = {GGML_TYPE_BF16, GGML_TYPE_F16};
+    enum { P0 = 37, EXTRA = 3 };
+    for (int si = 0; si < 6; si++) {
+        const int n = shapes[si][0], k = shapes[si][1], nh = shapes[si][2], nkv = shapes[si][3], hd = shapes[si][4];
+        const int neox = shapes[si][5], biased = shapes[si][6], half = hd / 2;
+        const int qd = nh * hd, kvd = nkv * hd, cols = qd + 2 * kvd, ctx = P0 + n + EXTRA;
+        const size_t nx = (size_t)n * k, nw = (size_t)cols * k, ny = (size_t)n * cols;
+        float *xf = malloc(nx * 4), *wf = malloc(nw * 4), *b = malloc(cols * 4), *cs = malloc((size_t)n * hd * 4);
+        float *gq = malloc((size_t)(n + EXTRA) * qd * 4), *gk = malloc((size_t)ctx * kvd * 4),
+              *gv = malloc((size_t)ctx * kvd * 4);
+        uint16_t *xh = malloc(nx * 2), *wh = malloc(nw * 2), *g16 = malloc((size_t)ctx * kvd * 2);
+        double *y = malloc(ny * 8), *a = malloc(ny * 8), *want = malloc(ny * 8), *lim = malloc(ny * 8);
+        double *inv = malloc(half * sizeof *inv);
+        for (int i = 0; i < half; i++) inv[i] = pow(10000.0, -2.0 * i / hd);
+        fill(xf, nx, 1);
+        fill(wf, nw, 1);
+        fill(b, cols, 1);
+        uint16_t *dx = dev(nx * 2), *dw = dev(nw * 2), *dk16 = dev((size_t)ctx * kvd * 2), *dv16 = dev((size_t)ctx * kvd * 2);
+        float *dq = dev((size_t)(n + EXTRA) * qd * 4), *dkc = dev((size_t)ctx * kvd * 4), *dvc = dev((size_t)ctx * kvd * 4);
+        float *db = dev_from(b, cols * 4), *dcs = dev((size_t)n * hd * 4);
+        double *dinv = dev_from(inv, half * sizeof *inv);
+        int pos0 = P0, *dpos = dev_from(&pos0, sizeof pos0);
+        CHECK(cuda_rope_angles(dcs, dpos, n, hd, dinv, 0) == cudaSuccess);
+        down(cs, dcs, (size_t)n * hd * 4);
+        size_t off_angle = 0;
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < half; i++) {
+                const double ang = (double)(P0 + t) * inv[i];
+                off_angle += fabs(cs[2 * ((size_t)t * half + i)] - (float)cos(ang)) > 6e-8 ||
+                             fabs(cs[2 * ((size_t)t * half + i) + 1] - (float)sin(ang)) > 6e-8;
+            }
+        CHECK_MSG(off_angle == 0, "rope angles: %zu of %d (cos, sin) off the host's", off_angle, n * half);
+        for (int ti = 0; ti < 2; ti++) {
+            const uint32_t t = types[ti];
+            for (size_t i = 0; i < nx; i++) xh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(xf[i]) : bf16_trunc(xf[i]);
+            for (size_t i = 0; i < nw; i++) wh[i] = t == GGML_TYPE_F16 ? fp32_to_fp16(wf[i]) : bf16_trunc(wf[i]);
+            float *xr = malloc(nx * 4), *wr = malloc(nw * 4);
+            from_16bit(xr, xh, nx, t);
+            from_16bit(wr, wh, nw, t);
+            cudaMemcpy(dx, xh, nx * 2, cudaMemcpyHostToDevice);
+            cudaMemcpy(dw, wh, nw * 2, cudaMemcpyHostToDevice);
+            const float *bq = biased ? db : NULL, *bk = biased ? db + qd : NULL, *bv = biased ? db + qd + kvd : NULL;
+            float *kr = dkc + (size_t)P0 * kvd, *vr = dvc + (size_t)P0 * kvd;
+            uint16_t *k16r = dk16 + (size_t)P0 * kvd, *v16r = dv16 + (size_t)P0 * kvd;
+            if (!avail) {
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0, 0) ==
+                      cudaErrorNotSupported);
+                free(xr); free(wr);
+                continue;
+            }
+            for (int r = 0; r < n; r++)
+                for (int c = 0; c < cols; c++) {
+                    double sum = biased ? b[c] : 0, mag = biased ? fabs(b[c]) : 0;
+                    for (int i = 0; i < k; i++) {
+                        const double term = (double)xr[(size_t)r * k + i] * wr[(size_t)c * k + i];
+                        sum += term, mag += fabs(term);
+                    }
+                    y[(size_t)r * cols + c] = sum, a[(size_t)r * cols + c] = mag;
+                }
+            for (int r = 0; r < n; r++)
+                for (int c = 0; c < cols; c++) { /* each rotated pair from its first column; values as they are */
+                    const size_t i0 = (size_t)r * cols + c;
+                    const int e = c % hd;
+                    if (c >= qd + kvd) {
+                        want[i0] = y[i0], lim[i0] = 0x1p-16 * a[i0] + 1e-30;
+                        continue;
+                    }
+                    if (neox ? e >= half : e % 2) continue;
+                    const size_t i1 = i0 + (neox ? half : 1);
+                    const int fi = neox ? e : e / 2;
+                    const double co = cs[2 * ((size_t)r * half + fi)], sn = cs[2 * ((size_t)r * half + fi) + 1];
+                    want[i0] = y[i0] * co - y[i1] * sn;
+                    want[i1] = y[i0] * sn + y[i1] * co;
+                    lim[i0] = 0x1p-16 * (fabs(co) * a[i0] + fabs(sn) * a[i1]) + 0x1p-20 * (fabs(want[i0]) + fabs(want[i1])) + 1e-30;
+                    lim[i1] = 0x1p-16 * (fabs(sn) * a[i0] + fabs(co) * a[i1]) + 0x1p-20 * (fabs(want[i0]) + fabs(want[i1])) + 1e-30;
+                }
+            for (int tile = 0; tile <= 256; tile += 64) {
+                if (tile == 64 || (tile && tile % hd)) continue;
+                poison(dq, (size_t)(n + EXTRA) * qd * 4);
+                poison(dkc, (size_t)ctx * kvd * 4);
+                poison(dvc, (size_t)ctx * kvd * 4);
+                poison(dk16, (size_t)ctx * kvd * 2);
+                poison(dv16, (size_t)ctx * kvd * 2);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, tile,
+                                     0) == cudaSuccess);
+                down(gq, dq, (size_t)(n + EXTRA) * qd * 4);
+                down(gk, dkc, (size_t)ctx * kvd * 4);
+                down(gv, dvc, (size_t)ctx * kvd * 4);
+                char what[128];
+                snprintf(what, sizeof what, "gemm_rope %s, n %d k %d heads %d+%d+%d of %d%s%s, tiles %d",
+                         ggml_type_name(t), n, k, nh, nkv, nkv, hd, neox ? ", neox" : "", biased ? ", biases" : "", tile);
+                size_t bad = 0, w = 0;
+                double worst = 0;
+                for (int r = 0; r < n; r++)
+                    for (int c = 0; c < cols; c++) {
+                        const size_t i = (size_t)r * cols + c;
+                        const float g = c < qd ? gq[(size_t)r * qd + c]
+                                        : c < qd + kvd ? gk[(size_t)(P0 + r) * kvd + c - qd]
+                                                       : gv[(size_t)(P0 + r) * kvd + c - qd - kvd];
+                        const double e = fabs((double)g - want[i]) / lim[i];
+                        bad += !(e <= 1);
+                        if (!(e <= worst)) worst = e, w = i;
+                    }
+                printf("%s: worst %.2f of its bound (row %zu col %zu)\n", what, worst, w / cols, w % cols);
+                CHECK_MSG(bad == 0, "%s: %zu of %zu values past their bound", what, bad, ny);
+                size_t kept = 0, copies = 0;
+                uint32_t u;
+                for (size_t i = (size_t)n * qd; i < (size_t)(n + EXTRA) * qd; i++) memcpy(&u, gq + i, 4), kept += u != ~0u;
+                for (int part = 0; part < 2; part++) {
+                    const float *g = part ? gv : gk;
+                    down(g16, part ? dv16 : dk16, (size_t)ctx * kvd * 2);
+                    for (size_t i = 0; i < (size_t)ctx * kvd; i++) {
+                        const int fresh = i >= (size_t)P0 * kvd && i < (size_t)(P0 + n) * kvd;
+                        memcpy(&u, g + i, 4);
+                        kept += !fresh && (u != ~0u || g16[i] != 0xffff);
+                        copies += fresh && g16[i] != half_sat_bits(g[i]);
+                    }
+                }
+                CHECK_MSG(kept == 0, "%s: %zu values outside the call's rows written", what, kept);
+                CHECK_MSG(copies == 0, "%s: %zu fp16 copies not their f32 value rounded", what, copies);
+            }
+            if (si == 2) { /* refusals, and the fp16 copies left out */
+                CHECK(cuda_gemm_rope(dx, dw, GGML_TYPE_F32, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh,
+                                     nkv, hd, 0, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k - 4, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
+                                     0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, 96, 0, 0) ==
+                      cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq + 1, kr, vr, k16r, v16r, nh, nkv, hd, 0,
+                                     0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, NULL, nh, nkv, hd, 0, 0) ==
+                      cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 160,
+                                     0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, -1, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
+                                     0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, 0, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
+                                     0) == cudaSuccess);
+                poison(dk16, (size_t)ctx * kvd * 2);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, NULL, NULL, nh, nkv, hd, 0,
+                                     0) == cudaSuccess);
+                down(g16, dk16, (size_t)ctx * kvd * 2);
+                size_t touched = 0;
+                for (size_t i = 0; i < (size_t)ctx * kvd; i++) touched += g16[i] != 0xffff;
+                CHECK_MSG(touched == 0, "gemm_rope without fp16 copies wrote %zu of them", touched);
+            }
+            free(xr); free(wr);
+        }
+        cudaFree(dx); cudaFree(dw); cudaFree(dk16); cudaFree(dv16); cudaFree(dq); cudaFree(dkc); cudaFree(dvc);
+        cudaFree(db); cudaFree(dcs); cudaFree(dinv); cudaFree(dpos);
+        free(xf); free(wf); free(b); free(cs); free(gq); free(gk); free(gv); free(xh); free(wh); free(g16);
+        free(y); free(a); free(want); free(lim); free(inv);
+    }
+    if (!avail) printf("gemm_rope: not run (needs an sm_90 device and the sm_90a build; this is sm_%d%d)\n", p.major,
+                       p.minor);
+    CHECK(cudaGetLastError() == cudaSuccess);
+}
+
 static void test_argmax(void)
 {
     enum { N = 49152 };
@@ -1691,6 +1874,7 @@ int main(void)
     test_gemm_glu();
     test_rope_and_attention();
     test_rope_partial();
+    test_gemm_rope();
     test_prompt_attention();
     test_argmax();
     test_sample();

@@ -116,6 +116,13 @@ static __device__ __forceinline__ void store4_act(void *out, uint32_t type, size
     }
 }
 
+/* fp16 rounded to nearest, saturating at +-65504 as the prompt attention's
+ * own conversion does (cvt.rn.satfinite); NaN stays NaN */
+static __device__ __forceinline__ __half half_sat(float x)
+{
+    return __float2half_rn(x != x ? x : fminf(fmaxf(x, -65504.0f), 65504.0f));
+}
+
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
@@ -154,25 +161,35 @@ static __device__ __forceinline__ void pdl_wait()
 #endif
 }
 
+/* A fact about the current device, found once a device: cache (HRT_MAX_DEV
+ * entries, zero-initialized) holds find(dev) + 1 once found (find returns a
+ * value >= 0). -1 when no device is current or its index is past the cache. */
+enum { HRT_MAX_DEV = 64 };
+template <typename F> static inline int device_fact(std::atomic<int> *cache, F find)
+{
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= HRT_MAX_DEV) return -1;
+    int v = cache[dev].load(std::memory_order_acquire);
+    if (v == 0) {
+        v = find(dev) + 1;
+        cache[dev].store(v, std::memory_order_release);
+    }
+    return v - 1;
+}
+
 /* Whether launches on the current device take the attribute, found once a
- * device (0 unknown, 1 no, 2 yes), so that a process driving an sm_80 and
- * an sm_90 device gives it to the second only. */
+ * device, so that a process driving an sm_80 and an sm_90 device gives it
+ * to the second only. */
 static inline int pdl_on(void)
 {
-    enum { MAX_DEV = 64 };
-    static std::atomic<int> known[MAX_DEV];
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-    int v = dev < MAX_DEV ? known[dev].load(std::memory_order_relaxed) : 0;
-    if (v == 0) {
-        const char *e = getenv("HRT_CUDA_PDL");
-        v = !(e && e[0] == '0') &&
-                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9
-                ? 2
-                : 1;
-        if (dev < MAX_DEV) known[dev].store(v, std::memory_order_relaxed);
-    }
-    return v == 2;
+    static std::atomic<int> known[HRT_MAX_DEV];
+    return device_fact(known, [](int dev) {
+               int major = 0;
+               const char *e = getenv("HRT_CUDA_PDL");
+               return !(e && e[0] == '0') &&
+                      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                      major >= 9;
+           }) == 1;
 }
 
 template <typename... K, typename... A>

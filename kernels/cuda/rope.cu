@@ -1,5 +1,7 @@
 #include "rope.h"
 
+#include <climits>
+
 #include <cuda_fp16.h>
 
 #include "common.cuh"
@@ -18,13 +20,6 @@ typedef struct {
     __half *k16, *v16;
     int n_head, hd, half, kv_dim, neox, ld_q, ld_kv;
 } rope_job;
-
-/* fp16 rounded to nearest, saturating at +-65504 as the prompt attention's
- * own conversion does (cvt.rn.satfinite); NaN stays NaN */
-static __device__ __forceinline__ __half half_sat(float x)
-{
-    return __float2half_rn(x != x ? x : fminf(fmaxf(x, -65504.0f), 65504.0f));
-}
 
 /* A thread's pairs are w = tid, tid + THREADS, ... of the token's (head,
  * index) pairs, queries' heads first; a cursor walks them without a
@@ -167,4 +162,27 @@ extern "C" cudaError_t cuda_rope_store(const float *q, const float *k, const flo
     const rope_job j = {q, k, v, bq, bk, bv, q_out, k_cache, v_cache, (__half *)k16, (__half *)v16,
                         n_head, head_dim, n_rot / 2, kv_dim, neox, ld ? ld : q_dim, ld ? ld : kv_dim};
     return launch_pdl(rope_kernel, n, THREADS, 0, s, j, n_rot, pos, inv_freq);
+}
+
+/* (cos, sin) of token t's angles, in double as rope_kernel computes them */
+static __global__ void angles_kernel(float2 *cs, const int *pos_p, int n, int half, const double *inv_freq)
+{
+    pdl_wait();
+    const int pos = *pos_p;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n * half; i += gridDim.x * blockDim.x) {
+        double sn, c;
+        sincos((double)(pos + i / half) * inv_freq[i % half], &sn, &c);
+        cs[i] = make_float2((float)c, (float)sn);
+    }
+}
+
+extern "C" cudaError_t cuda_rope_angles(float *cs, const int *pos, int n, int n_rot, const double *inv_freq,
+                                        cudaStream_t s)
+{
+    if (n < 0 || n_rot < 2 || n_rot % 2 || !cs || (uintptr_t)cs % 8 || (long long)n * (n_rot / 2) > INT_MAX)
+        return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    const int total = n * (n_rot / 2), blocks = (total + THREADS - 1) / THREADS;
+    return launch_pdl(angles_kernel, blocks < 1024 ? blocks : 1024, THREADS, 0, s, (float2 *)cs, pos, n, n_rot / 2,
+                      inv_freq);
 }
