@@ -86,8 +86,9 @@ static void launch(const shape_run *r, int which)
     else if (which == WHICH_ANGLES)
         CK(cuda_rope_angles(r->cs, r->pos, r->n, r->hd, r->inv_freq, r->s));
     else
-        CK(cuda_gemm_rope(r->x, r->W.gemm, GGML_TYPE_BF16, r->n, r->k, b, bk, bv, r->cs, r->neox, r->q[0], r->kc[0],
-                          r->vc[0], r->k16[0], r->v16[0], r->n_head, r->n_kv, r->hd, r->tile, r->s));
+        CK(cuda_gemm_rope(r->x, r->W.gemm, GGML_TYPE_BF16, r->n, r->k, b, bk, bv, r->cs, r->neox, r->q[0],
+                          GGML_TYPE_F32, 1.0f, r->kc[0], r->vc[0], r->k16[0], r->v16[0], r->n_head, r->n_kv, r->hd,
+                          r->tile, r->s));
 }
 
 /* the device's time per launch (median over reps samples of BATCH

@@ -136,7 +136,7 @@ static int attention_op(void *ctx)
 {
     attn_job *j = ctx;
     cudaError_t e = j->tensor_cores
-                        ? cuda_prompt_attention(j->out, 0, j->q, j->kc, j->vc, j->scratch, j->scratch_bytes, 0, j->n,
+                        ? cuda_prompt_attention(j->out, 0, j->q, 0, j->kc, j->vc, j->scratch, j->scratch_bytes, 0, j->n,
                                                 0, j->n, j->nh, j->nkv, j->hd, 1, 0, 0, 0.125f, 0)
                         : cuda_attention_split(j->out, NULL, j->q, j->kc, j->vc, j->pos, j->n, j->nh, j->nkv, j->hd, 1,
                                                0, 0, 0.125f, 1, 0);

@@ -291,10 +291,12 @@ static int glu_kernel_takes(const cu_model *cm, const cu_layer *L, int n_embd)
 static int rope_kernel_takes(const cu_model *cm, const cu_layer *L, const hparams *hp)
 {
     const uint32_t t = L->wqkv.gemm_type;
-    return cm->rope_gemm && L->wqkv.gemm && (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) &&
+    return cm->rope_gemm && L->wqkv.gemm && !L->q_norm && !L->k_norm &&
+           (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) &&
            (hp->head_dim == 64 || hp->head_dim == 128) && hp->n_rot == hp->head_dim && hp->n_embd % 8 == 0;
 }
 
+/* (layer 0 stands for the model: its layers share their file types) */
 int cuda_model_rope_gemm(const hrt_model *m)
 {
     const cu_model *cm = m ? m->backend_state : NULL;
@@ -733,19 +735,22 @@ static int attention16(const cu_session *c, const cu_layer *L, int n)
  * into c->att: a prompt whose products run in 16 bits takes the tensor
  * cores where its head size allows, and then writes its result straight
  * into c->xh in Wo's 16-bit type when Wo's product reads that (*in_xh set);
- * everything else takes the f32 kernels (a split decode step for n = 1). */
+ * everything else takes the f32 kernels (a split decode step for n = 1).
+ * The queries in c->q are f32, or fp16 scaled for the tensor-core kernel
+ * (q_type GGML_TYPE_F16: cuda_gemm_rope wrote them for it). */
 static cudaError_t attention(const hrt_model *m, const hrt_session *s, const cu_layer *L, const float *kc,
-                             const float *vc, int n, int pos, int window, int *in_xh)
+                             const float *vc, int n, int pos, int window, uint32_t q_type, int *in_xh)
 {
     const hparams *hp = &m->hp;
     cu_session *c = s->state;
     *in_xh = 0;
-    if (attention16(c, L, n)) { /* the new rows' fp16 copies: written by cuda_rope_store */
+    if (attention16(c, L, n)) { /* the new rows' fp16 copies: written by cuda_rope_store or cuda_gemm_rope */
         int to16 = gemm16(n, &L->wo, &L->wo, &L->wo) != GGML_TYPE_F32;
         cudaError_t e = cuda_prompt_attention(to16 ? c->xh : (void *)c->att, to16 ? L->wo.gemm_type : GGML_TYPE_F32,
-                                              c->q, kc, vc, c->att16, c->att16_bytes, 1, s->n_ctx, pos, n, hp->n_head,
-                                              hp->n_head_kv, hp->head_dim, 1, 0, window, hp->attn_scale, c->stream);
-        if (e != cudaErrorNotSupported) {
+                                              c->q, q_type, kc, vc, c->att16, c->att16_bytes, 1, s->n_ctx, pos, n,
+                                              hp->n_head, hp->n_head_kv, hp->head_dim, 1, 0, window, hp->attn_scale,
+                                              c->stream);
+        if (e != cudaErrorNotSupported || q_type != GGML_TYPE_F32) {
             *in_xh = to16 && e == cudaSuccess;
             return e;
         }
@@ -785,8 +790,10 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         int swa = layer_is_swa(hp, l);
         float *kc = c->k_cache + (size_t)l * s->n_ctx * kv_dim, *vc = c->v_cache + (size_t)l * s->n_ctx * kv_dim;
         int multi = n == 1 && L->wq.type == L->wk.type && L->wq.type == L->wv.type;
-        /* a prompt's products, biases, RoPE and stores in one kernel */
+        /* a prompt's products, biases, RoPE and stores in one kernel, whose
+         * queries for the tensor-core attention are fp16 already scaled for it */
         int qkv_one = !multi && gemm16(n, &L->wq, &L->wk, &L->wv) && rope_kernel_takes(cm, L, hp);
+        uint32_t q_type = qkv_one && attention16(c, L, n) ? GGML_TYPE_F16 : GGML_TYPE_F32;
         /* Q/K/V biases: added in the rope kernel's pass over the rows, unless
          * the one-token kernel adds them or Q/K norms come between */
         int rope_bias = !multi && !L->q_norm && !L->k_norm;
@@ -801,9 +808,9 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
             const size_t at = (size_t)*c->h_pos * kv_dim;
             RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
             RUN(cuda_gemm_rope(c->xh, L->wqkv.gemm, t16, n, d, L->bq, L->bk, L->bv,
-                               swa && c->rope_cs_swa ? c->rope_cs_swa : c->rope_cs, hp->rope_neox, c->q, kc + at,
-                               vc + at, k16 ? k16 + at : NULL, v16 ? v16 + at : NULL, hp->n_head, hp->n_head_kv, hd,
-                               0, st));
+                               swa && c->rope_cs_swa ? c->rope_cs_swa : c->rope_cs, hp->rope_neox, c->q, q_type,
+                               hp->attn_scale * CUDA_ATTN_LOG2E, kc + at, vc + at, k16 ? k16 + at : NULL,
+                               v16 ? v16 + at : NULL, hp->n_head, hp->n_head_kv, hd, 0, st));
         } else if (multi) {
             /* decode: the norm and the three products in one launch */
             const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
@@ -840,7 +847,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
                                 hp->n_head_kv, hd, hp->n_rot, swa && cm->inv_freq_swa ? cm->inv_freq_swa : cm->inv_freq,
                                 hp->rope_neox, st));
         int in_xh;
-        RUN(attention(m, s, L, kc, vc, n, *c->h_pos, swa ? hp->n_swa : 0, &in_xh));
+        RUN(attention(m, s, L, kc, vc, n, *c->h_pos, swa ? hp->n_swa : 0, q_type, &in_xh));
         RUN(residual_product(c, &L->wo, in_xh ? NULL : c->att, L->attn_post_norm, n, d, hp->norm_eps));
         if (n == 1 && L->gate.type == L->up.type) {
             RUN(cuda_matvec_glu(&L->gate, &L->up, c->x, L->ffn_norm, hp->norm_eps, gelu, c->hb, st));

@@ -46,12 +46,16 @@ join smollm2 "$gguf" b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea37372811
 join gemma3 "$gemma" a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 5
 [ "$stage" = stash ] && exit 0
 
-if [ "$stage" = build ] || [ "$stage" = all ]; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-  nvcc --version | tail -1
+configure_and_build() {
   run configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHRT_CUDA=ON -DHRT_WERROR=ON \
     -DCJSON_ROOT="$root/.gpu/cjson" -DCMAKE_CUDA_ARCHITECTURES="80;90"
   run build cmake --build build-gpu -j"$(nproc)"
+}
+
+if [ "$stage" = build ] || [ "$stage" = all ]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+  nvcc --version | tail -1
+  configure_and_build
   run kernels timeout 600 ./build-gpu/tests/test_cuda_kernels
   # the same with plain launches (programmatic dependent launch off; on by default on Hopper)
   run kernels-no-pdl env HRT_CUDA_PDL=0 timeout 600 ./build-gpu/tests/test_cuda_kernels
@@ -63,7 +67,7 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
   [ -n "${GPU_CHECK_QUICK:-}" ] || run cpu-tests ctest --test-dir build-gpu --output-on-failure -E "cuda|cli"
 fi
 if [ "$stage" = model ] || [ "$stage" = all ]; then
-  [ -x build-gpu/tests/test_cuda_e2e ] || run build cmake --build build-gpu -j"$(nproc)"
+  [ -x build-gpu/tests/test_cuda_e2e ] || configure_and_build
   [ -f /root/shaped/wide-f32/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   run e2e env HRT_TEST_SHAPED=/root/shaped timeout 600 ./build-gpu/tests/test_cuda_e2e
   if [ -f "$gguf" ]; then
@@ -99,7 +103,7 @@ if [ "$stage" = model ] || [ "$stage" = all ]; then
     --label "qwen05-shape bf16, HRT_CUDA_GEMM_TUNE=1" --json "$out/bench_qwen05-shape_tuned.json"
 fi
 if [ "$stage" = embed ]; then
-  [ -x build-gpu/bench/bench_embed ] || run build cmake --build build-gpu -j"$(nproc)"
+  [ -x build-gpu/bench/bench_embed ] || configure_and_build
   run hf-embed env PYTHONUNBUFFERED=1 python3 bench/hf_embed_gpu.py /root/minilm-shape .gpu/minilm .gpu/data \
     build-gpu/hrt 5
   run bench-embed ./build-gpu/bench/bench_embed --cuda --model /root/minilm-shape --data .gpu/data

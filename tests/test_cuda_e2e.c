@@ -542,20 +542,26 @@ static void test_long_prompt(void)
 typedef struct {
     const char *env, *phrase, *what;
     int (*used)(const hrt_model *);
+    double apart; /* how far the two paths' logits may be, of the largest */
 } one_kernel;
+/* the GLU's two-step path stores gate and up in bf16 between its kernels:
+ * 1.21e-2 seen on Qwen2.5-0.5B's random-weight shape (H100) */
 static const one_kernel GLU_ONE = {"HRT_CUDA_GLU_GEMM", "one kernel with the GLU",
-                                   "gate/up/GLU in one kernel vs cuBLAS + the GLU kernel", cuda_model_glu_gemm};
+                                   "gate/up/GLU in one kernel vs cuBLAS + the GLU kernel", cuda_model_glu_gemm, 2e-2};
+/* both RoPE paths keep f32 through the rotation and round the same values
+ * once: the same bits on the H100, where cuBLAS's sums came out in the same
+ * order as the kernel's; 1e-4 leaves room for a cuBLAS that sums otherwise */
 static const one_kernel ROPE_ONE = {"HRT_CUDA_ROPE_GEMM", "one kernel with RoPE",
-                                    "Q/K/V/RoPE/stores in one kernel vs cuBLAS + the RoPE kernel", cuda_model_rope_gemm};
+                                    "Q/K/V/RoPE/stores in one kernel vs cuBLAS + the RoPE kernel", cuda_model_rope_gemm,
+                                    1e-4};
 
 /* One of those kernels (k) against its two-step path (its switch at 0)
  * and both against the CPU at f32, on a model whose shapes it takes
  * (expect; else it must be unused): the last logits of a 256-token prompt
  * fed in two calls, so that the second starts at position 128. The two GPU
- * paths round differently (the GLU's second stores gate and up in bf16
- * between its kernels): within 2e-2 of the largest logit of each other
- * (1.21e-2 seen on Qwen2.5-0.5B's random-weight shape, H100), 5e-2 of the
- * CPU's, as test_long_prompt allows; the same greedy token or a near tie.
+ * paths within k->apart of the largest logit of each other, each within
+ * 5e-2 of the CPU's, as test_long_prompt allows; the same greedy token or a
+ * near tie.
  * On a 9.0 device with the sm_90a build the one kernel must be the
  * default. */
 static void test_one_kernel_on(const one_kernel *k, const char *path, const char *label, int expect)
@@ -606,7 +612,7 @@ static void test_one_kernel_on(const one_kernel *k, const char *path, const char
         printf("%s, a %d-token prompt in two calls, of the largest logit: %s %.2e; vs the CPU (f32) %.2e and %.2e; "
                "greedy tokens %d, %d, CPU %d\n",
                label, N, k->what, d_ab, d_ac, d_bc, ta, tb, tc);
-        CHECK_MSG(d_ab <= 2e-2 && d_ac <= 5e-2 && d_bc <= 5e-2, "%s: %.2e, %.2e, %.2e", label, d_ab, d_ac, d_bc);
+        CHECK_MSG(d_ab <= k->apart && d_ac <= 5e-2 && d_bc <= 5e-2, "%s: %.2e, %.2e, %.2e", label, d_ab, d_ac, d_bc);
         CHECK_MSG(ta == tc || fabs(lc[ta] - lc[tc]) <= 1e-2 * big, "%s: greedy tokens %d and the CPU's %d", label, ta,
                   tc);
     }

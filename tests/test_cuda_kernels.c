@@ -1378,8 +1378,8 @@ static void test_gemm_rope(void)
             float *kr = dkc + (size_t)P0 * kvd, *vr = dvc + (size_t)P0 * kvd;
             uint16_t *k16r = dk16 + (size_t)P0 * kvd, *v16r = dv16 + (size_t)P0 * kvd;
             if (!avail) {
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0, 0) ==
-                      cudaErrorNotSupported);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh, nkv,
+                                     hd, 0, 0) == cudaErrorNotSupported);
                 free(xr); free(wr);
                 continue;
             }
@@ -1406,18 +1406,24 @@ static void test_gemm_rope(void)
                     const double co = cs[2 * ((size_t)r * half + fi)], sn = cs[2 * ((size_t)r * half + fi) + 1];
                     want[i0] = y[i0] * co - y[i1] * sn;
                     want[i1] = y[i0] * sn + y[i1] * co;
-                    lim[i0] = 0x1p-16 * (fabs(co) * a[i0] + fabs(sn) * a[i1]) + 0x1p-20 * (fabs(want[i0]) + fabs(want[i1])) + 1e-30;
-                    lim[i1] = 0x1p-16 * (fabs(sn) * a[i0] + fabs(co) * a[i1]) + 0x1p-20 * (fabs(want[i0]) + fabs(want[i1])) + 1e-30;
+                    const double rot = 0x1p-20 * (fabs(want[i0]) + fabs(want[i1])) + 1e-30;
+                    lim[i0] = 0x1p-16 * (fabs(co) * a[i0] + fabs(sn) * a[i1]) + rot;
+                    lim[i1] = 0x1p-16 * (fabs(sn) * a[i0] + fabs(co) * a[i1]) + rot;
                 }
             for (int tile = 0; tile <= 256; tile += 64) {
-                if (tile == 64 || (tile && tile % hd)) continue;
+                if (tile == 64) continue;
+                if (tile % hd) { /* a width that would split a head */
+                    CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
+                                         nkv, hd, tile, 0) == cudaErrorInvalidValue);
+                    continue;
+                }
                 poison(dq, (size_t)(n + EXTRA) * qd * 4);
                 poison(dkc, (size_t)ctx * kvd * 4);
                 poison(dvc, (size_t)ctx * kvd * 4);
                 poison(dk16, (size_t)ctx * kvd * 2);
                 poison(dv16, (size_t)ctx * kvd * 2);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, tile,
-                                     0) == cudaSuccess);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh, nkv,
+                                     hd, tile, 0) == cudaSuccess);
                 down(gq, dq, (size_t)(n + EXTRA) * qd * 4);
                 down(gk, dkc, (size_t)ctx * kvd * 4);
                 down(gv, dvc, (size_t)ctx * kvd * 4);
@@ -1453,31 +1459,66 @@ static void test_gemm_rope(void)
                 }
                 CHECK_MSG(kept == 0, "%s: %zu values outside the call's rows written", what, kept);
                 CHECK_MSG(copies == 0, "%s: %zu fp16 copies not their f32 value rounded", what, copies);
+                /* the queries in fp16 times a scale (the prompt attention's input): the f32 ones, scaled and rounded */
+                const float qs = 0.125f * CUDA_ATTN_LOG2E;
+                uint16_t *dq16 = (uint16_t *)dq, *q16 = malloc((size_t)(n + EXTRA) * qd * 2);
+                poison(dq16, (size_t)(n + EXTRA) * qd * 2);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq16, GGML_TYPE_F16, qs, kr, vr, k16r,
+                                     v16r, nh, nkv, hd, tile, 0) == cudaSuccess);
+                down(q16, dq16, (size_t)(n + EXTRA) * qd * 2);
+                size_t off16 = 0;
+                for (size_t i = 0; i < (size_t)(n + EXTRA) * qd; i++)
+                    off16 += q16[i] != (i < (size_t)n * qd ? half_sat_bits(gq[i] * qs) : 0xffff);
+                CHECK_MSG(off16 == 0, "%s: %zu fp16 queries not the f32 ones scaled and rounded, or past row n", what,
+                          off16);
+                free(q16);
             }
             if (si == 2) { /* refusals, and the fp16 copies left out */
-                CHECK(cuda_gemm_rope(dx, dw, GGML_TYPE_F32, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh,
+#define GR(type, n_, k_, q, qt, k16, v16, hd_, tile)                                                                  \
+    cuda_gemm_rope(dx, dw, type, n_, k_, bq, bk, bv, dcs, neox, q, qt, 1.0f, kr, vr, k16, v16, nh, nkv, hd_, tile, 0)
+                /* misaligned inputs, angles, fp16 copies */
+                CHECK(cuda_gemm_rope(dx + 1, dw, t, n, k, bq, bk, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
                                      nkv, hd, 0, 0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k - 4, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
-                                     0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, 96, 0, 0) ==
-                      cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq + 1, kr, vr, k16r, v16r, nh, nkv, hd, 0,
-                                     0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, NULL, nh, nkv, hd, 0, 0) ==
-                      cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 160,
-                                     0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, -1, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
-                                     0) == cudaErrorInvalidValue);
-                CHECK(cuda_gemm_rope(dx, dw, t, 0, k, bq, bk, bv, dcs, neox, dq, kr, vr, k16r, v16r, nh, nkv, hd, 0,
-                                     0) == cudaSuccess);
+                CHECK(cuda_gemm_rope(dx, dw + 4, t, n, k, bq, bk, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
+                                     nkv, hd, 0, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs + 1, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
+                                     nkv, hd, 0, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq, 0, k16r + 1, v16r, hd, 0) == cudaErrorInvalidValue);
+                /* the angles' refusals */
+                CHECK(cuda_rope_angles(dcs, dpos, -1, hd, dinv, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(dcs, dpos, n, hd - 1, dinv, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(dcs + 1, dpos, n, hd, dinv, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(NULL, dpos, n, hd, dinv, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(dcs, NULL, n, hd, dinv, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(dcs, dpos, n, hd, NULL, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_rope_angles(dcs, dpos, 0, hd, dinv, 0) == cudaSuccess);
+                CHECK(GR(GGML_TYPE_F32, n, k, dq, 0, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k - 4, dq, 0, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq, 0, k16r, v16r, 96, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq + 1, 0, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq, 0, k16r, NULL, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq, GGML_TYPE_BF16, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, (uint16_t *)dq + 1, GGML_TYPE_F16, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, n, k, dq, 0, k16r, v16r, hd, 160) == cudaErrorInvalidValue);
+                CHECK(GR(t, -1, k, dq, 0, k16r, v16r, hd, 0) == cudaErrorInvalidValue);
+                CHECK(GR(t, 0, k, dq, 0, k16r, v16r, hd, 0) == cudaSuccess);
+                /* without fp16 copies: the f32 ones as before, the fp16 buffers untouched */
                 poison(dk16, (size_t)ctx * kvd * 2);
-                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs, neox, dq, kr, vr, NULL, NULL, nh, nkv, hd, 0,
-                                     0) == cudaSuccess);
-                down(g16, dk16, (size_t)ctx * kvd * 2);
+                poison(dv16, (size_t)ctx * kvd * 2);
+                poison(dkc, (size_t)ctx * kvd * 4);
+                CHECK(GR(t, n, k, dq, 0, NULL, NULL, hd, 256) == cudaSuccess); /* the loop's last width */
+#undef GR
                 size_t touched = 0;
-                for (size_t i = 0; i < (size_t)ctx * kvd; i++) touched += g16[i] != 0xffff;
+                for (int part = 0; part < 2; part++) {
+                    down(g16, part ? dv16 : dk16, (size_t)ctx * kvd * 2);
+                    for (size_t i = 0; i < (size_t)ctx * kvd; i++) touched += g16[i] != 0xffff;
+                }
+                float *k2 = malloc((size_t)ctx * kvd * 4);
+                down(k2, dkc, (size_t)ctx * kvd * 4);
                 CHECK_MSG(touched == 0, "gemm_rope without fp16 copies wrote %zu of them", touched);
+                CHECK_MSG(memcmp(k2 + (size_t)P0 * kvd, gk + (size_t)P0 * kvd, (size_t)n * kvd * 4) == 0,
+                          "gemm_rope without fp16 copies: other keys");
+                free(k2);
             }
             free(xr); free(wr);
         }
@@ -1613,7 +1654,7 @@ static void test_prompt_attention(void)
             setenv("HRT_CUDA_ATTN_SPLIT", split ? "1" : "0", 1);
             float *g = got[split];
             poison(dout, ob);
-            cudaError_t e = cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd,
+            cudaError_t e = cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd,
                                                   cases[ci].causal, cases[ci].kv_len, cases[ci].window,
                                                   cases[ci].scale, 0);
             CHECK_MSG(e == cudaSuccess, "prompt attention (%s): %s", cases[ci].what, cudaGetErrorString(e));
@@ -1627,12 +1668,34 @@ static void test_prompt_attention(void)
             if (split && ci == 1) { /* a second call on the same scratch gives the same bits: its merge counters start over */
                 float *again = malloc(qn * sizeof *again);
                 poison(dout, ob);
-                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                             0, cases[ci].scale, 0) == cudaSuccess);
                 down(again, dout, ob);
                 CHECK_MSG(memcmp(again, g, qn * sizeof *g) == 0, "prompt attention: a second call differs");
                 free(again);
             }
+        }
+        {
+            /* fp16 queries holding q scale log2(e) (as cuda_gemm_rope writes
+             * them): the same bits as the f32 queries, split and unsplit */
+            const float qs = cases[ci].scale * CUDA_ATTN_LOG2E;
+            uint16_t *q16 = malloc(qn * sizeof *q16);
+            for (size_t i = 0; i < qn; i++) q16[i] = half_sat_bits(q[i] * qs);
+            uint16_t *dq16 = dev_from(q16, qn * sizeof *q16);
+            float *g = malloc(qn * sizeof *g);
+            for (int split = 1; split >= 0; split--) {
+                setenv("HRT_CUDA_ATTN_SPLIT", split ? "1" : "0", 1);
+                poison(dout, ob);
+                CHECK(cuda_prompt_attention(dout, ot, dq16, GGML_TYPE_F16, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh,
+                                            nkv, hd, cases[ci].causal, cases[ci].kv_len, cases[ci].window,
+                                            cases[ci].scale, 0) == cudaSuccess);
+                attention_results(g, dout, got16, qn, ot);
+                CHECK_MSG(memcmp(g, got[split], qn * sizeof *g) == 0, "prompt attention (%s, %s): fp16 queries differ",
+                          cases[ci].what, split ? "split" : "unsplit");
+            }
+            free(q16);
+            free(g);
+            cudaFree(dq16);
         }
         if (cases[ci].causal) {
             /* new16: the new rows' fp16 copies are read from the scratch as
@@ -1646,7 +1709,7 @@ static void test_prompt_attention(void)
                 poison(scratch, pos0 * kvb);
                 poison((char *)scratch + half, pos0 * kvb);
                 poison(dout, ob);
-                CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+                CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                             cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
                 attention_results(g, dout, got16, qn, ot);
                 CHECK_MSG(memcmp(g, got[split], qn * sizeof *g) == 0, "prompt attention (%s, %s): new rows' copies given",
@@ -1655,16 +1718,16 @@ static void test_prompt_attention(void)
             /* poisoned there, they reach the results: they are not converted again */
             poison((char *)scratch + pos0 * kvb, n * kvb);
             poison(dout, ob);
-            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
             attention_results(g, dout, got16, qn, ot);
             CHECK_MSG(non_finite(g, qn) > 0, "prompt attention (%s): new16 read the new keys from the scratch",
                       cases[ci].what);
             /* the same for the values: every row converted again (new16 0), then the new values poisoned */
-            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
             poison((char *)scratch + half + pos0 * kvb, n * kvb);
-            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 1, n_ctx, pos0, n, nh, nkv, hd, 1, 0,
                                         cases[ci].window, cases[ci].scale, 0) == cudaSuccess);
             attention_results(g, dout, got16, qn, ot);
             CHECK_MSG(non_finite(g, qn) > 0, "prompt attention (%s): new16 read the new values from the scratch",
@@ -1675,7 +1738,7 @@ static void test_prompt_attention(void)
             size_t copies = (size_t)4 * n_ctx * nkv * hd;
             setenv("HRT_CUDA_ATTN_SPLIT", "1", 1);
             poison(dout, ob);
-            CHECK(cuda_prompt_attention(dout, ot, dq, dk, dv, scratch, copies, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, copies, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
                                         cases[ci].scale, 0) == cudaSuccess);
             float *g = malloc(qn * sizeof *g);
             attention_results(g, dout, got16, qn, ot);
@@ -1698,7 +1761,7 @@ static void test_prompt_attention(void)
     CHECK(need > 0 && cuda_prompt_attention_scratch(8, 4, 4, 2, 80) == 0);
     CHECK(cuda_prompt_attention_scratch(8, 4, 4, 2, 512) == 0);
 #define PA(out_type, scr, bytes, pos, nh, hd, causal, kv_len)                                                      \
-    cuda_prompt_attention(NULL, out_type, NULL, NULL, NULL, scr, bytes, 0, 8, pos, 4, nh, 2, hd, causal, kv_len, 0, \
+    cuda_prompt_attention(NULL, out_type, NULL, 0, NULL, NULL, scr, bytes, 0, 8, pos, 4, nh, 2, hd, causal, kv_len, 0, \
                           0.1f, 0)
     CHECK(PA(0, sc, need, 0, 4, 80, 1, 0) == cudaErrorNotSupported);
     CHECK_MSG(PA(0, sc, need, 0, 5, 64, 1, 0) == cudaErrorInvalidValue, "prompt attention: 5 heads over 2 refused");
@@ -1715,7 +1778,10 @@ static void test_prompt_attention(void)
     CHECK_MSG(PA(0, sc, need, 0, 4, 64, 0, 0) == cudaErrorInvalidValue, "prompt attention: kv_len 0");
     CHECK_MSG(PA(GGML_TYPE_Q8_0, sc, need, 0, 4, 64, 1, 0) == cudaErrorInvalidValue,
               "prompt attention: an output type other than f32, fp16 or bf16 is refused");
-    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, NULL, NULL, sc, need, 1, 8, 0, 4, 4, 2, 64, 0, 8, 0, 0.1f, 0) ==
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, GGML_TYPE_BF16, NULL, NULL, sc, need, 0, 8, 0, 4, 4, 2, 64, 1, 0, 0,
+                                    0.1f, 0) == cudaErrorInvalidValue,
+              "prompt attention: queries other than f32 or fp16 are refused");
+    CHECK_MSG(cuda_prompt_attention(NULL, 0, NULL, 0, NULL, NULL, sc, need, 1, 8, 0, 4, 4, 2, 64, 0, 8, 0, 0.1f, 0) ==
                   cudaErrorInvalidValue,
               "prompt attention: new rows' copies given to a call that is not causal are refused");
 #undef PA

@@ -48,7 +48,8 @@ extern "C" int cuda_gemm_glu_available(void) { return glu_device_sms() > 0; }
 extern "C" cudaError_t cuda_gemm_glu(void *out, const void *x, const void *w, uint32_t type, int n, int k, int ff,
                                      int gelu, int tile, cudaStream_t s)
 {
-    if ((type != T_F16 && type != T_BF16) || n < 0 || k < 8 || k % 8 || ff < 128 || ff % 128 || !out || !x || !w ||
+    if ((type != T_F16 && type != T_BF16) || n < 0 || n > MAX_ROWS || k < 8 || k % 8 || ff < 128 || ff % 128 ||
+        !out || !x || !w ||
         ((uintptr_t)out | (uintptr_t)x | (uintptr_t)w) % 16 || (tile != 0 && tile != 64 && tile != 128))
         return cudaErrorInvalidValue;
     const long sms = glu_device_sms();
@@ -60,14 +61,15 @@ extern "C" cudaError_t cuda_gemm_glu(void *out, const void *x, const void *w, ui
      * of 128 are two rounds of 132 blocks, the second 15% full, and 304
      * tiles of 64 three rounds; with equal counts, 128 (a larger product a
      * step). */
-    const long t128 = (long)((n + BM - 1) / BM) * (ff / 128);
+    const long m_tiles = ((long)n + BM - 1) / BM, t128 = m_tiles * (ff / 128);
+    if (2 * t128 > INT_MAX) return cudaErrorInvalidValue;
     const int bn = tile ? tile : (2 * t128 + sms - 1) / sms < 2 * ((t128 + sms - 1) / sms) ? 64 : 128;
     const int tiles = (int)(bn == 64 ? 2 * t128 : t128), f16 = type == T_F16;
     CUtensorMap xm, wm;
     if (tensor_map(&xm, x, f16, (uint64_t)n, (uint64_t)k, BM) ||
         tensor_map(&wm, w, f16, 2 * (uint64_t)ff, (uint64_t)k, (uint32_t)bn))
         return cudaErrorInvalidValue;
-    const walk wk = {tiles, (n + BM - 1) / BM, bn, ff, (k + BK - 1) / BK};
+    const walk wk = {tiles, (int)m_tiles, bn, ff, (k + BK - 1) / BK};
     const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
 #define GO(F16, BN)                                                                                 \
     launch_pdl(GLU_KERNEL(F16, BN), grid, dim3(THREADS), (size_t)smem_bytes(BN), s, xm, wm, wk, \

@@ -25,7 +25,7 @@ int cuda_gemm_glu_available(void);
 /* out (n, ff) = act(x w[j]^T) * (x w[ff + j]^T) for j < ff, act silu (gelu
  * = 0) or tanh GELU (gelu = 1), as cuda_glu computes it; x (n, k) and w
  * (2 ff, k) row-major, out dense, all of type (GGML_TYPE_F16 or BF16), 16-
- * byte aligned. Needs k a multiple of 8 and ff of 128; cudaErrorNotSupported
+ * byte aligned. Needs n at most 2^30, k a multiple of 8 and ff of 128; cudaErrorNotSupported
  * where the kernel is not available, cudaErrorInvalidValue for other
  * arguments. n = 0 does nothing. tile: outputs a thread block's tile spans,
  * 0 to let the shape choose (64 or 128), or either of those (tests). */

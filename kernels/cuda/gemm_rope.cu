@@ -1,7 +1,5 @@
 #include "gemm_rope.h"
 
-#include <climits>
-
 #include "sm90.cuh"
 
 /* A tile spans 2 R consecutive rows of W (its two boxes R rows apart):
@@ -11,11 +9,13 @@
  * values of a rotated pair are the thread's own: the neighbour (2i, 2i + 1)
  * in the same group, or (e, e + HD / 2) in the group HD / 16 further on. */
 struct rope_dst {
-    float *q, *kc, *vc;
+    void *q; /* f32, or fp16 times q_scale (q16) */
+    float *kc, *vc;
     __half *k16, *v16;
     const float *bq, *bk, *bv;
     const float2 *cs;
-    int n, n_head, n_kv, neox;
+    float q_scale;
+    int n, n_head, n_kv, neox, q16;
 };
 
 template <int R, int HD> struct rope_epi {
@@ -29,8 +29,9 @@ template <int R, int HD> struct rope_epi {
         const int kind = c < q_dim ? 0 : c < q_dim + kv_dim ? 1 : 2;
         const int off = kind == 0 ? c : kind == 1 ? c - q_dim : c - q_dim - kv_dim, ld = kind == 0 ? q_dim : kv_dim;
         const float *b = kind == 0 ? o.bq : kind == 1 ? o.bk : o.bv;
-        float *dst = kind == 0 ? o.q : kind == 1 ? o.kc : o.vc;
-        __half *d16 = kind == 0 ? NULL : kind == 1 ? o.k16 : o.v16;
+        float *dst = kind == 0 ? (o.q16 ? NULL : (float *)o.q) : kind == 1 ? o.kc : o.vc;
+        __half *d16 = kind == 0 ? (o.q16 ? (__half *)o.q : NULL) : kind == 1 ? o.k16 : o.v16;
+        const float s16 = kind == 0 ? o.q_scale : 1.0f; /* what the fp16 values are multiplied by */
 #pragma unroll
         for (int rr = 0; rr < 2; rr++) {
             const int t = r0 + 8 * rr;
@@ -64,12 +65,14 @@ template <int R, int HD> struct rope_epi {
                 }
             }
             const size_t at = (size_t)t * ld + off + c2;
+            if (dst)
 #pragma unroll
-            for (int j = 0; j < HD / 8; j++) *(float2 *)(dst + at + 8 * j) = make_float2(v[2 * j], v[2 * j + 1]);
+                for (int j = 0; j < HD / 8; j++) *(float2 *)(dst + at + 8 * j) = make_float2(v[2 * j], v[2 * j + 1]);
             if (d16)
 #pragma unroll
                 for (int j = 0; j < HD / 8; j++)
-                    *(__half2 *)(d16 + at + 8 * j) = __halves2half2(half_sat(v[2 * j]), half_sat(v[2 * j + 1]));
+                    *(__half2 *)(d16 + at + 8 * j) =
+                        __halves2half2(half_sat(v[2 * j] * s16), half_sat(v[2 * j + 1] * s16));
         }
 #endif
     }
@@ -103,20 +106,21 @@ static int rope_device_sms(void)
 extern "C" int cuda_gemm_rope_available(void) { return rope_device_sms() > 0; }
 
 extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t type, int n, int k, const float *bq,
-                                      const float *bk, const float *bv, const float *cs, int neox, float *q_out,
-                                      float *k_rows, float *v_rows, void *k16, void *v16, int n_head, int n_kv,
-                                      int head_dim, int tile, cudaStream_t s)
+                                      const float *bk, const float *bv, const float *cs, int neox, void *q_out,
+                                      uint32_t q_type, float q_scale, float *k_rows, float *v_rows, void *k16,
+                                      void *v16, int n_head, int n_kv, int head_dim, int tile, cudaStream_t s)
 {
     const int hd = head_dim;
-    if ((type != T_F16 && type != T_BF16) || n < 0 || k < 8 || k % 8 || (hd != 64 && hd != 128) || n_head < 1 ||
-        n_kv < 1 || !x || !w || !cs || !q_out || !k_rows || !v_rows || !k16 != !v16 ||
-        ((uintptr_t)x | (uintptr_t)w) % 16 || ((uintptr_t)q_out | (uintptr_t)k_rows | (uintptr_t)v_rows | (uintptr_t)cs) % 8 ||
-        ((uintptr_t)k16 | (uintptr_t)v16) % 4 || (tile && ((tile != 128 && tile != 192 && tile != 256) || tile % hd)))
+    if ((type != T_F16 && type != T_BF16) || n < 0 || n > MAX_ROWS || k < 8 || k % 8 || (hd != 64 && hd != 128) ||
+        n_head < 1 || n_kv < 1 || ((long)n_head + 2L * n_kv) * hd > INT_MAX / 2 || !x || !w || !cs || !q_out ||
+        (q_type != T_F32 && q_type != T_F16) || !k_rows || !v_rows || !k16 != !v16 ||
+        ((uintptr_t)x | (uintptr_t)w) % 16 || ((uintptr_t)k_rows | (uintptr_t)v_rows | (uintptr_t)cs) % 8 ||
+        (uintptr_t)q_out % (q_type == T_F16 ? 4 : 8) || ((uintptr_t)k16 | (uintptr_t)v16) % 4 || (tile && ((tile != 128 && tile != 192 && tile != 256) || tile % hd)))
         return cudaErrorInvalidValue;
     const long sms = rope_device_sms();
     if (!sms) return cudaErrorNotSupported;
     if (n == 0) return cudaSuccess;
-    const long cols = (long)(n_head + 2 * n_kv) * hd, m_tiles = (n + BM - 1) / BM;
+    const long cols = ((long)n_head + 2L * n_kv) * hd, m_tiles = ((long)n + BM - 1) / BM;
     /* The width whose rounds of the grid take the least time, a round
      * counted as its width (a block's products in it), the wider on ties:
      * on the H100 (132 multiprocessors) Qwen2.5-0.5B's 1,152 columns at
@@ -129,6 +133,7 @@ extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t typ
         if (wd % hd == 0 && cost < best) best = cost, bw = (int)wd;
     }
     const long tiles = m_tiles * ((cols + bw - 1) / bw);
+    if (tiles > INT_MAX) return cudaErrorInvalidValue;
     const int f16 = type == T_F16, r = bw / 2;
     CUtensorMap xm, wm;
     if (tensor_map(&xm, x, f16, (uint64_t)n, (uint64_t)k, BM) ||
@@ -136,7 +141,7 @@ extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t typ
         return cudaErrorInvalidValue;
     const walk wk = {(int)tiles, (int)m_tiles, bw, r, (k + BK - 1) / BK};
     const rope_dst o = {q_out, k_rows, v_rows, (__half *)k16, (__half *)v16, bq, bk, bv, (const float2 *)cs,
-                        n, n_head, n_kv, neox};
+                        q_scale, n, n_head, n_kv, neox, q_type == T_F16};
     const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
 #define GO(F16, R, HD) \
     launch_pdl(ROPE_KERNEL(F16, R, HD), grid, dim3(THREADS), (size_t)smem_bytes(R), s, xm, wm, wk, rope_epi<R, HD>{o})

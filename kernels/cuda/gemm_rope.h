@@ -20,22 +20,27 @@ int cuda_gemm_rope_available(void);
  * type (GGML_TYPE_F16 or BF16), row-major, 16-byte aligned: a row of y is
  * a token's n_head query heads, then its n_kv key heads, then its n_kv
  * value heads, head_dim values each, summed in f32. Each gets its bias
- * (bq, bk, bv: a head's row of that many floats, or NULL for none); queries
+ * (bq, bk, bv: n_head head_dim, n_kv head_dim and n_kv head_dim floats, or
+ * NULL for none); queries
  * and keys are then rotated over their whole head_dim (neox: pairs (e,
- * e + head_dim / 2), else (2i, 2i + 1)) by token t's angles cs[t head_dim /
- * 2 + i] = (cos, sin) (cuda_rope_angles). Queries go to q_out (n rows of
- * n_head head_dim floats), keys and values to k_rows and v_rows (n rows of
+ * e + head_dim / 2), else (2i, 2i + 1)) by token t's angles, the (cos,
+ * sin) pair t head_dim / 2 + i of cs (floats; cuda_rope_angles). Queries go to q_out (n rows of
+ * n_head head_dim values: f32 (q_type 0), or fp16 (GGML_TYPE_F16) times
+ * q_scale, rounded to nearest, saturating: cuda_prompt_attention's fp16
+ * queries with q_scale = its scale times CUDA_ATTN_LOG2E), keys and values to k_rows and v_rows (n rows of
  * n_kv head_dim floats: the cache from the prompt's first position on) and,
  * with k16 and v16 (both or neither), the same as fp16 (saturating at
- * +-65504) at the same indices. head_dim 64 or 128, k a multiple of 8; the
- * f32 outputs 8-byte aligned, the fp16 ones 4-byte. tile: outputs a thread
+ * +-65504) at the same indices. n at most 2^30, head_dim 64 or 128, k a
+ * multiple of 8; the f32 outputs and cs 8-byte aligned, the fp16 ones
+ * 4-byte. tile: outputs a thread
  * block's tile spans, 0 to let the shape choose, or 128, 192 or 256 where
  * head_dim divides it (tests). cudaErrorNotSupported where the kernel is
  * not available, cudaErrorInvalidValue for other arguments; n = 0 does
  * nothing. */
 cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t type, int n, int k, const float *bq, const float *bk,
-                           const float *bv, const float *cs, int neox, float *q_out, float *k_rows, float *v_rows,
-                           void *k16, void *v16, int n_head, int n_kv, int head_dim, int tile, cudaStream_t s);
+                           const float *bv, const float *cs, int neox, void *q_out, uint32_t q_type, float q_scale,
+                           float *k_rows, float *v_rows, void *k16, void *v16, int n_head, int n_kv, int head_dim,
+                           int tile, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -21,12 +21,12 @@
  * operand's rows g, g + 8 at k = c, c + 1 and c + 8, c + 9. Two adjacent
  * score tiles of 8 keys are therefore, rounded to fp16, the A operand of
  * the product with the values (FlashAttention-2 keeps P in registers the
- * same way). Scores are kept in base 2: q is scaled by scale * log2(e). */
+ * same way). Scores are kept in base 2: q is scaled by scale * log2(e), in
+ * the kernel for f32 queries, by their producer for fp16 ones. */
 #ifndef NW
 #define NW 4
 #endif
 #define STAGES 3
-#define LOG2E 1.4426950408889634f
 #define LAZY 8.0f /* log2 units: weights up to 256 before a row's reference moves */
 
 template <int HD> struct tiles {
@@ -192,7 +192,7 @@ template <int HD> static __host__ __device__ constexpr int part_floats()
 
 template <int HD>
 static __global__ void __launch_bounds__(NW *WARP)
-    prompt_attention_kernel(void *out, uint32_t out_type, const float *q, const __half *kh, const __half *vh,
+    prompt_attention_kernel(void *out, uint32_t out_type, const void *q, int q16, const __half *kh, const __half *vh,
                             float *part, int *count, job jb, int n_head, int n_kv, float qscale)
 {
     typedef tiles<HD> T;
@@ -233,8 +233,20 @@ static __global__ void __launch_bounds__(NW *WARP)
     uint32_t qa[MT][KS][4];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
-        const float *qra = q + (size_t)min(tw + 16 * mt + g, n - 1) * q_dim + h * HD;
-        const float *qrb = q + (size_t)min(tw + 16 * mt + g + 8, n - 1) * q_dim + h * HD;
+        const size_t ra = (size_t)min(tw + 16 * mt + g, n - 1) * q_dim + h * HD,
+                     rb = (size_t)min(tw + 16 * mt + g + 8, n - 1) * q_dim + h * HD;
+        if (q16) { /* already scaled and rounded */
+            const __half *qa16 = (const __half *)q + ra, *qb16 = (const __half *)q + rb;
+#pragma unroll
+            for (int k = 0; k < KS; k++) {
+                qa[mt][k][0] = *(const uint32_t *)(qa16 + 16 * k + c);
+                qa[mt][k][1] = *(const uint32_t *)(qb16 + 16 * k + c);
+                qa[mt][k][2] = *(const uint32_t *)(qa16 + 16 * k + c + 8);
+                qa[mt][k][3] = *(const uint32_t *)(qb16 + 16 * k + c + 8);
+            }
+            continue;
+        }
+        const float *qra = (const float *)q + ra, *qrb = (const float *)q + rb;
 #pragma unroll
         for (int k = 0; k < KS; k++) {
             float2 a0 = *(const float2 *)(qra + 16 * k + c), b0 = *(const float2 *)(qrb + 16 * k + c);
@@ -547,7 +559,7 @@ extern "C" size_t cuda_prompt_attention_scratch(int kv_rows, int n, int n_head, 
 }
 
 template <int HD>
-static cudaError_t launch(void *out, uint32_t out_type, const float *q, const float *kc, const float *vc,
+static cudaError_t launch(void *out, uint32_t out_type, const void *q, int q16, const float *kc, const float *vc,
                           void *scratch, size_t scratch_bytes, int new16, int kv_rows, int pos, int n, int n_head,
                           int n_kv, int causal, int kv_len, int window, float scale, cudaStream_t s)
 {
@@ -598,11 +610,13 @@ static cudaError_t launch(void *out, uint32_t out_type, const float *q, const fl
         if ((e = cudaMemsetAsync(count, 0, (size_t)n_head * jb.nsplit * sizeof(int), s)) != cudaSuccess) return e;
     }
     return launch_pdl(prompt_attention_kernel<HD>, dim3(n_head, items), NW * WARP,
-                      STAGES * 2 * T::TILE * sizeof(__half), s, out, out_type, q, (const __half *)kh, (const __half *)vh,
-                      (float *)((char *)scratch + part_off), count, jb, n_head, n_kv, scale * LOG2E);
+                      STAGES * 2 * T::TILE * sizeof(__half), s, out, out_type, q, q16, (const __half *)kh,
+                      (const __half *)vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv,
+                      scale * CUDA_ATTN_LOG2E);
 }
 
-extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const float *q, const float *k_cache,
+extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const void *q, uint32_t q_type,
+                                             const float *k_cache,
                                              const float *v_cache, void *scratch, size_t scratch_bytes, int new16,
                                              int kv_rows, int pos, int n, int n_head, int n_kv, int head_dim,
                                              int causal, int kv_len, int window, float scale, cudaStream_t s)
@@ -610,6 +624,7 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
     if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128 && head_dim != 256)
         return cudaErrorNotSupported;
     if (n_head < 1 || n_kv < 1 || n_head % n_kv || (out_type != T_F32 && out_type != T_F16 && out_type != T_BF16) ||
+        (q_type != T_F32 && q_type != T_F16) ||
         !scratch || (uintptr_t)scratch % 16 || kv_rows < 1 || pos < 0 || (causal && (long long)pos + n > kv_rows) ||
         (new16 && !causal) ||
         (!causal && (kv_len < 1 || kv_len > kv_rows)))
@@ -619,9 +634,9 @@ extern "C" cudaError_t cuda_prompt_attention(void *out, uint32_t out_type, const
         cudaGetLastError();
         return cudaErrorNotSupported;
     }
-#define LAUNCH(HD)                                                                                                   \
-    launch<HD>(out, out_type, q, k_cache, v_cache, scratch, scratch_bytes, new16, kv_rows, pos, n, n_head, n_kv,  \
-               causal, kv_len, window, scale, s)
+#define LAUNCH(HD)                                                                                            \
+    launch<HD>(out, out_type, q, q_type == T_F16, k_cache, v_cache, scratch, scratch_bytes, new16, kv_rows, pos, n, \
+               n_head, n_kv, causal, kv_len, window, scale, s)
     switch (head_dim) {
     case 16: return LAUNCH(16);
     case 32: return LAUNCH(32);

@@ -1,7 +1,5 @@
 #include "rope.h"
 
-#include <climits>
-
 #include <cuda_fp16.h>
 
 #include "common.cuh"
@@ -169,9 +167,9 @@ static __global__ void angles_kernel(float2 *cs, const int *pos_p, int n, int ha
 {
     pdl_wait();
     const int pos = *pos_p;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n * half; i += gridDim.x * blockDim.x) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (long)n * half; i += gridDim.x * (long)blockDim.x) {
         double sn, c;
-        sincos((double)(pos + i / half) * inv_freq[i % half], &sn, &c);
+        sincos((double)(pos + (int)(i / half)) * inv_freq[i % half], &sn, &c);
         cs[i] = make_float2((float)c, (float)sn);
     }
 }
@@ -179,10 +177,10 @@ static __global__ void angles_kernel(float2 *cs, const int *pos_p, int n, int ha
 extern "C" cudaError_t cuda_rope_angles(float *cs, const int *pos, int n, int n_rot, const double *inv_freq,
                                         cudaStream_t s)
 {
-    if (n < 0 || n_rot < 2 || n_rot % 2 || !cs || (uintptr_t)cs % 8 || (long long)n * (n_rot / 2) > INT_MAX)
+    if (n < 0 || n_rot < 2 || n_rot % 2 || !cs || (uintptr_t)cs % 8 || !pos || !inv_freq)
         return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
-    const int total = n * (n_rot / 2), blocks = (total + THREADS - 1) / THREADS;
-    return launch_pdl(angles_kernel, blocks < 1024 ? blocks : 1024, THREADS, 0, s, (float2 *)cs, pos, n, n_rot / 2,
-                      inv_freq);
+    const long blocks = ((long)n * (n_rot / 2) + THREADS - 1) / THREADS;
+    return launch_pdl(angles_kernel, (unsigned)(blocks < 1024 ? blocks : 1024), THREADS, 0, s, (float2 *)cs, pos, n,
+                      n_rot / 2, inv_freq);
 }

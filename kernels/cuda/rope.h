@@ -34,7 +34,9 @@ cudaError_t cuda_rope_store(const float *q, const float *k, const float *v, int 
 /* cs[t n_rot / 2 + i] = (cos, sin) of (*pos + t) inv_freq[i], as floats,
  * for t < n and i < n_rot / 2: the angles cuda_rope_store uses (taken in
  * double, then rounded), for kernels that rotate in their epilogue
- * (cuda_gemm_rope). cs 8-byte aligned; n_rot even and at least 2. */
+ * (cuda_gemm_rope): floats in (cos, sin) pairs, 8-byte aligned. n_rot
+ * even and at least 2; cudaErrorInvalidValue otherwise or for a NULL
+ * pointer. */
 cudaError_t cuda_rope_angles(float *cs, const int *pos, int n, int n_rot, const double *inv_freq, cudaStream_t s);
 
 #ifdef __cplusplus

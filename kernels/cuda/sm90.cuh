@@ -19,6 +19,7 @@
 #ifndef HRT_CUDA_SM90_CUH
 #define HRT_CUDA_SM90_CUH
 
+#include <climits>
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <mutex>
@@ -32,6 +33,8 @@
 #endif
 
 enum { BM = 128, BK = 64, STAGES = 4, THREADS = 384, A_BYTES = BM * BK * 2 };
+/* the most rows of X a launch takes (2^30: the tile walk's int sums stay far from overflow) */
+enum { MAX_ROWS = 1 << 30 };
 static __host__ __device__ constexpr int stage_bytes(int r) { return A_BYTES + 2 * r * BK * 2; }
 static __host__ __device__ constexpr int smem_bytes(int r) { return STAGES * stage_bytes(r) + 1024 + 2 * STAGES * 8; }
 
