@@ -4,9 +4,10 @@
  *   glu:  gate and up as one cuBLAS product (bf16 out) and the GLU kernel,
  *         against gate/up/GLU as one kernel (kernels/cuda/gemm_glu.h);
  *   rope: Q, K and V as one cuBLAS product (f32 out) and the RoPE kernel
- *         with its bias and cache stores (cuda_rope_store), against the
- *         one kernel (kernels/cuda/gemm_rope.h), whose angle table (made
- *         once a prompt, not a layer) is timed apart.
+ *         with its bias and cache stores (cuda_rope_store, f32 queries),
+ *         against the one kernel (kernels/cuda/gemm_rope.h, fp16 queries
+ *         as a prompt has it write them), whose angle table (made once a
+ *         prompt, not a layer) is timed apart; the keys and values compared.
  * A sample is BATCH launches in a row between two device events, so that
  * the host's time to enqueue each (cuBLAS's choice of kernel, the tensor
  * maps) overlaps the device's work as it does in a prompt; each line is the
@@ -38,6 +39,7 @@ int main(void)
 #include "cuda/gemm.h"
 #include "cuda/gemm_glu.h"
 #include "cuda/gemm_rope.h"
+#include "cuda/prompt_attention.h"
 #include "cuda/rope.h"
 
 #define CK(x)                                                                              \
@@ -60,7 +62,9 @@ typedef struct {
     void *x, *hb, *out2, *out;
     int n, k, ff, tile;
     /* rope: biases (NULL or q, k, v's in one array), angles, positions; the
-     * outputs of the two paths: [0] the one kernel's, [1] the two steps' */
+     * outputs of the two paths: [0] the one kernel's (its queries in fp16,
+     * scaled for the prompt attention, as a prompt has them), [1] the two
+     * steps' */
     float *bias, *cs, *q[2], *kc[2], *vc[2];
     void *k16[2], *v16[2];
     double *inv_freq;
@@ -87,7 +91,7 @@ static void launch(const shape_run *r, int which)
         CK(cuda_rope_angles(r->cs, r->pos, r->n, r->hd, r->inv_freq, r->s));
     else
         CK(cuda_gemm_rope(r->x, r->W.gemm, GGML_TYPE_BF16, r->n, r->k, b, bk, bv, r->cs, r->neox, r->q[0],
-                          GGML_TYPE_F32, 1.0f, r->kc[0], r->vc[0], r->k16[0], r->v16[0], r->n_head, r->n_kv, r->hd,
+                          GGML_TYPE_F16, CUDA_ATTN_LOG2E / sqrtf((float)r->hd), r->kc[0], r->vc[0], r->k16[0], r->v16[0], r->n_head, r->n_kv, r->hd,
                           r->tile, r->s));
 }
 
@@ -205,7 +209,7 @@ static void rope_table(const cuda_gemm_ctx *g, cudaStream_t st, int reps, int ti
                            "Qwen2.5-1.5B"};
     printf("\nQ/K/V + RoPE + cache stores:\n| shape | tokens x width -> columns | cuBLAS Q/K/V (f32) | RoPE kernel | "
            "two kernels | one kernel | one kernel TFLOP/s | two / one | angles (once a prompt) | host per launch: "
-           "cuBLAS, RoPE, one kernel | max diff q, k |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "cuBLAS, RoPE, one kernel | max diff k, v |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) {
         const int n = shapes[i][0], k = shapes[i][1], hd = shapes[i][4], half = hd / 2;
         if (tile % hd) continue; /* a width that does not hold whole heads */
@@ -245,11 +249,11 @@ static void rope_table(const cuda_gemm_ctx *g, cudaStream_t st, int reps, int ti
         launch(&r, WHICH_ROPE);
         launch(&r, WHICH_QKV_ONE);
         CK(cudaStreamSynchronize(st));
-        const double dq = rel_diff(r.q[0], r.q[1], (size_t)n * qd, 1), dk = rel_diff(r.kc[0], r.kc[1], (size_t)n * kvd, 1);
+        const double dk = rel_diff(r.kc[0], r.kc[1], (size_t)n * kvd, 1), dv = rel_diff(r.vc[0], r.vc[1], (size_t)n * kvd, 1);
         const double flop = 2.0 * n * k * cols;
         printf("| %s | %d x %d -> %d | %.1f us | %.1f us | %.1f us | %.1f us | %.0f | %.2fx | %.1f us | %.1f, %.1f, "
                "%.1f us | %.1e, %.1e |\n",
-               names[i], n, k, cols, tg, tr, tg + tr, tf, flop / tf * 1e-6, (tg + tr) / tf, ta, hg, hr, hf, dq, dk);
+               names[i], n, k, cols, tg, tr, tg + tr, tf, flop / tf * 1e-6, (tg + tr) / tf, ta, hg, hr, hf, dk, dv);
         cudaFree(r.W.gemm);
         cudaFree(r.x);
         cudaFree(r.inv_freq);

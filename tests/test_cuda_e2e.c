@@ -550,10 +550,13 @@ static const one_kernel GLU_ONE = {"HRT_CUDA_GLU_GEMM", "one kernel with the GLU
                                    "gate/up/GLU in one kernel vs cuBLAS + the GLU kernel", cuda_model_glu_gemm, 2e-2};
 /* both RoPE paths keep f32 through the rotation and round the same values
  * once: the same bits on the H100, where cuBLAS's sums came out in the same
- * order as the kernel's; 1e-4 leaves room for a cuBLAS that sums otherwise */
+ * order as the kernel's. A cuBLAS that sums in another order changes last
+ * bits of f32 values, which can flip some of the later layers' 16-bit
+ * roundings: 5e-3, under the GLU's 2e-2, which rounds every gate and up
+ * value differently */
 static const one_kernel ROPE_ONE = {"HRT_CUDA_ROPE_GEMM", "one kernel with RoPE",
                                     "Q/K/V/RoPE/stores in one kernel vs cuBLAS + the RoPE kernel", cuda_model_rope_gemm,
-                                    1e-4};
+                                    5e-3};
 
 /* One of those kernels (k) against its two-step path (its switch at 0)
  * and both against the CPU at f32, on a model whose shapes it takes

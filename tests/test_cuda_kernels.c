@@ -1471,6 +1471,14 @@ static void test_gemm_rope(void)
                     off16 += q16[i] != (i < (size_t)n * qd ? half_sat_bits(gq[i] * qs) : 0xffff);
                 CHECK_MSG(off16 == 0, "%s: %zu fp16 queries not the f32 ones scaled and rounded, or past row n", what,
                           off16);
+                /* and the keys and values as in the f32 run: the scale is the queries' alone */
+                float *kv2 = malloc((size_t)ctx * kvd * 4);
+                for (int part = 0; part < 2; part++) {
+                    down(kv2, part ? dvc : dkc, (size_t)ctx * kvd * 4);
+                    CHECK_MSG(memcmp(kv2, part ? gv : gk, (size_t)ctx * kvd * 4) == 0, "%s: %s with fp16 queries", what,
+                              part ? "values" : "keys");
+                }
+                free(kv2);
                 free(q16);
             }
             if (si == 2) { /* refusals, and the fp16 copies left out */

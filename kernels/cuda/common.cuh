@@ -163,14 +163,14 @@ static __device__ __forceinline__ void pdl_wait()
 
 /* A fact about the current device, found once a device: cache (HRT_MAX_DEV
  * entries, zero-initialized) holds find(dev) + 1 once found (find returns a
- * value >= 0; a device past the cache asks it every time). -1 when no
- * device is current. */
+ * value >= 0). -1 when no device is current or its index is past the cache
+ * (find may be costly: the sm_90a probe launches a kernel); the callers
+ * then leave their feature off. */
 enum { HRT_MAX_DEV = 64 };
 template <typename F> static inline int device_fact(std::atomic<int> *cache, F find)
 {
     int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) return -1;
-    if (dev >= HRT_MAX_DEV) return find(dev);
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= HRT_MAX_DEV) return -1;
     int v = cache[dev].load(std::memory_order_acquire);
     if (v == 0) {
         v = find(dev) + 1;

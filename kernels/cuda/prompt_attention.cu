@@ -467,7 +467,7 @@ static __global__ void __launch_bounds__(NW *WARP)
 
 /* The cache rows that some query sees, [window start of the first, end of
  * the last), less the new rows when the scratch holds those already
- * (new16, causal calls: cuda_rope_store wrote them). */
+ * (new16, causal calls: cuda_rope_store or cuda_gemm_rope wrote them). */
 static void rows_to_convert(const job &jb, int new16, int *start, int *end)
 {
     *end = min(jb.causal ? (new16 ? jb.pos0 : jb.pos0 + jb.n) : jb.kv_len, jb.kv_rows);
