@@ -582,8 +582,9 @@ static int cuda_session_init(hrt_session *s)
     for (int l = 0; l < hp->n_layer; l++) {
         const cu_layer *L = &cm0->layers[l];
         prompt16 |= L->wq.gemm_type != GGML_TYPE_F32;
-        rope_one |= rope_kernel_takes(cm0, L, hp);
-        rope_swa |= rope_kernel_takes(cm0, L, hp) && layer_is_swa(hp, l) && cm0->inv_freq_swa;
+        const int takes = rope_kernel_takes(cm0, L, hp);
+        rope_one |= takes;
+        rope_swa |= takes && layer_is_swa(hp, l) && cm0->inv_freq_swa;
         gate_apart |= !L->wgu.gemm || L->gate.type != L->up.type;
         if (L->wqkv.gemm && hb_w < q_dim + 2 * kv_dim) hb_w = q_dim + 2 * kv_dim;
         if (L->wgu.gemm && hb_w < (size_t)L->wgu.rows) hb_w = (size_t)L->wgu.rows;
@@ -803,15 +804,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         /* a prompt's keys and values also go to the attention's fp16 copies
          * (the scratch's first part, see cuda_prompt_attention) */
         uint16_t *k16 = attention16(c, L, n) ? c->att16 : NULL, *v16 = k16 ? k16 + (size_t)s->n_ctx * kv_dim : NULL;
-        if (qkv_one) {
-            const uint32_t t16 = L->wqkv.gemm_type;
-            const size_t at = (size_t)*c->h_pos * kv_dim;
-            RUN(cuda_rmsnorm(c->xh, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-            RUN(cuda_gemm_rope(c->xh, L->wqkv.gemm, t16, n, d, L->bq, L->bk, L->bv,
-                               swa && c->rope_cs_swa ? c->rope_cs_swa : c->rope_cs, hp->rope_neox, c->q, q_type,
-                               hp->attn_scale * CUDA_ATTN_LOG2E, kc + at, vc + at, k16 ? k16 + at : NULL,
-                               v16 ? v16 + at : NULL, hp->n_head, hp->n_head_kv, hd, 0, st));
-        } else if (multi) {
+        if (multi) {
             /* decode: the norm and the three products in one launch */
             const cuda_mat *W[3] = {&L->wq, &L->wk, &L->wv};
             const float *b[3] = {L->bq, L->bk, L->bv};
@@ -820,7 +813,13 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
         } else {
             uint32_t t16 = gemm16(n, &L->wq, &L->wk, &L->wv);
             RUN(cuda_rmsnorm(t16 ? c->xh : (void *)c->xb, t16, c->x, NULL, L->attn_norm, n, d, hp->norm_eps, st));
-            if (L->wqkv.gemm && n > 1) { /* one GEMM (fuse_layer) into hb; the biases in the rope kernel */
+            if (qkv_one) { /* t16 is the fused matrix's type */
+                const size_t at = (size_t)*c->h_pos * kv_dim;
+                RUN(cuda_gemm_rope(c->xh, L->wqkv.gemm, t16, n, d, L->bq, L->bk, L->bv,
+                                   swa && c->rope_cs_swa ? c->rope_cs_swa : c->rope_cs, hp->rope_neox, c->q, q_type,
+                                   hp->attn_scale * CUDA_ATTN_LOG2E, kc + at, vc + at, k16 ? k16 + at : NULL,
+                                   v16 ? v16 + at : NULL, hp->n_head, hp->n_head_kv, hd, 0, st));
+            } else if (L->wqkv.gemm && n > 1) { /* one GEMM (fuse_layer) into hb; the biases in the rope kernel */
                 RUN(product(c, &L->wqkv, t16 ? NULL : c->xb, NULL, c->hb, GGML_TYPE_F32, n, 0));
                 ld = (int)L->wqkv.rows;
                 rq = c->hb;
