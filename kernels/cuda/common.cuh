@@ -123,6 +123,16 @@ static __device__ __forceinline__ __half half_sat(float x)
     return __float2half_rn(x != x ? x : fminf(fmaxf(x, -65504.0f), 65504.0f));
 }
 
+/* RoPE's (cos, sin) for position pos at one of its frequencies: the angle
+ * in double, the results rounded to float. The kernels that rotate all take
+ * their angles from here, so that they agree to the bit. */
+static __device__ __forceinline__ float2 rope_angle(int pos, double inv_freq)
+{
+    double sn, cs;
+    sincos((double)pos * inv_freq, &sn, &cs);
+    return make_float2((float)cs, (float)sn);
+}
+
 static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 

@@ -458,9 +458,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     /* RoPE's cos and sin for this position, once */
     __shared__ float rope_c[WARP * PL_MAX / 2], rope_s[WARP * PL_MAX / 2];
     for (int i = tid; i < a.n_rot / 2; i += THREADS) {
-        double sn, cs;
-        sincos((double)pos * a.inv_freq[i], &sn, &cs);
-        rope_c[i] = (float)cs, rope_s[i] = (float)sn;
+        const float2 r = rope_angle(pos, a.inv_freq[i]);
+        rope_c[i] = r.x, rope_s[i] = r.y;
     }
     /* Each warp starts copying the weights of its first rows of the next
      * phase (ring_start) once its block has arrived at the barrier in front

@@ -55,15 +55,14 @@ extern "C" cudaError_t cuda_gemm_glu(void *out, const void *x, const void *w, ui
     const long sms = glu_device_sms();
     if (!sms) return cudaErrorNotSupported;
     if (n == 0) return cudaSuccess;
-    /* Tiles of 64 outputs where they take fewer rounds of the grid's
-     * blocks, counted in 64-output tiles' time (a 128-output tile taking two),
-     * than tiles of 128: on the H100 at 512 tokens Qwen2.5-0.5B's 152 tiles
-     * of 128 are two rounds of 132 blocks, the second 15% full, and 304
-     * tiles of 64 three rounds; with equal counts, 128 (a larger product a
-     * step). */
+    /* Tiles of 64 outputs where their rounds of the grid take less time
+     * than those of 128 (tile_width): on the H100 at 512 tokens Qwen2.5-0.5B's
+     * 152 tiles of 128 are two rounds of 132 blocks, the second 15% full, and
+     * 304 tiles of 64 three rounds, 3 x 64 < 2 x 128; with equal times, 128
+     * (a larger product a step). */
     const long m_tiles = ((long)n + BM - 1) / BM, t128 = m_tiles * (ff / 128);
     if (2 * t128 > INT_MAX) return cudaErrorInvalidValue;
-    const int bn = tile ? tile : (2 * t128 + sms - 1) / sms < 2 * ((t128 + sms - 1) / sms) ? 64 : 128;
+    const int widths[2] = {128, 64}, bn = tile ? tile : tile_width(m_tiles, ff, sms, widths, 2);
     const int tiles = (int)(bn == 64 ? 2 * t128 : t128), f16 = type == T_F16;
     CUtensorMap xm, wm;
     if (tensor_map(&xm, x, f16, (uint64_t)n, (uint64_t)k, BM) ||

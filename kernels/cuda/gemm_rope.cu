@@ -121,17 +121,13 @@ extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t typ
     if (!sms) return cudaErrorNotSupported;
     if (n == 0) return cudaSuccess;
     const long cols = ((long)n_head + 2L * n_kv) * hd, m_tiles = ((long)n + BM - 1) / BM;
-    /* The width whose rounds of the grid take the least time, a round
-     * counted as its width (a block's products in it), the wider on ties:
-     * on the H100 (132 multiprocessors) Qwen2.5-0.5B's 1,152 columns at
-     * 2,048 tokens are 96 tiles of 192 (one round) where they would be 144
-     * of 128 (two) or 80 of 256 (one, wider); SmolLM2's 960, 128 tiles of
-     * 128. */
-    int bw = tile;
-    for (long wd = 256, best = LONG_MAX; !tile && wd >= 128; wd -= 64) {
-        const long cost = (m_tiles * ((cols + wd - 1) / wd) + sms - 1) / sms * wd;
-        if (wd % hd == 0 && cost < best) best = cost, bw = (int)wd;
-    }
+    /* Of the widths that hold whole heads, the one whose grid rounds take
+     * the least time (tile_width): on the H100 (132 multiprocessors)
+     * Qwen2.5-0.5B's 1,152 columns at 2,048 tokens are 96 tiles of 192 (one
+     * round) where they would be 144 of 128 (two) or 80 of 256 (one, wider);
+     * SmolLM2's 960, 128 tiles of 128. */
+    const int widths[3] = {256, hd == 64 ? 192 : 0, 128};
+    const int bw = tile ? tile : tile_width(m_tiles, cols, sms, widths, 3);
     const long tiles = m_tiles * ((cols + bw - 1) / bw);
     if (tiles > INT_MAX) return cudaErrorInvalidValue;
     const int f16 = type == T_F16, r = bw / 2;

@@ -114,10 +114,9 @@ static __global__ void __launch_bounds__(THREADS, 16)
     load_values(j, t, 0, vx);
     load_pairs(j, t, c, n_heads, step_h, step_i, x0, x1);
     for (int i = threadIdx.x; i < j.half; i += THREADS) {
-        double sn, cs;
-        sincos((double)pos * inv_freq[i], &sn, &cs);
-        cs_s[i] = (float)cs;
-        sn_s[i] = (float)sn;
+        const float2 a = rope_angle(pos, inv_freq[i]);
+        cs_s[i] = a.x;
+        sn_s[i] = a.y;
     }
     store_values(j, pos, 0, vx);
     for (int base = VV * THREADS; base < j.kv_dim; base += VV * THREADS) {
@@ -162,16 +161,13 @@ extern "C" cudaError_t cuda_rope_store(const float *q, const float *k, const flo
     return launch_pdl(rope_kernel, n, THREADS, 0, s, j, n_rot, pos, inv_freq);
 }
 
-/* (cos, sin) of token t's angles, in double as rope_kernel computes them */
+/* (cos, sin) of token t's angles, as rope_kernel takes them */
 static __global__ void angles_kernel(float2 *cs, const int *pos_p, int n, int half, const double *inv_freq)
 {
     pdl_wait();
     const int pos = *pos_p;
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (long)n * half; i += gridDim.x * (long)blockDim.x) {
-        double sn, c;
-        sincos((double)(pos + (int)(i / half)) * inv_freq[i % half], &sn, &c);
-        cs[i] = make_float2((float)c, (float)sn);
-    }
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (long)n * half; i += gridDim.x * (long)blockDim.x)
+        cs[i] = rope_angle(pos + (int)(i / half), inv_freq[i % half]);
 }
 
 extern "C" cudaError_t cuda_rope_angles(float *cs, const int *pos, int n, int n_rot, const double *inv_freq,

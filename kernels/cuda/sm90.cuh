@@ -289,6 +289,22 @@ static __global__ void __launch_bounds__(THREADS, 1)
 /* what the device's image of the including file was built for */
 static __global__ void sm90a_probe(int *on) { *on = SM90A_ON; }
 
+/* Of the tile widths w[0..nw) (widest first, 0 to skip), the one whose
+ * rounds of a grid of sms blocks over m_tiles x ceil(cols / w) tiles take
+ * the least time, a round counted as its width (a block's products in it);
+ * the wider on ties. */
+static int tile_width(long m_tiles, long cols, long sms, const int *w, int nw)
+{
+    int best_w = 0;
+    long best = LONG_MAX;
+    for (int i = 0; i < nw; i++) {
+        if (!w[i]) continue;
+        const long cost = (m_tiles * ((cols + w[i] - 1) / w[i]) + sms - 1) / sms * w[i];
+        if (cost < best) best = cost, best_w = w[i];
+    }
+    return best_w;
+}
+
 /* cuTensorMapEncodeTiled through the runtime (no link to the driver
  * library); NULL when the driver does not have it */
 static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void)
