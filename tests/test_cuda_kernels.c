@@ -22,6 +22,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include "cuda/matvec.h"
 #include "cuda/norm.h"
 #include "cuda/prompt_attention.h"
+#include "cuda/prompt_attention_sm90.h"
 #include "cuda/rope.h"
 #include "cuda/sample.h"
 #include "sampler.h"
@@ -1600,6 +1601,20 @@ static size_t non_finite(const float *g, size_t n)
  * would fail. */
 static void test_prompt_attention(void)
 {
+    /* which kernel takes a call: on a 9.0 device of a build with sm_90a
+     * code, Hopper's for causal heads of 64 without a window, and only those */
+    struct cudaDeviceProp p;
+    CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+    const int hopper = cuda_prompt_attention_sm90_takes(64, 1, 0);
+#ifdef HRT_CUDA_SM90A
+    CHECK_MSG(hopper == (p.major == 9 && p.minor == 0), "prompt attention on wgmma: taken %d on sm_%d%d", hopper,
+              p.major, p.minor);
+#endif
+    CHECK(!cuda_prompt_attention_sm90_takes(128, 1, 0) && !cuda_prompt_attention_sm90_takes(64, 0, 0) &&
+          !cuda_prompt_attention_sm90_takes(64, 1, 100));
+    setenv("HRT_CUDA_ATTN_SM90", "0", 1);
+    CHECK_MSG(!cuda_prompt_attention_sm90_takes(64, 1, 0), "HRT_CUDA_ATTN_SM90=0 keeps the mma.sync kernel");
+    unsetenv("HRT_CUDA_ATTN_SM90");
     /* big: a key row past fp16's range (7e4 > 65504; 0 = none): the queries
      * before it, which share its tiles, keep their results; those after it
      * stay finite (the tile saturates instead of holding inf, whose 0 weight
@@ -1626,6 +1641,7 @@ static void test_prompt_attention(void)
         {14, 2, 64, 1, 1, 1, 0, 0, 1.0f, 0.125f, "one query, 7 heads a group", 0, GGML_TYPE_F32},
         {4, 2, 64, 0, 130, 1, 0, 0, 1.0f, 0.125f, "queries before a key past fp16's range", 100, GGML_TYPE_F32},
         {2, 1, 64, 900, 300, 1, 0, 0, 1.0f, 0.125f, "2 heads, 300 queries after 900", 0, GGML_TYPE_F32},
+        {14, 2, 64, 0, 1000, 1, 0, 0, 2.0f, 0.125f, "Qwen2.5-0.5B's heads, a 1,000-token prompt", 0, GGML_TYPE_BF16},
         {144, 8, 64, 0, 256, 1, 0, 0, 1.0f, 0.125f, "144 heads", 0, GGML_TYPE_F32},
         /* query blocks of odd lengths in tiles, split in unequal halves; 64 heads */
         {2, 1, 64, 33, 700, 1, 0, 0, 1.0f, 0.125f, "2 heads, 700 queries after 33", 0, GGML_TYPE_F32},
@@ -1754,6 +1770,29 @@ static void test_prompt_attention(void)
                       "prompt attention: without room for the halves' results, the query blocks stay whole");
             free(g);
         }
+        if (cuda_prompt_attention_sm90_takes(hd, cases[ci].causal, cases[ci].window)) {
+            /* Hopper's kernel took the case: against the mma.sync kernel (unsplit), within what
+             * each is held to of the reference; and a second call gives the same bits */
+            float *other = malloc(qn * sizeof *other), *again = malloc(qn * sizeof *again);
+            setenv("HRT_CUDA_ATTN_SM90", "0", 1);
+            setenv("HRT_CUDA_ATTN_SPLIT", "0", 1);
+            poison(dout, ob);
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+                                        cases[ci].scale, 0) == cudaSuccess);
+            attention_results(other, dout, got16, qn, ot);
+            unsetenv("HRT_CUDA_ATTN_SM90");
+            poison(dout, ob);
+            CHECK(cuda_prompt_attention(dout, ot, dq, 0, dk, dv, scratch, sb, 0, n_ctx, pos0, n, nh, nkv, hd, 1, 0, 0,
+                                        cases[ci].scale, 0) == cudaSuccess);
+            attention_results(again, dout, got16, qn, ot);
+            char w2[160];
+            snprintf(w2, sizeof w2, "prompt attention, wgmma against mma.sync (%s)", cases[ci].what);
+            double u2 = ot == GGML_TYPE_BF16 ? 1.0 / 256 : ot == GGML_TYPE_F16 ? 1.0 / 2048 : 0;
+            close_all(got[0], other, checked, 2e-3 + u2, 0.5, w2);
+            CHECK_MSG(memcmp(again, got[0], qn * sizeof *again) == 0, "%s: a second call differs", w2);
+            free(other);
+            free(again);
+        }
         char what[160];
         snprintf(what, sizeof what, "prompt attention split against unsplit (%s)", cases[ci].what);
         /* 16-bit results may also round to neighbours: a unit of their last place more */
@@ -1793,6 +1832,23 @@ static void test_prompt_attention(void)
                   cudaErrorInvalidValue,
               "prompt attention: new rows' copies given to a call that is not causal are refused");
 #undef PA
+    /* Hopper's entry point refuses what the dispatch never gives it, and anything on other devices */
+    {
+        float *dq = dev(64 * 4 * 64 * sizeof(float)), *dout = dev(64 * 4 * 64 * sizeof(float));
+        const cudaError_t other = hopper ? cudaSuccess : cudaErrorNotSupported;
+#define PS(q, kh, pos, n, nh, nkv) cuda_prompt_attention_sm90(dout, 0, q, 0, kh, sc, pos, n, nh, nkv, 0.18f, 0)
+        CHECK_MSG(PS(dq, sc, 0, 4, 5, 2) == cudaErrorInvalidValue, "wgmma attention: 5 heads over 2 refused");
+        CHECK_MSG(PS(dq, sc, -1, 4, 4, 2) == cudaErrorInvalidValue, "wgmma attention: a negative position refused");
+        CHECK_MSG(PS(dq, sc, 0, 0, 4, 2) == cudaErrorInvalidValue, "wgmma attention: no queries refused");
+        CHECK_MSG(PS(dq, sc + 8, 0, 4, 4, 2) == cudaErrorInvalidValue, "wgmma attention: misaligned keys refused");
+        CHECK_MSG(PS(NULL, sc, 0, 4, 4, 2) == cudaErrorInvalidValue, "wgmma attention: no queries' memory refused");
+        CHECK_MSG(PS(dq, sc, 0, 4, 4, 2) == other, "wgmma attention: a valid call %s",
+                  hopper ? "runs" : "is refused on this device");
+#undef PS
+        CHECK(cudaDeviceSynchronize() == cudaSuccess);
+        cudaFree(dq);
+        cudaFree(dout);
+    }
     cudaFree(sc);
     CHECK(cudaGetLastError() == cudaSuccess);
 }

@@ -1,6 +1,7 @@
 #include "prompt_attention.h"
 
-#include "common.cuh"
+#include "attn.cuh"
+#include "prompt_attention_sm90.h"
 
 #include <atomic>
 #include <climits>
@@ -27,7 +28,6 @@
 #define NW 4
 #endif
 #define STAGES 3
-#define LAZY 8.0f /* log2 units: weights up to 256 before a row's reference moves */
 
 template <int HD> struct tiles {
     enum {
@@ -39,43 +39,6 @@ template <int HD> struct tiles {
         CH = HD / 8,    /* 16-byte pieces a row */
     };
 };
-
-/* The instructions below need sm_80 (fp16 m16n8k16, cp.async,
- * cvt.satfinite.f16x2) or sm_75 (ldmatrix); cuda_prompt_attention refuses
- * older devices, and a build for them (-DCMAKE_CUDA_ARCHITECTURES=70)
- * compiles these as traps. */
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-#define PRE_SM80 1
-#else
-#define PRE_SM80 0
-#endif
-
-/* a in the low half, b in the high one, rounded to nearest; values past
- * fp16's range saturate to +-65504 instead of becoming inf (an inf key in a
- * tile would turn 0 * inf into NaN for the queries that skip it) */
-static __device__ __forceinline__ uint32_t pack_half2(float a, float b)
-{
-    uint32_t r = 0;
-#if PRE_SM80
-    __trap();
-#else
-    asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(b), "f"(a));
-#endif
-    return r;
-}
-
-/* 2^x; -inf gives 0 */
-static __device__ __forceinline__ float ex2(float x)
-{
-    float r;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(x));
-    return r;
-}
-
-/* The reference a row's exponentials are taken against: its maximum m,
- * or 0 while the row has no key (m = -inf), so that -inf - ref stays -inf
- * (a weight of 0) instead of NaN. */
-static __device__ __forceinline__ float ref_of(float m) { return m == -INFINITY ? 0.0f : m; }
 
 /* c += a b for one m16n8k16 tile, fp16 in, f32 accumulated */
 static __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
@@ -156,15 +119,6 @@ static __device__ __forceinline__ void tile_load(__half *ks, __half *vs, const _
         cp_async16(vs + r * T::LD + p * 8, vh + off, ok ? 16 : 0);
     }
 }
-
-/* two adjacent outputs of a row as f32, fp16 or bf16 */
-static __device__ __forceinline__ void store2(void *out, uint32_t type, size_t i, float a, float b)
-{
-    if (type == T_F32) *(float2 *)((float *)out + i) = make_float2(a, b);
-    else if (type == T_F16) *(uint32_t *)((__half *)out + i) = pack_half2(a, b); /* saturating */
-    else *(__nv_bfloat162 *)((__nv_bfloat16 *)out + i) = __floats2bfloat162_rn(a, b);
-}
-
 
 /* What a launch covers, the same on the host and on the device: a query
  * block with more than `split` tiles of keys is taken by two blocks, each
@@ -588,7 +542,8 @@ static cudaError_t launch(void *out, uint32_t out_type, const void *q, int q16, 
      * room for the pairs. */
     const char *env = getenv("HRT_CUDA_ATTN_SPLIT");
     int force = env && (env[0] == '0' || env[0] == '1') ? env[0] - '0' : -1;
-    if (force == 1 || (force == -1 && 2 * total / slots < tmax)) jb.split = max((tmax + 1) / 2, 2);
+    const int hopper = cuda_prompt_attention_sm90_takes(HD, causal, window); /* never splits */
+    if (!hopper && (force == 1 || (force == -1 && 2 * total / slots < tmax))) jb.split = max((tmax + 1) / 2, 2);
     for (int b = 0; b < jb.nqb; b++) jb.nsplit += block_tiles<HD>(jb, b, &st, &en) > jb.split;
     if (jb.nsplit && scratch_layout<HD>(kv_rows, n_kv, (size_t)n_head * jb.nsplit, &part_off, &count_off) >
                          scratch_bytes) { /* a forced split without room: none */
@@ -609,6 +564,9 @@ static cudaError_t launch(void *out, uint32_t out_type, const void *q, int q16, 
     } else if (jb.nsplit) { /* the rope kernel wrote every row: only the counters */
         if ((e = cudaMemsetAsync(count, 0, (size_t)n_head * jb.nsplit * sizeof(int), s)) != cudaSuccess) return e;
     }
+    if (hopper)
+        return cuda_prompt_attention_sm90(out, out_type, q, q16, kh, vh, pos, n, n_head, n_kv, scale * CUDA_ATTN_LOG2E,
+                                          s);
     return launch_pdl(prompt_attention_kernel<HD>, dim3(n_head, items), NW * WARP,
                       STAGES * 2 * T::TILE * sizeof(__half), s, out, out_type, q, q16, (const __half *)kh,
                       (const __half *)vh, (float *)((char *)scratch + part_off), count, jb, n_head, n_kv,

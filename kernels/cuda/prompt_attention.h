@@ -6,7 +6,9 @@
  * rows the queries see are first rounded to fp16 into a scratch buffer,
  * from which tiles of keys and values stream into shared memory. For prompt
  * products already in 16 bits (HRT_PRECISION_DEFAULT); the exact path keeps
- * kernels/cuda/attention.h. */
+ * kernels/cuda/attention.h. On Hopper, causal calls with heads of 64 and no
+ * window take prompt_attention_sm90.h's kernel on wgmma instead (from the
+ * same fp16 copies; never split). */
 #ifndef HRT_CUDA_PROMPT_ATTENTION_H
 #define HRT_CUDA_PROMPT_ATTENTION_H
 

@@ -293,7 +293,7 @@ static __global__ void sm90a_probe(int *on) { *on = SM90A_ON; }
  * rounds of a grid of sms blocks over m_tiles x ceil(cols / w) tiles take
  * the least time, a round counted as its width (a block's products in it);
  * the wider on ties. */
-static int tile_width(long m_tiles, long cols, long sms, const int *w, int nw)
+static inline int tile_width(long m_tiles, long cols, long sms, const int *w, int nw)
 {
     int best_w = 0;
     long best = LONG_MAX;
