@@ -16,14 +16,16 @@
  * (eight m64n64k16 products with P, rounded to fp16, in registers: the
  * accumulator fragment of S is the A fragment of P, PTX ISA, "Register
  * Fragments and Shared Memory Matrix Layouts" of wgmma; V in shared memory
- * read transposed); a tile's P V and the next tile's Q K^T go out as one
- * batch, so that one wait a tile covers both, and each warpgroup's softmax
- * can run beside the other's products. The online softmax is
- * prompt_attention.cu's: scores in
- * base 2, each row's reference moved only when its largest score passes it
- * by more than LAZY. The queries go into shared memory through the
- * warpgroups' own loads (rounded to fp16 there when they are f32), so that
- * f32 and fp16 queries with the same values give the same bits. */
+ * read transposed). The next tile's Q K^T goes out before a tile's P V,
+ * and the next softmax runs while P V does (see the loop). The online
+ * softmax is prompt_attention.cu's: scores in base 2, each row's reference
+ * moved only when its largest score passes it by more than LAZY. The
+ * queries go into shared memory through the warpgroups' own loads (rounded
+ * to fp16 there when they are f32), so that f32 and fp16 queries with the
+ * same values give the same bits. Measured on the H100 and not kept: the
+ * two warpgroups' batches of products forced into turns with named
+ * barriers (FlashAttention-3's ping-pong), 36-37 against 32 us for
+ * Qwen2.5-0.5B's heads at 2,048 tokens (docs/PERFORMANCE.md). */
 enum {
     AQ = 128,
     AK = 128,
@@ -146,14 +148,13 @@ static __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
         for (int kk = 0; kk < AHD / 16; kk++) wgmma<1, 128>(sacc, dq + 2 * kk, dk + 2 * kk, kk); /* +32 bytes */
     };
-    mbar_wait(&full[0], 0);
-    fence_acc<64>(sacc);
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-    scores(0);
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    fence_acc<64>(sacc);
-    for (int i = 0; i < nt_w; i++) {
+    /* tile i's scores in sacc masked and turned into their weights, the
+     * rows' maxima and sums moved on; o's rescaling (by corr, where
+     * rescale) and P's rounding into pa wait for the P V in flight */
+    float corr[2] = {1.0f, 1.0f};
+    bool rescale = false;
+    uint32_t pa[AK / 16][4];
+    auto softmax = [&](int i) {
         const int j0 = i * AK;
         if (j0 + AK - 1 > a.pos + tw) /* the diagonal crosses the tile for some row */
 #pragma unroll
@@ -161,7 +162,6 @@ static __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
                     if (j0 + 8 * t + c + (e & 1) > lim[e / 2]) sacc[4 * t + e] = -INFINITY;
-        /* the online softmax (prompt_attention.cu's, one row tile) */
         float mx[2] = {m[0], m[1]};
         int over = 0;
 #pragma unroll
@@ -175,8 +175,8 @@ static __global__ void __launch_bounds__(THREADS, 1)
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
             over |= mx[r] > m[r] + LAZY;
         }
-        if (__any_sync(0xffffffffu, over)) {
-            float corr[2];
+        rescale = __any_sync(0xffffffffu, over);
+        if (rescale)
 #pragma unroll
             for (int r = 0; r < 2; r++) {
                 const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r];
@@ -184,14 +184,6 @@ static __global__ void __launch_bounds__(THREADS, 1)
                 m[r] = nm;
                 l[r] *= corr[r];
             }
-#pragma unroll
-            for (int d = 0; d < AHD / 8; d++) {
-                o[4 * d] *= corr[0];
-                o[4 * d + 1] *= corr[0];
-                o[4 * d + 2] *= corr[1];
-                o[4 * d + 3] *= corr[1];
-            }
-        }
         const float ref[2] = {ref_of(m[0]), ref_of(m[1])};
         float sum[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -203,7 +195,16 @@ static __global__ void __launch_bounds__(THREADS, 1)
             }
         l[0] += sum[0];
         l[1] += sum[1];
-        uint32_t pa[AK / 16][4];
+    };
+    auto rescale_pack = [&] {
+        if (rescale)
+#pragma unroll
+            for (int d = 0; d < AHD / 8; d++) {
+                o[4 * d] *= corr[0];
+                o[4 * d + 1] *= corr[0];
+                o[4 * d + 2] *= corr[1];
+                o[4 * d + 3] *= corr[1];
+            }
 #pragma unroll
         for (int k = 0; k < AK / 16; k++) {
             pa[k][0] = pack_half2(sacc[8 * k], sacc[8 * k + 1]);
@@ -211,23 +212,51 @@ static __global__ void __launch_bounds__(THREADS, 1)
             pa[k][2] = pack_half2(sacc[8 * k + 4], sacc[8 * k + 5]);
             pa[k][3] = pack_half2(sacc[8 * k + 6], sacc[8 * k + 7]);
         }
-        /* P V of this tile and the next tile's scores as one batch of
-         * products: the tensor cores take both back to back */
-        const bool next = i + 1 < nt_w;
-        if (next) mbar_wait(&full[stage(i + 1)], parity(i + 1));
-        fence_acc<32>(o);
-        fence_acc<64>(sacc);
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+    };
+    /* The next tile's scores, then this tile's P V, as two groups of
+     * products: the next softmax runs while P V does (FlashAttention-3's
+     * overlap within a warpgroup; 30 against 31 us, and 28 against 30 with
+     * SmolLM2's 9 heads, for both as one batch and a wait, H100), o is
+     * rescaled and P rounded into pa once P V is done. The last tile's P V
+     * comes after the loop: with the next tile's products under a branch
+     * inside it, ptxas warned that it serialized them (C7520). */
+    mbar_wait(&full[0], 0);
+    fence_acc<64>(sacc);
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+    scores(0);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    fence_acc<64>(sacc);
+    softmax(0);
+    rescale_pack();
+    auto pv = [&](int i) { /* issues o += P V for tile i */
         const unsigned char *vs = kv + stage(i) * 2 * A_KV + A_KV;
 #pragma unroll
         for (int k = 0; k < AK / 16; k++) wgmma_pv(o, pa[k], desc_t(vs + k * 16 * A_ROW));
-        if (next) scores(i + 1);
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    };
+    for (int i = 0; i + 1 < nt_w; i++) {
+        mbar_wait(&full[stage(i + 1)], parity(i + 1));
         fence_acc<32>(o);
         fence_acc<64>(sacc);
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+        scores(i + 1);
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        pv(i);
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+        fence_acc<64>(sacc);
+        softmax(i + 1);
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        fence_acc<32>(o);
         if (tid == 0) mbar_arrive(&empty[stage(i)]);
+        rescale_pack();
     }
+    fence_acc<32>(o);
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+    pv(nt_w - 1);
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    fence_acc<32>(o);
+    if (tid == 0) mbar_arrive(&empty[stage(nt_w - 1)]);
     for (int i = nt_w; i < nt; i++) { /* tiles past the warpgroup's rows: handed back as they land */
         mbar_wait(&full[stage(i)], parity(i));
         if (tid == 0) mbar_arrive(&empty[stage(i)]);
