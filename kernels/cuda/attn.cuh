@@ -46,6 +46,39 @@ static __device__ __forceinline__ float ex2(float x)
  * (a weight of 0) instead of NaN. */
 static __device__ __forceinline__ float ref_of(float m) { return m == -INFINITY ? 0.0f : m; }
 
+/* The online softmax's step for a thread's R rows once a tile's scores are
+ * in: mx[r] holds the larger of m[r] and row r's scores in the thread's
+ * columns, and becomes the row's maximum over the quad of threads that
+ * shares the row. A row's reference m moves to it only when it passes m
+ * by more than LAZY (FlashAttention-4's conditional rescaling, as Modal's
+ * "We reverse-engineered Flash Attention 4", 2025, describes it), so the
+ * weights stay below 2^LAZY, well inside fp16; each row decides by its own
+ * scores alone, so that a query's sums do not depend on the others in its
+ * block. Returns whether any row of the warp moved: then corr[r] is the
+ * factor for row r's sums and accumulators so far (1 exactly where the row
+ * stayed), and l has been scaled by it already; else the warp skips
+ * rescaling its accumulators. A row with no key yet keeps -inf. */
+template <int R>
+static __device__ __forceinline__ bool lazy_rescale(float (&mx)[R], float (&m)[R], float (&l)[R], float (&corr)[R])
+{
+    int over = 0;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        over |= mx[r] > m[r] + LAZY;
+    }
+    if (!__any_sync(0xffffffffu, over)) return false;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r];
+        corr[r] = ex2(m[r] - ref_of(nm));
+        m[r] = nm;
+        l[r] *= corr[r];
+    }
+    return true;
+}
+
 /* two adjacent outputs of a row as f32, fp16 or bf16 */
 static __device__ __forceinline__ void store2(void *out, uint32_t type, size_t i, float a, float b)
 {

@@ -267,17 +267,8 @@ static __global__ void __launch_bounds__(NW *WARP)
                         if (j < lo[r] || j >= hi[r]) s[mt][t][e] = -INFINITY;
                     }
         }
-        /* Online softmax of the thread's rows, each row's reference m for
-         * the exponentials moved only when its largest score passes it by
-         * more than LAZY (FlashAttention-4's conditional rescaling, as
-         * Modal's "We reverse-engineered Flash Attention 4", 2025, describes
-         * it), so that the weights stay below 2^LAZY, well inside
-         * fp16, and a warp whose rows all keep theirs skips rescaling its
-         * accumulators; each row decides by its own scores alone, so that a
-         * query's sums do not depend on the others in its block. A row with
-         * no key yet keeps -inf and takes 0 as its reference. */
-        float mx[R];
-        int over = 0;
+        /* Online softmax of the thread's rows (lazy_rescale, attn.cuh) */
+        float mx[R], corr[R];
 #pragma unroll
         for (int r = 0; r < R; r++) mx[r] = m[r];
 #pragma unroll
@@ -287,33 +278,16 @@ static __global__ void __launch_bounds__(NW *WARP)
                 mx[2 * mt] = fmaxf(mx[2 * mt], fmaxf(s[mt][t][0], s[mt][t][1]));
                 mx[2 * mt + 1] = fmaxf(mx[2 * mt + 1], fmaxf(s[mt][t][2], s[mt][t][3]));
             }
+        if (lazy_rescale(mx, m, l, corr))
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            over |= mx[r] > m[r] + LAZY;
-        }
-        if (__any_sync(0xffffffffu, over)) {
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                float corr[2];
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int r = 2 * mt + e;
-                    const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r]; /* corr 1 exactly where it stays */
-                    corr[e] = ex2(m[r] - ref_of(nm));
-                    m[r] = nm;
-                    l[r] *= corr[e];
-                }
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int d = 0; d < NDT; d++) {
-                    o[mt][d][0] *= corr[0];
-                    o[mt][d][1] *= corr[0];
-                    o[mt][d][2] *= corr[1];
-                    o[mt][d][3] *= corr[1];
+                    o[mt][d][0] *= corr[2 * mt];
+                    o[mt][d][1] *= corr[2 * mt];
+                    o[mt][d][2] *= corr[2 * mt + 1];
+                    o[mt][d][3] *= corr[2 * mt + 1];
                 }
-            }
-        }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
             const float ref[2] = {ref_of(m[2 * mt]), ref_of(m[2 * mt + 1])};

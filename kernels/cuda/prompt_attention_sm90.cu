@@ -17,15 +17,20 @@
  * accumulator fragment of S is the A fragment of P, PTX ISA, "Register
  * Fragments and Shared Memory Matrix Layouts" of wgmma; V in shared memory
  * read transposed). The next tile's Q K^T goes out before a tile's P V,
- * and the next softmax runs while P V does (see the loop). The online
- * softmax is prompt_attention.cu's: scores in base 2, each row's reference
- * moved only when its largest score passes it by more than LAZY. The
- * queries go into shared memory through the warpgroups' own loads (rounded
- * to fp16 there when they are f32), so that f32 and fp16 queries with the
- * same values give the same bits. Measured on the H100 and not kept: the
- * two warpgroups' batches of products forced into turns with named
- * barriers (FlashAttention-3's ping-pong), 36-37 against 32 us for
- * Qwen2.5-0.5B's heads at 2,048 tokens (docs/PERFORMANCE.md). */
+ * and the next tile's masking and maxima run while P V does (see the
+ * loop). The online softmax is prompt_attention.cu's: scores in base 2,
+ * each row's reference moved only when its largest score passes it by
+ * more than LAZY (lazy_rescale, attn.cuh). The queries go into shared
+ * memory through the warpgroups' own loads (rounded to fp16 there when
+ * they are f32), so that f32 and fp16 queries with the same values give
+ * the same bits. The operands' descriptors are made once
+ * and moved by a stage's offset (4-9% faster than making each one from its
+ * address, H100). Measured on the H100 and not kept (docs/PERFORMANCE.md):
+ * the two warpgroups' batches of products forced into turns with named
+ * barriers (FlashAttention-3's ping-pong), with and without the
+ * intra-warpgroup overlap; the rows' maxima and sums as trees instead of
+ * chains; a quarter of the exponentials on the FMA pipe (a polynomial, as
+ * FlashAttention-4 does); the descriptors' low words added in 32 bits. */
 enum {
     AQ = 128,
     AK = 128,
@@ -80,25 +85,19 @@ static __global__ void __launch_bounds__(THREADS, 1)
     uint64_t *const full = (uint64_t *)(kv + A_STAGES * 2 * A_KV), *const empty = full + A_STAGES;
     const int item = blockIdx.x, qb = a.nqb - 1 - item / a.n_head, h = item % a.n_head, kvh = h / a.group;
     const int t0 = qb * AQ, seen = a.pos + min(t0 + AQ, a.n), nt = (seen + AK - 1) / AK;
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < A_STAGES; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 2);
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
+    ring_init(full, empty, A_STAGES, 2);
     pdl_wait();
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (tid == 0) {
-            int s = 0;
-            uint32_t phase = 0;
-            for (int i = 0; i < nt; i++) {
-                mbar_wait(&empty[s], phase ^ 1);
-                unsigned char *st = kv + s * 2 * A_KV;
-                mbar_expect(&full[s], 2 * A_KV);
-                tma_load(st, &kmap, kvh * AHD, i * AK, &full[s]);
-                tma_load(st + A_KV, &vmap, kvh * AHD, i * AK, &full[s]);
-                if (++s == A_STAGES) s = 0, phase ^= 1;
+            ring_pos at = {0, 0};
+            for (int i = 0; i < nt; i++, at.next(A_STAGES)) {
+                mbar_wait(&empty[at.s], at.phase ^ 1);
+                unsigned char *st = kv + at.s * 2 * A_KV;
+                mbar_expect(&full[at.s], 2 * A_KV);
+                tma_load(st, &kmap, kvh * AHD, i * AK, &full[at.s]);
+                tma_load(st + A_KV, &vmap, kvh * AHD, i * AK, &full[at.s]);
             }
         }
         return;
@@ -136,15 +135,14 @@ static __global__ void __launch_bounds__(THREADS, 1)
      * the warpgroup's rows see keys of its first nt_w tiles */
     const int r0 = tw + 16 * warp + g, lim[2] = {a.pos + r0, a.pos + r0 + 8};
     const int nt_w = min(nt, (a.pos + tw + 63) / AK + 1);
-    const uint64_t dq = desc(qs);
+    /* the operands' descriptors at stage 0; a stage, a step of k, moves
+     * the start address field (16-byte units) */
+    const uint64_t dq = desc(qs), dk0 = desc(kv), dv0 = desc_t(kv + A_KV);
     float sacc[64], o[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 32; i++) o[i] = 0.0f;
-    /* tile i's stage and the parity its barriers are at */
-    auto stage = [](int i) { return i % A_STAGES; };
-    auto parity = [](int i) { return (uint32_t)(i / A_STAGES) & 1; };
-    auto scores = [&](int i) { /* issues S = Q K^T for tile i (its copies landed) */
-        const uint64_t dk = desc(kv + stage(i) * 2 * A_KV);
+    auto scores = [&](int st) { /* issues S = Q K^T for the tile at stage st (its copies landed) */
+        const uint64_t dk = dk0 + (uint32_t)(st * 2 * A_KV >> 4);
 #pragma unroll
         for (int kk = 0; kk < AHD / 16; kk++) wgmma<1, 128>(sacc, dq + 2 * kk, dk + 2 * kk, kk); /* +32 bytes */
     };
@@ -163,27 +161,12 @@ static __global__ void __launch_bounds__(THREADS, 1)
                 for (int e = 0; e < 4; e++)
                     if (j0 + 8 * t + c + (e & 1) > lim[e / 2]) sacc[4 * t + e] = -INFINITY;
         float mx[2] = {m[0], m[1]};
-        int over = 0;
 #pragma unroll
         for (int t = 0; t < AK / 8; t++) {
             mx[0] = fmaxf(mx[0], fmaxf(sacc[4 * t], sacc[4 * t + 1]));
             mx[1] = fmaxf(mx[1], fmaxf(sacc[4 * t + 2], sacc[4 * t + 3]));
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            over |= mx[r] > m[r] + LAZY;
-        }
-        rescale = __any_sync(0xffffffffu, over);
-        if (rescale)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const float nm = mx[r] > m[r] + LAZY ? mx[r] : m[r];
-                corr[r] = ex2(m[r] - ref_of(nm));
-                m[r] = nm;
-                l[r] *= corr[r];
-            }
+        rescale = lazy_rescale(mx, m, l, corr);
         const float ref[2] = {ref_of(m[0]), ref_of(m[1])};
         float sum[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -214,12 +197,16 @@ static __global__ void __launch_bounds__(THREADS, 1)
         }
     };
     /* The next tile's scores, then this tile's P V, as two groups of
-     * products: the next softmax runs while P V does (FlashAttention-3's
+     * products: the next softmax starts while P V runs (FlashAttention-3's
      * overlap within a warpgroup; 30 against 31 us, and 28 against 30 with
      * SmolLM2's 9 heads, for both as one batch and a wait, H100), o is
-     * rescaled and P rounded into pa once P V is done. The last tile's P V
+     * rescaled and P rounded into pa once P V is done. Only the masking and
+     * the maxima overlap P V: ptxas puts the wait for P V before the first
+     * write to S's accumulator registers (the exponentials, in place), as
+     * the SASS shows with exponentials written to other registers too. The last tile's P V
      * comes after the loop: with the next tile's products under a branch
      * inside it, ptxas warned that it serialized them (C7520). */
+    ring_pos cur = {0, 0}, nxt = {0, 0}; /* tile i's place in the ring, tile i + 1's */
     mbar_wait(&full[0], 0);
     fence_acc<64>(sacc);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -229,37 +216,40 @@ static __global__ void __launch_bounds__(THREADS, 1)
     fence_acc<64>(sacc);
     softmax(0);
     rescale_pack();
-    auto pv = [&](int i) { /* issues o += P V for tile i */
-        const unsigned char *vs = kv + stage(i) * 2 * A_KV + A_KV;
+    nxt.next(A_STAGES);
+    auto pv = [&](int st) { /* issues o += P V for the tile at stage st */
+        const uint64_t dv = dv0 + (uint32_t)(st * 2 * A_KV >> 4);
 #pragma unroll
-        for (int k = 0; k < AK / 16; k++) wgmma_pv(o, pa[k], desc_t(vs + k * 16 * A_ROW));
+        for (int k = 0; k < AK / 16; k++) wgmma_pv(o, pa[k], dv + (k * 16 * A_ROW >> 4));
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
     };
     for (int i = 0; i + 1 < nt_w; i++) {
-        mbar_wait(&full[stage(i + 1)], parity(i + 1));
+        mbar_wait(&full[nxt.s], nxt.phase);
         fence_acc<32>(o);
         fence_acc<64>(sacc);
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-        scores(i + 1);
+        scores(nxt.s);
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        pv(i);
+        pv(cur.s);
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
         fence_acc<64>(sacc);
         softmax(i + 1);
         asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
         fence_acc<32>(o);
-        if (tid == 0) mbar_arrive(&empty[stage(i)]);
+        if (tid == 0) mbar_arrive(&empty[cur.s]);
         rescale_pack();
+        cur.next(A_STAGES);
+        nxt.next(A_STAGES);
     }
     fence_acc<32>(o);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-    pv(nt_w - 1);
+    pv(cur.s);
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     fence_acc<32>(o);
-    if (tid == 0) mbar_arrive(&empty[stage(nt_w - 1)]);
-    for (int i = nt_w; i < nt; i++) { /* tiles past the warpgroup's rows: handed back as they land */
-        mbar_wait(&full[stage(i)], parity(i));
-        if (tid == 0) mbar_arrive(&empty[stage(i)]);
+    if (tid == 0) mbar_arrive(&empty[cur.s]);
+    for (int i = nt_w; i < nt; i++, nxt.next(A_STAGES)) { /* tiles past the warpgroup's rows: handed back as they land */
+        mbar_wait(&full[nxt.s], nxt.phase);
+        if (tid == 0) mbar_arrive(&empty[nxt.s]);
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {

@@ -165,8 +165,31 @@ static __device__ __forceinline__ void fence_acc(float *d)
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-/* The stages and their barriers: full[s] completes when stage s's copies
- * have landed, empty[s] when both multiplying warpgroups are done with it. */
+/* A ring of stages and its barriers: full[s] completes when stage s's
+ * copies have landed (one arrival with the bytes expected), empty[s] when
+ * each of `users` multiplying warpgroups is done with it. Every thread of
+ * the block calls ring_init. */
+static __device__ __forceinline__ void ring_init(uint64_t *full, uint64_t *empty, int n, int users)
+{
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < n; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], users);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+}
+
+/* A place in a ring of n stages: the stage, and the parity of the phase
+ * its barriers are in there (it flips each time round). */
+struct ring_pos {
+    int s;
+    uint32_t phase;
+    __device__ __forceinline__ void next(int n)
+    {
+        if (++s == n) s = 0, phase ^= 1;
+    }
+};
+
+/* a product's ring: its stages from sm on, then its barriers */
 struct pipe {
     unsigned char *sm;
     uint64_t *full, *empty;
@@ -180,11 +203,7 @@ template <int R> static __device__ __forceinline__ pipe pipe_init(unsigned char 
     p.sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
     p.full = (uint64_t *)(p.sm + STAGES * stage_bytes(R));
     p.empty = p.full + STAGES;
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < STAGES; s++) mbar_init(&p.full[s], 1), mbar_init(&p.empty[s], 2);
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
+    ring_init(p.full, p.empty, STAGES, 2);
     return p;
 }
 
@@ -194,37 +213,35 @@ static __device__ __forceinline__ void produce(const pipe &p, const CUtensorMap 
                                                const walk &w)
 {
     enum { STAGE = stage_bytes(R) };
-    int s = 0;
-    uint32_t phase = 0;
+    ring_pos at = {0, 0};
     for (int t = blockIdx.x; t < w.tiles; t += gridDim.x) {
         const int row = t % w.m_tiles * BM, col = t / w.m_tiles * w.cstep;
-        for (int kb = 0; kb < w.ksteps; kb++) {
-            mbar_wait(&p.empty[s], phase ^ 1); /* a fresh barrier's "previous" phase counts as done */
-            unsigned char *st = p.sm + s * STAGE;
-            mbar_expect(&p.full[s], STAGE);
-            tma_load(st, xmap, kb * BK, row, &p.full[s]);
-            tma_load(st + A_BYTES, wmap, kb * BK, col, &p.full[s]);
-            tma_load(st + A_BYTES + R * BK * 2, wmap, kb * BK, col + w.off, &p.full[s]);
-            if (++s == STAGES) s = 0, phase ^= 1;
+        for (int kb = 0; kb < w.ksteps; kb++, at.next(STAGES)) {
+            mbar_wait(&p.empty[at.s], at.phase ^ 1); /* a fresh barrier's "previous" phase counts as done */
+            unsigned char *st = p.sm + at.s * STAGE;
+            uint64_t *b = &p.full[at.s];
+            mbar_expect(b, STAGE);
+            tma_load(st, xmap, kb * BK, row, b);
+            tma_load(st + A_BYTES, wmap, kb * BK, col, b);
+            tma_load(st + A_BYTES + R * BK * 2, wmap, kb * BK, col + w.off, b);
         }
     }
 }
 
 /* A multiplying warpgroup (half 0 or 1 of the tile's rows; tid its thread)
- * through one tile: d = its 64 rows of X times the 2 R rows of W. *s and
- * *phase carry the ring's position from tile to tile. d[4i + j] is then
+ * through one tile: d = its 64 rows of X times the 2 R rows of W. *at
+ * carries the ring's position from tile to tile. d[4i + j] is then
  * row 16 (tid / 32) + tid % 32 / 4 (+ 8 for j >= 2) of the 64, column
  * 8 i + 2 (tid % 4) + j % 2 of the 2 R (PTX ISA, wgmma's accumulator
  * fragment for .m64nNk16): the first box's columns are i < R / 8. */
 template <int F16, int R>
-static __device__ __forceinline__ void consume(float *d, const pipe &p, int half, int tid, int ksteps, int *s,
-                                               uint32_t *phase)
+static __device__ __forceinline__ void consume(float *d, const pipe &p, int half, int tid, int ksteps, ring_pos *at)
 {
     enum { STAGE = stage_bytes(R) };
     int prev = 0;
     for (int kb = 0; kb < ksteps; kb++) {
-        mbar_wait(&p.full[*s], *phase);
-        const unsigned char *st = p.sm + *s * STAGE;
+        mbar_wait(&p.full[at->s], at->phase);
+        const unsigned char *st = p.sm + at->s * STAGE;
         const uint64_t da = desc(st + half * (A_BYTES / 2)), db = desc(st + A_BYTES);
         fence_acc<R>(d);
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -236,8 +253,8 @@ static __device__ __forceinline__ void consume(float *d, const pipe &p, int half
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
         if (kb > 0 && tid == 0) mbar_arrive(&p.empty[prev]);
         fence_acc<R>(d);
-        prev = *s;
-        if (++*s == STAGES) *s = 0, *phase ^= 1;
+        prev = at->s;
+        at->next(STAGES);
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     fence_acc<R>(d);
@@ -276,10 +293,9 @@ static __global__ void __launch_bounds__(THREADS, 1)
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     float d[R];
-    int s = 0;
-    uint32_t phase = 0;
+    ring_pos at = {0, 0};
     for (int t = blockIdx.x; t < w.tiles; t += gridDim.x) {
-        consume<F16, R>(d, p, wg - 1, tid, w.ksteps, &s, &phase);
+        consume<F16, R>(d, p, wg - 1, tid, w.ksteps, &at);
         epi(d, t % w.m_tiles * BM + (wg - 1) * 64 + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep,
             2 * (tid % 4));
     }
