@@ -202,8 +202,9 @@ static __global__ void __launch_bounds__(THREADS, 1)
      * SmolLM2's 9 heads, for both as one batch and a wait, H100), o is
      * rescaled and P rounded into pa once P V is done. Only the masking and
      * the maxima overlap P V: ptxas puts the wait for P V before the first
-     * write to S's accumulator registers (the exponentials, in place), as
-     * the SASS shows with exponentials written to other registers too. The last tile's P V
+     * write to S's accumulator registers (the exponentials, in place; the
+     * SASS of variants with the exponentials in an array of their own, or
+     * with 232 registers a thread, is the same). The last tile's P V
      * comes after the loop: with the next tile's products under a branch
      * inside it, ptxas warned that it serialized them (C7520). */
     ring_pos cur = {0, 0}, nxt = {0, 0}; /* tile i's place in the ring, tile i + 1's */
