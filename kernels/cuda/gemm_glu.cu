@@ -5,29 +5,37 @@
 /* Gate's and up's rows with the same indices are a tile's two boxes of W
  * (R = BN of each: 128, or 64 where that fills the multiprocessors better,
  * see cuda_gemm_glu), so a thread's accumulators hold gate's and up's sums
- * for the same outputs: d[4 i + j] gate's, d[4 (i + BN / 8) + j] up's. */
+ * for the same outputs: d[4 i + j] gate's, d[4 (i + BN / 8) + j] up's. The
+ * results, rounded once, are staged for the copy engine's store (struct
+ * stage in sm90.cuh), whose tensor map ends at row n. */
 template <int F16, int BN> struct glu_epi {
-    uint16_t *out;
-    int n, ff, gelu;
-    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2) const
+    enum { STAGED = BN / 64 * OUT_BOX };
+    CUtensorMap out; /* H as boxes of 64 x 64 */
+    int gelu;
+    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2, const stage &st) const
     {
 #if SM90A_ON
-        const int c0 = col + c2;
+        uint32_t v[BN / 4]; /* all values first: the stores below wait for the buffer */
 #pragma unroll
         for (int i = 0; i < BN / 8; i++) {
             const float *g = d + 4 * i, *u = d + 4 * (i + BN / 8);
-            if (r0 < n)
-                *(uint32_t *)(out + (size_t)r0 * ff + c0 + 8 * i) =
-                    pack2<F16>(glu1(g[0], u[0], gelu), glu1(g[1], u[1], gelu));
-            if (r0 + 8 < n)
-                *(uint32_t *)(out + (size_t)(r0 + 8) * ff + c0 + 8 * i) =
-                    pack2<F16>(glu1(g[2], u[2], gelu), glu1(g[3], u[3], gelu));
+            v[2 * i] = pack2<F16>(glu1(g[0], u[0], gelu), glu1(g[1], u[1], gelu));
+            v[2 * i + 1] = pack2<F16>(glu1(g[2], u[2], gelu), glu1(g[3], u[3], gelu));
         }
+        st.acquire();
+        const int r = r0 - st.row;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            st.put(r, i, c2, v[2 * i]);
+            st.put(r + 8, i, c2, v[2 * i + 1]);
+        }
+        st.store(&out, col, BN / 64);
 #endif
     }
 };
 
 #define GLU_KERNEL(F16, BN) sm90_gemm_kernel<F16, BN, glu_epi<F16, BN>>
+template <int BN> static constexpr int GLU_SMEM = smem_bytes(BN, glu_epi<0, BN>::STAGED);
 
 static std::atomic<int> glu_sms[HRT_MAX_DEV];
 
@@ -36,10 +44,10 @@ static int glu_device_sms(void)
 {
     return sm90a_sms(glu_sms, [] {
         const cudaFuncAttribute a = cudaFuncAttributeMaxDynamicSharedMemorySize;
-        return cudaFuncSetAttribute(GLU_KERNEL(0, 128), a, smem_bytes(128)) == cudaSuccess &&
-               cudaFuncSetAttribute(GLU_KERNEL(1, 128), a, smem_bytes(128)) == cudaSuccess &&
-               cudaFuncSetAttribute(GLU_KERNEL(0, 64), a, smem_bytes(64)) == cudaSuccess &&
-               cudaFuncSetAttribute(GLU_KERNEL(1, 64), a, smem_bytes(64)) == cudaSuccess;
+        return cudaFuncSetAttribute(GLU_KERNEL(0, 128), a, GLU_SMEM<128>) == cudaSuccess &&
+               cudaFuncSetAttribute(GLU_KERNEL(1, 128), a, GLU_SMEM<128>) == cudaSuccess &&
+               cudaFuncSetAttribute(GLU_KERNEL(0, 64), a, GLU_SMEM<64>) == cudaSuccess &&
+               cudaFuncSetAttribute(GLU_KERNEL(1, 64), a, GLU_SMEM<64>) == cudaSuccess;
     });
 }
 
@@ -64,15 +72,15 @@ extern "C" cudaError_t cuda_gemm_glu(void *out, const void *x, const void *w, ui
     if (2 * t128 > INT_MAX) return cudaErrorInvalidValue;
     const int widths[2] = {128, 64}, bn = tile ? tile : tile_width(m_tiles, ff, sms, widths, 2);
     const int tiles = (int)(bn == 64 ? 2 * t128 : t128), f16 = type == T_F16;
-    CUtensorMap xm, wm;
+    CUtensorMap xm, wm, om;
     if (tensor_map(&xm, x, f16, (uint64_t)n, (uint64_t)k, BM) ||
-        tensor_map(&wm, w, f16, 2 * (uint64_t)ff, (uint64_t)k, (uint32_t)bn))
+        tensor_map(&wm, w, f16, 2 * (uint64_t)ff, (uint64_t)k, (uint32_t)bn) ||
+        tensor_map(&om, out, f16, (uint64_t)n, (uint64_t)ff, 64))
         return cudaErrorInvalidValue;
     const walk wk = {tiles, (int)m_tiles, bn, ff, (k + BK - 1) / BK};
     const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
-#define GO(F16, BN)                                                                                 \
-    launch_pdl(GLU_KERNEL(F16, BN), grid, dim3(THREADS), (size_t)smem_bytes(BN), s, xm, wm, wk, \
-               glu_epi<F16, BN>{(uint16_t *)out, n, ff, gelu})
+#define GO(F16, BN) \
+    launch_pdl(GLU_KERNEL(F16, BN), grid, dim3(THREADS), (size_t)GLU_SMEM<BN>, s, xm, wm, wk, glu_epi<F16, BN>{om, gelu})
     return bn == 64 ? (f16 ? GO(1, 64) : GO(0, 64)) : (f16 ? GO(1, 128) : GO(0, 128));
 #undef GO
 }

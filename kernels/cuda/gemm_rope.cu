@@ -19,6 +19,7 @@ struct rope_dst {
 };
 
 template <int R, int HD> struct rope_epi {
+    enum { STAGED = 0 }; /* stores from the registers: rows of f32 and fp16 in four places */
     rope_dst o;
 
     /* head h's columns from c (of y's row) for the thread's two rows */
@@ -77,7 +78,7 @@ template <int R, int HD> struct rope_epi {
 #endif
     }
 
-    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2) const
+    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2, const stage &) const
     {
         const int cols = (o.n_head + 2 * o.n_kv) * HD;
 #pragma unroll
@@ -96,8 +97,8 @@ static int rope_device_sms(void)
     return sm90a_sms(rope_sms, [] {
         const cudaFuncAttribute a = cudaFuncAttributeMaxDynamicSharedMemorySize;
 #define SET(R, HD)                                                                 \
-    (cudaFuncSetAttribute(ROPE_KERNEL(0, R, HD), a, smem_bytes(R)) == cudaSuccess && \
-     cudaFuncSetAttribute(ROPE_KERNEL(1, R, HD), a, smem_bytes(R)) == cudaSuccess)
+    (cudaFuncSetAttribute(ROPE_KERNEL(0, R, HD), a, smem_bytes(R, 0)) == cudaSuccess && \
+     cudaFuncSetAttribute(ROPE_KERNEL(1, R, HD), a, smem_bytes(R, 0)) == cudaSuccess)
         return SET(64, 64) && SET(96, 64) && SET(128, 64) && SET(64, 128) && SET(128, 128);
 #undef SET
     });
@@ -140,7 +141,7 @@ extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t typ
                         q_scale, n, n_head, n_kv, neox, q_type == T_F16};
     const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
 #define GO(F16, R, HD) \
-    launch_pdl(ROPE_KERNEL(F16, R, HD), grid, dim3(THREADS), (size_t)smem_bytes(R), s, xm, wm, wk, rope_epi<R, HD>{o})
+    launch_pdl(ROPE_KERNEL(F16, R, HD), grid, dim3(THREADS), (size_t)smem_bytes(R, 0), s, xm, wm, wk, rope_epi<R, HD>{o})
     if (hd == 64) {
         if (r == 64) return f16 ? GO(1, 64, 64) : GO(0, 64, 64);
         if (r == 96) return f16 ? GO(1, 96, 64) : GO(0, 96, 64);

@@ -15,7 +15,9 @@
  * by all 2 R of W's (one m64n(2R)k16 wgmma a 16-wide step of k, consume),
  * so that a thread's R accumulators hold sums for columns of both boxes.
  * Blocks stay resident and take tiles in turn, X's rows first, so the next
- * tile's copies run while a tile's epilogue is computed and stored. */
+ * tile's copies run while a tile's epilogue is computed and stored. An
+ * epilogue either stores from its registers or stages its 16-bit results
+ * in shared memory for the copy engine to store (struct stage). */
 #ifndef HRT_CUDA_SM90_CUH
 #define HRT_CUDA_SM90_CUH
 
@@ -33,10 +35,17 @@
 #endif
 
 enum { BM = 128, BK = 64, STAGES = 4, THREADS = 384, A_BYTES = BM * BK * 2 };
+/* a box of results staged for a store: 64 rows by 64 16-bit columns */
+enum { OUT_BOX = 64 * 64 * 2 };
 /* the most rows of X a launch takes (2^30: the tile walk's int sums stay far from overflow) */
 enum { MAX_ROWS = 1 << 30 };
 static __host__ __device__ constexpr int stage_bytes(int r) { return A_BYTES + 2 * r * BK * 2; }
-static __host__ __device__ constexpr int smem_bytes(int r) { return STAGES * stage_bytes(r) + 1024 + 2 * STAGES * 8; }
+/* the ring's stages, each multiplying warpgroup's `staged` bytes (the
+ * epilogue's E::STAGED), the barriers, and room to align the start */
+static __host__ __device__ constexpr int smem_bytes(int r, int staged)
+{
+    return STAGES * stage_bytes(r) + 2 * staged + 2 * STAGES * 8 + 1024;
+}
 
 /* Where the block's tiles lie: tile t covers X's rows from t % m_tiles * BM
  * and W's two boxes from rows t / m_tiles * cstep and that + off. */
@@ -195,13 +204,14 @@ struct pipe {
     uint64_t *full, *empty;
 };
 
-/* The pipe in the block's dynamic shared memory (smem_bytes(R) of it),
- * barriers initialized; every thread of the block calls it. */
-template <int R> static __device__ __forceinline__ pipe pipe_init(unsigned char *smem_raw)
+/* The pipe in the block's dynamic shared memory (smem_bytes(R, staged) of
+ * it, the staging buffers right after the stages), barriers initialized;
+ * every thread of the block calls it. */
+template <int R> static __device__ __forceinline__ pipe pipe_init(unsigned char *smem_raw, int staged)
 {
     pipe p;
     p.sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-    p.full = (uint64_t *)(p.sm + STAGES * stage_bytes(R));
+    p.full = (uint64_t *)(p.sm + STAGES * stage_bytes(R) + 2 * staged);
     p.empty = p.full + STAGES;
     ring_init(p.full, p.empty, STAGES, 2);
     return p;
@@ -273,17 +283,66 @@ static __device__ __forceinline__ uint32_t pack2(float a, float b)
 }
 #endif
 
-/* The product, tile after tile, each finished by epi(d, r0, col, c2) in
- * the multiplying threads: d the thread's R sums (consume's layout), r0 its
- * first row of X (the second is r0 + 8), col the tile's first row of W's
- * first box, c2 = 2 (tid % 4) its first column within an 8-wide group. */
+/* A multiplying warpgroup's results staged in shared memory for the copy
+ * engine's store, which writes whole lines where the threads' own stores
+ * would write 16 bytes of eight rows each (on the H100 the gate/up/GLU
+ * kernel at 2,040 tokens took 53.4-53.6 us this way, 61.9-63.6 storing
+ * from its registers; docs/PERFORMANCE.md). The buffer holds boxes of the
+ * warpgroup's 64 rows by 64 16-bit columns, 128-byte rows swizzled as
+ * tensor_map lays out a box (16-byte piece p of row r at p ^ r % 8), so
+ * that a warp's 32 four-byte writes fall in 32 different banks. */
+struct stage {
+    unsigned char *buf;
+    int row, half, tid; /* the warpgroup's first row of X, which of the two it is, the thread */
+
+    /* waits until the copy engine has read the previous tile's values */
+    __device__ __forceinline__ void acquire() const
+    {
+#if SM90A_ON
+        if (tid == 0) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + half) : "memory");
+#endif
+    }
+    /* v, two 16-bit values: row r (of the 64), columns 8 i + c2 and + 1 */
+    __device__ __forceinline__ void put(int r, int i, int c2, uint32_t v) const
+    {
+#if SM90A_ON
+        *(uint32_t *)(buf + i / 8 * OUT_BOX + r * 128 + ((i % 8) ^ (r & 7)) * 16 + c2 * 2) = v;
+#endif
+    }
+    /* the warpgroup's boxes to map's rows from row, columns from col (the
+     * copy engine leaves out rows past the map's last) */
+    __device__ __forceinline__ void store(const CUtensorMap *map, int col, int boxes) const
+    {
+#if SM90A_ON
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the writes above, seen by the copy engine */
+        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + half) : "memory");
+        if (tid != 0) return;
+        for (int b = 0; b < boxes; b++)
+            asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                             (uint64_t)map),
+                         "r"(col + 64 * b), "r"(row), "r"(smem_addr(buf + b * OUT_BOX))
+                         : "memory");
+        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+#endif
+    }
+};
+
+/* The product, tile after tile, each finished by epi(d, r0, col, c2, st)
+ * in the multiplying threads: d the thread's R sums (consume's layout), r0
+ * its first row of X (the second is r0 + 8), col the tile's first row of
+ * W's first box, c2 = 2 (tid % 4) its first column within an 8-wide group,
+ * st the warpgroup's E::STAGED bytes of staging (none where that is 0). E
+ * is a kernel parameter in the constant bank, so that a tensor map in it
+ * can be the copy engine's. */
 template <int F16, int R, class E>
 static __global__ void __launch_bounds__(THREADS, 1)
-    sm90_gemm_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap, walk w, E epi)
+    sm90_gemm_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap, walk w,
+                     const __grid_constant__ E epi)
 {
 #if SM90A_ON
     extern __shared__ unsigned char smem_raw[];
-    const pipe p = pipe_init<R>(smem_raw);
+    const pipe p = pipe_init<R>(smem_raw, E::STAGED);
     pdl_wait();
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     if (wg == 0) {
@@ -294,11 +353,14 @@ static __global__ void __launch_bounds__(THREADS, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     float d[R];
     ring_pos at = {0, 0};
+    stage st = {p.sm + STAGES * stage_bytes(R) + (wg - 1) * E::STAGED, 0, wg - 1, tid};
     for (int t = blockIdx.x; t < w.tiles; t += gridDim.x) {
         consume<F16, R>(d, p, wg - 1, tid, w.ksteps, &at);
-        epi(d, t % w.m_tiles * BM + (wg - 1) * 64 + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep,
-            2 * (tid % 4));
+        st.row = t % w.m_tiles * BM + (wg - 1) * 64;
+        epi(d, st.row + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep, 2 * (tid % 4), st);
     }
+    /* the shared memory stays the block's until its stores have been read */
+    if (E::STAGED && tid == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 #endif
 }
 
