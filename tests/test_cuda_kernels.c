@@ -1492,6 +1492,11 @@ static void test_gemm_rope(void)
                                      nkv, hd, 0, 0) == cudaErrorInvalidValue);
                 CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs + 1, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
                                      nkv, hd, 0, 0) == cudaErrorInvalidValue);
+                /* the angles and biases are copied by the copy engine: 16-byte aligned */
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk, bv, dcs + 2, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
+                                     nkv, hd, 0, 0) == cudaErrorInvalidValue);
+                CHECK(cuda_gemm_rope(dx, dw, t, n, k, bq, bk + 2, bv, dcs, neox, dq, 0, 1.0f, kr, vr, k16r, v16r, nh,
+                                     nkv, hd, 0, 0) == cudaErrorInvalidValue);
                 CHECK(GR(t, n, k, dq, 0, k16r + 1, v16r, hd, 0) == cudaErrorInvalidValue);
                 /* the angles' refusals */
                 CHECK(cuda_rope_angles(dcs, dpos, -1, hd, dinv, 0) == cudaErrorInvalidValue);

@@ -9,10 +9,11 @@
  * results, rounded once, are staged for the copy engine's store (struct
  * stage in sm90.cuh), whose tensor map ends at row n. */
 template <int F16, int BN> struct glu_epi {
-    enum { STAGED = BN / 64 * OUT_BOX };
+    enum { STAGED = BN / 64 * OUT_BOX, AUX = 0 };
     CUtensorMap out; /* H as boxes of 64 x 64 */
     int gelu;
-    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2, const stage &st) const
+    __device__ __forceinline__ void operator()(const float *d, int r0, int col, int c2, const stage &st,
+                                               const unsigned char *) const
     {
 #if SM90A_ON
         uint32_t v[BN / 4]; /* all values first: the stores below wait for the buffer */
@@ -35,7 +36,7 @@ template <int F16, int BN> struct glu_epi {
 };
 
 #define GLU_KERNEL(F16, BN) sm90_gemm_kernel<F16, BN, glu_epi<F16, BN>>
-template <int BN> static constexpr int GLU_SMEM = smem_bytes(BN, glu_epi<0, BN>::STAGED);
+template <int BN> static constexpr int GLU_SMEM = smem_bytes(BN, glu_epi<0, BN>::STAGED, 0);
 
 static std::atomic<int> glu_sms[HRT_MAX_DEV];
 

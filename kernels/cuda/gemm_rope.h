@@ -31,8 +31,8 @@ int cuda_gemm_rope_available(void);
  * n_kv head_dim floats: the cache from the prompt's first position on) and,
  * with k16 and v16 (both or neither), the same as fp16 (saturating at
  * +-65504) at the same indices. n at most 2^30, head_dim 64 or 128, k a
- * multiple of 8; the f32 outputs and cs 8-byte aligned, the fp16 ones
- * 4-byte. tile: outputs a thread
+ * multiple of 8; cs and the biases 16-byte aligned, the f32 outputs
+ * 8-byte, the fp16 ones 4-byte. tile: outputs a thread
  * block's tile spans, 0 to let the shape choose, or 128, 192 or 256 where
  * head_dim divides it (tests). cudaErrorNotSupported where the kernel is
  * not available, cudaErrorInvalidValue for other arguments; n = 0 does

@@ -35,16 +35,19 @@
 #endif
 
 enum { BM = 128, BK = 64, STAGES = 4, THREADS = 384, A_BYTES = BM * BK * 2 };
+/* the most dynamic shared memory a block may have on the H100 and H200 (227 KB) */
+enum { SMEM_MAX = 232448 };
 /* a box of results staged for a store: 64 rows by 64 16-bit columns */
 enum { OUT_BOX = 64 * 64 * 2 };
 /* the most rows of X a launch takes (2^30: the tile walk's int sums stay far from overflow) */
 enum { MAX_ROWS = 1 << 30 };
 static __host__ __device__ constexpr int stage_bytes(int r) { return A_BYTES + 2 * r * BK * 2; }
 /* the ring's stages, each multiplying warpgroup's `staged` bytes (the
- * epilogue's E::STAGED), the barriers, and room to align the start */
-static __host__ __device__ constexpr int smem_bytes(int r, int staged)
+ * epilogue's E::STAGED), the block's `aux` bytes of the epilogue's inputs
+ * (E::AUX), the barriers, and room to align the start */
+static __host__ __device__ constexpr int smem_bytes(int r, int staged, int aux)
 {
-    return STAGES * stage_bytes(r) + 2 * staged + 2 * STAGES * 8 + 1024;
+    return STAGES * stage_bytes(r) + 2 * staged + aux + (2 * STAGES + 2) * 8 + 1024;
 }
 
 /* Where the block's tiles lie: tile t covers X's rows from t % m_tiles * BM
@@ -94,6 +97,15 @@ static __device__ __forceinline__ void tma_load(void *dst, const CUtensorMap *ma
             "r"(smem_addr(dst)),
         "l"((uint64_t)map), "r"(x), "r"(y), "r"(smem_addr(b))
         : "memory");
+}
+
+/* bytes (a multiple of 16) from global src to shared dst, both 16-byte aligned, completing on b */
+static __device__ __forceinline__ void bulk_load(void *dst, const void *src, uint32_t bytes, uint64_t *b)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                     smem_addr(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_addr(b))
+                 : "memory");
 }
 
 /* A wgmma operand in shared memory: rows of 128 bytes in 128-byte-swizzled
@@ -198,32 +210,46 @@ struct ring_pos {
     }
 };
 
-/* a product's ring: its stages from sm on, then its barriers */
+/* A product's ring: its stages from sm on, then its barriers. aux: the
+ * epilogue's inputs for one tile (1,024-byte aligned), filled by copies
+ * completing on aux_full once aux_empty has completed (each multiplying
+ * warp, one arrival each, is done with the previous tile's). */
 struct pipe {
-    unsigned char *sm;
-    uint64_t *full, *empty;
+    unsigned char *sm, *aux;
+    uint64_t *full, *empty, *aux_full, *aux_empty;
 };
 
-/* The pipe in the block's dynamic shared memory (smem_bytes(R, staged) of
- * it, the staging buffers right after the stages), barriers initialized;
- * every thread of the block calls it. */
-template <int R> static __device__ __forceinline__ pipe pipe_init(unsigned char *smem_raw, int staged)
+/* The pipe in the block's dynamic shared memory (smem_bytes(R, staged,
+ * aux) of it: the stages, the staging buffers, aux, the barriers), barriers
+ * initialized; every thread of the block calls it. */
+template <int R> static __device__ __forceinline__ pipe pipe_init(unsigned char *smem_raw, int staged, int aux)
 {
     pipe p;
     p.sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-    p.full = (uint64_t *)(p.sm + STAGES * stage_bytes(R) + 2 * staged);
+    p.aux = p.sm + STAGES * stage_bytes(R) + 2 * staged;
+    p.full = (uint64_t *)(p.aux + aux);
     p.empty = p.full + STAGES;
+    p.aux_full = p.empty + STAGES;
+    p.aux_empty = p.aux_full + 1;
+    if (threadIdx.x == 0) mbar_init(p.aux_full, 1), mbar_init(p.aux_empty, 8); /* ring_init fences them */
     ring_init(p.full, p.empty, STAGES, 2);
     return p;
 }
 
-/* The copying thread: every stage of every tile of the block, in order. */
-template <int R>
+/* The copying thread: every stage of every tile of the block, in order,
+ * and where E::AUX is not 0 each tile's epilogue inputs (epi.fetch) after
+ * its last stage, once the previous tile's epilogue is done with them: so
+ * they land during the tile's last steps rather than take the bandwidth
+ * from L2 that its first steps wait for (on the H100 SmolLM2's Q/K/V
+ * product at 2,040 tokens took 12.0-12.4 us fetching after the fourth
+ * stage, 11.6-11.8 after the last, 11.4-11.8 without; docs/PERFORMANCE.md). */
+template <int R, class E>
 static __device__ __forceinline__ void produce(const pipe &p, const CUtensorMap *xmap, const CUtensorMap *wmap,
-                                               const walk &w)
+                                               const walk &w, const E &epi)
 {
     enum { STAGE = stage_bytes(R) };
     ring_pos at = {0, 0};
+    uint32_t aux_phase = 0;
     for (int t = blockIdx.x; t < w.tiles; t += gridDim.x) {
         const int row = t % w.m_tiles * BM, col = t / w.m_tiles * w.cstep;
         for (int kb = 0; kb < w.ksteps; kb++, at.next(STAGES)) {
@@ -234,6 +260,13 @@ static __device__ __forceinline__ void produce(const pipe &p, const CUtensorMap 
             tma_load(st, xmap, kb * BK, row, b);
             tma_load(st + A_BYTES, wmap, kb * BK, col, b);
             tma_load(st + A_BYTES + R * BK * 2, wmap, kb * BK, col + w.off, b);
+            if constexpr (E::AUX != 0) {
+                if (kb == w.ksteps - 1) {
+                    mbar_wait(p.aux_empty, aux_phase ^ 1); /* a fresh barrier's "previous" phase counts as done */
+                    epi.fetch(p.aux, p.aux_full, row, col);
+                    aux_phase ^= 1;
+                }
+            }
         }
     }
 }
@@ -328,13 +361,19 @@ struct stage {
     }
 };
 
-/* The product, tile after tile, each finished by epi(d, r0, col, c2, st)
- * in the multiplying threads: d the thread's R sums (consume's layout), r0
- * its first row of X (the second is r0 + 8), col the tile's first row of
- * W's first box, c2 = 2 (tid % 4) its first column within an 8-wide group,
- * st the warpgroup's E::STAGED bytes of staging (none where that is 0). E
- * is a kernel parameter in the constant bank, so that a tensor map in it
- * can be the copy engine's. */
+/* The product, tile after tile, each finished by epi(d, r0, col, c2, st,
+ * aux) in the multiplying threads: d the thread's R sums (consume's
+ * layout), r0 its first row of X (the second is r0 + 8), col the tile's
+ * first row of W's first box, c2 = 2 (tid % 4) its first column within an
+ * 8-wide group, st the warpgroup's E::STAGED bytes of staging (none where
+ * that is 0), aux the tile's E::AUX bytes of inputs. Where E::AUX is not
+ * 0, the copying thread has the tile's inputs copied into aux while the
+ * tile is multiplied: epi.fetch(aux, bar, row, col), row the tile's first
+ * row of X, issues copies completing on bar, announcing their bytes, so
+ * that the epilogue reads shared memory where it would wait for loads (on
+ * the H100 a block's one tile ends with its epilogue, nothing to hide it
+ * behind). E is a kernel parameter in the constant bank, so that a tensor
+ * map in it can be the copy engine's. */
 template <int F16, int R, class E>
 static __global__ void __launch_bounds__(THREADS, 1)
     sm90_gemm_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap, walk w,
@@ -342,22 +381,29 @@ static __global__ void __launch_bounds__(THREADS, 1)
 {
 #if SM90A_ON
     extern __shared__ unsigned char smem_raw[];
-    const pipe p = pipe_init<R>(smem_raw, E::STAGED);
+    const pipe p = pipe_init<R>(smem_raw, E::STAGED, E::AUX);
     pdl_wait();
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid == 0) produce<R>(p, &xmap, &wmap, w);
+        if (tid == 0) produce<R>(p, &xmap, &wmap, w, epi);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     float d[R];
     ring_pos at = {0, 0};
+    uint32_t aux_phase = 0;
     stage st = {p.sm + STAGES * stage_bytes(R) + (wg - 1) * E::STAGED, 0, wg - 1, tid};
     for (int t = blockIdx.x; t < w.tiles; t += gridDim.x) {
         consume<F16, R>(d, p, wg - 1, tid, w.ksteps, &at);
         st.row = t % w.m_tiles * BM + (wg - 1) * 64;
-        epi(d, st.row + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep, 2 * (tid % 4), st);
+        if (E::AUX) mbar_wait(p.aux_full, aux_phase);
+        epi(d, st.row + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep, 2 * (tid % 4), st, p.aux);
+        if (E::AUX) {
+            __syncwarp();
+            if (tid % 32 == 0) mbar_arrive(p.aux_empty);
+            aux_phase ^= 1;
+        }
     }
     /* the shared memory stays the block's until its stores have been read */
     if (E::STAGED && tid == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
@@ -401,18 +447,26 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void)
     return (PFN_cuTensorMapEncodeTiled_v12000)fn;
 }
 
-/* rows of k 16-bit values as boxes of BK x box_rows, swizzled for wgmma */
-static int tensor_map(CUtensorMap *m, const void *p, int f16, uint64_t rows, uint64_t k, uint32_t box_rows)
+/* a tensor of `rows` rows of `inner` elements of `type` (elem bytes each,
+ * rows packed) as boxes of box_inner x box_rows laid out with swizzle */
+static int tensor_map_2d(CUtensorMap *m, CUtensorMapDataType type, int elem, const void *p, uint64_t inner,
+                         uint64_t rows, uint32_t box_inner, uint32_t box_rows, CUtensorMapSwizzle swizzle)
 {
     PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
     if (!enc) return -1;
-    const cuuint64_t dims[2] = {k, rows}, strides[1] = {k * 2};
-    const cuuint32_t box[2] = {BK, box_rows}, estr[2] = {1, 1};
-    return enc(m, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)p, dims, strides,
-               box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS
+    const cuuint64_t dims[2] = {inner, rows}, strides[1] = {inner * elem};
+    const cuuint32_t box[2] = {box_inner, box_rows}, estr[2] = {1, 1};
+    return enc(m, type, 2, (void *)p, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS
                ? 0
                : -1;
+}
+
+/* rows of k 16-bit values as boxes of BK x box_rows, swizzled for wgmma */
+static int tensor_map(CUtensorMap *m, const void *p, int f16, uint64_t rows, uint64_t k, uint32_t box_rows)
+{
+    return tensor_map_2d(m, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, p, k, rows,
+                         BK, box_rows, CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
 /* Whether the current device runs the including file's sm_90a image (its
