@@ -27,8 +27,10 @@ static __global__ void rmsnorm_kernel(void *out, uint32_t out_type, float *x, co
  * or the per-head Q/K norms) of a width that is a multiple of 4, up to
  * 4 * 32 * MAX_NV = 2,048: a block a row left most of a 256-thread block
  * idle on rows of a few hundred values. A lane holds its NV groups of four
- * in registers, all loaded at once, so that a row costs one round trip to
- * memory however the compiler schedules a loop over them. */
+ * and the weights' in registers, all loaded at once, so that a row costs
+ * one round trip to memory however the compiler schedules a loop over them
+ * (on the H100 2,040 rows of 896 took 6.9 us under Nsight Compute where the
+ * weights were loaded after the sum, 8.4; docs/PERFORMANCE.md). */
 enum { ROWS = 8, MAX_NV = 16 };
 template <int NV>
 static __global__ void __launch_bounds__(ROWS *WARP)
@@ -40,12 +42,14 @@ static __global__ void __launch_bounds__(ROWS *WARP)
     if (row >= n_rows) return;
     float4 *xr = (float4 *)(x + (size_t)row * dim);
     const float4 *rr = residual ? (const float4 *)(residual + (size_t)row * dim) : NULL;
-    float4 v[NV], r[NV];
+    float4 v[NV], r[NV], g[NV];
 #pragma unroll
     for (int j = 0; j < NV; j++) {
         const int i = lane + j * WARP;
-        v[j] = i < n4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        r[j] = i < n4 && rr ? rr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        v[j] = i < n4 ? xr[i] : zero;
+        r[j] = i < n4 && rr ? rr[i] : zero;
+        g[j] = i < n4 ? __ldg((const float4 *)w + i) : zero;
     }
     float ss = 0.0f;
 #pragma unroll
@@ -61,8 +65,8 @@ static __global__ void __launch_bounds__(ROWS *WARP)
     for (int j = 0; j < NV; j++) {
         const int i = lane + j * WARP;
         if (i >= n4) break;
-        const float4 g = ((const float4 *)w)[i];
-        const float y[4] = {v[j].x * scale * g.x, v[j].y * scale * g.y, v[j].z * scale * g.z, v[j].w * scale * g.w};
+        const float y[4] = {v[j].x * scale * g[j].x, v[j].y * scale * g[j].y, v[j].z * scale * g[j].z,
+                            v[j].w * scale * g[j].w};
         store4_act(out, out_type, (size_t)row * n4 + i, y);
     }
 }
