@@ -1322,7 +1322,9 @@ static void test_rope_partial(void)
  * must keep their poison. Shapes: SmolLM2's heads (9 + 3 + 3 of 64,
  * interleaved pairs), Qwen2.5's (14 + 2 + 2, neox, biases), head_dim 128,
  * one token, inner sizes not a multiple of 64, a last tile with fewer
- * heads than its width, more tiles than SMs; every tile width allowed. */
+ * heads than its width, more tiles than SMs, and Qwen2.5's heads on 4,100
+ * tokens (up to three tiles a block on 132 SMs: a block's epilogue inputs
+ * fetched tile after tile); every tile width allowed. */
 static void test_gemm_rope(void)
 {
     struct cudaDeviceProp p;
@@ -1332,11 +1334,12 @@ static void test_gemm_rope(void)
     CHECK_MSG(avail == (p.major == 9 && p.minor == 0), "gemm_rope: available %d on sm_%d%d", avail, p.major, p.minor);
 #endif
     /* n, k, n_head, n_kv, head_dim, neox, biases */
-    const int shapes[][7] = {{300, 576, 9, 3, 64, 0, 0}, {1, 72, 2, 1, 64, 1, 1}, {129, 136, 14, 2, 64, 1, 1},
-                             {260, 64, 4, 2, 128, 1, 1}, {1100, 128, 16, 4, 128, 0, 0}, {2100, 64, 3, 1, 64, 1, 1}};
+    const int shapes[][7] = {{300, 576, 9, 3, 64, 0, 0},   {1, 72, 2, 1, 64, 1, 1},        {129, 136, 14, 2, 64, 1, 1},
+                             {260, 64, 4, 2, 128, 1, 1},   {1100, 128, 16, 4, 128, 0, 0}, {2100, 64, 3, 1, 64, 1, 1},
+                             {4100, 64, 14, 2, 64, 1, 1}};
     const uint32_t types[2] = {GGML_TYPE_BF16, GGML_TYPE_F16};
     enum { P0 = 37, EXTRA = 3 };
-    for (int si = 0; si < 6; si++) {
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const int n = shapes[si][0], k = shapes[si][1], nh = shapes[si][2], nkv = shapes[si][3], hd = shapes[si][4];
         const int neox = shapes[si][5], biased = shapes[si][6], half = hd / 2;
         const int qd = nh * hd, kvd = nkv * hd, cols = qd + 2 * kvd, ctx = P0 + n + EXTRA;

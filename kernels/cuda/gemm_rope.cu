@@ -28,7 +28,8 @@ template <int R, int HD> struct rope_epi {
      * 8 (cos, sin) pairs (ANGLE_BOX bytes each, 64-byte swizzle: see
      * angle), then the tile's 2 R biases; none where those do not fit
      * (FETCH 0: the epilogue loads them) */
-    enum { ANGLE_BOX = BM * 64, ANGLES = HD / 16 * ANGLE_BOX, FETCH = smem_bytes(R, 0, ANGLES + 2 * R * 4) <= SMEM_MAX };
+    enum { ANGLE_BOX = BM * 64, ANGLES = HD / 16 * ANGLE_BOX };
+    enum { FETCH = smem_bytes(R, 0, ANGLES + 2 * R * 4) <= SMEM_MAX };
     enum { STAGED = 0, AUX = FETCH ? ANGLES + 2 * R * 4 : 0 };
     CUtensorMap angles; /* rows of HD / 2 (cos, sin) pairs as boxes of 8 pairs x BM rows */
     rope_dst o;
@@ -57,14 +58,13 @@ template <int R, int HD> struct rope_epi {
 #endif
     }
 
-    /* (cos, sin) pair p of the tile's row r in aux: 64-byte rows, their
-     * 16-byte pieces 1 and 2 of the address XORed with its bits 7 and 8
-     * (CU_TENSOR_MAP_SWIZZLE_64B), so that the two rows of a quarter warp's
-     * 16-byte loads (neox) fall in different banks, as do the eight rows
-     * of a warp's 8-byte loads */
+    /* (cos, sin) pair p of the tile's row r in aux: 64-byte rows with the
+     * 64-byte swizzle (swizzled<4>), so that the two rows of a quarter
+     * warp's 16-byte loads (neox) fall in different banks, as do the eight
+     * rows of a warp's 8-byte loads */
     static __device__ __forceinline__ const float2 *angle(const unsigned char *aux, int r, int p)
     {
-        return (const float2 *)(aux + p / 8 * ANGLE_BOX + r * 64 + ((p % 8 * 8) ^ ((r >> 1 & 3) << 4)));
+        return (const float2 *)(aux + p / 8 * ANGLE_BOX + swizzled<4>(r * 64 + p % 8 * 8));
     }
 
     /* pairs p and p + 1 (N2 2) or p alone (then .z = .w = 0) of token t, the tile's row r */
@@ -148,13 +148,13 @@ template <int R, int HD> struct rope_epi {
         const float *b = (const float *)(aux + ANGLES);
 #pragma unroll
         for (int h = 0; h < 2 * R / HD; h++)
-            if (col + h * HD < cols) head(d + h * HD / 2, col + h * HD, r0, lr, c2, aux, b + h * HD);
+            if (col + h * HD < cols) head(d + h * HD / 2, col + h * HD, r0, lr, c2, aux, FETCH ? b + h * HD : NULL);
     }
 };
 
 #define ROPE_KERNEL(F16, R, HD) sm90_gemm_kernel<F16, R, rope_epi<R, HD>>
 /* 231,504 bytes for R 128 and HD 64, of the 232,448 a block may have; R
- * 128 and HD 128 with their angles would need 263,232 (they load them) */
+ * 128 and HD 128 with their angles would need 264,272 (they load them) */
 #define ROPE_SMEM(R, HD) smem_bytes(R, 0, rope_epi<R, HD>::AUX)
 
 static std::atomic<int> rope_sms[HRT_MAX_DEV];
@@ -213,7 +213,8 @@ extern "C" cudaError_t cuda_gemm_rope(const void *x, const void *w, uint32_t typ
                         q_scale, n, n_head, n_kv, neox, q_type == T_F16};
     const dim3 grid((unsigned)(tiles < sms ? tiles : sms));
 #define GO(F16, R, HD) \
-    launch_pdl(ROPE_KERNEL(F16, R, HD), grid, dim3(THREADS), (size_t)ROPE_SMEM(R, HD), s, xm, wm, wk, rope_epi<R, HD>{am, o})
+    launch_pdl(ROPE_KERNEL(F16, R, HD), grid, dim3(THREADS), (size_t)ROPE_SMEM(R, HD), s, xm, wm, wk, \
+               rope_epi<R, HD>{am, o})
     if (hd == 64) {
         if (r == 64) return f16 ? GO(1, 64, 64) : GO(0, 64, 64);
         if (r == 96) return f16 ? GO(1, 96, 64) : GO(0, 96, 64);

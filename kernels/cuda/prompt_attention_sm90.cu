@@ -106,8 +106,7 @@ static __global__ void __launch_bounds__(THREADS, 1)
     const int half = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, c = 2 * (lane % 4);
     const int tw = t0 + 64 * half, q_dim = a.n_head * AHD;
     /* this warpgroup's 64 queries into shared memory as the copy engine
-     * would lay them out: 16-byte piece p of row r at p ^ (r % 8); rows
-     * past the prompt are zeros */
+     * would lay them out (swizzled<8>); rows past the prompt are zeros */
     unsigned char *const qs = sm + half * (A_Q / 2);
 #pragma unroll
     for (int k = 0; k < 4; k++) {
@@ -125,7 +124,7 @@ static __global__ void __launch_bounds__(THREADS, 1)
                                pack_half2(x1.x * f, x1.y * f), pack_half2(x1.z * f, x1.w * f));
             }
         }
-        *(uint4 *)(qs + r * A_ROW + ((p ^ (r & 7)) * 16)) = v;
+        *(uint4 *)(qs + swizzled<8>(r * A_ROW + p * 16)) = v;
     }
     /* the generic proxy's writes, seen by wgmma's reads, in all 128 threads */
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");

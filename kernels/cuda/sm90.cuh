@@ -50,6 +50,18 @@ static __host__ __device__ constexpr int smem_bytes(int r, int staged, int aux)
     return STAGES * stage_bytes(r) + 2 * staged + aux + (2 * STAGES + 2) * 8 + 1024;
 }
 
+/* Where the copy engine puts byte `off` of a box, its rows packed, with
+ * the 128-byte (PIECES 8) or the 64-byte (PIECES 4) swizzle: the 16-byte
+ * piece's index XORed with the address's bits 7 and up (CUTLASS's
+ * Swizzle<3,4,3> and Swizzle<2,4,3>), for a box 1,024-byte aligned. Rows
+ * of 128 bytes: piece p of row r at p ^ r % 8; of 64: at p ^ r / 2 % 4. */
+template <int PIECES> static __host__ __device__ constexpr int swizzled(int off)
+{
+    return off ^ (((off >> 7) & (PIECES - 1)) << 4);
+}
+static_assert(swizzled<8>(13 * 128 + 2 * 16 + 4) == 13 * 128 + (2 ^ 5) * 16 + 4, "swizzled<8>: p ^ r % 8");
+static_assert(swizzled<4>(13 * 64 + 1 * 16 + 8) == 13 * 64 + (1 ^ 2) * 16 + 8, "swizzled<4>: p ^ r / 2 % 4");
+
 /* Where the block's tiles lie: tile t covers X's rows from t % m_tiles * BM
  * and W's two boxes from rows t / m_tiles * cstep and that + off. */
 struct walk {
@@ -322,8 +334,8 @@ static __device__ __forceinline__ uint32_t pack2(float a, float b)
  * kernel at 2,040 tokens took 53.4-53.6 us this way, 61.9-63.6 storing
  * from its registers; docs/PERFORMANCE.md). The buffer holds boxes of the
  * warpgroup's 64 rows by 64 16-bit columns, 128-byte rows swizzled as
- * tensor_map lays out a box (16-byte piece p of row r at p ^ r % 8), so
- * that a warp's 32 four-byte writes fall in 32 different banks. */
+ * tensor_map lays out a box (swizzled<8>), so that a warp's 32 four-byte
+ * writes fall in 32 different banks. */
 struct stage {
     unsigned char *buf;
     int row, half, tid; /* the warpgroup's first row of X, which of the two it is, the thread */
@@ -340,7 +352,7 @@ struct stage {
     __device__ __forceinline__ void put(int r, int i, int c2, uint32_t v) const
     {
 #if SM90A_ON
-        *(uint32_t *)(buf + i / 8 * OUT_BOX + r * 128 + ((i % 8) ^ (r & 7)) * 16 + c2 * 2) = v;
+        *(uint32_t *)(buf + i / 8 * OUT_BOX + swizzled<8>(r * 128 + i % 8 * 16) + c2 * 2) = v;
 #endif
     }
     /* the warpgroup's boxes to map's rows from row, columns from col (the
@@ -400,6 +412,8 @@ static __global__ void __launch_bounds__(THREADS, 1)
         if (E::AUX) mbar_wait(p.aux_full, aux_phase);
         epi(d, st.row + tid / 32 * 16 + tid % 32 / 4, t / w.m_tiles * w.cstep, 2 * (tid % 4), st, p.aux);
         if (E::AUX) {
+            /* the reads above ordered before the copy engine's next writes (PTX ISA, "Proxies") */
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
             __syncwarp();
             if (tid % 32 == 0) mbar_arrive(p.aux_empty);
             aux_phase ^= 1;
