@@ -89,7 +89,7 @@ template <int R, int HD> struct rope_epi {
         const int q_dim = o.n_head * HD, kv_dim = o.n_kv * HD;
         const int kind = c < q_dim ? 0 : c < q_dim + kv_dim ? 1 : 2;
         const int off = kind == 0 ? c : kind == 1 ? c - q_dim : c - q_dim - kv_dim, ld = kind == 0 ? q_dim : kv_dim;
-        const float *bg = kind == 0 ? o.bq : kind == 1 ? o.bk : o.bv, *b = FETCH ? bs : bg ? bg + off : NULL;
+        const float *hb = head_bias(c), *b = FETCH ? bs : hb; /* the head's biases, in aux or in memory */
         float *dst = kind == 0 ? (o.q16 ? NULL : (float *)o.q) : kind == 1 ? o.kc : o.vc;
         __half *d16 = kind == 0 ? (o.q16 ? (__half *)o.q : NULL) : kind == 1 ? o.k16 : o.v16;
         const float s16 = kind == 0 ? o.q_scale : 1.0f; /* what the fp16 values are multiplied by */
@@ -103,7 +103,7 @@ template <int R, int HD> struct rope_epi {
 #pragma unroll
                 for (int e = 0; e < 2; e++)
                     v[2 * j + e] =
-                        d[4 * j + 2 * rr + e] + (!bg ? 0.0f : FETCH ? b[8 * j + c2 + e] : __ldg(b + 8 * j + c2 + e));
+                        d[4 * j + 2 * rr + e] + (!hb ? 0.0f : FETCH ? b[8 * j + c2 + e] : __ldg(b + 8 * j + c2 + e));
             if (kind != 2) {
                 if (o.neox) {
 #pragma unroll

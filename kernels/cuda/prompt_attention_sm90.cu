@@ -207,10 +207,10 @@ static __global__ void __launch_bounds__(THREADS, 1)
      * comes after the loop: with the next tile's products under a branch
      * inside it, ptxas warned that it serialized them (C7520). */
     ring_pos cur = {0, 0}, nxt = {0, 0}; /* tile i's place in the ring, tile i + 1's */
-    mbar_wait(&full[0], 0);
+    mbar_wait(&full[cur.s], cur.phase);
     fence_acc<64>(sacc);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-    scores(0);
+    scores(cur.s);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     fence_acc<64>(sacc);
