@@ -523,8 +523,10 @@ static void report_timing(hrt_session *s)
     static const char *name[N - 1] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head",
                                       "| input read+norm", "work", "preload+barrier"};
     double us = 1e3 / (double)khz / (double)t[N - 1], all = 0;
-    fprintf(stderr, "decode phases over %llu steps (us per token at %d MHz, each with its barriers):", t[N - 1],
-            khz / 1000);
+    fprintf(stderr,
+            "decode phases over %llu steps (us per token at %d MHz; a phase's barrier counts in it, and where it "
+            "has none the wait for its output counts in the next phase):",
+            t[N - 1], khz / 1000);
     for (int k = 0; k < N - 1; k++) {
         fprintf(stderr, " %s %.1f", name[k], (double)t[k] * us);
         if (k < DECODE_PHASES) all += (double)t[k] * us;

@@ -581,6 +581,9 @@ static void test_decode_choice(void)
     CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 1);
     L.down.type = GGML_TYPE_Q4_1;
     CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 0);
+    /* a feed-forward narrower than the model is refused (decode.h) */
+    a.n_ff = L.gate.rows = L.up.rows = L.down.cols = D / 2;
+    CHECK(!cuda_decode_supported(&a, &L));
 }
 
 static void test_embed(void)

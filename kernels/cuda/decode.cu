@@ -20,7 +20,7 @@
 /* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
  * counter and the launch's starting count sit in their own lines. */
 struct scratch_map {
-    size_t count, base, x_a, x_b, q, hb, part, wo_part, best_v, best_i, total;
+    size_t count, base, x_ll, hb_ll, wo_ll, x_a, q, part, best_v, best_i, total;
     int max_split;
 };
 
@@ -43,12 +43,12 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
     s.max_split = per_group(a.grid, a.n_kv);
     s.count = take(&o, 4);
     s.base = take(&o, 4);
+    s.x_ll = take(&o, (size_t)a.n_embd * 8);
+    s.hb_ll = take(&o, (size_t)a.n_ff * 8);
+    s.wo_ll = take(&o, (size_t)a.n_kv * a.n_embd * 8);
     s.x_a = take(&o, (size_t)a.n_embd * f);
-    s.x_b = take(&o, (size_t)a.n_embd * f);
     s.q = take(&o, (size_t)a.n_head * hd * f);
-    s.hb = take(&o, (size_t)a.n_ff * f);
     s.part = take(&o, (size_t)a.n_head * s.max_split * (hd + 2) * f);
-    s.wo_part = take(&o, (size_t)a.n_kv * a.n_embd * f);
     s.best_v = take(&o, (size_t)a.grid * f);
     s.best_i = take(&o, (size_t)a.grid * sizeof(int));
     s.total = o;
@@ -58,17 +58,28 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 /* Shared memory: a phase's input vector (padded in the quantized kernel);
  * attention's queries and the warps' partial states; the merge's vector,
  * split weights and sums. */
-static size_t smem_floats(const cuda_decode_args *a, int grid)
+static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid)
 {
-    size_t hpg = (size_t)(a->n_head / a->n_kv), hd = (size_t)a->head_dim;
-    size_t max_split = (size_t)per_group(grid, a->n_kv);
-    const int widest = a->n_embd > a->n_ff ? a->n_embd : a->n_ff, pad = !a->float_weights;
+    size_t hpg = (size_t)(a.n_head / a.n_kv), hd = (size_t)a.head_dim;
+    size_t max_split = (size_t)per_group(grid, a.n_kv);
+    const int widest = a.n_embd > a.n_ff ? a.n_embd : a.n_ff, pad = !a.float_weights;
     size_t vec = (size_t)xat(widest, pad);
     size_t merge = (size_t)xat((int)(hpg * hd), pad) + 2 * hpg * max_split + hpg;
     size_t att = hpg * hd + NW * hpg * (hd + 2);
     if (merge > vec) vec = merge;
     return vec > att ? vec : att;
 }
+
+/* Then the residual stream at the block's rows of down, kept from the
+ * gate/up phase's input for the down phase's output: row first_unit + k *
+ * stride of warp w at k * NW + w. */
+static __host__ __device__ int res_rows(const cuda_decode_args &a, int grid)
+{
+    const int step = grid * NW;
+    return NW * ((a.n_embd + step - 1) / step);
+}
+
+static size_t smem_floats(const cuda_decode_args *a, int grid) { return vec_floats(*a, grid) + res_rows(*a, grid); }
 
 /* All blocks wait here until every block has arrived, in two halves so
  * that a block can start the next phase's weight copies between them. The
@@ -103,6 +114,128 @@ static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &targ
 {
     grid_arrive(count, target);
     grid_wait(count, target);
+}
+
+/* A value and the epoch of the phase that wrote it, in one 8-byte store:
+ * a reader that sees the epoch sees the value, with no barrier between
+ * them (the "LL" protocol of NCCL's collectives). The epoch is the barrier
+ * counter's target, the same in every block between two barriers and
+ * different at the next store to the same place. A layer has two grid
+ * barriers, in front of attention and of the merge; the merge's partial
+ * outputs (wo_ll), gate/up's (hb_ll) and down's (x_ll) reach the next
+ * phase this way instead of through three more (3% more tokens a second
+ * on the H100, docs/PERFORMANCE.md). Why no block reads a value after it is stored
+ * again: each of these vectors is stored again only past the next barrier,
+ * which a block reaches after its reads. x_a, read by every block in
+ * gate/up's input and stored by down in the same layer: a block stores its
+ * rows of x_a once it has all of gate/up's outputs, and a block whose
+ * warps have rows of down has rows of gate/up (n_ff >= n_embd), which it
+ * stores after reading its input. Waits back off 32 ns a retry (a few %
+ * faster than spinning, same call). */
+static __device__ __forceinline__ void st_ll(uint64_t *p, float v, unsigned epoch)
+{
+    asm volatile("st.relaxed.gpu.global.b64 [%0], %1;" ::"l"(p), "l"(((uint64_t)epoch << 32) | __float_as_uint(v))
+                 : "memory");
+}
+
+static __device__ __forceinline__ ulonglong2 ld_ll2(const uint64_t *p)
+{
+    ulonglong2 v;
+    asm volatile("ld.relaxed.gpu.global.v2.b64 {%0, %1}, [%2];" : "=l"(v.x), "=l"(v.y) : "l"(p) : "memory");
+    return v;
+}
+
+static __device__ __forceinline__ bool ll_ready(ulonglong2 v, unsigned epoch)
+{
+    return (unsigned)(v.x >> 32) == epoch && (unsigned)(v.y >> 32) == epoch;
+}
+
+/* sm[xat(i, PAD)] = v[i] * w[i] (w NULL: 1) for the n values (n even) that
+ * st_ll stored at src, each waited for until it carries epoch. Returns the
+ * thread's sum of v[i]^2. A thread's batch of loads is issued before the
+ * first is waited for. */
+template <bool PAD>
+static __device__ __forceinline__ float stage_ll(float *sm, const uint64_t *src, int n, unsigned epoch, const float *w)
+{
+    constexpr int B = 4; /* pairs a thread a batch */
+    const int n2 = n / 2;
+    float ss = 0.0f;
+    for (int i0 = threadIdx.x; i0 < n2; i0 += B * THREADS) {
+        ulonglong2 v[B];
+        float2 wv[B];
+#pragma unroll
+        for (int j = 0; j < B; j++) {
+            const int i = i0 + j * THREADS;
+            if (i < n2) v[j] = ld_ll2(src + 2 * i);
+            wv[j] = w && i < n2 ? __ldg((const float2 *)w + i) : make_float2(1.0f, 1.0f);
+        }
+#pragma unroll
+        for (int j = 0; j < B; j++) {
+            const int i = i0 + j * THREADS;
+            if (i >= n2) break;
+            while (!ll_ready(v[j], epoch)) __nanosleep(32), v[j] = ld_ll2(src + 2 * i);
+            const float x0 = __uint_as_float((unsigned)v[j].x), x1 = __uint_as_float((unsigned)v[j].y);
+            ((float2 *)sm)[xat(2 * i, PAD) / 2] = make_float2(x0 * wv[j].x, x1 * wv[j].y);
+            ss += x0 * x0 + x1 * x1;
+        }
+    }
+    return ss;
+}
+
+/* The feed-forward's input: v[i] = x[i] + ll[i] + ll[stride + i] + ... (n_ll
+ * vectors that st_ll stored with epoch, added in order), sm[xat(i, PAD)] =
+ * v[i] * w[i]; v[i] also kept in res (res_rows) where i is one of the
+ * block's rows of down. Returns the thread's sum of v[i]^2. A thread's
+ * loads of two pairs, four vectors at a time, are issued before the first
+ * is waited for. */
+template <bool PAD>
+static __device__ __forceinline__ float stage_resid(float *sm, float *res, const float *x, const uint64_t *ll, int n_ll,
+                                                    size_t stride, int n, unsigned epoch, const float *w)
+{
+    constexpr int B = 2; /* pairs a thread a batch */
+    const int n2 = n / 2, first = blockIdx.x * NW, step = gridDim.x * NW;
+    float ss = 0.0f;
+    for (int i0 = threadIdx.x; i0 < n2; i0 += B * THREADS) {
+        float2 v[B], wv[B];
+#pragma unroll
+        for (int j = 0; j < B; j++) {
+            const int i = i0 + j * THREADS;
+            v[j] = i < n2 ? __ldcg((const float2 *)x + i) : make_float2(0.0f, 0.0f);
+            wv[j] = i < n2 ? __ldg((const float2 *)w + i) : make_float2(0.0f, 0.0f);
+        }
+        for (int k0 = 0; k0 < n_ll; k0 += 4) {
+            ulonglong2 p[4][B];
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int j = 0; j < B; j++) {
+                    const int i = i0 + j * THREADS;
+                    if (k0 + k < n_ll && i < n2) p[k][j] = ld_ll2(ll + (k0 + k) * stride + 2 * i);
+                }
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int j = 0; j < B; j++) {
+                    const int i = i0 + j * THREADS;
+                    if (k0 + k >= n_ll || i >= n2) continue;
+                    while (!ll_ready(p[k][j], epoch)) __nanosleep(32), p[k][j] = ld_ll2(ll + (k0 + k) * stride + 2 * i);
+                    v[j].x += __uint_as_float((unsigned)p[k][j].x), v[j].y += __uint_as_float((unsigned)p[k][j].y);
+                }
+        }
+#pragma unroll
+        for (int j = 0; j < B; j++) {
+            const int i = i0 + j * THREADS;
+            if (i >= n2) break;
+            ((float2 *)sm)[xat(2 * i, PAD) / 2] = make_float2(v[j].x * wv[j].x, v[j].y * wv[j].y);
+            ss += v[j].x * v[j].x + v[j].y * v[j].y;
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int rel = 2 * i + e - first;
+                if (rel >= 0 && rel % step < NW) res[rel / step * NW + rel % step] = e ? v[j].y : v[j].x;
+            }
+        }
+    }
+    return ss;
 }
 
 /* Q/K/V unit u of the first phase: rows ia and ib of head row0 / head_dim
@@ -141,55 +274,6 @@ static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args 
 static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, float *red)
 {
     return rsqrtf(block_sum(ss, red) / (float)n + eps);
-}
-
-/* v[i] = src[i] + extra[i] + extra[stride + i] + ... (n_extra vectors
- * added in order), n a multiple of 4: sm[xat(i, PAD)] = v[i] * w[i] (w
- * NULL: 1), and v is written to out when it is set. Returns the thread's
- * sum of v[i]^2. Every load of a thread's batch is issued before the first
- * is used: one L2 round trip per batch, not one per element. */
-template <bool PAD>
-static __device__ __forceinline__ float stage_vec(float *sm, const float *src, int n, const float *extra, int n_extra,
-                                                  size_t stride, float *out, const float *w)
-{
-    const int n4 = n / 4;
-    float ss = 0.0f;
-    for (int i0 = threadIdx.x; i0 < n4; i0 += 2 * THREADS) {
-        float4 v[2], wv[2];
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            int i = i0 + j * THREADS;
-            v[j] = i < n4 ? __ldcg((const float4 *)src + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            wv[j] = w && i < n4 ? __ldg((const float4 *)w + i) : make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-        }
-        for (int k0 = 0; k0 < n_extra; k0 += 4) {
-            float4 p[4][2];
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    int i = i0 + j * THREADS;
-                    p[k][j] = k0 + k < n_extra && i < n4 ? __ldcg((const float4 *)(extra + (k0 + k) * stride) + i)
-                                                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                }
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int j = 0; j < 2; j++)
-                    if (k0 + k < n_extra)
-                        v[j].x += p[k][j].x, v[j].y += p[k][j].y, v[j].z += p[k][j].z, v[j].w += p[k][j].w;
-        }
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            int i = i0 + j * THREADS;
-            if (i >= n4) break;
-            ((float4 *)sm)[xat(4 * i, PAD) / 4] =
-                make_float4(v[j].x * wv[j].x, v[j].y * wv[j].y, v[j].z * wv[j].z, v[j].w * wv[j].w);
-            if (out) ((float4 *)out)[i] = v[j];
-            ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
-        }
-    }
-    return ss;
 }
 
 /* One key into a warp's online softmax for the group's hpg query heads
@@ -407,6 +491,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     extern __shared__ __align__(16) char dyn[];
     char *const ring = dyn + (size_t)(threadIdx.x / WARP) * RING * SLOT_BYTES; /* this warp's slots */
     float *const sm = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
+    float *const res = sm + vec_floats(a, gridDim.x);
     /* the matrix products' input vector in sm: padded for the quantized
      * layouts (mat.cuh); padding measured 3% slower on bf16 models (H100,
      * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
@@ -418,8 +503,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     char *scr = (char *)a.scratch;
     unsigned *count = (unsigned *)(scr + S.count);
     unsigned *base = (unsigned *)(scr + S.base);
-    float *x_a = (float *)(scr + S.x_a), *x_b = (float *)(scr + S.x_b), *q = (float *)(scr + S.q);
-    float *hb = (float *)(scr + S.hb), *part = (float *)(scr + S.part), *wo_part = (float *)(scr + S.wo_part);
+    uint64_t *x_ll = (uint64_t *)(scr + S.x_ll), *hb_ll = (uint64_t *)(scr + S.hb_ll), *wo_ll = (uint64_t *)(scr + S.wo_ll);
+    float *x_a = (float *)(scr + S.x_a), *q = (float *)(scr + S.q), *part = (float *)(scr + S.part);
     float *best_v = (float *)(scr + S.best_v);
     int *best_i = (int *)(scr + S.best_i);
     const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP, bid = blockIdx.x, grid = gridDim.x;
@@ -434,9 +519,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     n_split = (npos + per - 1) / per;
     /* Wo: chunks of rows for each KV group */
     const int chunks = per_group(grid, n_kv), rows_per = (d + chunks - 1) / chunks;
-    /* a.timing: block 0's cycles per phase (STAMP, at the end of each barrier)
-     * and within phases (SUB(0): the input read and normalised; SUB(1): the
-     * work done; the rest to the barrier's end: preloads and the barrier) */
+    /* a.timing: block 0's cycles per phase (STAMP, at the end of each phase:
+     * past its barrier where it has one) and within phases (SUB(0): the
+     * input read and normalised, with the wait for values stored by st_ll;
+     * SUB(1): the work done; the rest to the phase's end: preloads and the
+     * barrier) */
     const bool timed = a.timing && bid == 0 && tid == 0;
     if (timed) {
         for (int k = 0; k < DECODE_PHASES + 3; k++) clk[k] = 0;
@@ -463,7 +550,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
     /* Each warp starts copying the weights of its first rows of the next
      * phase (ring_start) once its block has arrived at the barrier in front
-     * of it, so that their latency passes during the wait (the first
+     * of it, or is done with the phase before, so that their latency passes
+     * during the wait (the first
      * layer's Q/K/V at the start; a block's Wo items after its first, were
      * there more items than blocks, after the item before). */
     ring_cursor rc;
@@ -518,7 +606,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     ss += v * v;
                 }
             } else {
-                ss = stage_vec<PAD>(sm, x_a, d, NULL, 0, 0, NULL, L->attn_norm);
+                ss = stage_ll<PAD>(sm, x_ll, d, target, L->attn_norm);
             }
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
@@ -649,7 +737,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         grid_wait(count, target);
         STAMP(1)
 
-        /* 3. the slices merged, times the group's Wo columns: wo_part[g] */
+        /* 3. the slices merged, times the group's Wo columns: group g's partial sums, at wo_ll + g * d */
         {
             for (int item = bid; item < n_items; item += grid) {
                 int g, r0, r1;
@@ -688,7 +776,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 }
                 __syncthreads();
                 auto done = [&](int r, const float (&o)[1]) {
-                    if (lane == 0) wo_part[(size_t)g * d + r] = o[0];
+                    if (lane == 0) st_ll(wo_ll + (size_t)g * d + r, o[0], target);
                 };
                 RING_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
                                                                         done, lane)));
@@ -696,54 +784,57 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
         }
         SUB(1)
-        grid_arrive(count, target);
+        /* no grid barrier in front of the feed-forward's phases: each waits
+         * for its inputs' values themselves (st_ll) */
         RING_DISPATCH(L->gate.type,
                       (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, glu_rows(L), lane)));
-        grid_wait(count, target);
+        __syncthreads(); /* the block's warps are done with sm */
         STAMP(2)
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
         {
-            float ss = stage_vec<PAD>(sm, x_a, d, wo_part, n_kv, (size_t)d, bid == 0 ? x_b : NULL, L->ffn_norm);
+            float ss = stage_resid<PAD>(sm, res, x_a, wo_ll, n_kv, (size_t)d, d, target, L->ffn_norm);
             const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             auto done = [&](int u, const float (&o)[2]) {
-                if (lane == 0) hb[u] = silu(o[0] * scale) * (o[1] * scale);
+                if (lane == 0) st_ll(hb_ll + u, silu(o[0] * scale) * (o[1] * scale), target);
             };
             RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
                                                                       sm, glu_rows(L), done, lane)));
         }
         SUB(1)
-        grid_arrive(count, target);
         RING_DISPATCH(L->down.type,
                       (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, down_rows(L), lane)));
-        grid_wait(count, target);
+        __syncthreads();
         STAMP(3)
 
         /* 5. down rows + the residual */
         {
-            const float res = first_unit < d ? __ldcg(x_b + first_unit) : 0.0f; /* the residual, early */
-            stage_vec<PAD>(sm, hb, a.n_ff, NULL, 0, 0, NULL, NULL);
+            stage_ll<PAD>(sm, hb_ll, a.n_ff, target, NULL);
             __syncthreads();
             SUB(0)
             auto done = [&](int r, const float (&o)[1]) {
-                if (lane == 0) x_a[r] = (r == first_unit ? res : __ldcg(x_b + r)) + o[0];
+                if (lane == 0) {
+                    const float v = res[(r - first_unit) / stride * NW + warp] + o[0];
+                    x_a[r] = v;
+                    st_ll(x_ll + r, v, target);
+                }
             };
             RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                       down_rows(L), done, lane)));
         }
         SUB(1)
-        grid_arrive(count, target);
+        /* no grid barrier: the next phase waits for x_ll's values themselves */
         if (l + 1 < a.n_layer) qkv_start(L + 1);
         else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d,
                                                                      lm_rows, lane)));
-        grid_wait(count, target);
+        __syncthreads(); /* the block's warps are done with sm */
         STAMP(4)
     }
 
     /* final norm, LM head, each block's best logit */
     {
-        float ss = stage_vec<PAD>(sm, x_a, d, NULL, 0, 0, NULL, a.output_norm);
+        float ss = stage_ll<PAD>(sm, x_ll, d, target, a.output_norm);
         const float scale = norm_scale(ss, d, a.eps, red);
         SUB(0)
         float bv = -INFINITY;
@@ -915,7 +1006,9 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     if (a->n_layer < 1 || a->n_kv < 1 || a->n_head % a->n_kv) return 0;
     int hpg = a->n_head / a->n_kv, hd = a->head_dim, d = a->n_embd, ff = a->n_ff;
     int64_t q_dim = (int64_t)a->n_head * hd, kv_dim = (int64_t)a->n_kv * hd;
-    if (hpg > HPG_MAX || hd < 2 || hd % 2 || hd > WARP * PL_MAX || (hpg * hd) % 32 || d % 32 || ff % 32) return 0;
+    /* ff >= d: a warp with rows of down has rows of gate/up (see stage_resid's callers) */
+    if (hpg > HPG_MAX || hd < 2 || hd % 2 || hd > WARP * PL_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
+        return 0;
     if (a->n_rot < 2 || a->n_rot % 2 || a->n_rot > hd || !a->inv_freq || !a->output_norm) return 0;
     if (!mat_ok(&a->tok_embd, a->n_vocab, d) || !mat_ok(&a->output, a->n_vocab, d)) return 0;
     for (int l = 0; l < a->n_layer; l++) {

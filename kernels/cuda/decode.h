@@ -1,7 +1,9 @@
 /* The one-token decode step of a Llama-family decoder as one persistent
  * kernel: one block per multiprocessor, launched cooperatively (all blocks
  * resident at once), the phases of a layer separated by grid-wide
- * barriers instead of kernel boundaries:
+ * barriers (in front of 2 and 3) or by each value carrying the epoch of
+ * the phase that stored it (in front of 4, 5 and the next layer's 1)
+ * instead of kernel boundaries:
  *   1. RMSNorm + Q/K/V rows (+ bias), RoPE, K and V stored in the cache
  *   2. attention of each KV group over a slice of the keys (flash-decoding
  *      partials)
@@ -16,8 +18,8 @@
  * The weights of Q/K/V, Wo (a block's chunk of rows over its KV group's
  * columns), gate/up, down and the LM head stream through a ring of shared-memory slots
  * per warp (cp.async, a few batches in flight, the first ones started once
- * the block has arrived at the barrier in front of the phase, so that
- * their latency passes while it waits); attention's first keys other than
+ * the block is done with the phase before, so that their latency passes
+ * while it waits for the other blocks); attention's first keys other than
  * the new one are loaded into registers there too. An RMSNorm is applied as x * w
  * staged once and its factor multiplied into each dot product. The step is
  * bound by the latency of its ~150 phases more than by bandwidth
@@ -25,7 +27,8 @@
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
  * sliding windows, soft-capping or GELU; head_dim even and at most 128,
  * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
- * the weights of a layer's Q/K/V of one layout, gate and up of one. */
+ * the weights of a layer's Q/K/V of one layout, gate and up of one;
+ * n_ff >= n_embd (see decode.cu's st_ll). */
 #ifndef HRT_CUDA_DECODE_H
 #define HRT_CUDA_DECODE_H
 
@@ -65,9 +68,10 @@ typedef struct {
                                         cuda_decode_supported() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
-     * down, LM head; each with the barrier that ends it), then over all
-     * phases in reading and normalising the input, in the phase's work, and
-     * from there to the end of the barrier; and 1 to the last */
+     * down, LM head; each with the barrier that ends it, where one does),
+     * then over all phases in reading and normalising the input (with the
+     * wait for it where no barrier came before), in the phase's work, and
+     * from there to the phase's end; and 1 to the last */
     unsigned long long *timing;
 } cuda_decode_args;
 
