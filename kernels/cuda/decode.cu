@@ -503,7 +503,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     char *scr = (char *)a.scratch;
     unsigned *count = (unsigned *)(scr + S.count);
     unsigned *base = (unsigned *)(scr + S.base);
-    uint64_t *x_ll = (uint64_t *)(scr + S.x_ll), *hb_ll = (uint64_t *)(scr + S.hb_ll), *wo_ll = (uint64_t *)(scr + S.wo_ll);
+    uint64_t *x_ll = (uint64_t *)(scr + S.x_ll), *hb_ll = (uint64_t *)(scr + S.hb_ll);
+    uint64_t *wo_ll = (uint64_t *)(scr + S.wo_ll);
     float *x_a = (float *)(scr + S.x_a), *q = (float *)(scr + S.q), *part = (float *)(scr + S.part);
     float *best_v = (float *)(scr + S.best_v);
     int *best_i = (int *)(scr + S.best_i);
@@ -551,9 +552,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     /* Each warp starts copying the weights of its first rows of the next
      * phase (ring_start) once its block has arrived at the barrier in front
      * of it, or is done with the phase before, so that their latency passes
-     * during the wait (the first
-     * layer's Q/K/V at the start; a block's Wo items after its first, were
-     * there more items than blocks, after the item before). */
+     * during the wait (the first layer's Q/K/V at the start; a block's Wo
+     * items after its first, were there more items than blocks, after the
+     * item before). */
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
     const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
@@ -1006,7 +1007,7 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     if (a->n_layer < 1 || a->n_kv < 1 || a->n_head % a->n_kv) return 0;
     int hpg = a->n_head / a->n_kv, hd = a->head_dim, d = a->n_embd, ff = a->n_ff;
     int64_t q_dim = (int64_t)a->n_head * hd, kv_dim = (int64_t)a->n_kv * hd;
-    /* ff >= d: a warp with rows of down has rows of gate/up (see stage_resid's callers) */
+    /* ff >= d: a warp with rows of down has rows of gate/up (see st_ll) */
     if (hpg > HPG_MAX || hd < 2 || hd % 2 || hd > WARP * PL_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
         return 0;
     if (a->n_rot < 2 || a->n_rot % 2 || a->n_rot > hd || !a->inv_freq || !a->output_norm) return 0;
