@@ -521,11 +521,11 @@ static void report_timing(hrt_session *s)
         cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, s->model->device) != cudaSuccess || khz <= 0)
         return;
     static const char *name[N - 1] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head",
-                                      "| input read+norm", "work", "preload+barrier"};
+                                      "| input read+norm", "work", "preload"};
     double us = 1e3 / (double)khz / (double)t[N - 1], all = 0;
     fprintf(stderr,
-            "decode phases over %llu steps (us per token at %d MHz; a phase's barrier counts in it, and where it "
-            "has none the wait for its output counts in the next phase):",
+            "decode phases over %llu steps (us per token at %d MHz, block 0; the wait for a phase's input counts "
+            "in it):",
             t[N - 1], khz / 1000);
     for (int k = 0; k < N - 1; k++) {
         fprintf(stderr, " %s %.1f", name[k], (double)t[k] * us);

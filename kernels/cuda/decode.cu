@@ -17,10 +17,11 @@
 #define KEY_STEP 2
 #define KEYS_MIN (KEY_STEP * NW)
 
-/* Where the scratch's pieces start (bytes, 128-byte aligned). The barrier
- * counter and the launch's starting count sit in their own lines. */
+/* Where the scratch's pieces start (bytes, 128-byte aligned): the epoch the
+ * last launch ended at, then the vectors the phases pass on (st_ll's
+ * words), all zeroed by cuda_decode_reset. */
 struct scratch_map {
-    size_t count, base, x_ll, hb_ll, wo_ll, x_a, q, part, best_v, best_i, total;
+    size_t base, x_ll, hb_ll, wo_ll, q_ll, kv_ll, part_ll, mg_ll, best_ll, total;
     int max_split;
 };
 
@@ -38,35 +39,36 @@ static __host__ __device__ int per_group(int grid, int n_kv) { return grid / n_k
 static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 {
     scratch_map s;
-    size_t o = 0, f = sizeof(float);
+    size_t o = 0, w = 8; /* a word: a value and its epoch */
     int hd = a.head_dim;
     s.max_split = per_group(a.grid, a.n_kv);
-    s.count = take(&o, 4);
     s.base = take(&o, 4);
-    s.x_ll = take(&o, (size_t)a.n_embd * 8);
-    s.hb_ll = take(&o, (size_t)a.n_ff * 8);
-    s.wo_ll = take(&o, (size_t)a.n_kv * a.n_embd * 8);
-    s.x_a = take(&o, (size_t)a.n_embd * f);
-    s.q = take(&o, (size_t)a.n_head * hd * f);
-    s.part = take(&o, (size_t)a.n_head * s.max_split * (hd + 2) * f);
-    s.best_v = take(&o, (size_t)a.grid * f);
-    s.best_i = take(&o, (size_t)a.grid * sizeof(int));
+    s.x_ll = take(&o, (size_t)a.n_embd * w);
+    s.hb_ll = take(&o, (size_t)a.n_ff * w);
+    s.wo_ll = take(&o, (size_t)a.n_kv * a.n_embd * w);
+    s.q_ll = take(&o, (size_t)a.n_head * hd * w);
+    s.kv_ll = take(&o, (size_t)2 * a.n_kv * hd * w);
+    s.part_ll = take(&o, (size_t)a.n_head * s.max_split * (hd + 2) * w);
+    s.mg_ll = take(&o, (size_t)a.n_head * hd * w);
+    s.best_ll = take(&o, (size_t)2 * a.grid * w);
     s.total = o;
     return s;
 }
 
 /* Shared memory: a phase's input vector (padded in the quantized kernel);
- * attention's queries and the warps' partial states; the merge's vector,
- * split weights and sums. */
+ * attention's queries and the warps' partial states; the merge's split
+ * weights, sums and values of its columns. */
 static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid)
 {
     size_t hpg = (size_t)(a.n_head / a.n_kv), hd = (size_t)a.head_dim;
     size_t max_split = (size_t)per_group(grid, a.n_kv);
     const int widest = a.n_embd > a.n_ff ? a.n_embd : a.n_ff, pad = !a.float_weights;
     size_t vec = (size_t)xat(widest, pad);
-    size_t merge = (size_t)xat((int)(hpg * hd), pad) + 2 * hpg * max_split + hpg;
+    size_t cpc = (hpg * hd + max_split - 1) / max_split; /* a merge item's columns */
+    size_t merge = 2 * hpg * max_split + hpg + cpc * max_split, wo = (size_t)xat((int)(hpg * hd), pad);
     size_t att = hpg * hd + NW * hpg * (hd + 2);
     if (merge > vec) vec = merge;
+    if (wo > vec) vec = wo;
     return vec > att ? vec : att;
 }
 
@@ -81,28 +83,17 @@ static __host__ __device__ int res_rows(const cuda_decode_args &a, int grid)
 
 static size_t smem_floats(const cuda_decode_args *a, int grid) { return vec_floats(*a, grid) + res_rows(*a, grid); }
 
-/* All blocks wait here until every block has arrived, in two halves so
- * that a block can start the next phase's weight copies between them. The
- * counter only grows (wrapping): the k-th barrier of a launch that started
- * at count base waits for base + k * gridDim.x. Writes before it are
- * published by the release; reads after it that may see other blocks'
- * writes go through L2 (__ldcg), never the incoherent L1 or the read-only
- * path. Weight copies started before the arrival held the other blocks
- * up on the H100, as if the release waited for the block's loads in
- * flight; started after it they overlap the wait (+7.5% on the 0.5B shape,
- * +15% on SmolLM2's, docs/PERFORMANCE.md). */
-static __device__ __forceinline__ void grid_arrive(unsigned *count, unsigned &target)
+/* A grid-wide barrier (the counter only grows: the k-th barrier of a
+ * launch waits for k * gridDim.x arrivals), kept for the benchmark's
+ * figure of what one costs (cuda_decode_barrier_cost): the step itself
+ * has none. */
+static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &target)
 {
     target += gridDim.x;
     __syncthreads();
-    /* release: the block's writes (ordered before by the bar.sync) happen before the count */
-    if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(count) : "memory");
-}
-
-static __device__ __forceinline__ void grid_wait(const unsigned *count, unsigned target)
-{
     if (threadIdx.x == 0) {
         unsigned v;
+        asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(count) : "memory");
         do {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
         } while ((int)(v - target) < 0);
@@ -110,28 +101,34 @@ static __device__ __forceinline__ void grid_wait(const unsigned *count, unsigned
     __syncthreads();
 }
 
-static __device__ __forceinline__ void grid_sync(unsigned *count, unsigned &target)
-{
-    grid_arrive(count, target);
-    grid_wait(count, target);
-}
-
-/* A value and the epoch of the phase that wrote it, in one 8-byte store:
+/* A value and the epoch of the layer that stored it, in one 8-byte store:
  * a reader that sees the epoch sees the value, with no barrier between
- * them (the "LL" protocol of NCCL's collectives). The epoch is the barrier
- * counter's target, the same in every block between two barriers and
- * different at the next store to the same place. A layer has two grid
- * barriers, in front of attention and of the merge; the merge's partial
- * outputs (wo_ll), gate/up's (hb_ll) and down's (x_ll) reach the next
- * phase this way instead of through three more (3% more tokens a second
- * on the H100, docs/PERFORMANCE.md). Why no block reads a value after it is stored
- * again: each of these vectors is stored again only past the next barrier,
- * which a block reaches after its reads. x_a, read by every block in
- * gate/up's input and stored by down in the same layer: a block stores its
- * rows of x_a once it has all of gate/up's outputs, and a block whose
- * warps have rows of down has rows of gate/up (n_ff >= n_embd), which it
- * stores after reading its input. Waits back off 32 ns a retry (a few %
- * faster than spinning, same call). */
+ * them (the "LL" protocol of NCCL's collectives). Every vector one phase
+ * passes to another goes this way: a block waits for each value of its
+ * input until it carries the epoch it needs, backing off 32 ns a retry (a
+ * few % faster than spinning, H100), and starts as soon as its own inputs
+ * are there, not when the slowest block is done (no grid barrier in the
+ * step: docs/PERFORMANCE.md has what each one removed measured).
+ * The epochs of a launch follow the one it starts from (scratch base, 0
+ * after cuda_decode_reset, the last one used after a launch): + 1 for the
+ * embedding, which block 0 stores as x_ll for layer 0's gate/up, + 2 + l
+ * for layer l. Zeroed words never match.
+ * Why no block reads a value after it is stored again: only the blocks that
+ * have units of a phase read its input, and each of them stores outputs of the
+ * phase computed from what it read (a data dependence, so after the reads).
+ * The phases chain: Q/K/V (reads x_ll) -> attention (q_ll and kv_ll of its
+ * group) -> the merge's columns (part_ll of its group's splits) -> Wo (all of
+ * its group's merged columns, mg_ll) -> gate/up (all of wo_ll and x_ll) ->
+ * down (all of hb_ll) -> the next layer's Q/K/V (all of x_ll). Every output of
+ * a phase is read by some block of the next (a merge's columns by every item
+ * of Wo with rows: the first chunk has some), and gate/up, down and Q/K/V wait
+ * for whole vectors, so each store of a vector in layer l + 1 comes after
+ * every block's stores of every phase of layer l from the vector's readers
+ * onwards, and so after their reads. x_ll, read by gate/up in the layer that
+ * down then stores it: down waits for all of gate/up's outputs, and a block
+ * that needs x_ll for its rows of down has rows of gate/up (n_ff >= n_embd). A
+ * block only waits for values of phases before its own, so the waits cannot
+ * deadlock: all blocks are resident (cooperative launch). */
 static __device__ __forceinline__ void st_ll(uint64_t *p, float v, unsigned epoch)
 {
     asm volatile("st.relaxed.gpu.global.b64 [%0], %1;" ::"l"(p), "l"(((uint64_t)epoch << 32) | __float_as_uint(v))
@@ -148,6 +145,20 @@ static __device__ __forceinline__ ulonglong2 ld_ll2(const uint64_t *p)
 static __device__ __forceinline__ bool ll_ready(ulonglong2 v, unsigned epoch)
 {
     return (unsigned)(v.x >> 32) == epoch && (unsigned)(v.y >> 32) == epoch;
+}
+
+static __device__ __forceinline__ uint64_t ld_ll(const uint64_t *p)
+{
+    uint64_t v;
+    asm volatile("ld.relaxed.gpu.global.b64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+/* The value at p once it carries epoch, v being a first load of it. */
+static __device__ __forceinline__ float ll_value(const uint64_t *p, uint64_t v, unsigned epoch)
+{
+    while ((unsigned)(v >> 32) != epoch) __nanosleep(32), v = ld_ll(p);
+    return __uint_as_float((unsigned)v);
 }
 
 /* sm[xat(i, PAD)] = v[i] * w[i] (w NULL: 1) for the n values (n even) that
@@ -183,24 +194,26 @@ static __device__ __forceinline__ float stage_ll(float *sm, const uint64_t *src,
 }
 
 /* The feed-forward's input: v[i] = x[i] + ll[i] + ll[stride + i] + ... (n_ll
- * vectors that st_ll stored with epoch, added in order), sm[xat(i, PAD)] =
- * v[i] * w[i]; v[i] also kept in res (res_rows) where i is one of the
- * block's rows of down. Returns the thread's sum of v[i]^2. A thread's
- * loads of two pairs, four vectors at a time, are issued before the first
- * is waited for. */
+ * vectors that st_ll stored with epoch, added in order), x stored with
+ * epoch x_ep; sm[xat(i, PAD)] = v[i] * w[i]; v[i] also kept in res (res_rows) where i is one of the block's
+ * rows of down (n_ll >= 1). Returns the thread's sum of v[i]^2. A
+ * thread's loads of two pairs, of x and four vectors at a time, are issued
+ * before the first is waited for. */
 template <bool PAD>
-static __device__ __forceinline__ float stage_resid(float *sm, float *res, const float *x, const uint64_t *ll, int n_ll,
-                                                    size_t stride, int n, unsigned epoch, const float *w)
+static __device__ __forceinline__ float stage_resid(float *sm, float *res, const uint64_t *x, unsigned x_ep,
+                                                    const uint64_t *ll, int n_ll, size_t stride, int n, unsigned epoch,
+                                                    const float *w)
 {
     constexpr int B = 2; /* pairs a thread a batch */
     const int n2 = n / 2, first = blockIdx.x * NW, step = gridDim.x * NW;
     float ss = 0.0f;
     for (int i0 = threadIdx.x; i0 < n2; i0 += B * THREADS) {
         float2 v[B], wv[B];
+        ulonglong2 xv[B];
 #pragma unroll
         for (int j = 0; j < B; j++) {
             const int i = i0 + j * THREADS;
-            v[j] = i < n2 ? __ldcg((const float2 *)x + i) : make_float2(0.0f, 0.0f);
+            if (i < n2) xv[j] = ld_ll2(x + 2 * i);
             wv[j] = i < n2 ? __ldg((const float2 *)w + i) : make_float2(0.0f, 0.0f);
         }
         for (int k0 = 0; k0 < n_ll; k0 += 4) {
@@ -212,6 +225,13 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
                     const int i = i0 + j * THREADS;
                     if (k0 + k < n_ll && i < n2) p[k][j] = ld_ll2(ll + (k0 + k) * stride + 2 * i);
                 }
+#pragma unroll
+            for (int j = 0; j < B; j++) { /* x, its loads issued with the first partials' */
+                const int i = i0 + j * THREADS;
+                if (k0 || i >= n2) continue;
+                while (!ll_ready(xv[j], x_ep)) __nanosleep(32), xv[j] = ld_ll2(x + 2 * i);
+                v[j] = make_float2(__uint_as_float((unsigned)xv[j].x), __uint_as_float((unsigned)xv[j].y));
+            }
 #pragma unroll
             for (int k = 0; k < 4; k++)
 #pragma unroll
@@ -501,15 +521,13 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     __shared__ int warp_i[NW];
     const scratch_map S = map_scratch(a);
     char *scr = (char *)a.scratch;
-    unsigned *count = (unsigned *)(scr + S.count);
     unsigned *base = (unsigned *)(scr + S.base);
     uint64_t *x_ll = (uint64_t *)(scr + S.x_ll), *hb_ll = (uint64_t *)(scr + S.hb_ll);
-    uint64_t *wo_ll = (uint64_t *)(scr + S.wo_ll);
-    float *x_a = (float *)(scr + S.x_a), *q = (float *)(scr + S.q), *part = (float *)(scr + S.part);
-    float *best_v = (float *)(scr + S.best_v);
-    int *best_i = (int *)(scr + S.best_i);
+    uint64_t *wo_ll = (uint64_t *)(scr + S.wo_ll), *q_ll = (uint64_t *)(scr + S.q_ll);
+    uint64_t *kv_ll = (uint64_t *)(scr + S.kv_ll), *part_ll = (uint64_t *)(scr + S.part_ll);
+    uint64_t *mg_ll = (uint64_t *)(scr + S.mg_ll), *best_ll = (uint64_t *)(scr + S.best_ll);
     const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP, bid = blockIdx.x, grid = gridDim.x;
-    unsigned target = __ldcg(base);
+    const unsigned e0 = __ldcg(base); /* epochs: the embedding's e0 + 1, layer l's e0 + 2 + l (st_ll) */
     const int pos = *a.pos, d = a.n_embd, hd = a.head_dim, n_kv = a.n_kv, hpg = a.n_head / n_kv;
     const int kv_dim = n_kv * hd, npos = pos + 1, max_split = S.max_split;
     const int32_t tok = *a.token;
@@ -520,11 +538,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     n_split = (npos + per - 1) / per;
     /* Wo: chunks of rows for each KV group */
     const int chunks = per_group(grid, n_kv), rows_per = (d + chunks - 1) / chunks;
-    /* a.timing: block 0's cycles per phase (STAMP, at the end of each phase:
-     * past its barrier where it has one) and within phases (SUB(0): the
-     * input read and normalised, with the wait for values stored by st_ll;
-     * SUB(1): the work done; the rest to the phase's end: preloads and the
-     * barrier) */
+    /* a.timing: block 0's cycles per phase (STAMP, at the end of each phase)
+     * and within phases (SUB(0): the input read and normalised, with the
+     * wait for it; SUB(1): the work done; the rest to the phase's end:
+     * starting the next phase's weight copies) */
     const bool timed = a.timing && bid == 0 && tid == 0;
     if (timed) {
         for (int k = 0; k < DECODE_PHASES + 3; k++) clk[k] = 0;
@@ -550,11 +567,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         rope_c[i] = r.x, rope_s[i] = r.y;
     }
     /* Each warp starts copying the weights of its first rows of the next
-     * phase (ring_start) once its block has arrived at the barrier in front
-     * of it, or is done with the phase before, so that their latency passes
-     * during the wait (the first layer's Q/K/V at the start; a block's Wo
-     * items after its first, were there more items than blocks, after the
-     * item before). */
+     * phase that has any (ring_start) once its block is done with the phase
+     * before, so that their latency passes while the block waits for its
+     * input (the first layer's Q/K/V at the start, Wo's in front of
+     * attention; a block's Wo items after its first, were there more items
+     * than blocks, after the item before). */
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
     const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
@@ -595,21 +612,25 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         const cuda_decode_layer *L = a.layers + l;
         float *kc = a.k_cache + (size_t)l * a.n_ctx * kv_dim, *vc = a.v_cache + (size_t)l * a.n_ctx * kv_dim;
 
-        /* 1. norm, Q/K/V rows in rotation pairs, RoPE, K and V to the cache */
+        const unsigned ep = e0 + 2 + l;
+        /* 1. norm, Q/K/V rows in rotation pairs, RoPE; q (scaled for
+         * attention), K and V to q_ll and kv_ll, K and V to the cache */
         {
-            float ss = 0.0f;
-            if (l == 0) {
-                const cuda_mat E = a.tok_embd;
-                for (int i = tid; i < d; i += THREADS) {
-                    float v = mat_at(E, tok, i) * a.embd_scale;
-                    if (bid == 0) x_a[i] = v;
-                    sm[xat(i, PAD)] = v * __ldg(L->attn_norm + i);
-                    ss += v * v;
+            float ss = 0.0f, scale = 0.0f;
+            if (bid * NW < qkv_units) { /* only blocks with rows read the input (see st_ll) */
+                if (l == 0) { /* the embedding, which block 0 passes on as x_ll for gate/up */
+                    const cuda_mat E = a.tok_embd;
+                    for (int i = tid; i < d; i += THREADS) {
+                        const float v = mat_at(E, tok, i) * a.embd_scale;
+                        if (bid == 0) st_ll(x_ll + i, v, e0 + 1);
+                        sm[xat(i, PAD)] = v * __ldg(L->attn_norm + i);
+                        ss += v * v;
+                    }
+                } else {
+                    ss = stage_ll<PAD>(sm, x_ll, d, ep - 1, L->attn_norm);
                 }
-            } else {
-                ss = stage_ll<PAD>(sm, x_ll, d, target, L->attn_norm);
+                scale = norm_scale(ss, d, a.eps, red);
             }
-            const float scale = norm_scale(ss, d, a.eps, red);
             SUB(0)
             auto done = [&](int u, const float (&o)[2]) {
                 const qkv_unit qu = qkv_of(u, a);
@@ -621,9 +642,15 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                         float c = rope_c[qu.i], s = rope_s[qu.i], y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
                         x0 = y0, x1 = y1;
                     }
-                    float *dst = qu.sect == 0 ? q + qu.row0 : (qu.sect == 1 ? kc : vc) + (size_t)pos * kv_dim + qu.row0;
-                    dst[qu.ia] = x0;
-                    dst[qu.ib] = x1;
+                    if (qu.sect == 0) {
+                        st_ll(q_ll + qu.row0 + qu.ia, x0 * a.attn_scale, ep);
+                        st_ll(q_ll + qu.row0 + qu.ib, x1 * a.attn_scale, ep);
+                    } else {
+                        float *dst = (qu.sect == 1 ? kc : vc) + (size_t)pos * kv_dim + qu.row0;
+                        uint64_t *dl = kv_ll + (qu.sect - 1) * kv_dim + qu.row0;
+                        dst[qu.ia] = x0, dst[qu.ib] = x1;
+                        st_ll(dl + qu.ia, x0, ep), st_ll(dl + qu.ib, x1, ep);
+                    }
                 }
             };
             RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, qkv_units, stride, over_d,
@@ -631,10 +658,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         }
         SUB(1)
         /* attention's KEY_STEP keys a warp step, all loaded before any is
-         * used: keys key, key + NW, ... below k1 of group g (0 past k1).
-         * which: KEYS_ALL; KEYS_OLD, all but the one at pos (stored by this
-         * step's Q/K/V phase: 0 in its place); KEYS_NEW, the one at pos
-         * alone, the others' registers kept */
+         * used: keys key, key + NW, ... below k1 of group g (0 past k1), the
+         * one at pos (this step's) from kv_ll, the others from the cache.
+         * which: KEYS_ALL; KEYS_OLD, all but the one at pos (0 in its
+         * place); KEYS_NEW, the one at pos alone, the others' registers
+         * kept */
         enum { KEYS_ALL, KEYS_OLD, KEYS_NEW };
         const int pl = (hd + WARP - 1) / WARP;
         float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
@@ -643,11 +671,23 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             for (int t = 0; t < KEY_STEP; t++) {
                 const int ky = key + t * NW;
                 if (which == KEYS_NEW && ky != pos) continue;
+                if (ky == pos && ky < k1 && which != KEYS_OLD) {
+                    const uint64_t *kn = kv_ll + g * hd, *vn = kn + kv_dim;
+#pragma unroll
+                    for (int j = 0; j < PL_MAX; j++) {
+                        const int dd = lane + WARP * j;
+                        kv[t][j] = vv[t][j] = 0.0f;
+                        if (j >= pl || dd >= hd) continue;
+                        const uint64_t kw = ld_ll(kn + dd), vw = ld_ll(vn + dd);
+                        kv[t][j] = ll_value(kn + dd, kw, ep), vv[t][j] = ll_value(vn + dd, vw, ep);
+                    }
+                    continue;
+                }
                 const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
 #pragma unroll
                 for (int j = 0; j < PL_MAX; j++) {
                     int dd = lane + WARP * j;
-                    bool ok = ky < k1 && j < pl && dd < hd && !(which == KEYS_OLD && ky == pos);
+                    bool ok = ky < k1 && j < pl && dd < hd && ky != pos;
                     kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
                     vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
                 }
@@ -656,13 +696,20 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         auto split_of = [&](int item, int &g, int &k0, int &k1) {
             g = item / n_split, k0 = item % n_split * per, k1 = k0 + per < npos ? k0 + per : npos;
         };
-        grid_arrive(count, target);
-        if (bid < n_kv * n_split) { /* the first step's older keys, while the block waits */
-            int g, k0, k1;
-            split_of(bid, g, k0, k1);
-            load_keys(g, k0 + warp, k1, KEYS_OLD);
-        }
-        grid_wait(count, target);
+        /* item (KV group g, chunk c) of Wo: rows [r0, r1) times the group's columns */
+        const int cols = hpg * hd, nbg = cols / 32, n_items = n_kv * chunks;
+        auto wo_item = [&](int item, int &g, int &r0, int &r1, ring_span &sp) {
+            g = item / chunks, r0 = item % chunks * rows_per, r1 = r0 + rows_per < d ? r0 + rows_per : d;
+            sp = {nbg, a.n_head * hd / 32, g * nbg};
+        };
+        auto wo_start = [&](int item) {
+            int g, r0, r1;
+            ring_span sp;
+            wo_item(item, g, r0, r1, sp);
+            RING_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
+        };
+        if (bid < n_items) wo_start(bid); /* the ring is idle during attention */
+        __syncthreads();                  /* the block's warps are done with sm */
         STAMP(0)
 
         /* 2. attention: (KV group, slice of keys) per block, one key per warp step */
@@ -672,11 +719,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 int g, k0, k1;
                 split_of(item, g, k0, k1);
                 const int s = item % n_split;
-                /* the first step's keys: loaded during the wait but for the one at pos */
-                load_keys(g, k0 + warp, k1, item == bid ? KEYS_NEW : KEYS_ALL);
-                for (int i = tid; i < hpg * hd; i += THREADS)
-                    qs[i] = __ldcg(q + (size_t)g * hpg * hd + i) * a.attn_scale;
+                /* the first step's older keys, then the group's queries and the new key */
+                load_keys(g, k0 + warp, k1, KEYS_OLD);
+                stage_ll<false>(qs, q_ll + (size_t)g * hpg * hd, hpg * hd, ep, NULL);
+                load_keys(g, k0 + warp, k1, KEYS_NEW);
                 __syncthreads();
+                SUB(0)
                 float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
 #pragma unroll
                 for (int h = 0; h < HPG_MAX; h++) {
@@ -713,47 +761,56 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                         Ls += f * e[1];
                         A += f * e[2 + dd];
                     }
-                    float *o = part + ((size_t)(g * hpg + h) * max_split + s) * (hd + 2);
-                    o[2 + dd] = A;
-                    if (dd == 0) o[0] = M, o[1] = Ls;
+                    uint64_t *o = part_ll + ((size_t)(g * hpg + h) * max_split + s) * (hd + 2);
+                    st_ll(o + 2 + dd, A, ep);
+                    if (dd == 0) st_ll(o, M, ep), st_ll(o + 1, Ls, ep);
                 }
                 __syncthreads();
+                SUB(1)
             }
         }
-        SUB(1)
-        /* item (KV group g, chunk c) of Wo: rows [r0, r1) times the group's columns */
-        const int cols = hpg * hd, nbg = cols / 32, n_items = n_kv * chunks;
-        auto wo_item = [&](int item, int &g, int &r0, int &r1, ring_span &sp) {
-            g = item / chunks, r0 = item % chunks * rows_per, r1 = r0 + rows_per < d ? r0 + rows_per : d;
-            sp = {nbg, a.n_head * hd / 32, g * nbg};
-        };
-        auto wo_start = [&](int item) {
-            int g, r0, r1;
-            ring_span sp;
-            wo_item(item, g, r0, r1, sp);
-            RING_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
-        };
-        grid_arrive(count, target);
-        if (bid < n_items) wo_start(bid);
-        grid_wait(count, target);
         STAMP(1)
 
-        /* 3. the slices merged, times the group's Wo columns: group g's partial sums, at wo_ll + g * d */
+        /* 3. the slices merged, in two steps. First, item (g, c) merges
+         * columns [c * cpc, (c + 1) * cpc) of group g's heads over the
+         * splits and stores them at mg_ll + g * cols: every split's m and
+         * l, and its own columns' values, all loaded before the first is
+         * waited for. Then each item times Wo: its rows times the group's
+         * merged columns, the group's partial sums at wo_ll + g * d. Each
+         * block reads a split's partials of cpc columns, not all of them. */
         {
+            const int cpc = (cols + chunks - 1) / chunks;
             for (int item = bid; item < n_items; item += grid) {
-                int g, r0, r1;
-                ring_span sp;
-                wo_item(item, g, r0, r1, sp);
-                if (item != bid) wo_start(item);
-                if (r0 >= r1) continue;
-                /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
-                float *wf = sm + xat(cols, PAD), *ml = wf + hpg * n_split, *lsum = ml + hpg * n_split;
-                for (int i = tid; i < hpg * n_split; i += THREADS) {
-                    const float *e = part + ((size_t)(g * hpg + i / n_split) * max_split + i % n_split) * (hd + 2);
-                    wf[i] = __ldcg(e);
-                    ml[i] = __ldcg(e + 1);
+                const int g = item / chunks, c0 = item % chunks * cpc;
+                const int nc = cols - c0 < cpc ? cols - c0 : cpc, n_ml = hpg * n_split, n_ld = 2 * n_ml + nc * n_split;
+                if (nc <= 0) continue;
+                float *wf = sm, *ml = wf + n_ml, *lsum = ml + n_ml, *vals = lsum + hpg; /* vals[j * n_split + s] */
+                const uint64_t *pg = part_ll + (size_t)g * hpg * max_split * (hd + 2);
+                /* load k: m (even) or l (odd) of head k / 2 / n_split, split k / 2 % n_split; past 2 n_ml,
+                 * column c0 + j of split s, k - 2 n_ml = s * nc + j */
+                auto at = [&](int k) {
+                    if (k < 2 * n_ml)
+                        return pg + ((size_t)(k / 2 / n_split) * max_split + k / 2 % n_split) * (hd + 2) + k % 2;
+                    const int kk = k - 2 * n_ml, s = kk / nc, col = c0 + kk % nc;
+                    return pg + ((size_t)(col / hd) * max_split + s) * (hd + 2) + 2 + col % hd;
+                };
+                for (int k0 = tid; k0 < n_ld; k0 += 4 * THREADS) {
+                    uint64_t v[4];
+                    const uint64_t *p[4];
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        if (k0 + j * THREADS < n_ld) p[j] = at(k0 + j * THREADS), v[j] = ld_ll(p[j]);
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+                        const int k = k0 + j * THREADS;
+                        if (k >= n_ld) break;
+                        const float x = ll_value(p[j], v[j], ep);
+                        if (k < 2 * n_ml) (k % 2 ? ml : wf)[k / 2] = x;
+                        else vals[(k - 2 * n_ml) % nc * n_split + (k - 2 * n_ml) / nc] = x;
+                    }
                 }
                 __syncthreads();
+                /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
                 if (warp < hpg) {
                     float M = -INFINITY, Ls = 0.0f;
                     for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, wf[warp * n_split + s]);
@@ -767,26 +824,32 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     if (lane == 0) lsum[warp] = Ls;
                 }
                 __syncthreads();
-                for (int i = tid; i < cols; i += THREADS) {
-                    int h = i / hd, dd = i % hd;
-                    const float *pp = part + (size_t)(g * hpg + h) * max_split * (hd + 2) + 2 + dd;
+                if (tid < nc) {
+                    const int h = (c0 + tid) / hd;
                     float A = 0.0f;
-#pragma unroll 8
-                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * __ldcg(pp + (size_t)s * (hd + 2));
-                    sm[xat(i, PAD)] = A / lsum[h];
+                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[tid * n_split + s];
+                    st_ll(mg_ll + (size_t)g * cols + c0 + tid, A / lsum[h], ep);
                 }
                 __syncthreads();
+            }
+            SUB(0)
+            for (int item = bid; item < n_items; item += grid) {
+                int g, r0, r1;
+                ring_span sp;
+                wo_item(item, g, r0, r1, sp);
+                if (item != bid) wo_start(item);
+                if (r0 >= r1) continue;
+                stage_ll<PAD>(sm, mg_ll + (size_t)g * cols, cols, ep, NULL);
+                __syncthreads();
                 auto done = [&](int r, const float (&o)[1]) {
-                    if (lane == 0) st_ll(wo_ll + (size_t)g * d + r, o[0], target);
+                    if (lane == 0) st_ll(wo_ll + (size_t)g * d + r, o[0], ep);
                 };
                 RING_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
                                                                         done, lane)));
                 __syncthreads();
             }
+            SUB(1)
         }
-        SUB(1)
-        /* no grid barrier in front of the feed-forward's phases: each waits
-         * for its inputs' values themselves (st_ll) */
         RING_DISPATCH(L->gate.type,
                       (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, glu_rows(L), lane)));
         __syncthreads(); /* the block's warps are done with sm */
@@ -794,11 +857,15 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 4. residual + the groups' partials, norm, gate and up rows, SiLU */
         {
-            float ss = stage_resid<PAD>(sm, res, x_a, wo_ll, n_kv, (size_t)d, d, target, L->ffn_norm);
-            const float scale = norm_scale(ss, d, a.eps, red);
+            float scale = 0.0f;
+            if (bid * NW < a.n_ff) {
+                const float ss =
+                    stage_resid<PAD>(sm, res, x_ll, ep - 1, wo_ll, n_kv, (size_t)d, d, ep, L->ffn_norm);
+                scale = norm_scale(ss, d, a.eps, red);
+            }
             SUB(0)
             auto done = [&](int u, const float (&o)[2]) {
-                if (lane == 0) st_ll(hb_ll + u, silu(o[0] * scale) * (o[1] * scale), target);
+                if (lane == 0) st_ll(hb_ll + u, silu(o[0] * scale) * (o[1] * scale), ep);
             };
             RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
                                                                       sm, glu_rows(L), done, lane)));
@@ -811,21 +878,18 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 5. down rows + the residual */
         {
-            stage_ll<PAD>(sm, hb_ll, a.n_ff, target, NULL);
-            __syncthreads();
+            if (bid * NW < d) {
+                stage_ll<PAD>(sm, hb_ll, a.n_ff, ep, NULL);
+                __syncthreads();
+            }
             SUB(0)
             auto done = [&](int r, const float (&o)[1]) {
-                if (lane == 0) {
-                    const float v = res[(r - first_unit) / stride * NW + warp] + o[0];
-                    x_a[r] = v;
-                    st_ll(x_ll + r, v, target);
-                }
+                if (lane == 0) st_ll(x_ll + r, res[(r - first_unit) / stride * NW + warp] + o[0], ep);
             };
             RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                       down_rows(L), done, lane)));
         }
         SUB(1)
-        /* no grid barrier: the next phase waits for x_ll's values themselves */
         if (l + 1 < a.n_layer) qkv_start(L + 1);
         else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d,
                                                                      lm_rows, lane)));
@@ -834,8 +898,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
 
     /* final norm, LM head, each block's best logit */
+    const unsigned e_end = e0 + 1 + a.n_layer; /* the last layer's epoch */
     {
-        float ss = stage_ll<PAD>(sm, x_ll, d, target, a.output_norm);
+        float ss = stage_ll<PAD>(sm, x_ll, d, e_end, a.output_norm);
         const float scale = norm_scale(ss, d, a.eps, red);
         SUB(0)
         float bv = -INFINITY;
@@ -855,16 +920,18 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         __syncthreads();
         if (tid == 0) {
             for (int w = 1; w < NW; w++) better(bv, bi, warp_v[w], warp_i[w]);
-            best_v[bid] = bv;
-            best_i[bid] = bi;
+            st_ll(best_ll + 2 * bid, bv, e_end);
+            st_ll(best_ll + 2 * bid + 1, __int_as_float(bi), e_end);
         }
     }
-    grid_sync(count, target);
-    STAMP(5)
-    if (bid == 0 && warp == 0) {
+    if (bid == 0 && warp == 0) { /* the blocks' best, as each is stored */
         float bv = -INFINITY;
         int bi = INT_MAX;
-        for (int i = lane; i < grid; i += WARP) better(bv, bi, __ldcg(best_v + i), __ldcg(best_i + i));
+        for (int i = lane; i < grid; i += WARP) {
+            ulonglong2 v = ld_ll2(best_ll + 2 * i);
+            while (!ll_ready(v, e_end)) __nanosleep(32), v = ld_ll2(best_ll + 2 * i);
+            better(bv, bi, __uint_as_float((unsigned)v.x), (int)(unsigned)v.y);
+        }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
             float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -873,9 +940,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         }
         if (lane == 0) {
             *a.next = bi == INT_MAX ? 0 : bi;
-            *base = target; /* the next launch starts counting here */
+            *base = e_end; /* the next launch's epochs follow */
         }
     }
+    STAMP(5)
     if (timed) {
         for (int k = 0; k < DECODE_PHASES + 3; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
         atomicAdd(a.timing + DECODE_PHASES + 3, 1ull);
@@ -1070,7 +1138,7 @@ extern "C" size_t cuda_decode_scratch_bytes(const cuda_decode_args *a) { return 
 
 extern "C" cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s)
 {
-    return cudaMemsetAsync(a->scratch, 0, map_scratch(*a).x_a, s);
+    return cudaMemsetAsync(a->scratch, 0, map_scratch(*a).total, s);
 }
 
 extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s)

@@ -1,13 +1,14 @@
 /* The one-token decode step of a Llama-family decoder as one persistent
  * kernel: one block per multiprocessor, launched cooperatively (all blocks
- * resident at once), the phases of a layer separated by grid-wide
- * barriers (in front of 2 and 3) or by each value carrying the epoch of
- * the phase that stored it (in front of 4, 5 and the next layer's 1)
- * instead of kernel boundaries:
+ * resident at once), with no kernel boundary and no grid-wide barrier
+ * between its phases: each value one phase passes to another carries the
+ * epoch of the layer that stored it, and a block starts a phase as soon as
+ * the values it needs are there:
  *   1. RMSNorm + Q/K/V rows (+ bias), RoPE, K and V stored in the cache
  *   2. attention of each KV group over a slice of the keys (flash-decoding
  *      partials)
- *   3. the partials merged, times the group's columns of Wo: one partial
+ *   3. the partials merged (each block a few of a group's columns), then
+ *      the group's merged columns times its columns of Wo: one partial
  *      output vector per KV group
  *   4. residual + the partials (in a fixed order), RMSNorm, gate and up
  *      rows with SiLU
@@ -19,8 +20,8 @@
  * columns), gate/up, down and the LM head stream through a ring of shared-memory slots
  * per warp (cp.async, a few batches in flight, the first ones started once
  * the block is done with the phase before, so that their latency passes
- * while it waits for the other blocks); attention's first keys other than
- * the new one are loaded into registers there too. An RMSNorm is applied as x * w
+ * while it waits for its input); attention's first keys other than the
+ * new one are loaded into registers before it waits for the queries. An RMSNorm is applied as x * w
  * staged once and its factor multiplied into each dot product. The step is
  * bound by the latency of its ~150 phases more than by bandwidth
  * (docs/PERFORMANCE.md has the times).
@@ -68,10 +69,10 @@ typedef struct {
                                         cuda_decode_supported() */
     /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
      * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
-     * down, LM head; each with the barrier that ends it, where one does),
-     * then over all phases in reading and normalising the input (with the
-     * wait for it where no barrier came before), in the phase's work, and
-     * from there to the phase's end; and 1 to the last */
+     * down, LM head with the argmax), then over all phases in reading and
+     * normalising the input (with the wait for it), in the phase's work,
+     * and from there to the phase's end (starting the next phase's weight
+     * copies); and 1 to the last */
     unsigned long long *timing;
 } cuda_decode_args;
 
@@ -85,7 +86,7 @@ int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_layer *host_lay
  * model's vectors, or an error when a block does not fit on one. */
 cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring);
 size_t cuda_decode_scratch_bytes(const cuda_decode_args *a);
-/* Zeroes the scratch's barrier counters: once, before the first step. */
+/* Zeroes the scratch (its epochs): once, before the first step. */
 cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
 /* Enqueues one step (capturable in a graph). The token at *pos is decoded
  * against cache rows [0, *pos) and its K and V are stored at row *pos. */
@@ -101,8 +102,9 @@ cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
  * memory. */
 cudaError_t cuda_decode_ring_matvec(const cuda_mat *W, int b0, int nb, const float *x, float *y, int rows, int grid,
                                     int ring, int pad);
-/* For the benchmark: the time of one of the step's grid barriers (grid
- * blocks, nothing else running), the fastest of 5 runs of n barriers. */
+/* For the benchmark: the time of one grid-wide barrier, what the step
+ * would spend on each had it any (grid blocks, nothing else running), the
+ * fastest of 5 runs of n barriers. */
 cudaError_t cuda_decode_barrier_cost(int grid, int n, float *us);
 
 #ifdef __cplusplus
