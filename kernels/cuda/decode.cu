@@ -12,10 +12,11 @@
 #define HPG_MAX 8            /* query heads per KV head */
 #define PL_MAX 4             /* head dims per lane: head_dim <= 128 */
 /* Keys a warp loads before using any, and the fewest keys of an attention
- * split (one step of every warp). 4 keys a step, or splits of 32 or 64
- * keys, measured slower on the H100 (docs/PERFORMANCE.md). */
+ * split (one key for every warp). 4 keys a step, or splits of 32 or 64
+ * keys, measured slower on the H100; with the merge spread over a group's
+ * blocks, splits of 8 keys faster than of 16 (docs/PERFORMANCE.md). */
 #define KEY_STEP 2
-#define KEYS_MIN (KEY_STEP * NW)
+#define KEYS_MIN NW
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned): the epoch the
  * last launch ended at, then the vectors the phases pass on (st_ll's
