@@ -241,7 +241,7 @@ int main(int argc, char **argv)
     struct cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
     double bw = copy_bandwidth(), peak16 = gemm_peak(CUDA_R_16F), peakbf = gemm_peak(CUDA_R_16BF);
-    float barrier_us = 0.0f; /* what one grid-wide barrier of the persistent decode step costs */
+    float barrier_us = 0.0f; /* what one grid-wide barrier costs: the persistent step passes values instead */
     if (cuda_decode_barrier_cost(prop.multiProcessorCount, 20000, &barrier_us) != cudaSuccess) barrier_us = -1.0f;
 
     hrt_model_params mp = hrt_model_default_params();
@@ -324,7 +324,8 @@ int main(int argc, char **argv)
     printf("device: %s; copy bandwidth %.0f GB/s (read + write); cuBLAS 8192^3 fp16 %.0f TFLOP/s, bf16 %.0f TFLOP/s\n",
            prop.name, bw, peak16, peakbf);
     int fused = strstr(info.device, "persistent") != NULL; /* the backend says HRT_CUDA_FUSED=0 there too */
-    printf("decode path: %s; grid barrier over %d blocks: %.2f us\n", fused ? "one persistent kernel per token" : "one kernel per operation", prop.multiProcessorCount,
+    printf("decode path: %s; a grid barrier over %d blocks (the persistent step has none) would take %.2f us\n",
+           fused ? "one persistent kernel per token" : "one kernel per operation", prop.multiProcessorCount,
            (double)barrier_us);
     double att_us[2], att_tf[2];
     /* head_dim from the cache's bytes a token (K and V, f32, every layer): n_embd / n_head is not it for Gemma */
