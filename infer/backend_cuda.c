@@ -514,24 +514,25 @@ long cuda_session_samples(const hrt_session *s)
 static void report_timing(hrt_session *s)
 {
     cu_session *c = s->state;
-    enum { N = DECODE_PHASES + 4 };
+    enum { N = DECODE_TIMING_WORDS };
     unsigned long long t[N];
     int khz = 0;
     if (cudaMemcpy(t, c->fused_timing, sizeof t, cudaMemcpyDeviceToHost) != cudaSuccess || !t[N - 1] ||
         cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, s->model->device) != cudaSuccess || khz <= 0)
         return;
-    static const char *name[N - 1] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head",
-                                      "| input read+norm", "work", "preload"};
-    double us = 1e3 / (double)khz / (double)t[N - 1], all = 0;
+    static const char *name[DECODE_PHASES] = {"qkv", "attention", "merge+wo", "gate/up", "down", "lm head"};
+    double us = 1e3 / (double)khz / (double)t[N - 1], part[3] = {0, 0, 0};
     fprintf(stderr,
-            "decode phases over %llu steps (us per token at %d MHz, block 0; the wait for a phase's input counts "
-            "in it):",
+            "decode phases over %llu steps (us per token at %d MHz, block 0; each as input read+norm, work, end; "
+            "the wait for a phase's input counts in it):",
             t[N - 1], khz / 1000);
-    for (int k = 0; k < N - 1; k++) {
-        fprintf(stderr, " %s %.1f", name[k], (double)t[k] * us);
-        if (k < DECODE_PHASES) all += (double)t[k] * us;
+    for (int k = 0; k < DECODE_PHASES; k++) {
+        const double v[3] = {(double)t[3 * k] * us, (double)t[3 * k + 1] * us, (double)t[3 * k + 2] * us};
+        for (int j = 0; j < 3; j++) part[j] += v[j];
+        fprintf(stderr, " %s %.1f (%.1f %.1f %.1f)", name[k], v[0] + v[1] + v[2], v[0], v[1], v[2]);
     }
-    fprintf(stderr, "; all %.1f\n", all);
+    fprintf(stderr, " | input read+norm %.1f work %.1f end %.1f; all %.1f\n", part[0], part[1], part[2],
+            part[0] + part[1] + part[2]);
 }
 
 static void cuda_session_free(hrt_session *s)
@@ -684,8 +685,8 @@ static int cuda_session_init(hrt_session *s)
             a->scratch = c->fused_scratch;
             const char *tm = getenv("HRT_DECODE_TIMING");
             if (tm && strcmp(tm, "0")) {
-                CK(cudaMalloc((void **)&c->fused_timing, (DECODE_PHASES + 4) * sizeof *c->fused_timing));
-                CK(cudaMemset(c->fused_timing, 0, (DECODE_PHASES + 4) * sizeof *c->fused_timing));
+                CK(cudaMalloc((void **)&c->fused_timing, DECODE_TIMING_WORDS * sizeof *c->fused_timing));
+                CK(cudaMemset(c->fused_timing, 0, DECODE_TIMING_WORDS * sizeof *c->fused_timing));
                 a->timing = c->fused_timing;
             }
             CK(cuda_decode_reset(a, c->stream));

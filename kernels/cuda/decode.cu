@@ -517,7 +517,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
      * layouts (mat.cuh); padding measured 3% slower on bf16 models (H100,
      * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
     constexpr bool PAD = !FLOAT;
-    __shared__ long long clk[DECODE_PHASES + 5]; /* timing: phases, 3 parts of phases, 2 last stamps */
+    __shared__ long long clk[3 * DECODE_PHASES + 1]; /* timing: 3 parts of each phase, the last stamp */
     __shared__ float red[32], warp_v[NW];
     __shared__ int warp_i[NW];
     const scratch_map S = map_scratch(a);
@@ -539,28 +539,22 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     n_split = (npos + per - 1) / per;
     /* Wo: chunks of rows for each KV group */
     const int chunks = per_group(grid, n_kv), rows_per = (d + chunks - 1) / chunks;
-    /* a.timing: block 0's cycles per phase (STAMP, at the end of each phase)
-     * and within phases (SUB(0): the input read and normalised, with the
-     * wait for it; SUB(1): the work done; the rest to the phase's end:
-     * starting the next phase's weight copies) */
+    /* a.timing: block 0's cycles in each phase k's parts (SUB(k, 0): the
+     * input read and normalised, with the wait for it; SUB(k, 1): the work
+     * done; STAMP(k): the rest to the phase's end, starting the next
+     * phase's weight copies and waiting for the block's slowest warp) */
     const bool timed = a.timing && bid == 0 && tid == 0;
     if (timed) {
-        for (int k = 0; k < DECODE_PHASES + 3; k++) clk[k] = 0;
-        clk[DECODE_PHASES + 3] = clk[DECODE_PHASES + 4] = clock64();
+        for (int k = 0; k < 3 * DECODE_PHASES; k++) clk[k] = 0;
+        clk[3 * DECODE_PHASES] = clock64();
     }
-#define STAMP(k)                                                     \
+#define SUB(k, j)                                                    \
     if (timed) {                                                     \
         long long t_ = clock64();                                    \
-        clk[k] += t_ - clk[DECODE_PHASES + 3];                       \
-        clk[DECODE_PHASES + 2] += t_ - clk[DECODE_PHASES + 4];       \
-        clk[DECODE_PHASES + 3] = clk[DECODE_PHASES + 4] = t_;        \
+        clk[3 * (k) + (j)] += t_ - clk[3 * DECODE_PHASES];           \
+        clk[3 * DECODE_PHASES] = t_;                                 \
     }
-#define SUB(j)                                                       \
-    if (timed) {                                                     \
-        long long t_ = clock64();                                    \
-        clk[DECODE_PHASES + (j)] += t_ - clk[DECODE_PHASES + 4];     \
-        clk[DECODE_PHASES + 4] = t_;                                 \
-    }
+#define STAMP(k) SUB(k, 2)
     /* RoPE's cos and sin for this position, once */
     __shared__ float rope_c[WARP * PL_MAX / 2], rope_s[WARP * PL_MAX / 2];
     for (int i = tid; i < a.n_rot / 2; i += THREADS) {
@@ -632,7 +626,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 }
                 scale = norm_scale(ss, d, a.eps, red);
             }
-            SUB(0)
+            SUB(0, 0)
             auto done = [&](int u, const float (&o)[2]) {
                 const qkv_unit qu = qkv_of(u, a);
                 if (lane == 0) {
@@ -657,7 +651,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                                     sm, qkv_rows(L), done, lane)));
         }
-        SUB(1)
+        SUB(0, 1)
         /* attention's KEY_STEP keys a warp step, all loaded before any is
          * used: keys key, key + NW, ... below k1 of group g (0 past k1), the
          * one at pos (this step's) from kv_ll, the others from the cache.
@@ -725,7 +719,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 stage_ll<false>(qs, q_ll + (size_t)g * hpg * hd, hpg * hd, ep, NULL);
                 load_keys(g, k0 + warp, k1, KEYS_NEW);
                 __syncthreads();
-                SUB(0)
+                SUB(1, 0)
                 float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
 #pragma unroll
                 for (int h = 0; h < HPG_MAX; h++) {
@@ -767,7 +761,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     if (dd == 0) st_ll(o, M, ep), st_ll(o + 1, Ls, ep);
                 }
                 __syncthreads();
-                SUB(1)
+                SUB(1, 1)
             }
         }
         STAMP(1)
@@ -833,7 +827,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 }
                 __syncthreads();
             }
-            SUB(0)
+            SUB(2, 0)
             for (int item = bid; item < n_items; item += grid) {
                 int g, r0, r1;
                 ring_span sp;
@@ -849,7 +843,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                                                                         done, lane)));
                 __syncthreads();
             }
-            SUB(1)
+            SUB(2, 1)
         }
         RING_DISPATCH(L->gate.type,
                       (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, glu_rows(L), lane)));
@@ -864,14 +858,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     stage_resid<PAD>(sm, res, x_ll, ep - 1, wo_ll, n_kv, (size_t)d, d, ep, L->ffn_norm);
                 scale = norm_scale(ss, d, a.eps, red);
             }
-            SUB(0)
+            SUB(3, 0)
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) st_ll(hb_ll + u, silu(o[0] * scale) * (o[1] * scale), ep);
             };
             RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
                                                                       sm, glu_rows(L), done, lane)));
         }
-        SUB(1)
+        SUB(3, 1)
         RING_DISPATCH(L->down.type,
                       (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, down_rows(L), lane)));
         __syncthreads();
@@ -883,14 +877,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 stage_ll<PAD>(sm, hb_ll, a.n_ff, ep, NULL);
                 __syncthreads();
             }
-            SUB(0)
+            SUB(4, 0)
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) st_ll(x_ll + r, res[(r - first_unit) / stride * NW + warp] + o[0], ep);
             };
             RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                       down_rows(L), done, lane)));
         }
-        SUB(1)
+        SUB(4, 1)
         if (l + 1 < a.n_layer) qkv_start(L + 1);
         else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d,
                                                                      lm_rows, lane)));
@@ -903,7 +897,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     {
         float ss = stage_ll<PAD>(sm, x_ll, d, e_end, a.output_norm);
         const float scale = norm_scale(ss, d, a.eps, red);
-        SUB(0)
+        SUB(5, 0)
         float bv = -INFINITY;
         int bi = INT_MAX;
         auto done = [&](int u, const float (&o)[2]) {
@@ -917,6 +911,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         };
         RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, lm_units, stride, over_d,
                                                                    sm, lm_rows, done, lane)));
+        SUB(5, 1)
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
         __syncthreads();
         if (tid == 0) {
@@ -946,8 +941,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
     STAMP(5)
     if (timed) {
-        for (int k = 0; k < DECODE_PHASES + 3; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
-        atomicAdd(a.timing + DECODE_PHASES + 3, 1ull);
+        for (int k = 0; k < 3 * DECODE_PHASES; k++) atomicAdd(a.timing + k, (unsigned long long)clk[k]);
+        atomicAdd(a.timing + 3 * DECODE_PHASES, 1ull);
     }
 #undef STAMP
 #undef SUB

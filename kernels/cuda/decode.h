@@ -67,16 +67,17 @@ typedef struct {
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
     int float_weights;               /* Q/K/V, Wo, gate/up, down, the LM head all 16- or 32-bit: from
                                         cuda_decode_supported() */
-    /* NULL, or DECODE_PHASES + 4 zeroed counters: each step adds block 0's
-     * SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
-     * down, LM head with the argmax), then over all phases in reading and
-     * normalising the input (with the wait for it), in the phase's work,
-     * and from there to the phase's end (starting the next phase's weight
-     * copies); and 1 to the last */
+    /* NULL, or DECODE_TIMING_WORDS zeroed counters: each step adds block
+     * 0's SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
+     * down, LM head with the argmax) in three parts: reading and
+     * normalising the input (with the wait for it), the phase's work, and
+     * from there to the phase's end (starting the next phase's weight
+     * copies, the block's slowest warp); and 1 to the last */
     unsigned long long *timing;
 } cuda_decode_args;
 
 #define DECODE_PHASES 6
+#define DECODE_TIMING_WORDS (3 * DECODE_PHASES + 1)
 
 /* 1 when the step takes a model of this shape (see above), else 0; sets
  * a->float_weights. */
