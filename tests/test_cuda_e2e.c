@@ -386,6 +386,9 @@ static void test_fused_all(void)
     if (shaped) { /* SmolLM2's three KV groups on two blocks */
         snprintf(dir, sizeof dir, "%s/smollm2-shape", shaped);
         test_fused_on(dir, "smollm2-shape", 7, 12, 1e-4, 2);
+        /* one block merging all 448 columns of each of the 0.5B shape's two groups, more than its threads */
+        snprintf(dir, sizeof dir, "%s/qwen05-shape", shaped);
+        test_fused_on(dir, "qwen05-shape", 7, 12, 1e-4, 1);
         /* the LM head's row pairs, an odd vocabulary's last row read twice, 64 pairs a warp */
         snprintf(dir, sizeof dir, "%s/wide-f32", shaped);
         hrt_model *m = open_on(dir, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);

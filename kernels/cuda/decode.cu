@@ -819,11 +819,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     if (lane == 0) lsum[warp] = Ls;
                 }
                 __syncthreads();
-                if (tid < nc) {
-                    const int h = (c0 + tid) / hd;
+                for (int j = tid; j < nc; j += THREADS) { /* all of a group's columns on fewer blocks than chunks */
+                    const int h = (c0 + j) / hd;
                     float A = 0.0f;
-                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[tid * n_split + s];
-                    st_ll(mg_ll + (size_t)g * cols + c0 + tid, A / lsum[h], ep);
+                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[j * n_split + s];
+                    st_ll(mg_ll + (size_t)g * cols + c0 + j, A / lsum[h], ep);
                 }
                 __syncthreads();
             }
