@@ -14,6 +14,8 @@ config.json + model.safetensors, with a small byte-level BPE tokenizer.json
                   several of its weight batches; wide-f32's vocabulary is
                   odd (1,023), so that its LM head has a row left over
                   from its row pairs
+  wide-hd128      wide-f16's layers with 4 heads / 1 KV of 128 dimensions,
+                  in bf16: the widest heads the persistent step takes
 
 Each model is written to NAME.tmp and renamed when complete, so that an
 interrupted run leaves no directory that looks finished.
@@ -43,6 +45,7 @@ SHAPES = {
                                 rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6),
     "wide-f16": LlamaConfig(**WIDE),
     "wide-f32": Qwen2Config(**dict(WIDE, vocab_size=1023)),  # odd: the LM head's last row alone
+    "wide-hd128": LlamaConfig(**dict(WIDE, num_attention_heads=4, num_key_value_heads=1)),
 }
 DTYPES = {"wide-f16": torch.float16, "wide-f32": torch.float32}
 

@@ -674,6 +674,10 @@ static int cuda_session_init(hrt_session *s)
         a->pos = c->d_pos;
         a->logits = c->logits;
         a->next = c->d_next;
+        /* HRT_DECODE_ANY_LAYOUT=1: the step's kernel for any mix of weight
+         * layouts even on a model of one, for tests of that kernel */
+        const char *al = getenv("HRT_DECODE_ANY_LAYOUT");
+        if (al && strcmp(al, "0")) a->layout = DECODE_ANY_LAYOUT;
         /* a device that cannot hold one block per multiprocessor keeps the per-operation kernels */
         if (cuda_decode_grid(a, &a->grid, &a->ring) == cudaSuccess) {
             /* HRT_DECODE_GRID=N: N blocks instead of one per multiprocessor,

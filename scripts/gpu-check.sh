@@ -60,7 +60,7 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
   # the same with plain launches (programmatic dependent launch off; on by default on Hopper)
   run kernels-no-pdl env HRT_CUDA_PDL=0 timeout 600 ./build-gpu/tests/test_cuda_kernels
   # random-weight models: the benchmark's shapes, and test_cuda_e2e's checks of the persistent step
-  [ -f /root/shaped/wide-f32/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
+  [ -f /root/shaped/wide-hd128/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   export HRT_TEST_SHAPED=/root/shaped
   run e2e-first timeout 600 ./build-gpu/tests/test_cuda_e2e
   # GPU_CHECK_QUICK=1: the GPU's own tests only (CI runs the others)
@@ -68,7 +68,7 @@ if [ "$stage" = build ] || [ "$stage" = all ]; then
 fi
 if [ "$stage" = model ] || [ "$stage" = all ]; then
   [ -x build-gpu/tests/test_cuda_e2e ] || configure_and_build
-  [ -f /root/shaped/wide-f32/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
+  [ -f /root/shaped/wide-hd128/model.safetensors ] || run shaped env PYTHONUNBUFFERED=1 python3 bench/make_shaped_models.py /root/shaped
   run e2e env HRT_TEST_SHAPED=/root/shaped timeout 600 ./build-gpu/tests/test_cuda_e2e
   if [ -f "$gguf" ]; then
     run bench-smollm2-q4_1 ./build-gpu/bench/bench_gpu --model "$gguf" --label "SmolLM2-135M Q4_1" --json "$out/bench_smollm2_q4_1.json"

@@ -377,9 +377,11 @@ static void test_fused_all(void)
     /* the random-weight models of bench/make_shaped_models.py, in
      * HRT_TEST_SHAPED (scripts/gpu-check.sh sets it): rows of several of the
      * ring's batches (f32 rows of 512, fp16 and bf16 down rows, 0.5B's rows
-     * of 896 and 4,864) and several gate/up rows a warp, at full width */
-    const char *shaped = getenv("HRT_TEST_SHAPED"), *wide[] = {"wide-f16", "wide-f32", "smollm2-shape", "qwen05-shape"};
-    for (int i = 0; shaped && i < 4; i++) {
+     * of 896 and 4,864) and several gate/up rows a warp, at full width;
+     * heads of 128 dimensions */
+    const char *shaped = getenv("HRT_TEST_SHAPED"),
+               *wide[] = {"wide-f16", "wide-f32", "smollm2-shape", "qwen05-shape", "wide-hd128"};
+    for (int i = 0; shaped && i < 5; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, wide[i]);
         test_fused(dir, wide[i], 7, 40, 1e-4);
     }
@@ -401,6 +403,16 @@ static void test_fused_all(void)
         test_fused_on(dir, "wide-f32", 7, 12, 1e-4, 1);
     }
     if (!shaped) printf("HRT_TEST_SHAPED unset: the shaped models' persistent-step checks are not run\n");
+    /* the step's kernel for any mix of weight layouts, on models of one
+     * (HRT_DECODE_ANY_LAYOUT), on 3 blocks and on all */
+    setenv("HRT_DECODE_ANY_LAYOUT", "1", 1);
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/llama", HRT_SOURCE_DIR);
+    test_fused_on(dir, "llama, the kernel for any layout", 5, 40, 1e-4, 3);
+    if (shaped) {
+        snprintf(dir, sizeof dir, "%s/smollm2-shape", shaped);
+        test_fused(dir, "smollm2-shape, the kernel for any layout", 7, 40, 1e-4);
+    }
+    unsetenv("HRT_DECODE_ANY_LAYOUT");
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
     test_fused_threads(dir);
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen3", HRT_SOURCE_DIR);
@@ -424,6 +436,9 @@ static void test_fused_all(void)
     fclose(f);
     test_fused(dir, "smollm2", 7, 64, 1e-3);
     test_fused(dir, "smollm2 long", 1100, 16, 1e-3);
+    setenv("HRT_DECODE_ANY_LAYOUT", "1", 1);
+    test_fused(dir, "smollm2, the kernel for any layout", 7, 64, 1e-3);
+    unsetenv("HRT_DECODE_ANY_LAYOUT");
 }
 
 /* A prompt longer than a micro-batch (2,048 tokens): one call of 2,100

@@ -556,8 +556,10 @@ static void test_decode_ring(void)
     }
 }
 
-/* Which persistent-step kernel a model gets: the 16/32-bit one only when
- * every matrix read through the ring, the LM head included, is 16/32-bit. */
+/* Which persistent-step kernel a model gets: the one for its layers' layout
+ * when every layer matrix has the same and the LM head is of the same kind
+ * (16/32-bit or quantized; the embedding is not read through the ring),
+ * else the one for any mix. */
 static void test_decode_choice(void)
 {
     enum { D = 64, FF = 128, V = 101, H = 2, HD = 32 };
@@ -574,13 +576,18 @@ static void test_decode_choice(void)
                           .n_vocab = V, .output_norm = norm, .inv_freq = inv_freq};
     a.tok_embd = a.output = m;
     a.tok_embd.rows = a.output.rows = V, a.tok_embd.cols = a.output.cols = D;
-    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 1);
-    a.output.type = GGML_TYPE_Q8_0; /* a 16-bit model with a quantized LM head */
-    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 0);
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == GGML_TYPE_BF16);
+    a.output.type = GGML_TYPE_F32; /* an LM head of another 16/32-bit layout */
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == GGML_TYPE_BF16);
+    a.output.type = GGML_TYPE_Q8_0; /* a quantized LM head on 16-bit layers: the kernel for any */
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == DECODE_ANY_LAYOUT);
     a.output.type = GGML_TYPE_BF16, a.tok_embd.type = GGML_TYPE_Q8_0; /* read by element, not through the ring */
-    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 1);
-    L.down.type = GGML_TYPE_Q4_1;
-    CHECK(cuda_decode_supported(&a, &L) && a.float_weights == 0);
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == GGML_TYPE_BF16);
+    L.wq.type = L.wk.type = L.wv.type = L.wo.type = L.gate.type = L.up.type = L.down.type = GGML_TYPE_Q4_1;
+    a.output.type = GGML_TYPE_Q8_0; /* SmolLM2's Q4_1 GGUF: its LM head is the Q8_0 embedding */
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == GGML_TYPE_Q4_1);
+    L.down.type = GGML_TYPE_Q8_0; /* a mix: the kernel for any */
+    CHECK(cuda_decode_supported(&a, &L) && a.layout == DECODE_ANY_LAYOUT);
     /* a feed-forward narrower than the model is refused (decode.h) */
     a.n_ff = L.gate.rows = L.up.rows = L.down.cols = D / 2;
     CHECK(!cuda_decode_supported(&a, &L));

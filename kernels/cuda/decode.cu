@@ -4,19 +4,21 @@
 
 #include "mat.cuh"
 
-/* Threads per block: at 256 the kernel keeps everything in registers (about
- * 245 of them, 200 in the 16/32-bit kernel, ptxas for sm_90); at 512 (128 a
- * thread) it spilled, and measured slower on the H100 (docs/PERFORMANCE.md). */
+/* Threads per block: at 256 the kernels keep everything in registers (248
+ * to 255 of them, ptxas for sm_90; the one-slot ring's kernel for any layout
+ * spills 20 bytes); at 512 (128 a thread) the kernel spilled, and measured
+ * slower on the H100 (docs/PERFORMANCE.md). */
 #define THREADS 256
 #define NW (THREADS / WARP)
-#define HPG_MAX 8            /* query heads per KV head */
-#define PL_MAX 4             /* head dims per lane: head_dim <= 128 */
-/* Keys a warp loads before using any, and the fewest keys of an attention
- * split (one key for every warp). 4 keys a step, or splits of 32 or 64
- * keys, measured slower on the H100; with the merge spread over a group's
- * blocks, splits of 8 keys faster than of 16 (docs/PERFORMANCE.md). */
-#define KEY_STEP 2
-#define KEYS_MIN NW
+#define HPG_MAX 8            /* query heads per KV head, one warp each in attention */
+#define HD_MAX 128           /* head dims */
+/* Attention's keys a tile: a split's keys pass through shared memory
+ * ATT_KEYS at a time, their scores one thread a (head, key). */
+#define ATT_KEYS 16
+/* The fewest keys of an attention split: 16 measured faster than 8 on the
+ * H100 (docs/PERFORMANCE.md). */
+#define KEYS_MIN 16
+static_assert(HPG_MAX <= NW && ATT_KEYS <= WARP, "attention: a warp a head, a lane a key");
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned): the epoch the
  * last launch ended at, then the vectors the phases pass on (st_ll's
@@ -59,15 +61,15 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 /* Shared memory: a phase's input vector (padded in the quantized kernel);
  * attention's queries and the warps' partial states; the merge's split
  * weights, sums and values of its columns. */
-static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid)
+static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid, bool pad)
 {
     size_t hpg = (size_t)(a.n_head / a.n_kv), hd = (size_t)a.head_dim;
     size_t max_split = (size_t)per_group(grid, a.n_kv);
-    const int widest = a.n_embd > a.n_ff ? a.n_embd : a.n_ff, pad = !a.float_weights;
+    const int widest = a.n_embd > a.n_ff ? a.n_embd : a.n_ff;
     size_t vec = (size_t)xat(widest, pad);
     size_t cpc = (hpg * hd + max_split - 1) / max_split; /* a merge item's columns */
     size_t merge = 2 * hpg * max_split + hpg + cpc * max_split, wo = (size_t)xat((int)(hpg * hd), pad);
-    size_t att = hpg * hd + NW * hpg * (hd + 2);
+    size_t att = hpg * hd + ATT_KEYS * (2 * hd + 4) + hpg * ATT_KEYS + hpg;
     if (merge > vec) vec = merge;
     if (wo > vec) vec = wo;
     return vec > att ? vec : att;
@@ -82,7 +84,10 @@ static __host__ __device__ int res_rows(const cuda_decode_args &a, int grid)
     return NW * ((a.n_embd + step - 1) / step);
 }
 
-static size_t smem_floats(const cuda_decode_args *a, int grid) { return vec_floats(*a, grid) + res_rows(*a, grid); }
+static size_t smem_floats(const cuda_decode_args *a, int grid, bool pad)
+{
+    return vec_floats(*a, grid, pad) + res_rows(*a, grid);
+}
 
 /* A grid-wide barrier (the counter only grows: the k-th barrier of a
  * launch waits for k * gridDim.x arrivals), kept for the benchmark's
@@ -143,11 +148,6 @@ static __device__ __forceinline__ ulonglong2 ld_ll2(const uint64_t *p)
     return v;
 }
 
-static __device__ __forceinline__ bool ll_ready(ulonglong2 v, unsigned epoch)
-{
-    return (unsigned)(v.x >> 32) == epoch && (unsigned)(v.y >> 32) == epoch;
-}
-
 static __device__ __forceinline__ uint64_t ld_ll(const uint64_t *p)
 {
     uint64_t v;
@@ -160,6 +160,13 @@ static __device__ __forceinline__ float ll_value(const uint64_t *p, uint64_t v, 
 {
     while ((unsigned)(v >> 32) != epoch) __nanosleep(32), v = ld_ll(p);
     return __uint_as_float((unsigned)v);
+}
+
+/* The two values at p once both carry epoch, v being a first load of them. */
+static __device__ __forceinline__ float2 ll_pair(const uint64_t *p, ulonglong2 v, unsigned epoch)
+{
+    while ((unsigned)(v.x >> 32) != epoch || (unsigned)(v.y >> 32) != epoch) __nanosleep(32), v = ld_ll2(p);
+    return make_float2(__uint_as_float((unsigned)v.x), __uint_as_float((unsigned)v.y));
 }
 
 /* sm[xat(i, PAD)] = v[i] * w[i] (w NULL: 1) for the n values (n even) that
@@ -185,10 +192,9 @@ static __device__ __forceinline__ float stage_ll(float *sm, const uint64_t *src,
         for (int j = 0; j < B; j++) {
             const int i = i0 + j * THREADS;
             if (i >= n2) break;
-            while (!ll_ready(v[j], epoch)) __nanosleep(32), v[j] = ld_ll2(src + 2 * i);
-            const float x0 = __uint_as_float((unsigned)v[j].x), x1 = __uint_as_float((unsigned)v[j].y);
-            ((float2 *)sm)[xat(2 * i, PAD) / 2] = make_float2(x0 * wv[j].x, x1 * wv[j].y);
-            ss += x0 * x0 + x1 * x1;
+            const float2 x = ll_pair(src + 2 * i, v[j], epoch);
+            ((float2 *)sm)[xat(2 * i, PAD) / 2] = make_float2(x.x * wv[j].x, x.y * wv[j].y);
+            ss += x.x * x.x + x.y * x.y;
         }
     }
     return ss;
@@ -230,8 +236,7 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
             for (int j = 0; j < B; j++) { /* x, its loads issued with the first partials' */
                 const int i = i0 + j * THREADS;
                 if (k0 || i >= n2) continue;
-                while (!ll_ready(xv[j], x_ep)) __nanosleep(32), xv[j] = ld_ll2(x + 2 * i);
-                v[j] = make_float2(__uint_as_float((unsigned)xv[j].x), __uint_as_float((unsigned)xv[j].y));
+                v[j] = ll_pair(x + 2 * i, xv[j], x_ep);
             }
 #pragma unroll
             for (int k = 0; k < 4; k++)
@@ -239,8 +244,8 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
                 for (int j = 0; j < B; j++) {
                     const int i = i0 + j * THREADS;
                     if (k0 + k >= n_ll || i >= n2) continue;
-                    while (!ll_ready(p[k][j], epoch)) __nanosleep(32), p[k][j] = ld_ll2(ll + (k0 + k) * stride + 2 * i);
-                    v[j].x += __uint_as_float((unsigned)p[k][j].x), v[j].y += __uint_as_float((unsigned)p[k][j].y);
+                    const float2 y = ll_pair(ll + (k0 + k) * stride + 2 * i, p[k][j], epoch);
+                    v[j].x += y.x, v[j].y += y.y;
                 }
         }
 #pragma unroll
@@ -297,30 +302,6 @@ static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, f
     return rsqrtf(block_sum(ss, red) / (float)n + eps);
 }
 
-/* One key into a warp's online softmax for the group's hpg query heads
- * (qs: scaled queries; the lane holds dims lane + 32 j of the key and value). */
-static __device__ __forceinline__ void attend(const float *qs, int hpg, int hd, int lane, const float (&kv)[PL_MAX],
-                                              const float (&vv)[PL_MAX], float (&m)[HPG_MAX], float (&ls)[HPG_MAX],
-                                              float (&acc)[HPG_MAX][PL_MAX])
-{
-#pragma unroll
-    for (int h = 0; h < HPG_MAX; h++) {
-        if (h >= hpg) break;
-        float sc = 0.0f;
-#pragma unroll
-        for (int j = 0; j < PL_MAX; j++) {
-            int dd = lane + WARP * j;
-            if (dd < hd) sc += qs[h * hd + dd] * kv[j];
-        }
-        sc = warp_sum(sc);
-        float mn = fmaxf(m[h], sc), c = expf(m[h] - mn), p = expf(sc - mn);
-        ls[h] = ls[h] * c + p;
-#pragma unroll
-        for (int j = 0; j < PL_MAX; j++) acc[h][j] = acc[h][j] * c + p * vv[j];
-        m[h] = mn;
-    }
-}
-
 /* The weights of the Q/K/V, Wo, gate/up, down and LM-head phases go through shared
  * memory: each warp has a ring of RING slots of one batch (mat.cuh's
  * wbatch: 2 units of 16 bytes a lane, of up to 2 rows, with their blocks'
@@ -369,19 +350,41 @@ template <int N> static __device__ __forceinline__ void cp_async_wait()
 #endif
 }
 
-/* CALL with constexpr int TYPE set to the layout t: FLOAT (every ring
- * matrix of the model in a 16- or 32-bit layout) leaves the quantized
- * layouts' code out of the kernel, which measured 5% faster on bf16 models
- * than one kernel for all layouts (H100, docs/PERFORMANCE.md). */
-#define RING_DISPATCH(t, CALL)                                         \
-    if (FLOAT) {                                                       \
+/* The layout a kernel is built for (LT: the GGML type of every layer's
+ * Q/K/V, Wo, gate/up and down), or DECODE_ANY_LAYOUT (any mix, each
+ * matrix's read at run time). CALL with constexpr int TYPE set to the
+ * layout t of a layer's matrix: a kernel for one layout holds that one's
+ * code alone (a third of the code the layers of a 16/32-bit model had
+ * before, and faster: docs/PERFORMANCE.md). */
+#define LAYER_DISPATCH(t, CALL)                         \
+    if constexpr (LT != DECODE_ANY_LAYOUT) {            \
+        constexpr int TYPE = LT < 0 ? T_F32 : LT;       \
+        CALL;                                           \
+    } else {                                            \
+        TYPE_DISPATCH(t, CALL)                          \
+    }
+
+static __host__ __device__ constexpr bool float_layout(int t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
+
+/* The LM head's: a kernel for one layout takes a head of any layout of the
+ * same kind (16/32-bit or quantized). */
+#define HEAD_DISPATCH(t, CALL)                                         \
+    if constexpr (LT == DECODE_ANY_LAYOUT) {                           \
+        TYPE_DISPATCH(t, CALL)                                         \
+    } else if constexpr (float_layout(LT)) {                           \
         switch (t) {                                                   \
         case T_F16: { constexpr int TYPE = T_F16; CALL; } break;       \
         case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break;     \
         default: { constexpr int TYPE = T_F32; CALL; } break;          \
         }                                                              \
     } else {                                                           \
-        TYPE_DISPATCH(t, CALL)                                         \
+        switch (t) {                                                   \
+        case T_Q4_0: { constexpr int TYPE = T_Q4_0; CALL; } break;     \
+        case T_Q4_1: { constexpr int TYPE = T_Q4_1; CALL; } break;     \
+        case T_Q4_K: { constexpr int TYPE = T_Q4_K; CALL; } break;     \
+        case T_Q6_K: { constexpr int TYPE = T_Q6_K; CALL; } break;     \
+        default: { constexpr int TYPE = T_Q8_0; CALL; } break;         \
+        }                                                              \
     }
 
 /* Where a matrix's arrays start (those of its layout; the others unused),
@@ -506,17 +509,17 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
     }
 }
 
-template <int RING, int FLOAT>
+template <int RING, int LT>
 static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_decode_args a)
 {
     extern __shared__ __align__(16) char dyn[];
     char *const ring = dyn + (size_t)(threadIdx.x / WARP) * RING * SLOT_BYTES; /* this warp's slots */
     float *const sm = (float *)(dyn + (size_t)NW * RING * SLOT_BYTES);
-    float *const res = sm + vec_floats(a, gridDim.x);
     /* the matrix products' input vector in sm: padded for the quantized
      * layouts (mat.cuh); padding measured 3% slower on bf16 models (H100,
      * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
-    constexpr bool PAD = !FLOAT;
+    constexpr bool PAD = !float_layout(LT);
+    float *const res = sm + vec_floats(a, gridDim.x, PAD);
     __shared__ long long clk[3 * DECODE_PHASES + 1]; /* timing: 3 parts of each phase, the last stamp */
     __shared__ float red[32], warp_v[NW];
     __shared__ int warp_i[NW];
@@ -556,7 +559,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     }
 #define STAMP(k) SUB(k, 2)
     /* RoPE's cos and sin for this position, once */
-    __shared__ float rope_c[WARP * PL_MAX / 2], rope_s[WARP * PL_MAX / 2];
+    __shared__ float rope_c[HD_MAX / 2], rope_s[HD_MAX / 2];
     for (int i = tid; i < a.n_rot / 2; i += THREADS) {
         const float2 r = rope_angle(pos, a.inv_freq[i]);
         rope_c[i] = r.x, rope_s[i] = r.y;
@@ -598,10 +601,23 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         S[0] = S[1] = s_out, row[0] = 2 * (int64_t)u, row[1] = 2 * u + 1 < a.n_vocab ? 2 * (int64_t)u + 1 : row[0];
     };
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
-        RING_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
+        LAYER_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                          qkv_rows(Lx), lane)));
     };
     qkv_start(a.layers);
+    /* the embedding, staged for layer 0's Q/K/V (ss_embd: its sum of
+     * squares) by the blocks with Q/K/V rows; block 0 passes it on as x_ll
+     * for layer 0's gate/up */
+    float ss_embd = 0.0f;
+    if (bid * NW < qkv_units) {
+        const cuda_mat E = a.tok_embd;
+        for (int i = tid; i < d; i += THREADS) {
+            const float v = mat_at(E, tok, i) * a.embd_scale;
+            if (bid == 0) st_ll(x_ll + i, v, e0 + 1);
+            sm[xat(i, PAD)] = v * __ldg(a.layers[0].attn_norm + i);
+            ss_embd += v * v;
+        }
+    }
 
     for (int l = 0; l < a.n_layer; l++) {
         const cuda_decode_layer *L = a.layers + l;
@@ -613,17 +629,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         {
             float ss = 0.0f, scale = 0.0f;
             if (bid * NW < qkv_units) { /* only blocks with rows read the input (see st_ll) */
-                if (l == 0) { /* the embedding, which block 0 passes on as x_ll for gate/up */
-                    const cuda_mat E = a.tok_embd;
-                    for (int i = tid; i < d; i += THREADS) {
-                        const float v = mat_at(E, tok, i) * a.embd_scale;
-                        if (bid == 0) st_ll(x_ll + i, v, e0 + 1);
-                        sm[xat(i, PAD)] = v * __ldg(L->attn_norm + i);
-                        ss += v * v;
-                    }
-                } else {
-                    ss = stage_ll<PAD>(sm, x_ll, d, ep - 1, L->attn_norm);
-                }
+                ss = l == 0 ? ss_embd : stage_ll<PAD>(sm, x_ll, d, ep - 1, L->attn_norm);
                 scale = norm_scale(ss, d, a.eps, red);
             }
             SUB(0, 0)
@@ -648,46 +654,10 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     }
                 }
             };
-            RING_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, qkv_units, stride, over_d,
+            LAYER_DISPATCH(L->wq.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                                     sm, qkv_rows(L), done, lane)));
         }
         SUB(0, 1)
-        /* attention's KEY_STEP keys a warp step, all loaded before any is
-         * used: keys key, key + NW, ... below k1 of group g (0 past k1), the
-         * one at pos (this step's) from kv_ll, the others from the cache.
-         * which: KEYS_ALL; KEYS_OLD, all but the one at pos (0 in its
-         * place); KEYS_NEW, the one at pos alone, the others' registers
-         * kept */
-        enum { KEYS_ALL, KEYS_OLD, KEYS_NEW };
-        const int pl = (hd + WARP - 1) / WARP;
-        float kv[KEY_STEP][PL_MAX], vv[KEY_STEP][PL_MAX];
-        auto load_keys = [&](int g, int key, int k1, int which) {
-#pragma unroll
-            for (int t = 0; t < KEY_STEP; t++) {
-                const int ky = key + t * NW;
-                if (which == KEYS_NEW && ky != pos) continue;
-                if (ky == pos && ky < k1 && which != KEYS_OLD) {
-                    const uint64_t *kn = kv_ll + g * hd, *vn = kn + kv_dim;
-#pragma unroll
-                    for (int j = 0; j < PL_MAX; j++) {
-                        const int dd = lane + WARP * j;
-                        kv[t][j] = vv[t][j] = 0.0f;
-                        if (j >= pl || dd >= hd) continue;
-                        const uint64_t kw = ld_ll(kn + dd), vw = ld_ll(vn + dd);
-                        kv[t][j] = ll_value(kn + dd, kw, ep), vv[t][j] = ll_value(vn + dd, vw, ep);
-                    }
-                    continue;
-                }
-                const float *kr = kc + (size_t)ky * kv_dim + g * hd, *vr = vc + (size_t)ky * kv_dim + g * hd;
-#pragma unroll
-                for (int j = 0; j < PL_MAX; j++) {
-                    int dd = lane + WARP * j;
-                    bool ok = ky < k1 && j < pl && dd < hd && ky != pos;
-                    kv[t][j] = ok ? __ldcg(kr + dd) : 0.0f;
-                    vv[t][j] = ok ? __ldcg(vr + dd) : 0.0f;
-                }
-            }
-        };
         auto split_of = [&](int item, int &g, int &k0, int &k1) {
             g = item / n_split, k0 = item % n_split * per, k1 = k0 + per < npos ? k0 + per : npos;
         };
@@ -701,66 +671,112 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             int g, r0, r1;
             ring_span sp;
             wo_item(item, g, r0, r1, sp);
-            RING_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
+            LAYER_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
         };
         if (bid < n_items) wo_start(bid); /* the ring is idle during attention */
         __syncthreads();                  /* the block's warps are done with sm */
         STAMP(0)
 
-        /* 2. attention: (KV group, slice of keys) per block, one key per warp step */
+        /* 2. attention: (KV group g, split s of keys [k0, k1)) per block,
+         * its keys ATT_KEYS at a time through shared memory (ks, rows
+         * padded to hd + 4: the scores' 16-byte loads of 8 keys hit
+         * distinct banks, and vs) with an online softmax: a thread's
+         * score of (head, key), a warp's softmax of its head, a thread's
+         * columns (head, dim) of the weighted values. The next tile's keys
+         * are loaded into registers while a tile is used (the first tile's
+         * before the queries are waited for); the key at pos (this step's)
+         * comes from kv_ll, the others from the cache. */
         {
-            float *qs = sm, *ws = sm + hpg * hd;
+            float *qs = sm, *ks = qs + hpg * hd, *vs = ks + ATT_KEYS * (hd + 4), *ps = vs + ATT_KEYS * hd;
+            float *cs = ps + hpg * ATT_KEYS;
+            constexpr int T4 = (ATT_KEYS * HD_MAX / 4 + THREADS - 1) / THREADS, TA = HPG_MAX * HD_MAX / THREADS;
+            const int h4 = hd / 4, n4 = ATT_KEYS * h4, cols_q = hpg * hd;
+            float4 kr[T4], vr[T4];
+            auto load_tile = [&](int g, int kt, int k1) {
+#pragma unroll
+                for (int j = 0; j < T4; j++) {
+                    const int i = tid + j * THREADS, ky = kt + i / h4;
+                    kr[j] = vr[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    if (i < n4 && ky < k1 && ky != pos) {
+                        const size_t at = (size_t)ky * kv_dim + g * hd + i % h4 * 4;
+                        kr[j] = __ldcg((const float4 *)(kc + at)), vr[j] = __ldcg((const float4 *)(vc + at));
+                    }
+                }
+            };
             for (int item = bid; item < n_kv * n_split; item += grid) {
                 int g, k0, k1;
                 split_of(item, g, k0, k1);
                 const int s = item % n_split;
-                /* the first step's older keys, then the group's queries and the new key */
-                load_keys(g, k0 + warp, k1, KEYS_OLD);
-                stage_ll<false>(qs, q_ll + (size_t)g * hpg * hd, hpg * hd, ep, NULL);
-                load_keys(g, k0 + warp, k1, KEYS_NEW);
-                __syncthreads();
-                SUB(1, 0)
-                float m[HPG_MAX], ls[HPG_MAX], acc[HPG_MAX][PL_MAX];
+                load_tile(g, k0, k1);
+                stage_ll<false>(qs, q_ll + (size_t)g * cols_q, cols_q, ep, NULL);
+                float mh = -INFINITY, lh = 0.0f, acc[TA];
 #pragma unroll
-                for (int h = 0; h < HPG_MAX; h++) {
-                    m[h] = -INFINITY, ls[h] = 0.0f;
+                for (int j = 0; j < TA; j++) acc[j] = 0.0f;
+                for (int kt = k0; kt < k1; kt += ATT_KEYS) {
+                    const int nk = k1 - kt < ATT_KEYS ? k1 - kt : ATT_KEYS;
 #pragma unroll
-                    for (int j = 0; j < PL_MAX; j++) acc[h][j] = 0.0f;
-                }
-                for (int key = k0 + warp; key < k1; key += KEY_STEP * NW) {
-                    if (key != k0 + warp) load_keys(g, key, k1, KEYS_ALL);
-#pragma unroll
-                    for (int t = 0; t < KEY_STEP; t++)
-                        if (key + t * NW < k1) attend(qs, hpg, hd, lane, kv[t], vv[t], m, ls, acc);
-                }
-#pragma unroll
-                for (int h = 0; h < HPG_MAX; h++) {
-                    if (h >= hpg) break;
-                    float *w = ws + (size_t)(warp * hpg + h) * (hd + 2);
-                    if (lane == 0) w[0] = m[h], w[1] = ls[h];
-#pragma unroll
-                    for (int j = 0; j < PL_MAX; j++) {
-                        int dd = lane + WARP * j;
-                        if (j < pl && dd < hd) w[2 + dd] = acc[h][j];
+                    for (int j = 0; j < T4; j++) {
+                        const int i = tid + j * THREADS;
+                        if (i >= n4) break;
+                        if (kt + i / h4 == pos) continue; /* stored below */
+                        ((float4 *)(ks + (size_t)(i / h4) * (hd + 4)))[i % h4] = kr[j];
+                        ((float4 *)vs)[i] = vr[j];
                     }
-                }
-                __syncthreads();
-                /* the warps merged; warps without keys have m = -inf and add 0 */
-                for (int i = tid; i < hpg * hd; i += THREADS) {
-                    int h = i / hd, dd = i % hd;
-                    float M = -INFINITY, Ls = 0.0f, A = 0.0f;
-                    for (int w = 0; w < NW; w++) M = fmaxf(M, ws[(size_t)(w * hpg + h) * (hd + 2)]);
-                    for (int w = 0; w < NW; w++) {
-                        const float *e = ws + (size_t)(w * hpg + h) * (hd + 2);
-                        float f = expf(e[0] - M);
-                        Ls += f * e[1];
-                        A += f * e[2 + dd];
+                    if (pos >= kt && pos - kt < nk) /* this step's key and value */
+                        for (int c = tid; c < hd; c += THREADS) {
+                            const uint64_t *kn = kv_ll + g * hd + c, *vn = kn + kv_dim;
+                            ks[(size_t)(pos - kt) * (hd + 4) + c] = ll_value(kn, ld_ll(kn), ep);
+                            vs[(size_t)(pos - kt) * hd + c] = ll_value(vn, ld_ll(vn), ep);
+                        }
+                    __syncthreads();
+                    if (kt == k0) SUB(1, 0)
+                    for (int pi = tid; pi < hpg * ATT_KEYS; pi += THREADS) { /* scores */
+                        const int h = pi / ATT_KEYS, k = pi % ATT_KEYS;
+                        const float4 *qv = (const float4 *)(qs + h * hd), *kq = (const float4 *)(ks + k * (hd + 4));
+                        float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll 4
+                        for (int c = 0; c < h4; c++) {
+                            const float4 x = qv[c], y = kq[c];
+                            s0 += x.x * y.x + x.y * y.y, s1 += x.z * y.z + x.w * y.w;
+                        }
+                        ps[pi] = k < nk ? s0 + s1 : -INFINITY;
                     }
-                    uint64_t *o = part_ll + ((size_t)(g * hpg + h) * max_split + s) * (hd + 2);
-                    st_ll(o + 2 + dd, A, ep);
-                    if (dd == 0) st_ll(o, M, ep), st_ll(o + 1, Ls, ep);
+                    __syncthreads();
+                    if (warp < hpg) { /* warp h's head: the tile's weights, the running max and sum */
+                        const float sc = lane < ATT_KEYS ? ps[warp * ATT_KEYS + lane] : -INFINITY;
+                        const float mn = fmaxf(mh, warp_max(sc)), p = expf(sc - mn), c = expf(mh - mn);
+                        lh = lh * c + warp_sum(p), mh = mn;
+                        if (lane < ATT_KEYS) ps[warp * ATT_KEYS + lane] = p;
+                        if (lane == 0) cs[warp] = c;
+                    }
+                    __syncthreads();
+                    if (kt + ATT_KEYS < k1) load_tile(g, kt + ATT_KEYS, k1);
+                    const float *pj[TA], *vj[TA]; /* column j's head's weights, its values */
+#pragma unroll
+                    for (int j = 0; j < TA; j++) {
+                        const int o = tid + j * THREADS < cols_q ? tid + j * THREADS : 0;
+                        pj[j] = ps + o / hd * ATT_KEYS, vj[j] = vs + o % hd;
+                        acc[j] *= cs[o / hd];
+                    }
+#pragma unroll 4
+                    for (int k = 0; k < nk; k++)
+#pragma unroll
+                        for (int j = 0; j < TA; j++)
+                            if (tid + j * THREADS < cols_q) acc[j] += pj[j][k] * vj[j][k * hd];
+                    __syncthreads(); /* before the next tile or item overwrites the tile */
                 }
-                __syncthreads();
+                /* the split's partial state of each head: max, sum, weighted values */
+                uint64_t *o = part_ll + ((size_t)g * hpg * max_split + s) * (hd + 2);
+                if (warp < hpg && lane == 0) {
+                    uint64_t *oh = o + (size_t)warp * max_split * (hd + 2);
+                    st_ll(oh, mh, ep), st_ll(oh + 1, lh, ep);
+                }
+#pragma unroll
+                for (int j = 0; j < TA; j++) {
+                    const int c = tid + j * THREADS, h = c / hd;
+                    if (c >= cols_q) break;
+                    st_ll(o + (size_t)h * max_split * (hd + 2) + 2 + c % hd, acc[j], ep);
+                }
                 SUB(1, 1)
             }
         }
@@ -769,39 +785,46 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* 3. the slices merged, in two steps. First, item (g, c) merges
          * columns [c * cpc, (c + 1) * cpc) of group g's heads over the
          * splits and stores them at mg_ll + g * cols: every split's m and
-         * l, and its own columns' values, all loaded before the first is
-         * waited for. Then each item times Wo: its rows times the group's
+         * l (a pair of words), and its own columns' values, all loaded
+         * before the first is waited for. Then each item times Wo: its rows times the group's
          * merged columns, the group's partial sums at wo_ll + g * d. Each
          * block reads a split's partials of cpc columns, not all of them. */
         {
             const int cpc = (cols + chunks - 1) / chunks;
             for (int item = bid; item < n_items; item += grid) {
                 const int g = item / chunks, c0 = item % chunks * cpc;
-                const int nc = cols - c0 < cpc ? cols - c0 : cpc, n_ml = hpg * n_split, n_ld = 2 * n_ml + nc * n_split;
+                const int nc = cols - c0 < cpc ? cols - c0 : cpc, n_ml = hpg * n_split, n_ld = n_ml + nc * n_split;
                 if (nc <= 0) continue;
-                float *wf = sm, *ml = wf + n_ml, *lsum = ml + n_ml, *vals = lsum + hpg; /* vals[j * n_split + s] */
+                float *wf = sm, *ml = wf + n_ml, *lsum = ml + n_ml, *vals = lsum + hpg; /* vals[s * nc + j] */
                 const uint64_t *pg = part_ll + (size_t)g * hpg * max_split * (hd + 2);
-                /* load k: m (even) or l (odd) of head k / 2 / n_split, split k / 2 % n_split; past 2 n_ml,
-                 * column c0 + j of split s, k - 2 n_ml = s * nc + j */
-                auto at = [&](int k) {
-                    if (k < 2 * n_ml)
-                        return pg + ((size_t)(k / 2 / n_split) * max_split + k / 2 % n_split) * (hd + 2) + k % 2;
-                    const int kk = k - 2 * n_ml, s = kk / nc, col = c0 + kk % nc;
-                    return pg + ((size_t)(col / hd) * max_split + s) * (hd + 2) + 2 + col % hd;
-                };
+                /* load k < n_ml: the (m, l) pair of head k / n_split, split k % n_split; past n_ml, column
+                 * c0 + j of split s, k - n_ml = s * nc + j */
                 for (int k0 = tid; k0 < n_ld; k0 += 4 * THREADS) {
-                    uint64_t v[4];
+                    ulonglong2 v[4];
                     const uint64_t *p[4];
 #pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        if (k0 + j * THREADS < n_ld) p[j] = at(k0 + j * THREADS), v[j] = ld_ll(p[j]);
+                    for (int j = 0; j < 4; j++) {
+                        const int k = k0 + j * THREADS, kk = k - n_ml;
+                        if (k >= n_ld) break;
+                        if (kk < 0) {
+                            p[j] = pg + ((size_t)(k / n_split) * max_split + k % n_split) * (hd + 2);
+                            v[j] = ld_ll2(p[j]);
+                        } else {
+                            const int col = c0 + kk % nc;
+                            p[j] = pg + ((size_t)(col / hd) * max_split + kk / nc) * (hd + 2) + 2 + col % hd;
+                            v[j].x = ld_ll(p[j]);
+                        }
+                    }
 #pragma unroll
                     for (int j = 0; j < 4; j++) {
                         const int k = k0 + j * THREADS;
                         if (k >= n_ld) break;
-                        const float x = ll_value(p[j], v[j], ep);
-                        if (k < 2 * n_ml) (k % 2 ? ml : wf)[k / 2] = x;
-                        else vals[(k - 2 * n_ml) % nc * n_split + (k - 2 * n_ml) / nc] = x;
+                        if (k < n_ml) {
+                            const float2 x = ll_pair(p[j], v[j], ep);
+                            wf[k] = x.x, ml[k] = x.y;
+                        } else {
+                            vals[k - n_ml] = ll_value(p[j], v[j].x, ep);
+                        }
                     }
                 }
                 __syncthreads();
@@ -822,7 +845,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 for (int j = tid; j < nc; j += THREADS) { /* all of a group's columns on fewer blocks than chunks */
                     const int h = (c0 + j) / hd;
                     float A = 0.0f;
-                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[j * n_split + s];
+                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[s * nc + j];
                     st_ll(mg_ll + (size_t)g * cols + c0 + j, A / lsum[h], ep);
                 }
                 __syncthreads();
@@ -839,13 +862,13 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 auto done = [&](int r, const float (&o)[1]) {
                     if (lane == 0) st_ll(wo_ll + (size_t)g * d + r, o[0], ep);
                 };
-                RING_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
+                LAYER_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
                                                                         done, lane)));
                 __syncthreads();
             }
             SUB(2, 1)
         }
-        RING_DISPATCH(L->gate.type,
+        LAYER_DISPATCH(L->gate.type,
                       (ring_start<RING, TYPE, 2>(ring, rc, first_unit, a.n_ff, stride, over_d, glu_rows(L), lane)));
         __syncthreads(); /* the block's warps are done with sm */
         STAMP(2)
@@ -862,11 +885,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 if (lane == 0) st_ll(hb_ll + u, silu(o[0] * scale) * (o[1] * scale), ep);
             };
-            RING_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
+            LAYER_DISPATCH(L->gate.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, a.n_ff, stride, over_d,
                                                                       sm, glu_rows(L), done, lane)));
         }
         SUB(3, 1)
-        RING_DISPATCH(L->down.type,
+        LAYER_DISPATCH(L->down.type,
                       (ring_start<RING, TYPE, 1>(ring, rc, first_unit, d, stride, over_ff, down_rows(L), lane)));
         __syncthreads();
         STAMP(3)
@@ -881,16 +904,16 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int r, const float (&o)[1]) {
                 if (lane == 0) st_ll(x_ll + r, res[(r - first_unit) / stride * NW + warp] + o[0], ep);
             };
-            RING_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
+            LAYER_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                       down_rows(L), done, lane)));
         }
         SUB(4, 1)
         if (l + 1 < a.n_layer) qkv_start(L + 1);
-        else RING_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d,
-                                                                     lm_rows, lane)));
         __syncthreads(); /* the block's warps are done with sm */
         STAMP(4)
     }
+    /* (out of the loop: the layers' code is what the instruction cache keeps) */
+    HEAD_DISPATCH(a.output.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, lm_units, stride, over_d, lm_rows, lane)));
 
     /* final norm, LM head, each block's best logit */
     const unsigned e_end = e0 + 1 + a.n_layer; /* the last layer's epoch */
@@ -909,7 +932,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 better(bv, bi, v, 2 * u + k);
             }
         };
-        RING_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, lm_units, stride, over_d,
+        HEAD_DISPATCH(a.output.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, first_unit, lm_units, stride, over_d,
                                                                    sm, lm_rows, done, lane)));
         SUB(5, 1)
         if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
@@ -924,9 +947,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         float bv = -INFINITY;
         int bi = INT_MAX;
         for (int i = lane; i < grid; i += WARP) {
-            ulonglong2 v = ld_ll2(best_ll + 2 * i);
-            while (!ll_ready(v, e_end)) __nanosleep(32), v = ld_ll2(best_ll + 2 * i);
-            better(bv, bi, __uint_as_float((unsigned)v.x), (int)(unsigned)v.y);
+            const float2 v = ll_pair(best_ll + 2 * i, ld_ll2(best_ll + 2 * i), e_end);
+            better(bv, bi, v.x, __float_as_int(v.y));
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
@@ -1059,8 +1081,6 @@ static int layout_ok(uint32_t t)
            t == T_F32;
 }
 
-static int float_layout(uint32_t t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
-
 static int mat_ok(const cuda_mat *W, int64_t rows, int64_t cols)
 {
     return W->q && layout_ok(W->type) && W->rows == rows && W->cols == cols;
@@ -1072,7 +1092,8 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     int hpg = a->n_head / a->n_kv, hd = a->head_dim, d = a->n_embd, ff = a->n_ff;
     int64_t q_dim = (int64_t)a->n_head * hd, kv_dim = (int64_t)a->n_kv * hd;
     /* ff >= d: a warp with rows of down has rows of gate/up (see st_ll) */
-    if (hpg > HPG_MAX || hd < 2 || hd % 2 || hd > WARP * PL_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
+    /* (hpg * hd) % 32 == 0 makes head_dim a multiple of 4 (attention's 16-byte loads) */
+    if (hpg > HPG_MAX || hd > HD_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
         return 0;
     if (a->n_rot < 2 || a->n_rot % 2 || a->n_rot > hd || !a->inv_freq || !a->output_norm) return 0;
     if (!mat_ok(&a->tok_embd, a->n_vocab, d) || !mat_ok(&a->output, a->n_vocab, d)) return 0;
@@ -1085,27 +1106,55 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
         if (L->wk.type != L->wq.type || L->wv.type != L->wq.type || L->up.type != L->gate.type) return 0;
         if (!L->attn_norm || !L->ffn_norm || (!L->bq) != (!L->bk) || (!L->bq) != (!L->bv)) return 0;
     }
-    a->float_weights = float_layout(a->output.type);
+    a->layout = (int)hl[0].wq.type;
     for (int l = 0; l < a->n_layer; l++)
-        if (!float_layout(hl[l].wq.type) || !float_layout(hl[l].wo.type) || !float_layout(hl[l].gate.type) ||
-            !float_layout(hl[l].down.type))
-            a->float_weights = 0;
+        if ((int)hl[l].wq.type != a->layout || (int)hl[l].wo.type != a->layout || (int)hl[l].gate.type != a->layout ||
+            (int)hl[l].down.type != a->layout)
+            a->layout = DECODE_ANY_LAYOUT;
+    if (a->layout != DECODE_ANY_LAYOUT && float_layout(a->layout) != float_layout((int)a->output.type))
+        a->layout = DECODE_ANY_LAYOUT; /* the head not of the layers' kind (HEAD_DISPATCH) */
     return 1;
 }
 
 typedef void (*decode_fn)(const cuda_decode_args);
 
-/* The kernel for a ring depth and the model's layouts (cuda_decode_supported). */
-static decode_fn kernel_of(int ring, int fl)
+/* The kernels: one for each layout at the deepest ring, one for any mix of
+ * layouts at each depth (a shallower ring only for shapes whose vectors
+ * leave no room for the deepest). */
+static const struct {
+    int ring, layout;
+    decode_fn fn;
+} kernels[] = {
+#define ONE_LAYOUT(t) {4, t, decode_kernel<4, t>}
+    ONE_LAYOUT(T_F32),  ONE_LAYOUT(T_F16),  ONE_LAYOUT(T_BF16), ONE_LAYOUT(T_Q4_0),
+    ONE_LAYOUT(T_Q4_1), ONE_LAYOUT(T_Q8_0), ONE_LAYOUT(T_Q4_K), ONE_LAYOUT(T_Q6_K),
+#undef ONE_LAYOUT
+    {4, DECODE_ANY_LAYOUT, decode_kernel<4, DECODE_ANY_LAYOUT>},
+    {2, DECODE_ANY_LAYOUT, decode_kernel<2, DECODE_ANY_LAYOUT>},
+    {1, DECODE_ANY_LAYOUT, decode_kernel<1, DECODE_ANY_LAYOUT>},
+};
+
+/* The kernel for a ring depth and layout: a->layout's own where there is
+ * one, else the one for any mix; its layout in *lt. */
+static decode_fn kernel_of(const cuda_decode_args *a, int ring, int *lt)
 {
-    if (fl) return ring == 4 ? decode_kernel<4, 1> : ring == 2 ? decode_kernel<2, 1> : decode_kernel<1, 1>;
-    return ring == 4 ? decode_kernel<4, 0> : ring == 2 ? decode_kernel<2, 0> : decode_kernel<1, 0>;
+    decode_fn any = NULL;
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        if (kernels[i].ring != ring) continue;
+        if (kernels[i].layout == a->layout) return *lt = a->layout, kernels[i].fn;
+        if (kernels[i].layout == DECODE_ANY_LAYOUT) any = kernels[i].fn;
+    }
+    *lt = DECODE_ANY_LAYOUT;
+    return any;
 }
 
-/* Dynamic shared memory: the warps' rings, then smem_floats(). */
+/* Dynamic shared memory: the warps' rings, then smem_floats() (the
+ * vectors padded in the kernels for quantized layouts). */
 static size_t smem_bytes(const cuda_decode_args *a, int grid, int ring)
 {
-    return ring_bytes(ring) + smem_floats(a, grid) * sizeof(float);
+    int lt;
+    kernel_of(a, ring, &lt);
+    return ring_bytes(ring) + smem_floats(a, grid, !float_layout(lt)) * sizeof(float);
 }
 
 extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, int *ring)
@@ -1117,9 +1166,10 @@ extern "C" cudaError_t cuda_decode_grid(const cuda_decode_args *a, int *grid, in
     if (e != cudaSuccess) return e;
     if (!coop) return cudaErrorNotSupported;
     int r = 4; /* the deepest ring that fits beside the vectors */
-    decode_fn k = kernel_of(r, a->float_weights);
+    int lt;
+    decode_fn k = kernel_of(a, r, &lt);
     while ((e = allow_smem((const void *)k, smem_bytes(a, n_sm, r))) == cudaErrorNotSupported && r > 1)
-        k = kernel_of(r /= 2, a->float_weights);
+        k = kernel_of(a, r /= 2, &lt);
     if (e == cudaErrorNotSupported) return cudaErrorInvalidValue;
     if (e == cudaSuccess)
         e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, THREADS, smem_bytes(a, n_sm, r));
@@ -1141,5 +1191,6 @@ extern "C" cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t 
 {
     cudaLaunchAttribute attr;
     cudaLaunchConfig_t cfg = coop_config(a->grid, smem_bytes(a, a->grid, a->ring), s, &attr);
-    return cudaLaunchKernelEx(&cfg, kernel_of(a->ring, a->float_weights), *a);
+    int lt;
+    return cudaLaunchKernelEx(&cfg, kernel_of(a, a->ring, &lt), *a);
 }

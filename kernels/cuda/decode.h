@@ -21,12 +21,14 @@
  * per warp (cp.async, a few batches in flight, the first ones started once
  * the block is done with the phase before, so that their latency passes
  * while it waits for its input); attention's first keys other than the
- * new one are loaded into registers before it waits for the queries. An RMSNorm is applied as x * w
- * staged once and its factor multiplied into each dot product. The step is
- * bound by the latency of its ~150 phases more than by bandwidth
- * (docs/PERFORMANCE.md has the times).
+ * new one are loaded before it waits for the queries. An RMSNorm is
+ * applied as x * w staged once and its factor multiplied into each dot
+ * product. The step is bound by the latency of its ~150 phases more than
+ * by bandwidth (docs/PERFORMANCE.md has the times). There is a kernel for
+ * each weight layout, used when every layer matrix has that one, and one
+ * for any mix (slower: its code is three times larger).
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
- * sliding windows, soft-capping or GELU; head_dim even and at most 128,
+ * sliding windows, soft-capping or GELU; head_dim at most 128,
  * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
  * the weights of a layer's Q/K/V of one layout, gate and up of one;
  * n_ff >= n_embd (see decode.cu's st_ll). */
@@ -65,8 +67,10 @@ typedef struct {
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
-    int float_weights;               /* Q/K/V, Wo, gate/up, down, the LM head all 16- or 32-bit: from
-                                        cuda_decode_supported() */
+    int layout;                      /* the GGML type of every layer's Q/K/V, Wo, gate/up and down, or
+                                        DECODE_ANY_LAYOUT where they differ: from cuda_decode_supported();
+                                        DECODE_ANY_LAYOUT also picks the step's kernel for any mix on a model
+                                        of one layout (slower: more code) */
     /* NULL, or DECODE_TIMING_WORDS zeroed counters: each step adds block
      * 0's SM cycles in each phase (Q/K/V, attention, merge + Wo, gate/up,
      * down, LM head with the argmax) in three parts: reading and
@@ -76,11 +80,12 @@ typedef struct {
     unsigned long long *timing;
 } cuda_decode_args;
 
+#define DECODE_ANY_LAYOUT (-1)
 #define DECODE_PHASES 6
 #define DECODE_TIMING_WORDS (3 * DECODE_PHASES + 1)
 
 /* 1 when the step takes a model of this shape (see above), else 0; sets
- * a->float_weights. */
+ * a->layout. */
 int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_layer *host_layers);
 /* The grid for the current device (one block per multiprocessor) and the
  * deepest weight ring that fits in a block's shared memory beside the
