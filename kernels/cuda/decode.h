@@ -26,7 +26,7 @@
  * product. The step is bound by the latency of its ~150 phases more than
  * by bandwidth (docs/PERFORMANCE.md has the times). There is a kernel for
  * each weight layout, used when every layer matrix has that one, and one
- * for any mix (slower: its code is three times larger).
+ * for any mix (slower: more code for the instruction cache).
  * Shapes it takes (cuda_decode_supported): no Q/K norms, sandwich norms,
  * sliding windows, soft-capping or GELU; head_dim at most 128,
  * n_head / n_kv at most 8 with (n_head / n_kv) * head_dim a multiple of 32;
