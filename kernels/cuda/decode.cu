@@ -15,9 +15,10 @@
 /* Attention's keys a tile: a split's keys pass through shared memory
  * ATT_KEYS at a time, their scores one thread a (head, key). */
 #define ATT_KEYS 16
-/* The fewest keys of an attention split: 16 measured faster than 8 on the
- * H100 (docs/PERFORMANCE.md). */
-#define KEYS_MIN 16
+/* Keys an attention split would have were there enough blocks (the splits
+ * of a group are at most its blocks, and the keys are shared evenly among
+ * them): 16 measured faster than 8 or 32 on the H100 (docs/PERFORMANCE.md). */
+#define SPLIT_KEYS 16
 static_assert(HPG_MAX <= NW && ATT_KEYS <= WARP, "attention: a warp a head, a lane a key");
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned): the epoch the
@@ -537,7 +538,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     const int kv_dim = n_kv * hd, npos = pos + 1, max_split = S.max_split;
     const int32_t tok = *a.token;
     /* attention: n_split slices of per keys for each KV group */
-    int n_split = (npos + KEYS_MIN - 1) / KEYS_MIN;
+    int n_split = (npos + SPLIT_KEYS - 1) / SPLIT_KEYS;
     if (n_split > max_split) n_split = max_split;
     const int per = (npos + n_split - 1) / n_split;
     n_split = (npos + per - 1) / per;
@@ -1093,8 +1094,8 @@ extern "C" int cuda_decode_supported(cuda_decode_args *a, const cuda_decode_laye
     int hpg = a->n_head / a->n_kv, hd = a->head_dim, d = a->n_embd, ff = a->n_ff;
     int64_t q_dim = (int64_t)a->n_head * hd, kv_dim = (int64_t)a->n_kv * hd;
     /* ff >= d: a warp with rows of down has rows of gate/up (see st_ll) */
-    /* (hpg * hd) % 32 == 0 makes head_dim a multiple of 4 (attention's 16-byte loads) */
-    if (hpg > HPG_MAX || hd > HD_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
+    /* head_dim a multiple of 4: attention's 16-byte loads (implied by (hpg * hd) % 32 == 0 for hpg <= 8) */
+    if (hpg > HPG_MAX || hd % 4 || hd > HD_MAX || (hpg * hd) % 32 || d % 32 || ff % 32 || ff < d)
         return 0;
     if (a->n_rot < 2 || a->n_rot % 2 || a->n_rot > hd || !a->inv_freq || !a->output_norm) return 0;
     if (!mat_ok(&a->tok_embd, a->n_vocab, d) || !mat_ok(&a->output, a->n_vocab, d)) return 0;
