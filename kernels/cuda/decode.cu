@@ -360,7 +360,7 @@ template <int N> static __device__ __forceinline__ void cp_async_wait()
  * bf16 models: docs/PERFORMANCE.md). */
 #define LAYER_DISPATCH(t, CALL)                         \
     if constexpr (LT != DECODE_ANY_LAYOUT) {            \
-        constexpr int TYPE = LT < 0 ? T_F32 : LT;       \
+        constexpr int TYPE = LT;                        \
         CALL;                                           \
     } else {                                            \
         TYPE_DISPATCH(t, CALL)                          \
@@ -369,25 +369,11 @@ template <int N> static __device__ __forceinline__ void cp_async_wait()
 static __host__ __device__ constexpr bool float_layout(int t) { return t == T_F16 || t == T_BF16 || t == T_F32; }
 
 /* The LM head's: a kernel for one layout takes a head of any layout of the
- * same kind (16/32-bit or quantized). */
-#define HEAD_DISPATCH(t, CALL)                                         \
-    if constexpr (LT == DECODE_ANY_LAYOUT) {                           \
-        TYPE_DISPATCH(t, CALL)                                         \
-    } else if constexpr (float_layout(LT)) {                           \
-        switch (t) {                                                   \
-        case T_F16: { constexpr int TYPE = T_F16; CALL; } break;       \
-        case T_BF16: { constexpr int TYPE = T_BF16; CALL; } break;     \
-        default: { constexpr int TYPE = T_F32; CALL; } break;          \
-        }                                                              \
-    } else {                                                           \
-        switch (t) {                                                   \
-        case T_Q4_0: { constexpr int TYPE = T_Q4_0; CALL; } break;     \
-        case T_Q4_1: { constexpr int TYPE = T_Q4_1; CALL; } break;     \
-        case T_Q4_K: { constexpr int TYPE = T_Q4_K; CALL; } break;     \
-        case T_Q6_K: { constexpr int TYPE = T_Q6_K; CALL; } break;     \
-        default: { constexpr int TYPE = T_Q8_0; CALL; } break;         \
-        }                                                              \
-    }
+ * same kind (16/32-bit or quantized), the others' code left out. */
+#define HEAD_DISPATCH(t, CALL)                                                                          \
+    TYPE_DISPATCH(t, if constexpr (LT == DECODE_ANY_LAYOUT || float_layout(TYPE) == float_layout(LT)) { \
+        CALL;                                                                                           \
+    })
 
 /* Where a matrix's arrays start (those of its layout; the others unused),
  * read once a phase and kept in registers. */
