@@ -381,7 +381,7 @@ static void test_fused_all(void)
      * heads of 128 dimensions */
     const char *shaped = getenv("HRT_TEST_SHAPED"),
                *wide[] = {"wide-f16", "wide-f32", "smollm2-shape", "qwen05-shape", "wide-hd128"};
-    for (int i = 0; shaped && i < 5; i++) {
+    for (size_t i = 0; shaped && i < sizeof wide / sizeof *wide; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, wide[i]);
         test_fused(dir, wide[i], 7, 40, 1e-4);
     }
@@ -656,7 +656,7 @@ static void test_one_kernels(void)
 {
     char dir[1024];
     const char *shaped = getenv("HRT_TEST_SHAPED"), *names[] = {"smollm2-shape", "qwen05-shape"};
-    for (int i = 0; shaped && i < 2; i++) {
+    for (size_t i = 0; shaped && i < sizeof names / sizeof *names; i++) {
         snprintf(dir, sizeof dir, "%s/%s", shaped, names[i]);
         test_one_kernel_on(&GLU_ONE, dir, names[i], 1);
         test_one_kernel_on(&ROPE_ONE, dir, names[i], 1);
