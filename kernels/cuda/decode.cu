@@ -13,13 +13,14 @@
 #define HPG_MAX 8            /* query heads per KV head, one warp each in attention */
 #define HD_MAX 128           /* head dims */
 /* Attention's keys a tile: a split's keys pass through shared memory
- * ATT_KEYS at a time, their scores one thread a (head, key). */
+ * ATT_KEYS at a time, each key's score of a head two lanes of the head's
+ * warp. */
 #define ATT_KEYS 16
 /* Keys an attention split would have were there enough blocks (the splits
  * of a group are at most its blocks, and the keys are shared evenly among
  * them): 16 measured faster than 8 or 32 on the H100 (docs/PERFORMANCE.md). */
 #define SPLIT_KEYS 16
-static_assert(HPG_MAX <= NW && ATT_KEYS <= WARP, "attention: a warp a head, a lane a key");
+static_assert(HPG_MAX <= NW && 2 * ATT_KEYS == WARP, "attention: a warp a head, two lanes a key");
 
 /* Where the scratch's pieces start (bytes, 128-byte aligned): the epoch the
  * last launch ended at, then the vectors the phases pass on (st_ll's
@@ -70,7 +71,7 @@ static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid
     size_t vec = (size_t)xat(widest, pad);
     size_t cpc = (hpg * hd + max_split - 1) / max_split; /* a merge item's columns */
     size_t merge = 2 * hpg * max_split + hpg + cpc * max_split, wo = (size_t)xat((int)(hpg * hd), pad);
-    size_t att = hpg * hd + ATT_KEYS * (2 * hd + 4) + hpg * ATT_KEYS + hpg;
+    size_t att = hpg * hd + ATT_KEYS * (2 * hd + 4);
     if (merge > vec) vec = merge;
     if (wo > vec) vec = wo;
     return vec > att ? vec : att;
@@ -668,16 +669,16 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         /* 2. attention: (KV group g, split s of keys [k0, k1)) per block,
          * its keys ATT_KEYS at a time through shared memory (ks, rows
          * padded to hd + 4: the scores' 16-byte loads of 8 keys hit
-         * distinct banks, and vs) with an online softmax: a thread's
-         * score of (head, key), a warp's softmax of its head, a thread's
-         * columns (head, dim) of the weighted values. The next tile's keys
-         * are loaded into registers while a tile is used (the first tile's
-         * before the queries are waited for); the key at pos (this step's)
-         * comes from kv_ll, the others from the cache. */
+         * distinct banks, and vs) with an online softmax, warp h doing its
+         * head's alone once a tile is there: two lanes a key's score (half
+         * the dimensions each), the softmax across the lanes, a lane's
+         * columns of the weighted values. The next tile's keys are loaded
+         * into registers while a tile is used (the first tile's before the
+         * queries are waited for); the key at pos (this step's) comes from
+         * kv_ll, the others from the cache. */
         {
-            float *qs = sm, *ks = qs + hpg * hd, *vs = ks + ATT_KEYS * (hd + 4), *ps = vs + ATT_KEYS * hd;
-            float *cs = ps + hpg * ATT_KEYS;
-            constexpr int T4 = (ATT_KEYS * HD_MAX / 4 + THREADS - 1) / THREADS, TA = HPG_MAX * HD_MAX / THREADS;
+            float *qs = sm, *ks = qs + hpg * hd, *vs = ks + ATT_KEYS * (hd + 4);
+            constexpr int T4 = (ATT_KEYS * HD_MAX / 4 + THREADS - 1) / THREADS, TH = HD_MAX / WARP;
             const int h4 = hd / 4, n4 = ATT_KEYS * h4, cols_q = hpg * hd;
             float4 kr[T4], vr[T4];
             auto load_tile = [&](int g, int kt, int k1) {
@@ -697,9 +698,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 const int s = item % n_split;
                 load_tile(g, k0, k1);
                 stage_ll<false>(qs, q_ll + (size_t)g * cols_q, cols_q, ep, NULL);
-                float mh = -INFINITY, lh = 0.0f, acc[TA];
+                float mh = -INFINITY, lh = 0.0f, acc[TH]; /* warp h's head: lane + WARP j of its columns */
 #pragma unroll
-                for (int j = 0; j < TA; j++) acc[j] = 0.0f;
+                for (int j = 0; j < TH; j++) acc[j] = 0.0f;
                 for (int kt = k0; kt < k1; kt += ATT_KEYS) {
                     const int nk = k1 - kt < ATT_KEYS ? k1 - kt : ATT_KEYS;
 #pragma unroll
@@ -718,52 +719,41 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                         }
                     __syncthreads();
                     if (kt == k0) SUB(1, 0)
-                    for (int pi = tid; pi < hpg * ATT_KEYS; pi += THREADS) { /* scores */
-                        const int h = pi / ATT_KEYS, k = pi % ATT_KEYS;
-                        const float4 *qv = (const float4 *)(qs + h * hd), *kq = (const float4 *)(ks + k * (hd + 4));
+                    if (kt + ATT_KEYS < k1) load_tile(g, kt + ATT_KEYS, k1);
+                    if (warp < hpg) {
+                        const int k = lane % ATT_KEYS; /* lanes k and k + ATT_KEYS: key k's even and odd float4s */
+                        const float4 *qv = (const float4 *)(qs + warp * hd), *kq = (const float4 *)(ks + k * (hd + 4));
                         float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll 4
-                        for (int c = 0; c < h4; c++) {
+                        for (int c = lane / ATT_KEYS; c < h4; c += 2) {
                             const float4 x = qv[c], y = kq[c];
                             s0 += x.x * y.x + x.y * y.y, s1 += x.z * y.z + x.w * y.w;
                         }
-                        ps[pi] = k < nk ? s0 + s1 : -INFINITY;
-                    }
-                    __syncthreads();
-                    if (warp < hpg) { /* warp h's head: the tile's weights, the running max and sum */
-                        const float sc = lane < ATT_KEYS ? ps[warp * ATT_KEYS + lane] : -INFINITY;
+                        float sc = s0 + s1;
+                        sc += __shfl_xor_sync(0xffffffffu, sc, ATT_KEYS);
+                        if (k >= nk) sc = -INFINITY;
                         const float mn = fmaxf(mh, warp_max(sc)), p = expf(sc - mn), c = expf(mh - mn);
-                        lh = lh * c + warp_sum(p), mh = mn;
-                        if (lane < ATT_KEYS) ps[warp * ATT_KEYS + lane] = p;
-                        if (lane == 0) cs[warp] = c;
-                    }
-                    __syncthreads();
-                    if (kt + ATT_KEYS < k1) load_tile(g, kt + ATT_KEYS, k1);
-                    const float *pj[TA], *vj[TA]; /* column j's head's weights, its values */
+                        lh = lh * c + warp_sum(lane < ATT_KEYS ? p : 0.0f), mh = mn;
 #pragma unroll
-                    for (int j = 0; j < TA; j++) {
-                        const int o = tid + j * THREADS < cols_q ? tid + j * THREADS : 0;
-                        pj[j] = ps + o / hd * ATT_KEYS, vj[j] = vs + o % hd;
-                        acc[j] *= cs[o / hd];
-                    }
+                        for (int j = 0; j < TH; j++) acc[j] *= c;
 #pragma unroll 4
-                    for (int k = 0; k < nk; k++)
+                        for (int kk = 0; kk < nk; kk++) {
+                            const float pk = __shfl_sync(0xffffffffu, p, kk);
 #pragma unroll
-                        for (int j = 0; j < TA; j++)
-                            if (tid + j * THREADS < cols_q) acc[j] += pj[j][k] * vj[j][k * hd];
+                            for (int j = 0; j < TH; j++)
+                                if (lane + WARP * j < hd) acc[j] += pk * vs[kk * hd + lane + WARP * j];
+                        }
+                    }
                     __syncthreads(); /* before the next tile or item overwrites the tile */
                 }
                 /* the split's partial state of each head: max, sum, weighted values */
                 uint64_t *o = part_ll + ((size_t)g * hpg * max_split + s) * (hd + 2);
-                if (warp < hpg && lane == 0) {
+                if (warp < hpg) {
                     uint64_t *oh = o + (size_t)warp * max_split * (hd + 2);
-                    st_ll(oh, mh, ep), st_ll(oh + 1, lh, ep);
-                }
+                    if (lane == 0) st_ll(oh, mh, ep), st_ll(oh + 1, lh, ep);
 #pragma unroll
-                for (int j = 0; j < TA; j++) {
-                    const int c = tid + j * THREADS, h = c / hd;
-                    if (c >= cols_q) break;
-                    st_ll(o + (size_t)h * max_split * (hd + 2) + 2 + c % hd, acc[j], ep);
+                    for (int j = 0; j < TH; j++)
+                        if (lane + WARP * j < hd) st_ll(oh + 2 + lane + WARP * j, acc[j], ep);
                 }
                 SUB(1, 1)
             }
