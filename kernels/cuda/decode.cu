@@ -61,8 +61,8 @@ static __host__ __device__ scratch_map map_scratch(const cuda_decode_args &a)
 }
 
 /* Shared memory: a phase's input vector (padded in the quantized kernel);
- * attention's queries and the warps' partial states; the merge's split
- * weights, sums and values of its columns. */
+ * attention's queries and a tile of keys and values; the merge's splits'
+ * (m, l) pairs and values of its columns. */
 static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid, bool pad)
 {
     size_t hpg = (size_t)(a.n_head / a.n_kv), hd = (size_t)a.head_dim;
@@ -70,7 +70,7 @@ static __host__ __device__ size_t vec_floats(const cuda_decode_args &a, int grid
     const int widest = a.n_embd > a.n_ff ? a.n_embd : a.n_ff;
     size_t vec = (size_t)xat(widest, pad);
     size_t cpc = (hpg * hd + max_split - 1) / max_split; /* a merge item's columns */
-    size_t merge = 2 * hpg * max_split + hpg + cpc * max_split, wo = (size_t)xat((int)(hpg * hd), pad);
+    size_t merge = 2 * hpg * max_split + cpc * max_split, wo = (size_t)xat((int)(hpg * hd), pad);
     size_t att = hpg * hd + ATT_KEYS * (2 * hd + 4);
     if (merge > vec) vec = merge;
     if (wo > vec) vec = wo;
@@ -773,7 +773,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 const int g = item / chunks, c0 = item % chunks * cpc;
                 const int nc = cols - c0 < cpc ? cols - c0 : cpc, n_ml = hpg * n_split, n_ld = n_ml + nc * n_split;
                 if (nc <= 0) continue;
-                float *wf = sm, *ml = wf + n_ml, *lsum = ml + n_ml, *vals = lsum + hpg; /* vals[s * nc + j] */
+                float *wf = sm, *ml = wf + n_ml, *vals = ml + n_ml; /* vals[s * nc + j] */
                 const uint64_t *pg = part_ll + (size_t)g * hpg * max_split * (hd + 2);
                 /* load k < n_ml: the (m, l) pair of head k / n_split, split k % n_split; past n_ml, column
                  * c0 + j of split s, k - n_ml = s * nc + j */
@@ -806,25 +806,19 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     }
                 }
                 __syncthreads();
-                /* each split's weight exp(m_s - M) and each head's sum, one warp per head */
-                if (warp < hpg) {
-                    float M = -INFINITY, Ls = 0.0f;
-                    for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, wf[warp * n_split + s]);
+                /* a warp a column (all of a group's columns on fewer blocks than chunks), a lane a few
+                 * splits: its head's largest m, each split's weight exp(m_s - M), the sums */
+                for (int j = warp; j < nc; j += NW) {
+                    const float *wh = wf + (c0 + j) / hd * n_split, *lh = ml + (c0 + j) / hd * n_split;
+                    float M = -INFINITY, Ls = 0.0f, A = 0.0f;
+                    for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, wh[s]);
                     M = warp_max(M);
                     for (int s = lane; s < n_split; s += WARP) {
-                        float f = expf(wf[warp * n_split + s] - M);
-                        wf[warp * n_split + s] = f;
-                        Ls += f * ml[warp * n_split + s];
+                        const float f = expf(wh[s] - M);
+                        Ls += f * lh[s], A += f * vals[s * nc + j];
                     }
-                    Ls = warp_sum(Ls);
-                    if (lane == 0) lsum[warp] = Ls;
-                }
-                __syncthreads();
-                for (int j = tid; j < nc; j += THREADS) { /* all of a group's columns on fewer blocks than chunks */
-                    const int h = (c0 + j) / hd;
-                    float A = 0.0f;
-                    for (int s = 0; s < n_split; s++) A += wf[h * n_split + s] * vals[s * nc + j];
-                    st_ll(mg_ll + (size_t)g * cols + c0 + j, A / lsum[h], ep);
+                    Ls = warp_sum(Ls), A = warp_sum(A);
+                    if (lane == 0) st_ll(mg_ll + (size_t)g * cols + c0 + j, A / Ls, ep);
                 }
                 __syncthreads();
             }
