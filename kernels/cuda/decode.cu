@@ -562,8 +562,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     ring_cursor rc;
     const int qkv_units = (a.n_head + 2 * n_kv) * (hd / 2), first_unit = bid * NW + warp, stride = grid * NW;
     const ring_span over_d = whole_rows(d / 32), over_ff = whole_rows(a.n_ff / 32);
-    /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down, Wo
-     * (below), and the LM head's pairs (its last row twice for an odd vocabulary) */
+    /* the rows of a unit: Q/K/V rotation pairs of layer Lx, gate and up, down, Wo's
+     * pairs of an item's rows, and the LM head's pairs (the last row twice where
+     * the rows are odd) */
     auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
         const mat_src sq = src_of(Lx->wq), sk = src_of(Lx->wk), sv = src_of(Lx->wv);
         return [&a, sq, sk, sv](int u, mat_src (&S)[2], int64_t (&row)[2]) {
@@ -580,9 +581,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         const mat_src sd = src_of(Lx->down);
         return [sd](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = sd, row[0] = u; };
     };
-    auto wo_rows = [](const cuda_decode_layer *Lx) {
+    auto wo_rows = [](const cuda_decode_layer *Lx, int r0, int r1) { /* rows r0 + 2 u and the next (the last twice) */
         const mat_src so = src_of(Lx->wo);
-        return [so](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = so, row[0] = u; };
+        return [so, r0, r1](int u, mat_src (&S)[2], int64_t (&row)[2]) {
+            S[0] = S[1] = so, row[0] = r0 + 2 * u, row[1] = r0 + 2 * u + 1 < r1 ? r0 + 2 * u + 1 : r0 + 2 * u;
+        };
     };
     const mat_src s_out = src_of(a.output);
     const int lm_units = (a.n_vocab + 1) / 2;
@@ -660,7 +663,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             int g, r0, r1;
             ring_span sp;
             wo_item(item, g, r0, r1, sp);
-            LAYER_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 1>(ring, rc, r0 + warp, r1, NW, sp, wo_rows(L), lane)));
+            LAYER_DISPATCH(L->wo.type, (ring_start<RING, TYPE, 2>(ring, rc, warp, (r1 - r0 + 1) / 2, NW, sp,
+                                                                 wo_rows(L, r0, r1), lane)));
         };
         if (bid < n_items) wo_start(bid); /* the ring is idle during attention */
         __syncthreads();                  /* the block's warps are done with sm */
@@ -764,8 +768,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
          * columns [c * cpc, (c + 1) * cpc) of group g's heads over the
          * splits and stores them at mg_ll + g * cols: every split's m and
          * l (a pair of words), and its own columns' values, all loaded
-         * before the first is waited for. Then each item times Wo: its rows times the group's
-         * merged columns, the group's partial sums at wo_ll + g * d. Each
+         * before the first is waited for. Then each item times Wo: its rows, two a warp's
+         * unit, times the group's merged columns, the group's partial sums at wo_ll + g * d. Each
          * block reads a split's partials of cpc columns, not all of them. */
         {
             const int cpc = (cols + chunks - 1) / chunks;
@@ -831,11 +835,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 if (r0 >= r1) continue;
                 stage_ll<PAD>(sm, mg_ll + (size_t)g * cols, cols, ep, NULL);
                 __syncthreads();
-                auto done = [&](int r, const float (&o)[1]) {
-                    if (lane == 0) st_ll(wo_ll + (size_t)g * d + r, o[0], ep);
+                auto done = [&](int u, const float (&o)[2]) {
+                    if (lane == 0) st_ll(wo_ll + (size_t)g * d + r0 + 2 * u, o[0], ep);
+                    if (lane == 0 && r0 + 2 * u + 1 < r1) st_ll(wo_ll + (size_t)g * d + r0 + 2 * u + 1, o[1], ep);
                 };
-                LAYER_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, r0 + warp, r1, NW, sp, sm, wo_rows(L),
-                                                                        done, lane)));
+                LAYER_DISPATCH(L->wo.type, (ring_run<RING, TYPE, 2, PAD>(ring, rc, warp, (r1 - r0 + 1) / 2, NW, sp, sm,
+                                                                        wo_rows(L, r0, r1), done, lane)));
                 __syncthreads();
             }
             SUB(2, 1)
