@@ -696,7 +696,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     }
                 }
             };
-            for (int item = bid; item < n_kv * n_split; item += grid) {
+            /* items from the last block down: the blocks without rows of Q/K/V (or of down) load their
+             * first keys while those are computed */
+            for (int item = grid - 1 - bid; item < n_kv * n_split; item += grid) {
                 int g, k0, k1;
                 split_of(item, g, k0, k1);
                 const int s = item % n_split;
