@@ -815,13 +815,13 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 /* a warp a column (all of a group's columns on fewer blocks than chunks), a lane a few
                  * splits: its head's largest m, each split's weight exp(m_s - M), the sums */
                 for (int j = warp; j < nc; j += NW) {
-                    const float *wh = wf + (c0 + j) / hd * n_split, *lh = ml + (c0 + j) / hd * n_split;
+                    const float *ms = wf + (c0 + j) / hd * n_split, *ls = ml + (c0 + j) / hd * n_split;
                     float M = -INFINITY, Ls = 0.0f, A = 0.0f;
-                    for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, wh[s]);
+                    for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, ms[s]);
                     M = warp_max(M);
                     for (int s = lane; s < n_split; s += WARP) {
-                        const float f = expf(wh[s] - M);
-                        Ls += f * lh[s], A += f * vals[s * nc + j];
+                        const float f = expf(ms[s] - M);
+                        Ls += f * ls[s], A += f * vals[s * nc + j];
                     }
                     Ls = warp_sum(Ls), A = warp_sum(A);
                     if (lane == 0) st_ll(mg_ll + (size_t)g * cols + c0 + j, A / Ls, ep);
