@@ -813,7 +813,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 }
                 __syncthreads();
                 /* a warp a column (all of a group's columns on fewer blocks than chunks), a lane a few
-                 * splits: its head's largest m, each split's weight exp(m_s - M), the sums */
+                 * splits: its head's largest m, each split's weight exp(m_s - M), the sums. The warps of
+                 * one head's columns each compute the same weights, side by side: measured faster than
+                 * computing them once and sharing them across a block barrier (docs/PERFORMANCE.md) */
                 for (int j = warp; j < nc; j += NW) {
                     const float *ms = wf + (c0 + j) / hd * n_split, *ls = ml + (c0 + j) / hd * n_split;
                     float M = -INFINITY, Ls = 0.0f, A = 0.0f;
