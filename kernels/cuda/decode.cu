@@ -768,20 +768,22 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
 
         /* 3. the slices merged, in two steps. First, item (g, c) merges
          * columns [c * cpc, (c + 1) * cpc) of group g's heads over the
-         * splits and stores them at mg_ll + g * cols: every split's m and
-         * l (a pair of words), and its own columns' values, all loaded
-         * before the first is waited for. Then each item times Wo: its rows, two a warp's
+         * splits and stores them at mg_ll + g * cols: each split's m and
+         * l (a pair of words) of the heads [h0, h1] its columns are in, and
+         * its own columns' values, all loaded before the first is waited
+         * for. Then each item times Wo: its rows, two a warp's
          * unit, times the group's merged columns, the group's partial sums at wo_ll + g * d. Each
          * block reads a split's partials of cpc columns, not all of them. */
         {
             const int cpc = (cols + chunks - 1) / chunks;
             for (int item = bid; item < n_items; item += grid) {
                 const int g = item / chunks, c0 = item % chunks * cpc;
-                const int nc = cols - c0 < cpc ? cols - c0 : cpc, n_ml = hpg * n_split, n_ld = n_ml + nc * n_split;
+                const int nc = cols - c0 < cpc ? cols - c0 : cpc, h0 = c0 / hd, h1 = (c0 + nc - 1) / hd;
+                const int n_ml = (h1 - h0 + 1) * n_split, n_ld = n_ml + nc * n_split;
                 if (nc <= 0) continue;
                 float *wf = sm, *ml = wf + n_ml, *vals = ml + n_ml; /* vals[s * nc + j] */
                 const uint64_t *pg = part_ll + (size_t)g * hpg * max_split * (hd + 2);
-                /* load k < n_ml: the (m, l) pair of head k / n_split, split k % n_split; past n_ml, column
+                /* load k < n_ml: the (m, l) pair of head h0 + k / n_split, split k % n_split; past n_ml, column
                  * c0 + j of split s, k - n_ml = s * nc + j */
                 for (int k0 = tid; k0 < n_ld; k0 += 4 * THREADS) {
                     ulonglong2 v[4];
@@ -791,7 +793,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                         const int k = k0 + j * THREADS, kk = k - n_ml;
                         if (k >= n_ld) break;
                         if (kk < 0) {
-                            p[j] = pg + ((size_t)(k / n_split) * max_split + k % n_split) * (hd + 2);
+                            p[j] = pg + ((size_t)(h0 + k / n_split) * max_split + k % n_split) * (hd + 2);
                             v[j] = ld_ll2(p[j]);
                         } else {
                             const int col = c0 + kk % nc;
@@ -817,7 +819,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                  * one head's columns each compute the same weights, side by side: measured faster than
                  * computing them once and sharing them across a block barrier (docs/PERFORMANCE.md) */
                 for (int j = warp; j < nc; j += NW) {
-                    const float *ms = wf + (c0 + j) / hd * n_split, *ls = ml + (c0 + j) / hd * n_split;
+                    const float *ms = wf + ((c0 + j) / hd - h0) * n_split, *ls = ml + ((c0 + j) / hd - h0) * n_split;
                     float M = -INFINITY, Ls = 0.0f, A = 0.0f;
                     for (int s = lane; s < n_split; s += WARP) M = fmaxf(M, ms[s]);
                     M = warp_max(M);
