@@ -581,17 +581,14 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         const mat_src sd = src_of(Lx->down);
         return [sd](int u, mat_src (&S)[1], int64_t (&row)[1]) { S[0] = sd, row[0] = u; };
     };
-    auto wo_rows = [](const cuda_decode_layer *Lx, int r0, int r1) { /* rows r0 + 2 u and the next (the last twice) */
-        const mat_src so = src_of(Lx->wo);
+    auto pair_rows = [](mat_src so, int r0, int r1) { /* rows r0 + 2 u and the next of [r0, r1) (the last twice) */
         return [so, r0, r1](int u, mat_src (&S)[2], int64_t (&row)[2]) {
-            S[0] = S[1] = so, row[0] = r0 + 2 * u, row[1] = r0 + 2 * u + 1 < r1 ? r0 + 2 * u + 1 : r0 + 2 * u;
+            S[0] = S[1] = so, row[0] = r0 + 2 * (int64_t)u, row[1] = row[0] + 1 < r1 ? row[0] + 1 : row[0];
         };
     };
-    const mat_src s_out = src_of(a.output);
+    auto wo_rows = [pair_rows](const cuda_decode_layer *Lx, int r0, int r1) { return pair_rows(src_of(Lx->wo), r0, r1); };
     const int lm_units = (a.n_vocab + 1) / 2;
-    auto lm_rows = [s_out, &a](int u, mat_src (&S)[2], int64_t (&row)[2]) {
-        S[0] = S[1] = s_out, row[0] = 2 * (int64_t)u, row[1] = 2 * u + 1 < a.n_vocab ? 2 * (int64_t)u + 1 : row[0];
-    };
+    const auto lm_rows = pair_rows(src_of(a.output), 0, a.n_vocab);
     auto qkv_start = [&](const cuda_decode_layer *Lx) {
         LAYER_DISPATCH(Lx->wq.type, (ring_start<RING, TYPE, 2>(ring, rc, first_unit, qkv_units, stride, over_d,
                                                          qkv_rows(Lx), lane)));
