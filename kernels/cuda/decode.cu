@@ -206,8 +206,10 @@ static __device__ __forceinline__ float stage_ll(float *sm, const uint64_t *src,
  * vectors that st_ll stored with epoch, added in order), x stored with
  * epoch x_ep; sm[xat(i, PAD)] = v[i] * w[i]; v[i] also kept in res (res_rows) where i is one of the block's
  * rows of down (n_ll >= 1). Returns the thread's sum of v[i]^2. A
- * thread's loads of two pairs, of x and four vectors at a time, are issued
- * before the first is waited for. */
+ * thread's loads of two pairs, of four vectors at a time and then of x and
+ * w, are issued before the first is waited for: the partials, the last
+ * values to be stored, go first (1-2% faster than x and w first, H100,
+ * docs/PERFORMANCE.md). */
 template <bool PAD>
 static __device__ __forceinline__ float stage_resid(float *sm, float *res, const uint64_t *x, unsigned x_ep,
                                                     const uint64_t *ll, int n_ll, size_t stride, int n, unsigned epoch,
@@ -219,12 +221,6 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
     for (int i0 = threadIdx.x; i0 < n2; i0 += B * THREADS) {
         float2 v[B], wv[B];
         ulonglong2 xv[B];
-#pragma unroll
-        for (int j = 0; j < B; j++) {
-            const int i = i0 + j * THREADS;
-            if (i < n2) xv[j] = ld_ll2(x + 2 * i);
-            wv[j] = i < n2 ? __ldg((const float2 *)w + i) : make_float2(0.0f, 0.0f);
-        }
         for (int k0 = 0; k0 < n_ll; k0 += 4) {
             ulonglong2 p[4][B];
 #pragma unroll
@@ -233,6 +229,13 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
                 for (int j = 0; j < B; j++) {
                     const int i = i0 + j * THREADS;
                     if (k0 + k < n_ll && i < n2) p[k][j] = ld_ll2(ll + (k0 + k) * stride + 2 * i);
+                }
+            if (k0 == 0)
+#pragma unroll
+                for (int j = 0; j < B; j++) {
+                    const int i = i0 + j * THREADS;
+                    if (i < n2) xv[j] = ld_ll2(x + 2 * i);
+                    wv[j] = i < n2 ? __ldg((const float2 *)w + i) : make_float2(0.0f, 0.0f);
                 }
 #pragma unroll
             for (int j = 0; j < B; j++) { /* x, its loads issued with the first partials' */
@@ -617,6 +620,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
          * attention), K and V to q_ll and kv_ll, K and V to the cache */
         {
             float ss = 0.0f, scale = 0.0f;
+            /* the biases' pointers read before the wait, not on the way to attention */
+            const float *bq = L->bq, *bk = L->bk, *bv = L->bv;
             if (bid * NW < qkv_units) { /* only blocks with rows read the input (see st_ll) */
                 ss = l == 0 ? ss_embd : stage_ll<PAD>(sm, x_ll, d, ep - 1, L->attn_norm);
                 scale = norm_scale(ss, d, a.eps, red);
@@ -625,7 +630,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             auto done = [&](int u, const float (&o)[2]) {
                 const qkv_unit qu = qkv_of(u, a);
                 if (lane == 0) {
-                    const float *bias = qu.sect == 0 ? L->bq : qu.sect == 1 ? L->bk : L->bv;
+                    const float *bias = qu.sect == 0 ? bq : qu.sect == 1 ? bk : bv;
                     float x0 = o[0] * scale, x1 = o[1] * scale;
                     if (bias) x0 = __ldg(bias + qu.row0 + qu.ia) + x0, x1 = __ldg(bias + qu.row0 + qu.ib) + x1;
                     if (qu.rot) {
