@@ -12,7 +12,10 @@
  *   4. A one-token step is captured once as a CUDA graph and replayed: the
  *      token id and position travel in pinned host memory that the graph
  *      copies in, the logits come back through pinned memory, and the host
- *      waits once per token.
+ *      waits once per token. The persistent step (5.) leaves its argmax and
+ *      the next position as its own next input and writes the argmax into
+ *      mapped host memory: its graph is the kernel alone, and a greedy
+ *      step whose token is the last step's argmax copies nothing in.
  *   5. For the Llama-family shapes kernels/cuda/decode.h takes, the step's
  *      forward pass is one persistent kernel (HRT_CUDA_FUSED=0 in the
  *      environment keeps the per-operation kernels; so does a device that
@@ -97,12 +100,17 @@ typedef struct {
     void *xh;                  /* 16-bit copies of activations for cuBLAS */
     void **pairs;              /* per layer, cuda_gemm_pair's pointers for K and V (PAIR_PTRS) */
     int ubatch;                /* tokens a micro-batch holds: min(n_ctx, UBATCH_MAX) */
-    int32_t *d_ids;            /* (ubatch) */
-    int *d_pos;
-    int32_t *h_ids;            /* pinned */
-    int *h_pos;                /* pinned */
+    int *d_io, *h_io;          /* the position, then ubatch ids: device, and pinned (one copy brings both) */
+    int32_t *d_ids, *h_ids;    /* d_io + 1, h_io + 1 */
+    int *d_pos, *h_pos;        /* d_io, h_io */
+    /* what d_ids[0] and *d_pos hold for certain (chain_pos -1: not known):
+     * after a persistent step, its argmax (or the id sampled on the
+     * device) and its position + 1 */
+    int32_t chain_tok;
+    int chain_pos;
     float *h_logits;           /* pinned (n_vocab) */
     int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
+    int32_t *h_next_dev;       /* h_next mapped into the device's addresses, or NULL */
     void *argmax_scratch;
     cudaGraphExec_t graph[3];  /* one-token step: [RESULT_LOGITS], [RESULT_ARGMAX], [RESULT_DEVICE] */
     int have_graph[3];
@@ -545,12 +553,11 @@ static void cuda_session_free(hrt_session *s)
     if (c->blas) cublasDestroy(c->blas);
     if (c->gemm.lt) cublasLtDestroy(c->gemm.lt);
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                   c->xh, c->d_ids, c->d_pos, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
+                   c->xh, c->d_io, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
                    c->fused_timing, c->pairs, c->att16, c->rope_cs, c->rope_cs_swa, c->sample_scratch,
                    c->d_pen, c->gemm.ws};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
-    cudaFreeHost(c->h_ids);
-    cudaFreeHost(c->h_pos);
+    cudaFreeHost(c->h_io);
     cudaFreeHost(c->h_logits);
     cudaFreeHost(c->h_next);
     cudaFreeHost(c->h_pen);
@@ -632,14 +639,18 @@ static int cuda_session_init(hrt_session *s)
     if (hb2_w) CK(cudaMalloc((void **)&c->hb2, (size_t)ub * hb2_w * sizeof(float)));
     CK(cudaMalloc((void **)&c->logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc(&c->xh, (size_t)ub * widest * 2));
-    CK(cudaMalloc((void **)&c->d_ids, ub * sizeof(int32_t)));
-    CK(cudaMalloc((void **)&c->d_pos, sizeof(int)));
-    CK(cudaMallocHost((void **)&c->h_ids, ub * sizeof(int32_t)));
-    CK(cudaMallocHost((void **)&c->h_pos, sizeof(int)));
+    CK(cudaMalloc((void **)&c->d_io, (ub + 1) * sizeof(int)));
+    CK(cudaMallocHost((void **)&c->h_io, (ub + 1) * sizeof(int)));
+    c->d_pos = c->d_io, c->d_ids = c->d_io + 1, c->h_pos = c->h_io, c->h_ids = c->h_io + 1;
+    c->chain_pos = -1;
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
-    CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
+    CK(cudaHostAlloc((void **)&c->h_next, sizeof(int32_t), cudaHostAllocMapped));
+    if (cudaHostGetDevicePointer((void **)&c->h_next_dev, c->h_next, 0) != cudaSuccess) {
+        cudaGetLastError(); /* a device that cannot map host memory: the argmax is copied back */
+        c->h_next_dev = NULL;
+    }
     CK(cudaMalloc((void **)&c->pairs, pairs));
     CK(cudaMalloc(&c->sample_scratch, c->sample_bytes));
     CK(cudaMalloc((void **)&c->d_pen, n_pen * sizeof(int32_t)));
@@ -673,7 +684,7 @@ static int cuda_session_init(hrt_session *s)
         a->token = c->d_ids;
         a->pos = c->d_pos;
         a->logits = c->logits;
-        a->next = c->d_next;
+        a->next = c->h_next_dev ? c->h_next_dev : c->d_next;
         /* HRT_DECODE_ANY_LAYOUT=1: the step's kernel for any mix of weight
          * layouts even on a model of one, for tests of that kernel */
         const char *al = getenv("HRT_DECODE_ANY_LAYOUT");
@@ -785,7 +796,9 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     if (n == 1 && c->use_fused) {
         RUN(cuda_decode_step(&c->fused, st));
         if (result == RESULT_DEVICE) return cudaSuccess;
-        if (result == RESULT_ARGMAX) return cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
+        if (result == RESULT_ARGMAX)
+            return c->h_next_dev ? cudaSuccess
+                                 : cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
         return cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st);
     }
     int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
@@ -899,20 +912,21 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     return cudaSuccess;
 }
 
-/* Enqueues the copies of n token ids and the position from pinned memory. */
+/* Enqueues the copy of the position and n token ids from pinned memory. */
 static cudaError_t enqueue_inputs(cu_session *c, int n)
 {
-    cudaError_t e = cudaMemcpyAsync(c->d_ids, c->h_ids, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
-    return e == cudaSuccess ? cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int), cudaMemcpyHostToDevice, c->stream) : e;
+    return cudaMemcpyAsync(c->d_io, c->h_io, (size_t)(n + 1) * sizeof(int), cudaMemcpyHostToDevice, c->stream);
 }
 
-/* Captures the one-token step (input copies, forward, result copy). */
+/* Captures the one-token step (input copies, forward, result copy); the
+ * persistent step's inputs are copied outside its graph, when needed
+ * (run_decode). */
 static int capture_step(hrt_session *s, int result)
 {
     cu_session *c = s->state;
     cudaGraph_t g;
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
-    cudaError_t e = enqueue_inputs(c, 1);
+    cudaError_t e = c->use_fused ? cudaSuccess : enqueue_inputs(c, 1);
     if (e == cudaSuccess) e = enqueue_forward(s, 1, result);
     cudaError_t e2 = cudaStreamEndCapture(c->stream, &g);
     if (e != cudaSuccess && e2 == cudaSuccess) cudaGraphDestroy(g);
@@ -937,7 +951,8 @@ static void fused_off(cu_session *c)
     c->use_fused = c->fused_direct = 0;
 }
 
-/* The sampler's chain on the last logits (sampler.h), its id into h_next. */
+/* The sampler's chain on the last logits (sampler.h), its id into h_next
+ * and d_ids[0] (the next step's input, see chain_tok). */
 static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
 {
     cu_session *c = s->state;
@@ -950,9 +965,9 @@ static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
                             c->stream);
     }
     if (e == cudaSuccess)
-        e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_pen, c->sample_scratch, c->sample_bytes, c->d_next,
+        e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_pen, c->sample_scratch, c->sample_bytes, c->d_ids,
                         c->stream);
-    return e == cudaSuccess ? cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream)
+    return e == cudaSuccess ? cudaMemcpyAsync(c->h_next, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream)
                             : e;
 }
 
@@ -972,13 +987,16 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         *c->h_pos = s->n_past + done;
         /* nb is 1 only for the last micro-batch: the graphs take LOGITS, ARGMAX or DEVICE */
         int res = done + nb < n ? RESULT_NONE : argmax ? RESULT_ARGMAX : sample ? RESULT_DEVICE : RESULT_LOGITS;
+        /* a persistent step's input is copied only when the device does not hold it already */
+        const int held = c->chain_pos == *c->h_pos && c->chain_tok == c->h_ids[0];
+        c->chain_pos = -1; /* known again once this step is done */
         if (nb == 1 && c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
             /* a driver that cannot put the cooperative launch in a graph: launched directly */
             cudaGetLastError();
             c->fused_direct = 1;
         }
         if (nb == 1 && c->fused_direct) {
-            cudaError_t e = enqueue_inputs(c, 1);
+            cudaError_t e = held ? cudaSuccess : enqueue_inputs(c, 1);
             if (e == cudaSuccess) e = enqueue_forward(s, 1, res);
             if (e == cudaErrorCooperativeLaunchTooLarge) {
                 fused_off(c);
@@ -988,7 +1006,8 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         }
         if (nb == 1 && !c->fused_direct) {
             if (!c->have_graph[res] && (st = capture_step(s, res))) return st;
-            cudaError_t e = cudaGraphLaunch(c->graph[res], c->stream);
+            cudaError_t e = c->use_fused && !held ? enqueue_inputs(c, 1) : cudaSuccess;
+            if (e == cudaSuccess) e = cudaGraphLaunch(c->graph[res], c->stream);
             if (e == cudaErrorCooperativeLaunchTooLarge && c->use_fused) {
                 fused_off(c);
                 if ((st = capture_step(s, res))) return st;
@@ -1005,6 +1024,8 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         }
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
+        /* h_next: the step's argmax (mapped) or the id sampled (copied after it) */
+        if (nb == 1 && c->use_fused && c->h_next_dev) c->chain_tok = *c->h_next, c->chain_pos = *c->h_pos + 1;
     }
     return 0;
 }

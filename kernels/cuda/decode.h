@@ -60,10 +60,13 @@ typedef struct {
     const float *output_norm;        /* (n_embd) */
     const double *inv_freq;          /* (n_rot / 2) RoPE frequencies */
     float *k_cache, *v_cache;        /* (n_layer, n_ctx, n_kv * head_dim) */
-    const int32_t *token;            /* the token, on the device */
-    const int *pos;                  /* its position, on the device */
+    /* the token and its position, on the device; the step ends by storing
+     * the argmax at *token and *pos + 1 at *pos: the next greedy step's
+     * input, there without a copy from the host */
+    int32_t *token;
+    int *pos;
     float *logits;                   /* (n_vocab), written */
-    int32_t *next;                   /* argmax of the logits (lowest id on ties), written */
+    int32_t *next;                   /* argmax of the logits (lowest id on ties), written (may be mapped host memory) */
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
@@ -95,7 +98,8 @@ size_t cuda_decode_scratch_bytes(const cuda_decode_args *a);
 /* Zeroes the scratch (its epochs): once, before the first step. */
 cudaError_t cuda_decode_reset(const cuda_decode_args *a, cudaStream_t s);
 /* Enqueues one step (capturable in a graph). The token at *pos is decoded
- * against cache rows [0, *pos) and its K and V are stored at row *pos. */
+ * against cache rows [0, *pos) and its K and V are stored at row *pos;
+ * then *token and *pos advance (see cuda_decode_args). */
 cudaError_t cuda_decode_step(const cuda_decode_args *a, cudaStream_t s);
 /* For tests: y = W[:, [32 b0, 32 (b0 + nb))] x (W->rows outputs, x of
  * 32 nb) with W's rows read as the step reads its weights: through each
