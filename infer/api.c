@@ -286,6 +286,36 @@ static size_t safe_len(const gen_text *g, const hrt_generate_params *p)
     return n - hold;
 }
 
+/* Greedy generation's step of id at n_past through the backend's steps
+ * enqueued ahead (decode_ahead): id's step, unless it is enqueued already
+ * (*queued == n_past), and when want_next the step of the token it will
+ * give, so that the device never waits for the host between the two; then
+ * id's argmax into *next. Where the backend cannot, *ahead is cleared and
+ * the step is an ordinary one. */
+static int greedy_ahead(hrt_session *s, int32_t id, int want_next, int *queued, int *ahead, int32_t *next)
+{
+    const backend_ops *b = s->model->backend;
+    int st;
+    if (*queued != s->n_past) {
+        st = b->decode_ahead(s, id, s->n_past);
+        if (st == HRT_E_UNSUPPORTED) {
+            *ahead = 0;
+            return session_eval_to(s, &id, 1, NULL, next, NULL);
+        }
+        if (st) return st;
+    }
+    *queued = -1;
+    if (want_next) {
+        st = b->decode_ahead(s, -1, s->n_past + 1);
+        if (st == HRT_E_UNSUPPORTED) *ahead = 0;
+        else if (st) return st;
+        else *queued = s->n_past + 1;
+    }
+    if ((st = b->ahead_wait(s, s->n_past, next))) return st;
+    s->tokens[s->n_past++] = id;
+    return 0;
+}
+
 static int emit(gen_text *g, size_t upto, const hrt_generate_params *p, int32_t id)
 {
     if (upto <= g->emitted) return 0;
@@ -327,6 +357,13 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
     int greedy = plain_greedy(&p.sampling), dev = !greedy && device_sampling(s, &p.sampling);
     int32_t next = 0, *to = greedy || dev ? &next : NULL;
     sampler *on_dev = dev ? smp : NULL;
+    /* greedy steps enqueued ahead where the backend can, unless
+     * HRT_DECODE_AHEAD is 0 (queued: the
+     * position of the step enqueued for the next token); a generation that
+     * stops on a token (EOS, a stop string, the callback) leaves one step
+     * whose result is not used */
+    const char *ahead_env = getenv("HRT_DECODE_AHEAD"); /* 0: one step at a time (tests, benchmarks) */
+    int ahead = greedy && m->backend->decode_ahead && !(ahead_env && !strcmp(ahead_env, "0")), queued = -1;
     double t0 = now_ms();
     st = session_eval_to(s, ids + keep, n_ids - keep, to ? NULL : logits, to, on_dev);
     double t1 = now_ms();
@@ -370,7 +407,12 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
             break;
         }
         if (p.max_tokens > 0 && i + 1 >= p.max_tokens) break; /* no need to evaluate it */
-        st = session_eval_to(s, &id, 1, to ? NULL : logits, to, on_dev);
+        if (ahead) {
+            const int want_next = (p.max_tokens <= 0 || i + 2 < p.max_tokens) && s->n_past + 1 < s->n_ctx;
+            st = greedy_ahead(s, id, want_next, &queued, &ahead, &next);
+        } else {
+            st = session_eval_to(s, &id, 1, to ? NULL : logits, to, on_dev);
+        }
         if (st == HRT_E_CANCELLED) {
             st = 0;
             u.stop_reason = HRT_STOP_CANCELLED;

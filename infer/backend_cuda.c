@@ -14,8 +14,10 @@
  *      copies in, the logits come back through pinned memory, and the host
  *      waits once per token. The persistent step (5.) leaves its argmax and
  *      the next position as its own next input and writes the argmax into
- *      mapped host memory: its graph is the kernel alone, and a greedy
- *      step whose token is the last step's argmax copies nothing in.
+ *      mapped host memory, a slot a position: its graph is the kernel
+ *      alone, a greedy step whose token is the last step's argmax copies
+ *      nothing in, and greedy steps can be enqueued before the result of
+ *      the one before is back (cuda_decode_ahead).
  *   5. For the Llama-family shapes kernels/cuda/decode.h takes, the step's
  *      forward pass is one persistent kernel (HRT_CUDA_FUSED=0 in the
  *      environment keeps the per-operation kernels; so does a device that
@@ -109,8 +111,13 @@ typedef struct {
     int32_t chain_tok;
     int chain_pos;
     float *h_logits;           /* pinned (n_vocab) */
-    int32_t *d_next, *h_next;  /* argmax of the last logits, device and pinned */
-    int32_t *h_next_dev;       /* h_next mapped into the device's addresses, or NULL */
+    int32_t *d_next, *h_next;  /* the per-operation step's argmax or the id sampled: device and pinned */
+    int32_t *h_argmax;         /* (n_ctx) the persistent step's argmax at each position: pinned, mapped */
+    int32_t result;            /* the last run_decode's argmax or id sampled */
+    /* greedy steps enqueued ahead (cuda_decode_ahead): the last one's
+     * position (-1: none not waited for), and an event for each parity */
+    int ahead_top;
+    cudaEvent_t ahead_ev[2];
     void *argmax_scratch;
     cudaGraphExec_t graph[3];  /* one-token step: [RESULT_LOGITS], [RESULT_ARGMAX], [RESULT_DEVICE] */
     int have_graph[3];
@@ -118,6 +125,7 @@ typedef struct {
     size_t sample_bytes;
     int32_t *d_pen, *h_pen;    /* the penalized ids (n_ctx at most), device and pinned */
     long n_sampled;            /* tokens sampled on the device (tests) */
+    long n_ahead;              /* steps enqueued ahead (tests) */
     cuda_decode_args fused;    /* the persistent step's arguments */
     int use_fused, fused_direct; /* fused_direct: launched without a graph */
     void *fused_scratch;
@@ -518,6 +526,12 @@ long cuda_session_samples(const hrt_session *s)
     return c ? c->n_sampled : 0;
 }
 
+long cuda_session_ahead(const hrt_session *s)
+{
+    const cu_session *c = s ? s->state : NULL;
+    return c ? c->n_ahead : 0;
+}
+
 /* HRT_DECODE_TIMING=1: where a persistent step's time went, per token, on stderr. */
 static void report_timing(hrt_session *s)
 {
@@ -547,6 +561,7 @@ static void cuda_session_free(hrt_session *s)
 {
     cu_session *c = s->state;
     if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream); /* steps enqueued ahead write to its buffers */
     if (c->fused_timing) report_timing(s);
     for (int g = 0; g < 3; g++)
         if (c->have_graph[g]) cudaGraphExecDestroy(c->graph[g]);
@@ -560,6 +575,9 @@ static void cuda_session_free(hrt_session *s)
     cudaFreeHost(c->h_io);
     cudaFreeHost(c->h_logits);
     cudaFreeHost(c->h_next);
+    cudaFreeHost(c->h_argmax);
+    for (int i = 0; i < 2; i++)
+        if (c->ahead_ev[i]) cudaEventDestroy(c->ahead_ev[i]);
     cudaFreeHost(c->h_pen);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
@@ -646,11 +664,9 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
-    CK(cudaHostAlloc((void **)&c->h_next, sizeof(int32_t), cudaHostAllocMapped));
-    if (cudaHostGetDevicePointer((void **)&c->h_next_dev, c->h_next, 0) != cudaSuccess) {
-        cudaGetLastError(); /* a device that cannot map host memory: the argmax is copied back */
-        c->h_next_dev = NULL;
-    }
+    CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
+    c->ahead_top = -1;
+    for (int i = 0; i < 2; i++) CK(cudaEventCreateWithFlags(&c->ahead_ev[i], cudaEventDisableTiming));
     CK(cudaMalloc((void **)&c->pairs, pairs));
     CK(cudaMalloc(&c->sample_scratch, c->sample_bytes));
     CK(cudaMalloc((void **)&c->d_pen, n_pen * sizeof(int32_t)));
@@ -675,7 +691,12 @@ static int cuda_session_init(hrt_session *s)
     int most = (s->n_ctx + 7) / 8;
     c->n_split = want < 1 ? 1 : want > most ? most : want > 64 ? 64 : want; /* kernels/cuda/attention.cu: MAX_SPLIT */
     CK(cudaMalloc((void **)&c->part, (size_t)hp->n_head * c->n_split * (hp->head_dim + 2) * sizeof(float)));
+    int32_t *argmax_dev = NULL; /* h_argmax in the device's addresses */
     if (cm->fused_ok && !fused_off_by_env()) {
+        CK(cudaHostAlloc((void **)&c->h_argmax, (size_t)s->n_ctx * sizeof(int32_t), cudaHostAllocMapped));
+        CK(cudaHostGetDevicePointer((void **)&argmax_dev, c->h_argmax, 0));
+    }
+    if (argmax_dev) {
         cuda_decode_args *a = &c->fused;
         *a = cm->fused;
         a->n_ctx = s->n_ctx;
@@ -684,7 +705,7 @@ static int cuda_session_init(hrt_session *s)
         a->token = c->d_ids;
         a->pos = c->d_pos;
         a->logits = c->logits;
-        a->next = c->h_next_dev ? c->h_next_dev : c->d_next;
+        a->next = argmax_dev;
         /* HRT_DECODE_ANY_LAYOUT=1: the step's kernel for any mix of weight
          * layouts even on a model of one, for tests of that kernel */
         const char *al = getenv("HRT_DECODE_ANY_LAYOUT");
@@ -796,9 +817,7 @@ static cudaError_t enqueue_forward(hrt_session *s, int n, int result)
     if (n == 1 && c->use_fused) {
         RUN(cuda_decode_step(&c->fused, st));
         if (result == RESULT_DEVICE) return cudaSuccess;
-        if (result == RESULT_ARGMAX)
-            return c->h_next_dev ? cudaSuccess
-                                 : cudaMemcpyAsync(c->h_next, c->d_next, sizeof(int32_t), cudaMemcpyDeviceToHost, st);
+        if (result == RESULT_ARGMAX) return cudaSuccess; /* in h_argmax */
         return cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st);
     }
     int gelu = (m->arch->flags & ARCH_GEGLU) != 0;
@@ -971,8 +990,54 @@ static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
                             : e;
 }
 
-/* Runs ids in micro-batches; the last leaves the logits in h_logits, their
- * argmax in h_next (argmax set), or the id sample picks in h_next (sample
+/* Enqueues the one-token step of graph res, its inputs copied from h_io
+ * unless the device holds them (held). A persistent step that cannot launch
+ * here (a device shared with other work has too few free multiprocessors)
+ * goes over to the per-operation kernels for good, which copy h_io: when
+ * it does not hold the inputs (!known), that is an error. */
+static int enqueue_step(hrt_session *s, int res, int held, int known)
+{
+    cu_session *c = s->state;
+    int st;
+    if (c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
+        /* a driver that cannot put the cooperative launch in a graph: launched directly */
+        cudaGetLastError();
+        c->fused_direct = 1;
+    }
+    cudaError_t e = cudaSuccess;
+    if (c->fused_direct) {
+        e = held ? cudaSuccess : enqueue_inputs(c, 1);
+        if (e == cudaSuccess) e = enqueue_forward(s, 1, res);
+        if (e == cudaSuccess) return 0;
+    } else {
+        if (!c->have_graph[res] && (st = capture_step(s, res))) return st;
+        e = c->use_fused && !held ? enqueue_inputs(c, 1) : cudaSuccess;
+        if (e == cudaSuccess) e = cudaGraphLaunch(c->graph[res], c->stream);
+        if (e == cudaSuccess) return 0;
+    }
+    if (e != cudaErrorCooperativeLaunchTooLarge || !c->use_fused)
+        return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
+    fused_off(c);
+    if (!known) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: the persistent decode step cannot launch on this device now");
+    if ((st = capture_step(s, res))) return st;
+    e = cudaGraphLaunch(c->graph[res], c->stream);
+    return e == cudaSuccess ? 0 : hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
+}
+
+/* Waits for the greedy steps enqueued ahead, if any; the device then holds
+ * the last one's argmax and next position. */
+static int ahead_drain(cu_session *c)
+{
+    if (c->ahead_top < 0) return 0;
+    const int top = c->ahead_top;
+    c->ahead_top = -1;
+    CK(cudaStreamSynchronize(c->stream));
+    if (c->use_fused) c->chain_tok = c->h_argmax[top], c->chain_pos = top + 1;
+    return 0;
+}
+
+/* Runs ids in micro-batches; the last leaves the logits in h_logits, and
+ * in c->result their argmax (argmax set) or the id sample picks (sample
  * set). */
 static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, const sample_args *sample)
 {
@@ -980,6 +1045,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
     cu_session *c = s->state;
     int st;
     CK(cudaSetDevice(m->device));
+    if ((st = ahead_drain(c))) return st;
     for (int done = 0; done < n; done += c->ubatch) {
         if (atomic_load(&s->cancel)) return hrt_err(HRT_E_CANCELLED, "cancelled");
         int nb = n - done < c->ubatch ? n - done : c->ubatch;
@@ -990,31 +1056,8 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         /* a persistent step's input is copied only when the device does not hold it already */
         const int held = c->chain_pos == *c->h_pos && c->chain_tok == c->h_ids[0];
         c->chain_pos = -1; /* known again once this step is done */
-        if (nb == 1 && c->use_fused && !c->have_graph[res] && !c->fused_direct && capture_step(s, res)) {
-            /* a driver that cannot put the cooperative launch in a graph: launched directly */
-            cudaGetLastError();
-            c->fused_direct = 1;
-        }
-        if (nb == 1 && c->fused_direct) {
-            cudaError_t e = held ? cudaSuccess : enqueue_inputs(c, 1);
-            if (e == cudaSuccess) e = enqueue_forward(s, 1, res);
-            if (e == cudaErrorCooperativeLaunchTooLarge) {
-                fused_off(c);
-            } else if (e != cudaSuccess) {
-                return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
-            }
-        }
-        if (nb == 1 && !c->fused_direct) {
-            if (!c->have_graph[res] && (st = capture_step(s, res))) return st;
-            cudaError_t e = c->use_fused && !held ? enqueue_inputs(c, 1) : cudaSuccess;
-            if (e == cudaSuccess) e = cudaGraphLaunch(c->graph[res], c->stream);
-            if (e == cudaErrorCooperativeLaunchTooLarge && c->use_fused) {
-                fused_off(c);
-                if ((st = capture_step(s, res))) return st;
-                e = cudaGraphLaunch(c->graph[res], c->stream);
-            }
-            if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
-        } else if (nb > 1) {
+        if (nb == 1 && (st = enqueue_step(s, res, held, 1))) return st;
+        if (nb > 1) {
             CK(enqueue_inputs(c, nb));
             CK(enqueue_forward(s, nb, res));
         }
@@ -1024,8 +1067,10 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
         }
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
-        /* h_next: the step's argmax (mapped) or the id sampled (copied after it) */
-        if (nb == 1 && c->use_fused && c->h_next_dev) c->chain_tok = *c->h_next, c->chain_pos = *c->h_pos + 1;
+        /* the persistent step's argmax is in h_argmax; the per-operation
+         * step's and the id sampled in h_next */
+        c->result = nb == 1 && c->use_fused && res != RESULT_DEVICE ? c->h_argmax[*c->h_pos] : *c->h_next;
+        if (nb == 1 && c->use_fused) c->chain_tok = c->result, c->chain_pos = *c->h_pos + 1;
     }
     return 0;
 }
@@ -1040,7 +1085,7 @@ static int cuda_decode(hrt_session *s, const int32_t *ids, int n, float *logits)
 static int cuda_decode_argmax(hrt_session *s, const int32_t *ids, int n, int32_t *next)
 {
     int st = run_decode(s, ids, n, 1, NULL);
-    if (!st) *next = *((cu_session *)s->state)->h_next;
+    if (!st) *next = ((cu_session *)s->state)->result;
     return st;
 }
 
@@ -1051,10 +1096,58 @@ static int cuda_decode_sample(hrt_session *s, const int32_t *ids, int n, const s
         return hrt_err(HRT_E_INVALID, "CUDA: %d penalized ids, more than the session holds", a->n_penalized);
     int st = run_decode(s, ids, n, 0, a);
     if (!st) {
-        *next = *c->h_next;
+        *next = c->result;
         c->n_sampled++;
     }
     return st;
+}
+
+/* Greedy steps enqueued ahead (backend_ops): the persistent step's graph
+ * for the argmax, each step's event in ahead_ev[pos & 1] (a later step's
+ * record of the same parity only makes a wait longer: the argmax stays in
+ * its slot of h_argmax). */
+static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos)
+{
+    cu_session *c = s->state;
+    int st;
+    if (!c->use_fused) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: the session decodes with the per-operation kernels");
+    CK(cudaSetDevice(s->model->device));
+    int held = 1;
+    if (id >= 0) {
+        /* h_io is rewritten: no copy from it may still be waiting */
+        if ((st = ahead_drain(c))) return st;
+        held = c->chain_pos == pos && c->chain_tok == id;
+        c->h_ids[0] = id, *c->h_pos = pos;
+    } else if (c->ahead_top != pos - 1 && !(c->ahead_top < 0 && c->chain_pos == pos)) {
+        return hrt_err(HRT_E_INVALID, "CUDA: no step before position %d to take the token from", pos);
+    }
+    c->chain_pos = -1;
+    if ((st = enqueue_step(s, RESULT_ARGMAX, held, id >= 0))) {
+        c->ahead_top = -1;
+        return st;
+    }
+    if (!c->use_fused) { /* it went over to the per-operation kernels: the argmax came to h_next */
+        CK(cudaStreamSynchronize(c->stream));
+        c->h_argmax[pos] = *c->h_next;
+    }
+    CK(cudaEventRecord(c->ahead_ev[pos & 1], c->stream));
+    c->ahead_top = pos;
+    c->n_ahead++;
+    return 0;
+}
+
+static int cuda_ahead_wait(hrt_session *s, int pos, int32_t *next)
+{
+    cu_session *c = s->state;
+    if (c->ahead_top < 0 || pos > c->ahead_top || pos < 0)
+        return hrt_err(HRT_E_INVALID, "CUDA: no step enqueued at position %d", pos);
+    CK(cudaEventSynchronize(c->ahead_ev[pos & 1]));
+    *next = c->h_argmax[pos];
+    if (pos == c->ahead_top) {
+        c->ahead_top = -1;
+        if (c->use_fused) c->chain_tok = *next, c->chain_pos = pos + 1;
+    }
+    return 0;
 }
 
 /* ---- encoder (BERT) ------------------------------------------------------------------------ */
@@ -1145,6 +1238,8 @@ const backend_ops backend_cuda = {
     .session_free = cuda_session_free,
     .decode = cuda_decode,
     .decode_argmax = cuda_decode_argmax,
+    .decode_ahead = cuda_decode_ahead,
+    .ahead_wait = cuda_ahead_wait,
     .decode_sample = cuda_decode_sample,
     .encode = cuda_encode,
 };

@@ -38,7 +38,7 @@ int main(void) { test_skip("built without CUDA (HRT_CUDA=OFF or no nvcc)"); }
 #include <cuda_runtime_api.h>
 #include <pthread.h>
 
-#include "model.h" /* cuda_session_fused, cuda_session_samples, cuda_model_glu_gemm, cuda_model_rope_gemm */
+#include "model.h" /* cuda_session_fused, cuda_session_samples, cuda_session_ahead, cuda_model_glu_gemm, cuda_model_rope_gemm */
 
 static hrt_model *open_on(const char *path, int backend, int precision)
 {
@@ -444,6 +444,104 @@ static void test_fused_all(void)
     unsetenv("HRT_DECODE_ANY_LAYOUT");
 }
 
+/* Stops a generation at its stop_at-th token (the token callback). */
+typedef struct {
+    int n, stop_at;
+} stop_after_state;
+
+static int stop_after(const char *piece, size_t len, int32_t id, void *user_data)
+{
+    (void)piece, (void)len, (void)id;
+    stop_after_state *c = user_data;
+    return ++c->n >= c->stop_at;
+}
+
+/* Two greedy generations on one fresh session (the second of the same
+ * prompt, the first's prefix kept): their texts, token counts and stop
+ * reasons into t[2], n[2] and why[2]; *ahead the steps enqueued ahead. */
+static void two_generations(hrt_model *m, const char *prompt, const hrt_generate_params *gp, char *t[2], int n[2],
+                            int why[2], long *ahead)
+{
+    hrt_session *s = NULL;
+    CHECK_STATUS(hrt_session_open(m, NULL, &s), 0);
+    stop_after_state cb = {0, 0};
+    hrt_generate_params p = *gp;
+    if (p.on_token) cb.stop_at = *(const int *)p.user_data, p.user_data = &cb;
+    for (int k = 0; k < 2; k++) {
+        hrt_usage u = {0};
+        t[k] = NULL;
+        cb.n = 0;
+        if (s) CHECK_STATUS(hrt_generate(s, prompt, strlen(prompt), &p, &t[k], &u), 0);
+        n[k] = u.generated_tokens, why[k] = u.stop_reason;
+    }
+    *ahead = cuda_session_ahead(s);
+    hrt_session_free(s);
+}
+
+/* Greedy generation with each step enqueued before the one before is back
+ * (the default on the persistent step) against one step at a time
+ * (HRT_DECODE_AHEAD=0): the same texts, token counts and stop reasons when
+ * it stops on its length, on the token callback and on a stop string (the
+ * step enqueued for the next token then goes unused), and in a second
+ * generation on the same session after each. */
+static void test_ahead_on(const char *path, const char *label)
+{
+    hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
+    if (!m) return;
+    CHECK_MSG(decodes_fused(m), "%s: no persistent step", label);
+    const char *prompt = "The history of computing is long";
+    char stop[8] = "";
+    const char *stops[1] = {stop};
+    int stop_at = 7;
+    for (int c = 0; c < 3; c++) {
+        hrt_generate_params gp = hrt_generate_default_params();
+        gp.max_tokens = 30;
+        if (c == 1) gp.on_token = stop_after, gp.user_data = &stop_at;
+        if (c == 2) gp.stop = stops, gp.n_stop = 1;
+        char *ta[2], *tb[2];
+        int na[2], nb[2], wa[2], wb[2];
+        long ahead_a = 0, ahead_b = 0;
+        two_generations(m, prompt, &gp, ta, na, wa, &ahead_a);
+        setenv("HRT_DECODE_AHEAD", "0", 1);
+        two_generations(m, prompt, &gp, tb, nb, wb, &ahead_b);
+        unsetenv("HRT_DECODE_AHEAD");
+        for (int k = 0; k < 2; k++)
+            CHECK_MSG(ta[k] && tb[k] && !strcmp(ta[k], tb[k]) && na[k] == nb[k] && wa[k] == wb[k],
+                      "%s, case %d, generation %d: ahead %d tokens (stop %d) \"%s\", one at a time %d (stop %d) \"%s\"",
+                      label, c, k, na[k], wa[k], ta[k] ? ta[k] : "", nb[k], wb[k], tb[k] ? tb[k] : "");
+        CHECK_MSG(ahead_a >= na[0] + na[1] - 2 && ahead_b == 0, "%s, case %d: %ld and %ld steps enqueued ahead for %d tokens",
+                  label, c, ahead_a, ahead_b, na[0] + na[1]);
+        printf("%s, case %d: %d and %d tokens, stop reasons %d and %d, %ld steps enqueued ahead\n", label, c, na[0], na[1],
+               wa[0], wa[1], ahead_a);
+        if (c == 0 && tb[0]) { /* a stop string from the middle of this text for case 2 */
+            size_t len = strlen(tb[0]);
+            snprintf(stop, sizeof stop, "%.3s", tb[0] + len / 2);
+        }
+        for (int k = 0; k < 2; k++) hrt_free(ta[k]), hrt_free(tb[k]);
+    }
+    hrt_model_free(m);
+}
+
+static void test_ahead(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
+    test_ahead_on(dir, "qwen2");
+    const char *shaped = getenv("HRT_TEST_SHAPED");
+    if (shaped) {
+        snprintf(dir, sizeof dir, "%s/smollm2-shape", shaped);
+        test_ahead_on(dir, "smollm2-shape");
+    }
+    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(dir, "rb");
+    if (!f) {
+        printf("smollm2 absent: its checks of steps enqueued ahead are not run\n");
+        return;
+    }
+    fclose(f);
+    test_ahead_on(dir, "smollm2");
+}
+
 /* A prompt longer than a micro-batch (2,048 tokens): one call of 2,100
  * tokens (micro-batches of 2,048 and 52, the first leaving no logits)
  * against two calls of 1,050 (one micro-batch each) on the GPU, and against
@@ -786,6 +884,7 @@ int main(void)
     test_long_prompt();
     test_one_kernels();
     test_sampling();
+    test_ahead();
     test_fused_all();
     test_smollm2();
     test_gemma3();

@@ -944,7 +944,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
         if (lane == 0) {
             /* every block read *a.token and *a.pos before storing its best */
             bi = bi == INT_MAX ? 0 : bi;
-            *a.next = bi, *a.token = bi, *a.pos = pos + 1;
+            a.next[pos] = bi, *a.token = bi, *a.pos = pos + 1;
             *base = e_end; /* the next launch's epochs follow */
         }
     }

@@ -66,7 +66,10 @@ typedef struct {
     int32_t *token;
     int *pos;
     float *logits;                   /* (n_vocab), written */
-    int32_t *next;                   /* argmax of the logits (lowest id on ties), written (may be mapped host memory) */
+    /* (n_ctx) the argmax of the logits (lowest id on ties), written at
+     * next[*pos]: a slot a position, so that steps enqueued back to back
+     * keep their results apart (mapped host memory in the backend) */
+    int32_t *next;
     void *scratch;                   /* cuda_decode_scratch_bytes(), set up by cuda_decode_reset() */
     int grid;                        /* blocks: from cuda_decode_grid() */
     int ring;                        /* weight batches a warp keeps in flight (4, 2 or 1): from cuda_decode_grid() */
