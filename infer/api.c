@@ -286,33 +286,60 @@ static size_t safe_len(const gen_text *g, const hrt_generate_params *p)
     return n - hold;
 }
 
-/* Greedy generation's step of id at n_past through the backend's steps
- * enqueued ahead (decode_ahead): id's step, unless it is enqueued already
- * (*queued == n_past), and when want_next the step of the token it will
- * give, so that the device never waits for the host between the two; then
- * id's argmax into *next. Where the backend cannot, *ahead is cleared and
- * the step is an ordinary one. */
-static int greedy_ahead(hrt_session *s, int32_t id, int want_next, int *queued, int *ahead, int32_t *next)
+/* Steps enqueued ahead (decode_ahead): on while the backend can, the
+ * position of the step enqueued for the next token (queued), and the
+ * sampler's numbers drawn for a step that could not be enqueued (have_args:
+ * the next step takes them, so that the draws stay in order). */
+typedef struct {
+    int on, queued, have_args;
+    sample_args args;
+} ahead_state;
+
+/* The generation's step of id at n_past with steps enqueued ahead: id's
+ * step, unless the step before enqueued it, and when want_next the step of
+ * the token it will give, so that the device never waits for the host
+ * between the two; then the step's result into *next: the argmax, or the
+ * id smp's chain picks on the device (smp has no penalties). Where the
+ * backend cannot, h->on is cleared and the step runs on its own. */
+static int step_ahead(hrt_session *s, int32_t id, int want_next, sampler *smp, ahead_state *h, int32_t *next)
 {
     const backend_ops *b = s->model->backend;
-    int st;
-    if (*queued != s->n_past) {
-        st = b->decode_ahead(s, id, s->n_past);
-        if (st == HRT_E_UNSUPPORTED) {
-            *ahead = 0;
-            return session_eval_to(s, &id, 1, NULL, next, NULL);
-        }
-        if (st) return st;
+    sample_args a, *ap = NULL;
+    int st, enqueued = h->queued == s->n_past;
+    h->queued = -1;
+    s->tokens[s->n_past] = id; /* the history the sampler sees */
+    if (smp && !enqueued) {
+        if (h->have_args) a = h->args, h->have_args = 0;
+        else sampler_device_args(smp, s->tokens, s->n_past + 1, &a);
+        ap = &a;
     }
-    *queued = -1;
-    if (want_next) {
-        st = b->decode_ahead(s, -1, s->n_past + 1);
-        if (st == HRT_E_UNSUPPORTED) *ahead = 0;
+    if (!enqueued && h->on) {
+        st = b->decode_ahead(s, id, s->n_past, ap);
+        if (st == HRT_E_UNSUPPORTED) h->on = 0;
         else if (st) return st;
-        else *queued = s->n_past + 1;
+        else enqueued = 1;
+    }
+    if (!enqueued) { /* on its own, with the numbers drawn above */
+        st = smp ? b->decode_sample(s, &id, 1, ap, next) : b->decode_argmax(s, &id, 1, next);
+        if (st == HRT_E_CANCELLED) s->n_past = 0;
+        if (!st) s->n_past++;
+        return st;
+    }
+    if (want_next && h->on) {
+        sample_args a2, *ap2 = NULL;
+        if (smp) sampler_device_args(smp, s->tokens, s->n_past + 1, &a2), ap2 = &a2; /* no penalties: no history read */
+        st = b->decode_ahead(s, -1, s->n_past + 1, ap2);
+        if (st == HRT_E_UNSUPPORTED) {
+            h->on = 0;
+            if (smp) h->args = a2, h->have_args = 1;
+        } else if (st) {
+            return st;
+        } else {
+            h->queued = s->n_past + 1;
+        }
     }
     if ((st = b->ahead_wait(s, s->n_past, next))) return st;
-    s->tokens[s->n_past++] = id;
+    s->n_past++;
     return 0;
 }
 
@@ -357,13 +384,16 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
     int greedy = plain_greedy(&p.sampling), dev = !greedy && device_sampling(s, &p.sampling);
     int32_t next = 0, *to = greedy || dev ? &next : NULL;
     sampler *on_dev = dev ? smp : NULL;
-    /* greedy steps enqueued ahead where the backend can, unless
-     * HRT_DECODE_AHEAD is 0 (queued: the
-     * position of the step enqueued for the next token); a generation that
-     * stops on a token (EOS, a stop string, the callback) leaves one step
-     * whose result is not used */
+    /* steps enqueued ahead where the backend can, unless HRT_DECODE_AHEAD
+     * is 0: greedy ones, and those sampled on the device without
+     * penalties (their penalized ids would come from tokens not yet
+     * known); a generation that stops on a token (EOS, a stop string, the
+     * callback) leaves one step whose result is not used */
     const char *ahead_env = getenv("HRT_DECODE_AHEAD"); /* 0: one step at a time (tests, benchmarks) */
-    int ahead = greedy && m->backend->decode_ahead && !(ahead_env && !strcmp(ahead_env, "0")), queued = -1;
+    const int no_penalty = p.sampling.repeat_penalty == 1.0f || p.sampling.repeat_last_n == 0;
+    const int ahead = (greedy || (dev && no_penalty)) && m->backend->decode_ahead &&
+                      !(ahead_env && !strcmp(ahead_env, "0"));
+    ahead_state ah = {.on = 1, .queued = -1};
     double t0 = now_ms();
     st = session_eval_to(s, ids + keep, n_ids - keep, to ? NULL : logits, to, on_dev);
     double t1 = now_ms();
@@ -409,7 +439,7 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
         if (p.max_tokens > 0 && i + 1 >= p.max_tokens) break; /* no need to evaluate it */
         if (ahead) {
             const int want_next = (p.max_tokens <= 0 || i + 2 < p.max_tokens) && s->n_past + 1 < s->n_ctx;
-            st = greedy_ahead(s, id, want_next, &queued, &ahead, &next);
+            st = step_ahead(s, id, want_next, on_dev, &ah, &next);
         } else {
             st = session_eval_to(s, &id, 1, to ? NULL : logits, to, on_dev);
         }

@@ -970,9 +970,9 @@ static void fused_off(cu_session *c)
     c->use_fused = c->fused_direct = 0;
 }
 
-/* The sampler's chain on the last logits (sampler.h), its id into h_next
- * and d_ids[0] (the next step's input, see chain_tok). */
-static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
+/* The sampler's chain on the last logits (sampler.h), its id into d_ids[0]
+ * (the next step's input, see chain_tok) and the pinned *dst. */
+static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a, int32_t *dst)
 {
     cu_session *c = s->state;
     cuda_sample_params p = {.temperature = a->temperature, .top_p = a->top_p, .min_p = a->min_p,
@@ -986,8 +986,7 @@ static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a)
     if (e == cudaSuccess)
         e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_pen, c->sample_scratch, c->sample_bytes, c->d_ids,
                         c->stream);
-    return e == cudaSuccess ? cudaMemcpyAsync(c->h_next, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream)
-                            : e;
+    return e == cudaSuccess ? cudaMemcpyAsync(dst, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream) : e;
 }
 
 /* Enqueues the one-token step of graph res, its inputs copied from h_io
@@ -1062,7 +1061,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
             CK(enqueue_forward(s, nb, res));
         }
         if (res == RESULT_DEVICE) {
-            cudaError_t e = enqueue_sample(s, sample);
+            cudaError_t e = enqueue_sample(s, sample, c->h_next);
             if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
         }
         /* the host buffers are reused by the next micro-batch */
@@ -1102,15 +1101,18 @@ static int cuda_decode_sample(hrt_session *s, const int32_t *ids, int n, const s
     return st;
 }
 
-/* Greedy steps enqueued ahead (backend_ops): the persistent step's graph
- * for the argmax, each step's event in ahead_ev[pos & 1] (a later step's
- * record of the same parity only makes a wait longer: the argmax stays in
- * its slot of h_argmax). */
-static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos)
+/* Steps enqueued ahead (backend_ops): the persistent step's graph for the
+ * argmax, or for the logits and then the sampler, whose id is copied into
+ * the step's slot of h_argmax; each step's event in ahead_ev[pos & 1] (a
+ * later step's record of the same parity only makes a wait longer: the id
+ * stays in its slot). */
+static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_args *smp)
 {
     cu_session *c = s->state;
     int st;
     if (!c->use_fused) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: the session decodes with the per-operation kernels");
+    /* penalized ids come from the tokens before, which a step enqueued ahead does not know */
+    if (smp && smp->n_penalized) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: penalized ids in a step enqueued ahead");
     CK(cudaSetDevice(s->model->device));
     int held = 1;
     if (id >= 0) {
@@ -1122,11 +1124,15 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos)
         return hrt_err(HRT_E_INVALID, "CUDA: no step before position %d to take the token from", pos);
     }
     c->chain_pos = -1;
-    if ((st = enqueue_step(s, RESULT_ARGMAX, held, id >= 0))) {
+    if ((st = enqueue_step(s, smp ? RESULT_DEVICE : RESULT_ARGMAX, held, id >= 0))) {
         c->ahead_top = -1;
         return st;
     }
-    if (!c->use_fused) { /* it went over to the per-operation kernels: the argmax came to h_next */
+    if (smp) {
+        cudaError_t e = enqueue_sample(s, smp, c->h_argmax + pos);
+        if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
+        c->n_sampled++;
+    } else if (!c->use_fused) { /* it went over to the per-operation kernels: the argmax came to h_next */
         CK(cudaStreamSynchronize(c->stream));
         c->h_argmax[pos] = *c->h_next;
     }

@@ -159,15 +159,17 @@ typedef struct backend_ops {
     /* As decode, then sampler_sample's chain but DRY on the device with a's
      * numbers; *next the id picked. NULL: the host samples. */
     int (*decode_sample)(hrt_session *s, const int32_t *ids, int n, const sample_args *a, int32_t *next);
-    /* Greedy steps enqueued before the result of the one before is back
-     * (NULL, or HRT_E_UNSUPPORTED from decode_ahead: decode_argmax a step
-     * at a time). decode_ahead enqueues the step of id at position pos and
-     * returns without waiting; id < 0 takes the argmax of the step at pos -
-     * 1, enqueued just before, as the token. ahead_wait waits for the
-     * step at pos, one of the last two enqueued, and gives its argmax. A
-     * step nobody waits for changes only the cache row at pos; the other
-     * entry points wait for it first. Neither touches n_past. */
-    int (*decode_ahead)(hrt_session *s, int32_t id, int pos);
+    /* Steps enqueued before the result of the one before is back (NULL,
+     * or HRT_E_UNSUPPORTED from decode_ahead: decode_argmax or
+     * decode_sample a step at a time). decode_ahead enqueues the step of id
+     * at position pos and returns without waiting; its result is the
+     * argmax (a NULL) or the id the sampler picks with a, which must have
+     * no penalized ids; id < 0 takes the result of the step at pos - 1,
+     * enqueued just before, as the token. ahead_wait waits for the step at
+     * pos, one of the last two enqueued, and gives its result. A step
+     * nobody waits for changes only the cache row at pos; the other entry
+     * points wait for it first. Neither touches n_past. */
+    int (*decode_ahead)(hrt_session *s, int32_t id, int pos, const sample_args *a);
     int (*ahead_wait)(hrt_session *s, int pos, int32_t *next);
     /* Encoder forward pass over a batch of n_seq sequences, their ids one
      * after another (lens[i] each): out[i * n_embd] = the mean of sequence

@@ -478,12 +478,13 @@ static void two_generations(hrt_model *m, const char *prompt, const hrt_generate
     hrt_session_free(s);
 }
 
-/* Greedy generation with each step enqueued before the one before is back
- * (the default on the persistent step) against one step at a time
+/* Generation with each step enqueued before the one before is back (the
+ * default on the persistent step) against one step at a time
  * (HRT_DECODE_AHEAD=0): the same texts, token counts and stop reasons when
  * it stops on its length, on the token callback and on a stop string (the
  * step enqueued for the next token then goes unused), and in a second
- * generation on the same session after each. */
+ * generation on the same session after each; greedy, and sampled on the
+ * device at temperature 0.8 (cases 3 and 4). */
 static void test_ahead_on(const char *path, const char *label)
 {
     hrt_model *m = open_on(path, HRT_BACKEND_CUDA, HRT_PRECISION_DEFAULT);
@@ -493,10 +494,11 @@ static void test_ahead_on(const char *path, const char *label)
     char stop[8] = "";
     const char *stops[1] = {stop};
     int stop_at = 7;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 5; c++) {
         hrt_generate_params gp = hrt_generate_default_params();
         gp.max_tokens = 30;
-        if (c == 1) gp.on_token = stop_after, gp.user_data = &stop_at;
+        if (c >= 3) gp.sampling.temperature = 0.8f, gp.sampling.seed = 1234 + c;
+        if (c == 1 || c == 4) gp.on_token = stop_after, gp.user_data = &stop_at;
         if (c == 2) gp.stop = stops, gp.n_stop = 1;
         char *ta[2], *tb[2];
         int na[2], nb[2], wa[2], wb[2];
