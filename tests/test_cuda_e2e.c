@@ -204,6 +204,20 @@ static void test_embed(void)
     embed_on_gpu(dir, "minilm_embed.json", 0.999);
 }
 
+/* SmolLM2-135M-Instruct Q4_1's path in models/ into dir (1024 bytes), or
+ * 0 with a line saying which checks (what) are not run without it. */
+static int smollm2_at(char *dir, const char *what)
+{
+    snprintf(dir, 1024, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
+    FILE *f = fopen(dir, "rb");
+    if (!f) {
+        printf("smollm2 absent: its %s are not run\n", what);
+        return 0;
+    }
+    fclose(f);
+    return 1;
+}
+
 static int decodes_fused(hrt_model *m)
 {
     hrt_model_info info;
@@ -430,13 +444,7 @@ static void test_fused_all(void)
         if (m) CHECK_MSG(!decodes_fused(m), "Gemma 3 (sliding windows) claims the persistent step");
         hrt_model_free(m);
     }
-    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
-    f = fopen(dir, "rb");
-    if (!f) {
-        printf("smollm2 absent: its persistent-step checks are not run\n");
-        return;
-    }
-    fclose(f);
+    if (!smollm2_at(dir, "persistent-step checks")) return;
     test_fused(dir, "smollm2", 7, 64, 1e-3);
     test_fused(dir, "smollm2 long", 1100, 16, 1e-3);
     setenv("HRT_DECODE_ANY_LAYOUT", "1", 1);
@@ -534,14 +542,7 @@ static void test_ahead(void)
         snprintf(dir, sizeof dir, "%s/smollm2-shape", shaped);
         test_ahead_on(dir, "smollm2-shape");
     }
-    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
-    FILE *f = fopen(dir, "rb");
-    if (!f) {
-        printf("smollm2 absent: its checks of steps enqueued ahead are not run\n");
-        return;
-    }
-    fclose(f);
-    test_ahead_on(dir, "smollm2");
+    if (smollm2_at(dir, "checks of steps enqueued ahead")) test_ahead_on(dir, "smollm2");
 }
 
 /* A prompt longer than a micro-batch (2,048 tokens): one call of 2,100
@@ -843,14 +844,7 @@ static void test_sampling(void)
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/golden/tiny/qwen2", HRT_SOURCE_DIR);
     test_sampling_on(dir, "qwen2");
-    snprintf(dir, sizeof dir, "%s/models/smollm2-135m-instruct-q4_1.gguf", HRT_SOURCE_DIR);
-    FILE *f = fopen(dir, "rb");
-    if (!f) {
-        printf("smollm2 absent: its sampling checks are not run\n");
-        return;
-    }
-    fclose(f);
-    test_sampling_on(dir, "smollm2");
+    if (smollm2_at(dir, "sampling checks")) test_sampling_on(dir, "smollm2");
 }
 
 static void test_oom(void)
