@@ -266,9 +266,12 @@ typedef struct {
  * *text (may be NULL to skip) receives the generated text, NUL-terminated,
  * caller frees with hrt_free(). usage may be NULL.
  * Stopping (EOS, length, stop string, callback, hrt_session_cancel, full
- * context) is a success: usage->stop_reason says which. Errors:
+ * context) is a success: usage->stop_reason says which. On a GPU the next
+ * token's step may already be under way when a generation stops on a
+ * token; it is not used, and the session's next call waits for it. Errors:
  *   HRT_E_RANGE: the prompt does not fit the context (session unchanged);
- *   HRT_E_NOMEM, HRT_E_BACKEND: the session is left reset. */
+ *   HRT_E_NOMEM, HRT_E_BACKEND: the session keeps the tokens evaluated
+ *   before the failure. */
 HRT_API int hrt_generate(hrt_session *session, const char *prompt, size_t len,
                          const hrt_generate_params *params, char **text,
                          hrt_usage *usage);
