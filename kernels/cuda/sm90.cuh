@@ -59,8 +59,8 @@ template <int PIECES> static __host__ __device__ constexpr int swizzled(int off)
 {
     return off ^ (((off >> 7) & (PIECES - 1)) << 4);
 }
-static_assert(swizzled<8>(13 * 128 + 2 * 16 + 4) == 13 * 128 + (2 ^ 5) * 16 + 4, "swizzled<8>: p ^ r % 8");
-static_assert(swizzled<4>(13 * 64 + 1 * 16 + 8) == 13 * 64 + (1 ^ 2) * 16 + 8, "swizzled<4>: p ^ r / 2 % 4");
+static_assert(swizzled<8>(13 * 128 + 2 * 16 + 4) == 13 * 128 + (13 % 8 ^ 2) * 16 + 4, "swizzled<8>: p ^ r % 8");
+static_assert(swizzled<4>(13 * 64 + 1 * 16 + 8) == 13 * 64 + (13 / 2 % 4 ^ 1) * 16 + 8, "swizzled<4>: p ^ r / 2 % 4");
 
 /* Where the block's tiles lie: tile t covers X's rows from t % m_tiles * BM
  * and W's two boxes from rows t / m_tiles * cstep and that + off. */
