@@ -16,8 +16,9 @@
  *      the next position as its own next input and writes the argmax into
  *      mapped host memory, a slot a position: its graph is the kernel
  *      alone, a greedy step whose token is the last step's argmax copies
- *      nothing in, and greedy steps can be enqueued before the result of
- *      the one before is back (cuda_decode_ahead).
+ *      nothing in, and steps (greedy, or sampled on the device) can be
+ *      enqueued before the result of the one before is back
+ *      (cuda_decode_ahead).
  *   5. For the Llama-family shapes kernels/cuda/decode.h takes, the step's
  *      forward pass is one persistent kernel (HRT_CUDA_FUSED=0 in the
  *      environment keeps the per-operation kernels; so does a device that
@@ -114,7 +115,7 @@ typedef struct {
     int32_t *d_next, *h_next;  /* the per-operation step's argmax or the id sampled: device and pinned */
     int32_t *h_argmax;         /* (n_ctx) the persistent step's argmax at each position: pinned, mapped */
     int32_t result;            /* the last run_decode's argmax or id sampled */
-    /* greedy steps enqueued ahead (cuda_decode_ahead): the last one's
+    /* steps enqueued ahead (cuda_decode_ahead): the last one's
      * position (-1: none not waited for), and an event for each parity */
     int ahead_top;
     cudaEvent_t ahead_ev[2];
@@ -1023,8 +1024,8 @@ static int enqueue_step(hrt_session *s, int res, int held, int known)
     return e == cudaSuccess ? 0 : hrt_err(HRT_E_BACKEND, "CUDA: the decode step failed: %s", cudaGetErrorString(e));
 }
 
-/* Waits for the greedy steps enqueued ahead, if any; the device then holds
- * the last one's argmax and next position. */
+/* Waits for the steps enqueued ahead, if any; the device then holds the
+ * last one's result (argmax or id sampled) and next position. */
 static int ahead_drain(cu_session *c)
 {
     if (c->ahead_top < 0) return 0;
