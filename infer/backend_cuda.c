@@ -113,7 +113,7 @@ typedef struct {
     int chain_pos;
     float *h_logits;           /* pinned (n_vocab) */
     int32_t *d_next, *h_next;  /* the per-operation step's argmax or the id sampled: device and pinned */
-    int32_t *h_argmax;         /* (n_ctx) the persistent step's argmax at each position: pinned, mapped */
+    int32_t *h_argmax;         /* (n_ctx) a persistent step's result (argmax, or the id sampled ahead) at each position: pinned, mapped */
     int32_t result;            /* the last run_decode's argmax or id sampled */
     /* steps enqueued ahead (cuda_decode_ahead): the last one's
      * position (-1: none not waited for), and an event for each parity */
