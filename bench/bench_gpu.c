@@ -9,11 +9,11 @@
  *   sampled: hrt_generate of up to G tokens at temperature 0.8 (top-k 40,
  *           top-p 0.95, min-p 0.05, repetition penalty 1.1), the sampler's
  *           chain on the device and, with HRT_DEVICE_SAMPLING=0, on the host
- *           after the logits came back, and greedy (the argmax on the
- *           device) for the loop's own cost; greedy and sampled on the
- *           device without the penalty both with their steps enqueued ahead
- *           (the default) and one at a time (HRT_DECODE_AHEAD=0); steps/s of
- *           the generation loop
+ *           after the logits came back; greedy (the argmax on the device)
+ *           for the loop's own cost, with its steps enqueued ahead (the
+ *           default) and one at a time (HRT_DECODE_AHEAD=0); greedy after
+ *           DRY at 0.8 (the agent's default), on the device and on the
+ *           host; steps/s of the generation loop
  *   TTFT:   time to the first token's logits for 512- and 2048-token prompts
  *   prefill TFLOP/s: 2 x matrix parameters x prompt tokens / TTFT
  *   prompt attention: the kernel alone at the model's heads, a 2,048-token
@@ -197,9 +197,8 @@ done:
 
 /* Steps a second of hrt_generate's loop (tokens after the first over its
  * time), sampling on the device (mode 0), on the host (1), greedy with its
- * steps enqueued ahead (2) or one at a time (3), or sampling on the device
- * without the repetition penalty, ahead (4) or one at a time (5); *n the
- * tokens made. */
+ * steps enqueued ahead (2) or one at a time (3), or greedy after DRY on the
+ * device (4) or on the host (5); *n the tokens made. */
 static double sampled_rate(hrt_session *s, int G, int mode, int *n)
 {
     static char prompt[1024];
@@ -207,11 +206,12 @@ static double sampled_rate(hrt_session *s, int G, int mode, int *n)
         for (int i = 0; i < 16; i++) strcat(prompt, "The history of computing is long. ");
     hrt_generate_params gp = hrt_generate_default_params();
     gp.max_tokens = G;
-    gp.sampling.temperature = mode == 2 || mode == 3 ? 0.0f : 0.8f;
-    gp.sampling.repeat_penalty = mode >= 2 ? 1.0f : 1.1f;
+    gp.sampling.temperature = mode < 2 ? 0.8f : 0.0f;
+    gp.sampling.repeat_penalty = mode < 2 ? 1.1f : 1.0f;
+    gp.sampling.dry_multiplier = mode >= 4 ? 0.8f : 0.0f;
     hrt_usage u;
-    if (mode == 1) setenv("HRT_DEVICE_SAMPLING", "0", 1);
-    if (mode == 3 || mode == 5) setenv("HRT_DECODE_AHEAD", "0", 1);
+    if (mode == 1 || mode == 5) setenv("HRT_DEVICE_SAMPLING", "0", 1);
+    if (mode == 3) setenv("HRT_DECODE_AHEAD", "0", 1);
     hrt_session_reset(s);
     int st = hrt_generate(s, prompt, strlen(prompt), &gp, NULL, &u);
     unsetenv("HRT_DEVICE_SAMPLING");
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
     double *tg = malloc((size_t)R * sizeof *tg), *tga = malloc((size_t)R * sizeof *tga), ttft[2][16], first[2];
     double *tsd = malloc((size_t)R * sizeof *tsd), *tsh = malloc((size_t)R * sizeof *tsh);
     double *tsg = malloc((size_t)R * sizeof *tsg), *tsg1 = malloc((size_t)R * sizeof *tsg1);
-    double *tsn = malloc((size_t)R * sizeof *tsn), *tsn1 = malloc((size_t)R * sizeof *tsn1);
+    double *tdd = malloc((size_t)R * sizeof *tdd), *tdh = malloc((size_t)R * sizeof *tdh);
     int n_sampled[6] = {0};
     int lens[2] = {512, 2048};
     for (int r = -1; r < R; r++) {
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
         for (int h = 0; h < 6; h++) {
             double rate = sampled_rate(s, G, h, &n_sampled[h]);
             if (rate < 0) return 1;
-            double *const to[6] = {tsd, tsh, tsg, tsg1, tsn, tsn1};
+            double *const to[6] = {tsd, tsh, tsg, tsg1, tdd, tdh};
             if (r >= 0) to[h][r] = rate;
         }
         for (int k = 0; k < 2; k++) {
@@ -321,7 +321,7 @@ int main(int argc, char **argv)
         if (r >= 0) tg[r] = G / (t1 - t0);
     }
     double tps_sd = median(tsd, R), tps_sh = median(tsh, R), tps_sg = median(tsg, R), tps_sg1 = median(tsg1, R);
-    double tps_sn = median(tsn, R), tps_sn1 = median(tsn1, R);
+    double tps_dd = median(tdd, R), tps_dh = median(tdh, R);
     double tps_logits = median(tg, R), tps = median(tga, R), t512 = median(ttft[0], R < 16 ? R : 16), t2048 = median(ttft[1], R < 16 ? R : 16);
     double gbs = (double)info.weight_bytes * tps / 1e9;
     /* Prompt FLOPs: 2 per matrix parameter per token, the parameters being
@@ -359,11 +359,11 @@ int main(int argc, char **argv)
     printf("sampled decode (hrt_generate, temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.1; "
            "median of %d): sampler on the device %.0f tok/s (%d tokens), on the host %.0f tok/s (%d tokens): %.2fx; "
            "greedy through hrt_generate %.0f tok/s (%d tokens), one step at a time (HRT_DECODE_AHEAD=0) %.0f tok/s "
-           "(%d tokens): %.3fx; sampled on the device without the penalty %.0f tok/s (%d tokens), one step at a time "
-           "%.0f tok/s (%d tokens): %.3fx\n",
+           "(%d tokens): %.3fx; greedy after DRY 0.8 (the agent's default) on the device %.0f tok/s (%d tokens), "
+           "on the host %.0f tok/s (%d tokens): %.2fx\n",
            R, tps_sd, n_sampled[0], tps_sh, n_sampled[1], tps_sh > 0 ? tps_sd / tps_sh : 0, tps_sg, n_sampled[2],
-           tps_sg1, n_sampled[3], tps_sg1 > 0 ? tps_sg / tps_sg1 : 0, tps_sn, n_sampled[4], tps_sn1, n_sampled[5],
-           tps_sn1 > 0 ? tps_sn / tps_sn1 : 0);
+           tps_sg1, n_sampled[3], tps_sg1 > 0 ? tps_sg / tps_sg1 : 0, tps_dd, n_sampled[4], tps_dh, n_sampled[5],
+           tps_dh > 0 ? tps_dd / tps_dh : 0);
     if (json) {
         FILE *f = fopen(json, "w");
         if (f) {
@@ -376,10 +376,10 @@ int main(int argc, char **argv)
             for (int r = 0; r < R; r++) fprintf(f, r ? ",%.2f" : "%.2f", tg[r]);
             fprintf(f, "],\"decode_tps_median\":%.2f,\"weight_gbs\":%.1f,\"ttft_512_ms\":%.2f,\"ttft_2048_ms\":%.2f,"
                        "\"prefill_tflops\":%.2f,\"barrier_us\":%.3f,\"fused\":%s,\"prompt_attention_us\":{\"f32\":%.1f,"
-                       "\"tensor_cores\":%.1f},\"sampled_tps_device\":%.2f,\"sampled_tps_host\":%.2f,\"generate_greedy_tps\":%.2f,\"generate_greedy_one_at_a_time_tps\":%.2f,\"sampled_no_penalty_tps\":%.2f,"
-                       "\"sampled_no_penalty_one_at_a_time_tps\":%.2f}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops,
+                       "\"tensor_cores\":%.1f},\"sampled_tps_device\":%.2f,\"sampled_tps_host\":%.2f,\"generate_greedy_tps\":%.2f,\"generate_greedy_one_at_a_time_tps\":%.2f,\"greedy_dry_tps_device\":%.2f,"
+                       "\"greedy_dry_tps_host\":%.2f}\n", tps, gbs, t512 * 1e3, t2048 * 1e3, tflops,
                     (double)barrier_us, fused ? "true" : "false", att_us[0], att_us[1], tps_sd, tps_sh, tps_sg, tps_sg1,
-                    tps_sn, tps_sn1);
+                    tps_dd, tps_dh);
             fclose(f);
         }
     }
@@ -391,8 +391,8 @@ int main(int argc, char **argv)
     free(tsh);
     free(tsg);
     free(tsg1);
-    free(tsn);
-    free(tsn1);
+    free(tdd);
+    free(tdh);
     hrt_session_free(s);
     hrt_model_free(m);
     return 0;

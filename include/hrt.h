@@ -203,10 +203,11 @@ HRT_API void hrt_session_cancel(hrt_session *session);
 
 /* The sampling chain, in llama.cpp's default order: repetition penalty,
  * DRY, top-k, top-p, min-p, temperature, draw. On the CUDA backend
- * hrt_generate runs it on the device (but DRY: with DRY on, the logits come
- * back and the host samples; HRT_DEVICE_SAMPLING=0 in the environment
- * always does); the device picks the host's ids from the same logits, but
- * where a sum falls within float rounding of a cut. */
+ * hrt_generate runs all of it on the device (HRT_DEVICE_SAMPLING=0 in the
+ * environment brings the logits back for the host); the device picks the
+ * host's ids from the same logits, but where a sum falls within float
+ * rounding of a cut. DRY's penalty, multiplier * base^(length - allowed),
+ * takes the power as a product of float factors on both. */
 typedef struct {
     float temperature;        /* <= 0: greedy */
     int top_k;                /* 0: off */

@@ -162,10 +162,8 @@ static int session_eval_to(hrt_session *s, const int32_t *ids, size_t n, float *
     const backend_ops *b = s->model->backend;
     int st;
     if (next && smp) {
-        /* the history the sampler sees: these ids after the held ones */
-        memcpy(s->tokens + s->n_past, ids, n * sizeof *ids);
-        sample_args a;
-        sampler_device_args(smp, s->tokens, s->n_past + (int)n, &a);
+        sample_args a; /* the penalties read the ids the backend was given */
+        sampler_device_args(smp, &a);
         st = b->decode_sample(s, ids, (int)n, &a, next);
     } else if (next && b->decode_argmax) {
         st = b->decode_argmax(s, ids, (int)n, next);
@@ -215,11 +213,11 @@ static int plain_greedy(const hrt_sampler_params *p)
 }
 
 /* Whether the sampler's chain runs where the logits are: a backend that
- * can (CUDA), a chain without DRY, and HRT_DEVICE_SAMPLING not 0. */
-static int device_sampling(const hrt_session *s, const hrt_sampler_params *p)
+ * can (CUDA), and HRT_DEVICE_SAMPLING not 0. */
+static int device_sampling(const hrt_session *s)
 {
     const char *env = getenv("HRT_DEVICE_SAMPLING");
-    return s->model->backend->decode_sample && sampler_device_ok(p) && !(env && !strcmp(env, "0"));
+    return s->model->backend->decode_sample && !(env && !strcmp(env, "0"));
 }
 
 /* ---- generation --------------------------------------------------------------- */
@@ -299,18 +297,19 @@ typedef struct {
  * step, unless the step before enqueued it, and when want_next the step of
  * the token it will give, so that the device never waits for the host
  * between the two; then the step's result into *next: the argmax, or the
- * id smp's chain picks on the device (smp has no penalties). Where the
- * backend cannot, h->on is cleared and the step runs on its own. */
+ * id smp's chain picks on the device (its penalties read the history
+ * there). Where the backend cannot, h->on is cleared and the step runs on
+ * its own. */
 static int step_ahead(hrt_session *s, int32_t id, int want_next, sampler *smp, ahead_state *h, int32_t *next)
 {
     const backend_ops *b = s->model->backend;
     sample_args a, *ap = NULL;
     int st, enqueued = h->queued == s->n_past;
     h->queued = -1;
-    s->tokens[s->n_past] = id; /* the history the sampler sees */
+    s->tokens[s->n_past] = id;
     if (smp && !enqueued) {
         if (h->have_args) a = h->args, h->have_args = 0;
-        else sampler_device_args(smp, s->tokens, s->n_past + 1, &a);
+        else sampler_device_args(smp, &a);
         ap = &a;
     }
     if (!enqueued && h->on) {
@@ -327,7 +326,7 @@ static int step_ahead(hrt_session *s, int32_t id, int want_next, sampler *smp, a
     }
     if (want_next && h->on) {
         sample_args a2, *ap2 = NULL;
-        if (smp) sampler_device_args(smp, s->tokens, s->n_past + 1, &a2), ap2 = &a2; /* no penalties: no history read */
+        if (smp) sampler_device_args(smp, &a2), ap2 = &a2;
         st = b->decode_ahead(s, -1, s->n_past + 1, ap2);
         if (st == HRT_E_UNSUPPORTED) {
             h->on = 0;
@@ -381,18 +380,15 @@ int hrt_generate(hrt_session *s, const char *prompt, size_t len, const hrt_gener
     u.prompt_tokens = (int)n_ids;
     u.cached_tokens = (int)keep;
     /* greedy: the argmax comes back; dev: the sampled id; otherwise the logits */
-    int greedy = plain_greedy(&p.sampling), dev = !greedy && device_sampling(s, &p.sampling);
+    int greedy = plain_greedy(&p.sampling), dev = !greedy && device_sampling(s);
     int32_t next = 0, *to = greedy || dev ? &next : NULL;
     sampler *on_dev = dev ? smp : NULL;
     /* steps enqueued ahead where the backend can, unless HRT_DECODE_AHEAD
-     * is 0: greedy ones, and those sampled on the device without
-     * penalties (their penalized ids would come from tokens not yet
-     * known); a generation that stops on a token (EOS, a stop string, the
-     * callback) leaves one step whose result is not used */
+     * is 0: greedy ones, and those sampled on the device; a generation
+     * that stops on a token (EOS, a stop string, the callback) leaves one
+     * step whose result is not used */
     const char *ahead_env = getenv("HRT_DECODE_AHEAD"); /* 0: one step at a time (tests, benchmarks) */
-    const int no_penalty = p.sampling.repeat_penalty == 1.0f || p.sampling.repeat_last_n == 0;
-    const int ahead = (greedy || (dev && no_penalty)) && m->backend->decode_ahead &&
-                      !(ahead_env && !strcmp(ahead_env, "0"));
+    const int ahead = (greedy || dev) && m->backend->decode_ahead && !(ahead_env && !strcmp(ahead_env, "0"));
     ahead_state ah = {.on = 1, .queued = -1};
     double t0 = now_ms();
     st = session_eval_to(s, ids + keep, n_ids - keep, to ? NULL : logits, to, on_dev);

@@ -124,7 +124,13 @@ typedef struct {
     int have_graph[3];
     void *sample_scratch;      /* cuda_sample's */
     size_t sample_bytes;
-    int32_t *d_pen, *h_pen;    /* the penalized ids (n_ctx at most), device and pinned */
+    /* the ids at each position (n_ctx + 1), for the sampler's penalties:
+     * d_hist[0..hist_synced) on the device hold them (the sampler stores
+     * its id at the next position, to be the next step's token), and
+     * h_hist[0..hist_known) on the host (pinned), from the ids the host
+     * gives and the steps' results as they come back */
+    int32_t *d_hist, *h_hist;
+    int hist_synced, hist_known;
     long n_sampled;            /* tokens sampled on the device (tests) */
     long n_ahead;              /* steps enqueued ahead (tests) */
     cuda_decode_args fused;    /* the persistent step's arguments */
@@ -571,7 +577,7 @@ static void cuda_session_free(hrt_session *s)
     void *dev[] = {c->k_cache, c->v_cache, c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
                    c->xh, c->d_io, c->part, c->d_next, c->argmax_scratch, c->fused_scratch,
                    c->fused_timing, c->pairs, c->att16, c->rope_cs, c->rope_cs_swa, c->sample_scratch,
-                   c->d_pen, c->gemm.ws};
+                   c->d_hist, c->gemm.ws};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     cudaFreeHost(c->h_io);
     cudaFreeHost(c->h_logits);
@@ -579,7 +585,7 @@ static void cuda_session_free(hrt_session *s)
     cudaFreeHost(c->h_argmax);
     for (int i = 0; i < 2; i++)
         if (c->ahead_ev[i]) cudaEventDestroy(c->ahead_ev[i]);
-    cudaFreeHost(c->h_pen);
+    cudaFreeHost(c->h_hist);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
     s->state = NULL;
@@ -621,16 +627,16 @@ static int cuda_session_init(hrt_session *s)
     size_t hb2_w = gate_apart ? (size_t)hp->n_ff : 0;
     c->gemm.ws_bytes = cm0->plans ? cuda_gemm_workspace(cm0->prop.major) : 0;
     c->att16_bytes = prompt16 ? cuda_prompt_attention_scratch(s->n_ctx, ub, hp->n_head, hp->n_head_kv, hp->head_dim) : 0;
-    /* the sampler's: its sort, and the penalized ids (distinct, so at most min(n_ctx, n_vocab)) */
+    /* the sampler's: its sort and marks, and the history */
     c->sample_bytes = cuda_sample_scratch(hp->n_vocab);
     if (!c->sample_bytes) return hrt_err(HRT_E_BACKEND, "CUDA: the sampler's sort cannot be sized for %d logits", hp->n_vocab);
-    size_t n_pen = (size_t)(s->n_ctx < hp->n_vocab ? s->n_ctx : hp->n_vocab);
+    size_t n_hist = (size_t)s->n_ctx + 1;
     /* the angles of a prompt's RoPE, (cos, sin) pairs */
     size_t cs_bytes = (size_t)ub * hp->n_rot * sizeof(float);
     size_t scratch = (size_t)ub * (2 * hp->n_embd + 2 * q_dim + 2 * kv_dim + hb2_w + hb_w) * sizeof(float) +
                      (rope_one + rope_swa) * cs_bytes +
                      (size_t)ub * widest * 2 + (size_t)hp->n_vocab * sizeof(float) + pairs + c->att16_bytes +
-                     c->sample_bytes + n_pen * sizeof(int32_t) + c->gemm.ws_bytes;
+                     c->sample_bytes + n_hist * sizeof(int32_t) + c->gemm.ws_bytes;
     size_t fr = 0, total = 0;
     CK(cudaMemGetInfo(&fr, &total));
     if (2 * cache + scratch > fr)
@@ -670,8 +676,9 @@ static int cuda_session_init(hrt_session *s)
     for (int i = 0; i < 2; i++) CK(cudaEventCreateWithFlags(&c->ahead_ev[i], cudaEventDisableTiming));
     CK(cudaMalloc((void **)&c->pairs, pairs));
     CK(cudaMalloc(&c->sample_scratch, c->sample_bytes));
-    CK(cudaMalloc((void **)&c->d_pen, n_pen * sizeof(int32_t)));
-    CK(cudaMallocHost((void **)&c->h_pen, n_pen * sizeof(int32_t)));
+    CK(cudaMemset(c->sample_scratch, 0, c->sample_bytes)); /* cuda_sample's marks start at zero */
+    CK(cudaMalloc((void **)&c->d_hist, n_hist * sizeof(int32_t)));
+    CK(cudaMallocHost((void **)&c->h_hist, n_hist * sizeof(int32_t)));
     if (c->att16_bytes) CK(cudaMalloc(&c->att16, c->att16_bytes));
     if (rope_one) CK(cudaMalloc((void **)&c->rope_cs, cs_bytes));
     if (rope_swa) CK(cudaMalloc((void **)&c->rope_cs_swa, cs_bytes));
@@ -971,23 +978,57 @@ static void fused_off(cu_session *c)
     c->use_fused = c->fused_direct = 0;
 }
 
-/* The sampler's chain on the last logits (sampler.h), its id into d_ids[0]
- * (the next step's input, see chain_tok) and the pinned *dst. */
-static cudaError_t enqueue_sample(hrt_session *s, const sample_args *a, int32_t *dst)
+/* How many of the last ids the penalties that are on read after n_hist
+ * (sampler_sample's windows); 0 when none is on. */
+static int hist_window(const hrt_sampler_params *p, int n_hist)
+{
+    int w = 0;
+    if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
+        w = p->repeat_last_n < 0 || n_hist < p->repeat_last_n ? n_hist : p->repeat_last_n;
+    if (p->dry_multiplier > 0 && p->dry_base > 1) {
+        int d = p->dry_last_n > 0 && n_hist > p->dry_last_n ? p->dry_last_n : n_hist;
+        if (d > w) w = d;
+    }
+    return w;
+}
+
+/* The sampler's chain (sampler.h) on the last logits, after the n_hist ids
+ * of the history: the ids the device does not hold yet are copied from
+ * h_hist first, where a penalty reads them. The id goes into d_ids[0] (the
+ * next step's input, see chain_tok), d_hist[n_hist] and the pinned *dst. */
+static int enqueue_sample(hrt_session *s, const sample_args *a, int n_hist, int32_t *dst)
 {
     cu_session *c = s->state;
-    cuda_sample_params p = {.temperature = a->temperature, .top_p = a->top_p, .min_p = a->min_p,
-                            .penalty = a->repeat_penalty, .top_k = a->top_k, .n_penalized = a->n_penalized, .r = a->r};
-    cudaError_t e = cudaSuccess;
-    if (a->n_penalized > 0) {
-        memcpy(c->h_pen, a->penalized, (size_t)a->n_penalized * sizeof(int32_t));
-        e = cudaMemcpyAsync(c->d_pen, c->h_pen, (size_t)a->n_penalized * sizeof(int32_t), cudaMemcpyHostToDevice,
-                            c->stream);
+    const hrt_sampler_params *q = &a->p;
+    cuda_sample_params p = {.temperature = q->temperature, .top_p = q->top_p, .min_p = q->min_p, .top_k = q->top_k,
+                            .penalty = q->repeat_penalty, .penalty_last_n = q->repeat_last_n,
+                            .dry_multiplier = q->dry_multiplier, .dry_base = q->dry_base,
+                            .dry_allowed_length = q->dry_allowed_length, .dry_last_n = q->dry_last_n,
+                            .n_hist = n_hist, .r = a->r};
+    if (n_hist < 1 || n_hist > s->n_ctx) return hrt_err(HRT_E_INVALID, "CUDA: a sample after %d ids", n_hist);
+    if (hist_window(q, n_hist) && c->hist_synced < n_hist) {
+        if (c->hist_known < n_hist) /* a step enqueued ahead took a token the host has not seen, and no sample stored */
+            return hrt_err(HRT_E_INVALID, "CUDA: the id at position %d is on the device only", c->hist_known);
+        CK(cudaMemcpyAsync(c->d_hist + c->hist_synced, c->h_hist + c->hist_synced,
+                           (size_t)(n_hist - c->hist_synced) * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
+        c->hist_synced = n_hist;
     }
-    if (e == cudaSuccess)
-        e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_pen, c->sample_scratch, c->sample_bytes, c->d_ids,
-                        c->stream);
-    return e == cudaSuccess ? cudaMemcpyAsync(dst, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream) : e;
+    cudaError_t e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_hist, c->sample_scratch, c->sample_bytes,
+                                c->d_ids, c->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(dst, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream);
+    if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
+    /* the next position's id is the one sampled, unless the host gives another (hist_from_host) */
+    if (c->hist_synced == n_hist) c->hist_synced = n_hist + 1;
+    return 0;
+}
+
+/* The host gives ids[0..n) for positions pos..pos + n - 1: the history
+ * from pos on is theirs. */
+static void hist_from_host(cu_session *c, const int32_t *ids, int n, int pos)
+{
+    memcpy(c->h_hist + pos, ids, (size_t)n * sizeof *ids);
+    c->hist_known = pos + n;
+    if (c->hist_synced > pos) c->hist_synced = pos;
 }
 
 /* Enqueues the one-token step of graph res, its inputs copied from h_io
@@ -1046,6 +1087,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
     int st;
     CK(cudaSetDevice(m->device));
     if ((st = ahead_drain(c))) return st;
+    hist_from_host(c, ids, n, s->n_past);
     for (int done = 0; done < n; done += c->ubatch) {
         if (atomic_load(&s->cancel)) return hrt_err(HRT_E_CANCELLED, "cancelled");
         int nb = n - done < c->ubatch ? n - done : c->ubatch;
@@ -1061,10 +1103,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
             CK(enqueue_inputs(c, nb));
             CK(enqueue_forward(s, nb, res));
         }
-        if (res == RESULT_DEVICE) {
-            cudaError_t e = enqueue_sample(s, sample, c->h_next);
-            if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
-        }
+        if (res == RESULT_DEVICE && (st = enqueue_sample(s, sample, *c->h_pos + nb, c->h_next))) return st;
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
         /* the persistent step's argmax is in h_argmax; the per-operation
@@ -1092,8 +1131,6 @@ static int cuda_decode_argmax(hrt_session *s, const int32_t *ids, int n, int32_t
 static int cuda_decode_sample(hrt_session *s, const int32_t *ids, int n, const sample_args *a, int32_t *next)
 {
     cu_session *c = s->state;
-    if (a->n_penalized > (s->n_ctx < s->model->hp.n_vocab ? s->n_ctx : s->model->hp.n_vocab))
-        return hrt_err(HRT_E_INVALID, "CUDA: %d penalized ids, more than the session holds", a->n_penalized);
     int st = run_decode(s, ids, n, 0, a);
     if (!st) {
         *next = c->result;
@@ -1112,8 +1149,6 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_a
     cu_session *c = s->state;
     int st;
     if (!c->use_fused) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: the session decodes with the per-operation kernels");
-    /* penalized ids come from the tokens before, which a step enqueued ahead does not know */
-    if (smp && smp->n_penalized) return hrt_err(HRT_E_UNSUPPORTED, "CUDA: penalized ids in a step enqueued ahead");
     CK(cudaSetDevice(s->model->device));
     int held = 1;
     if (id >= 0) {
@@ -1121,6 +1156,7 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_a
         if ((st = ahead_drain(c))) return st;
         held = c->chain_pos == pos && c->chain_tok == id;
         c->h_ids[0] = id, *c->h_pos = pos;
+        hist_from_host(c, &id, 1, pos);
     } else if (c->ahead_top != pos - 1 && !(c->ahead_top < 0 && c->chain_pos == pos)) {
         return hrt_err(HRT_E_INVALID, "CUDA: no step before position %d to take the token from", pos);
     }
@@ -1130,8 +1166,10 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_a
         return st;
     }
     if (smp) {
-        cudaError_t e = enqueue_sample(s, smp, c->h_argmax + pos);
-        if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
+        if ((st = enqueue_sample(s, smp, pos + 1, c->h_argmax + pos))) {
+            c->ahead_top = -1;
+            return st;
+        }
         c->n_sampled++;
     } else if (!c->use_fused) { /* it went over to the per-operation kernels: the argmax came to h_next */
         CK(cudaStreamSynchronize(c->stream));
@@ -1150,6 +1188,8 @@ static int cuda_ahead_wait(hrt_session *s, int pos, int32_t *next)
         return hrt_err(HRT_E_INVALID, "CUDA: no step enqueued at position %d", pos);
     CK(cudaEventSynchronize(c->ahead_ev[pos & 1]));
     *next = c->h_argmax[pos];
+    c->h_hist[pos + 1] = *next; /* the id of the step after, when that step took it from the device */
+    if (c->hist_known == pos + 1) c->hist_known = pos + 2;
     if (pos == c->ahead_top) {
         c->ahead_top = -1;
         if (c->use_fused) c->chain_tok = *next, c->chain_pos = pos + 1;

@@ -156,15 +156,17 @@ typedef struct backend_ops {
     /* As decode, returning the argmax of the last logits (lowest id on
      * ties). NULL: decode, then an argmax on the host. */
     int (*decode_argmax)(hrt_session *s, const int32_t *ids, int n, int32_t *next);
-    /* As decode, then sampler_sample's chain but DRY on the device with a's
-     * numbers; *next the id picked. NULL: the host samples. */
+    /* As decode, then sampler_sample's chain on the device with a's
+     * numbers, its penalties reading the ids the backend was given (and
+     * the ids it sampled before); *next the id picked. NULL: the host
+     * samples. */
     int (*decode_sample)(hrt_session *s, const int32_t *ids, int n, const sample_args *a, int32_t *next);
     /* Steps enqueued before the result of the one before is back (NULL,
      * or HRT_E_UNSUPPORTED from decode_ahead: decode_argmax or
      * decode_sample a step at a time). decode_ahead enqueues the step of id
      * at position pos and returns without waiting; its result is the
-     * argmax (a NULL) or the id the sampler picks with a, which must have
-     * no penalized ids; id < 0 takes the result of the step at pos - 1,
+     * argmax (a NULL) or the id the sampler picks with a; id < 0 takes
+     * the result of the step at pos - 1,
      * enqueued just before, as the token. ahead_wait waits for the step at
      * pos, one of the last two enqueued, and gives its result. A step
      * nobody waits for changes only the cache row at pos; the other entry

@@ -94,6 +94,17 @@ static void apply_repeat(const sampler *s, float *logits, const int32_t *h, int 
     }
 }
 
+/* DRY's penalty for a repeat e tokens past the allowed length:
+ * multiplier * base^e, the power a product of e factors in order, so that
+ * the device (dry_amount in kernels/cuda/sample.cu) gets the same value
+ * (its powf and the host's differ in the last bits). */
+static float dry_amount(float mult, float base, int e)
+{
+    float f = 1.0f;
+    for (int j = 0; j < e && f < INFINITY; j++) f *= base;
+    return mult * f;
+}
+
 /* DRY ("don't repeat yourself", koboldcpp / llama.cpp): a token that would
  * extend a repeat of an earlier stretch of the history by a match of length
  * L >= allowed_length gets multiplier * base^(L - allowed_length)
@@ -119,7 +130,7 @@ static void apply_dry(const sampler *s, float *logits, const int32_t *h, int n)
         if (next < 0 || next >= s->n_vocab) continue;
         int k = s->dry_len[next];
         if (k >= p->dry_allowed_length && k > 0)
-            logits[next] -= p->dry_multiplier * powf(p->dry_base, (float)(k - p->dry_allowed_length));
+            logits[next] -= dry_amount(p->dry_multiplier, p->dry_base, k - p->dry_allowed_length);
         s->dry_len[next] = 0;
     }
 }
@@ -165,15 +176,10 @@ static void top_k_sorted(cand *c, int n, int k)
     qsort(c, (size_t)k, sizeof *c, cmp_cand_desc);
 }
 
-int sampler_device_ok(const hrt_sampler_params *p) { return !(p->dry_multiplier > 0 && p->dry_base > 1); }
-
-void sampler_device_args(sampler *s, const int32_t *history, int n_history, sample_args *a)
+void sampler_device_args(sampler *s, sample_args *a)
 {
-    const hrt_sampler_params *p = &s->p;
-    *a = (sample_args){.temperature = p->temperature, .top_p = p->top_p, .min_p = p->min_p,
-                       .repeat_penalty = p->repeat_penalty, .top_k = p->top_k, .penalized = s->pen};
-    a->n_penalized = penalized_ids(s, history, n_history, s->pen);
-    if (!(p->temperature <= 0)) a->r = next_unit(&s->rng); /* sampler_sample draws unless temperature <= 0 */
+    *a = (sample_args){.p = s->p};
+    if (!(s->p.temperature <= 0)) a->r = next_unit(&s->rng); /* sampler_sample draws unless temperature <= 0 */
 }
 
 int32_t sampler_sample(sampler *s, float *logits, const int32_t *history, int n_history)

@@ -18,23 +18,17 @@ void sampler_free(sampler *s);
 int32_t sampler_sample(sampler *s, float *logits, const int32_t *history, int n_history);
 
 /* sampler_sample's numbers for a device that runs the chain on logits it
- * holds (kernels/cuda/sample.h): the distinct ids the repetition penalty
- * applies to and the draw, taken as sampler_sample would take them, so
- * that equal logits give the same id either way. DRY is not part of it. */
+ * holds (kernels/cuda/sample.h), the penalties included: the parameters
+ * and the draw, taken as sampler_sample would take it, so that equal
+ * logits and histories give the same id either way. */
 typedef struct {
-    float temperature, top_p, min_p, repeat_penalty;
-    int top_k;
-    double r;                  /* in [0, 1); drawn only at a positive temperature */
-    const int32_t *penalized;  /* owned by the sampler, valid until its next call */
-    int n_penalized;
+    hrt_sampler_params p;
+    double r; /* in [0, 1); drawn only at a positive temperature */
 } sample_args;
 
-/* Whether the chain can run on a device: DRY is off. */
-int sampler_device_ok(const hrt_sampler_params *p);
-
-/* Fills a for the token after history (oldest first), advancing the
- * random state as sampler_sample does. */
-void sampler_device_args(sampler *s, const int32_t *history, int n_history, sample_args *a);
+/* Fills a for the next token, advancing the random state as
+ * sampler_sample does. */
+void sampler_device_args(sampler *s, sample_args *a);
 
 /* The argmax of n logits, lowest id on ties. */
 int32_t argmax_f32(const float *x, int n);

@@ -1880,31 +1880,39 @@ static int rank_of(const float *x, int n, int32_t id)
 }
 
 /* The sampler's chain on the device (cuda_sample with sampler_device_args'
- * numbers) against sampler_sample on the host: the same penalized logits,
- * and the same ids but where a sum lands within the expf difference of a
- * cut (then the two picks are neighbours in the sorted order). */
+ * numbers and the history in device memory) against sampler_sample on the
+ * host: the same penalized logits, bit for bit, the id also stored after
+ * the history, and the same ids but where a sum lands within the expf
+ * difference of a cut (then the two picks are neighbours in the sorted
+ * order). */
 static void test_sample(void)
 {
     static const int vocabs[] = {1000, 49152, 151936};
     static const struct {
         float temp, top_p, min_p, pen;
         int top_k, last_n;
+        float dry;
+        int dry_allowed, dry_last_n;
     } cfg[] = {
-        {0.8f, 0.95f, 0.05f, 1.0f, 40, 64},     /* the defaults at 0.8 */
-        {1.0f, 1.0f, 0.0f, 1.0f, 0, 64},        /* the whole softmax */
-        {1.3f, 0.9f, 0.0f, 1.3f, 0, 64},        /* top-p alone over all, a penalty */
-        {0.7f, 1.0f, 0.1f, 1.1f, 5000, -1},     /* min-p in a wide top-k, the whole history penalized */
-        {0.5f, 0.5f, 0.02f, 0.9f, 1 << 30, 32}, /* top-k beyond the vocabulary, a penalty below 1 */
-        {2.0f, 0.01f, 0.0f, 1.0f, 0, 0},        /* top-p keeps one */
-        {0.0f, 1.0f, 0.0f, 1.5f, 40, 64},       /* greedy after the penalty */
-        {0.9f, 0.9f, 0.05f, 1.2f, 1024, 64},    /* the largest top-k selected without a sort */
-        {1.0f, 1.0f, 0.0f, 1.0f, 1, 64},        /* top-k of one */
-        {1.0f, 0.99f, 0.0f, 1.0f, 1025, 64},    /* the smallest top-k that sorts all */
-        {0.8f, 0.95f, 0.05f, 1.2f, 40, 64},     /* the threshold's top-k after a penalty in the same block */
-        {NAN, 0.95f, 0.05f, 1.0f, 40, 64},      /* a NaN temperature samples (weights NaN: the last kept) */
+        {0.8f, 0.95f, 0.05f, 1.0f, 40, 64, 0, 2, 256},         /* the defaults at 0.8 */
+        {1.0f, 1.0f, 0.0f, 1.0f, 0, 64, 0, 2, 256},            /* the whole softmax */
+        {1.3f, 0.9f, 0.0f, 1.3f, 0, 64, 0, 2, 256},            /* top-p alone over all, a penalty */
+        {0.7f, 1.0f, 0.1f, 1.1f, 5000, -1, 0, 2, 256},         /* min-p in a wide top-k, the whole history penalized */
+        {0.5f, 0.5f, 0.02f, 0.9f, 1 << 30, 32, 0, 2, 256},     /* top-k beyond the vocabulary, a penalty below 1 */
+        {2.0f, 0.01f, 0.0f, 1.0f, 0, 0, 0, 2, 256},            /* top-p keeps one */
+        {0.0f, 1.0f, 0.0f, 1.5f, 40, 64, 0, 2, 256},           /* greedy after the penalty */
+        {0.9f, 0.9f, 0.05f, 1.2f, 1024, 64, 0, 2, 256},        /* the largest top-k selected without a sort */
+        {1.0f, 1.0f, 0.0f, 1.0f, 1, 64, 0, 2, 256},            /* top-k of one */
+        {1.0f, 0.99f, 0.0f, 1.0f, 1025, 64, 0, 2, 256},        /* the smallest top-k that sorts all */
+        {0.8f, 0.95f, 0.05f, 1.2f, 40, 64, 0, 2, 256},         /* the threshold's top-k after a penalty in the same block */
+        {NAN, 0.95f, 0.05f, 1.0f, 40, 64, 0, 2, 256},          /* a NaN temperature samples (weights NaN: the last kept) */
+        {0.0f, 1.0f, 0.0f, 1.0f, 40, 64, 0.8f, 2, 256},        /* greedy after DRY (the agent's default) */
+        {0.8f, 0.95f, 0.05f, 1.1f, 40, 64, 0.8f, 2, 256},      /* both penalties in the top-k block */
+        {1.0f, 0.9f, 0.0f, 1.2f, 0, 16, 1.5f, 1, 0},           /* DRY over the whole history, the sort */
+        {0.0f, 1.0f, 0.0f, 1.0f, 0, 64, 0.5f, 3, 40},          /* DRY in a short window, greedy */
     };
     enum { NH = 300 };
-    int32_t hist[NH];
+    int32_t hist[NH + 1];
     long draws = 0, differ = 0;
     for (size_t v = 0; v < sizeof vocabs / sizeof *vocabs; v++) {
         const int V = vocabs[v];
@@ -1913,8 +1921,9 @@ static void test_sample(void)
         size_t sb = cuda_sample_scratch(V);
         CHECK_MSG(sb > 0, "cuda_sample_scratch(%d) = 0", V);
         float *dx = dev((size_t)V * sizeof *dx);
-        int32_t *dpen = dev((size_t)V * sizeof *dpen), *dout = dev(sizeof *dout);
+        int32_t *dh = dev((NH + 1) * sizeof *dh), *dout = dev(sizeof *dout);
         void *scratch = dev(sb);
+        CHECK(cudaMemset(scratch, 0, sb) == cudaSuccess);
         for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
             hrt_sampler_params p = hrt_sampler_default_params();
             p.temperature = cfg[c].temp;
@@ -1923,38 +1932,48 @@ static void test_sample(void)
             p.top_k = cfg[c].top_k;
             p.repeat_penalty = cfg[c].pen;
             p.repeat_last_n = cfg[c].last_n;
+            p.dry_multiplier = cfg[c].dry;
+            p.dry_allowed_length = cfg[c].dry_allowed;
+            p.dry_last_n = cfg[c].dry_last_n;
             p.seed = 1000 + c;
             sampler *host = sampler_new(&p, V), *onto = sampler_new(&p, V);
-            CHECK(host && onto && sampler_device_ok(&p));
+            CHECK(host && onto);
             for (int d = 0; d < (V > 100000 ? 6 : 16); d++) {
                 /* logits over a range of 12; every other draw on a grid of
                  * 1/4 (many ties, -0); one in four with every third logit
                  * -inf; one in four only two values (more ties at the top
                  * than topk_kernel gathers); a history of repeats and stray
-                 * ids */
+                 * ids, one in eight a phrase of 5 over and over (DRY's
+                 * longest matches) */
                 for (int i = 0; i < V; i++)
                     x[i] = d % 4 == 3   ? (i % 5 ? 0.5f : 1.0f)
                            : d % 2      ? roundf(frand() * 24) / 4
                            : d % 4 == 2 ? (i % 3 ? frand() * 6 : -INFINITY)
                                         : frand() * 6;
-                for (int i = 0; i < NH; i++) hist[i] = i % 7 == 6 ? (i % 2 ? -1 : V) : (int32_t)((frand() + 1) * 20) % V;
+                for (int i = 0; i < NH; i++)
+                    hist[i] = d % 8 == 5   ? 11 + i % 5
+                              : i % 7 == 6 ? (i % 2 ? -1 : V)
+                                           : (int32_t)((frand() + 1) * 20) % V;
+                hist[NH] = -7;
                 memcpy(want, x, (size_t)V * sizeof *x);
-                int32_t w = sampler_sample(host, want, hist, NH), g = -1;
+                int32_t w = sampler_sample(host, want, hist, NH), g = -1, stored = -1;
                 sample_args a;
-                sampler_device_args(onto, hist, NH, &a);
-                cuda_sample_params sp = {.temperature = a.temperature, .top_p = a.top_p, .min_p = a.min_p,
-                                         .penalty = a.repeat_penalty, .top_k = a.top_k,
-                                         .n_penalized = a.n_penalized, .r = a.r};
+                sampler_device_args(onto, &a);
+                cuda_sample_params sp = {.temperature = a.p.temperature, .top_p = a.p.top_p, .min_p = a.p.min_p,
+                                         .top_k = a.p.top_k, .penalty = a.p.repeat_penalty,
+                                         .penalty_last_n = a.p.repeat_last_n, .dry_multiplier = a.p.dry_multiplier,
+                                         .dry_base = a.p.dry_base, .dry_allowed_length = a.p.dry_allowed_length,
+                                         .dry_last_n = a.p.dry_last_n, .n_hist = NH, .r = a.r};
                 CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
-                if (a.n_penalized)
-                    CHECK(cudaMemcpy(dpen, a.penalized, (size_t)a.n_penalized * sizeof *dpen,
-                                     cudaMemcpyHostToDevice) == cudaSuccess);
+                CHECK(cudaMemcpy(dh, hist, (NH + 1) * sizeof *dh, cudaMemcpyHostToDevice) == cudaSuccess);
                 poison(dout, sizeof *dout);
-                CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb, dout, 0) == cudaSuccess);
+                CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, 0) == cudaSuccess);
                 down(&g, dout, sizeof g);
+                down(&stored, dh + NH, sizeof stored);
                 down(got, dx, (size_t)V * sizeof *got);
                 CHECK_MSG(!memcmp(got, want, (size_t)V * sizeof *got), "vocab %d, case %zu: the penalized logits differ",
                           V, c);
+                CHECK_MSG(stored == g, "vocab %d, case %zu: id %d, %d stored after the history", V, c, g, stored);
                 draws++;
                 if (g == w) continue;
                 differ++;
@@ -1975,21 +1994,27 @@ static void test_sample(void)
             for (int all = 0; all < 2; all++) {
                 if (all) for (int i = 0; i < V; i++) x[i] = NAN;
                 CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
-                CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb, dout, 0) == cudaSuccess);
+                CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaSuccess);
                 down(&g, dout, sizeof g);
                 CHECK_MSG(g >= 0 && g < V, "vocab %d, top-k %d, %s logits NaN: id %d", V, top_k[k],
                           all ? "all" : "two in three", g);
             }
         }
-        /* refusals: a scratch too small, no ids for a penalty */
-        cuda_sample_params sp = {.temperature = 1, .top_p = 1, .penalty = 1};
-        CHECK(cuda_sample(dx, V, &sp, dpen, scratch, sb - 1, dout, 0) == cudaErrorInvalidValue);
-        sp.n_penalized = 3;
+        /* refusals: a scratch too small, a penalty or DRY without the history, a negative history */
+        cuda_sample_params sp = {.temperature = 1, .top_p = 1, .penalty = 1, .n_hist = 3};
+        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb - 1, dout, 0) == cudaErrorInvalidValue);
         sp.penalty = 1.2f;
+        sp.penalty_last_n = 64;
         CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaErrorInvalidValue);
-        CHECK(cuda_sample(dx, 0, &sp, dpen, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        sp.penalty = 1;
+        sp.dry_multiplier = 0.8f;
+        sp.dry_base = 1.75f;
+        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        sp.n_hist = -1;
+        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, 0, &sp, dh, scratch, sb, dout, 0) == cudaErrorInvalidValue);
         cudaFree(dx);
-        cudaFree(dpen);
+        cudaFree(dh);
         cudaFree(dout);
         cudaFree(scratch);
         free(x);

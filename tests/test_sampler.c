@@ -150,26 +150,24 @@ int main(void)
         sampler_free(t);
     }
     CHECK(!memcmp(a, b, sizeof a));
-    /* A device's numbers (sampler_device_args): the distinct ids of the
-     * penalty's window in order of first appearance, strays left out, and
-     * the random state advanced as sampler_sample advances it. */
+    /* A device's numbers (sampler_device_args): the parameters, and the
+     * random state advanced as sampler_sample advances it. */
     p = base();
     p.temperature = 1.0f;
     p.repeat_penalty = 1.5f;
     p.repeat_last_n = 6;
+    p.dry_multiplier = 0.8f;
     p.seed = 5;
-    int32_t h8[8] = {5, 3, 5, 7, -1, 3, NV, 2}; /* the window: 5 7 -1 3 8 2 */
+    int32_t h8[8] = {5, 3, 5, 7, -1, 3, NV, 2};
     sampler *dv = sampler_new(&p, NV), *hs = sampler_new(&p, NV);
     sample_args sa;
     for (int i = 0; i < 3; i++) {
         float x[NV];
         memcpy(x, l, sizeof x);
-        sampler_device_args(dv, h8, 8, &sa);
+        sampler_device_args(dv, &sa);
         sampler_sample(hs, x, h8, 8);
     }
-    CHECK(sa.n_penalized == 4 && sa.penalized[0] == 5 && sa.penalized[1] == 7 && sa.penalized[2] == 3 &&
-          sa.penalized[3] == 2);
-    CHECK(sa.temperature == 1.0f && sa.repeat_penalty == 1.5f && sa.r >= 0 && sa.r < 1);
+    CHECK(!memcmp(&sa.p, &p, sizeof p) && sa.r >= 0 && sa.r < 1);
     for (int i = 0; i < 10; i++) { /* in step after three draws each */
         float x[NV], y[NV];
         memcpy(x, l, sizeof x);
@@ -178,14 +176,31 @@ int main(void)
     }
     sampler_free(dv);
     sampler_free(hs);
-    p.repeat_penalty = 1.0f; /* no penalty: no ids */
+    p.temperature = 0.0f; /* greedy: no draw, the state stays */
     dv = sampler_new(&p, NV);
-    sampler_device_args(dv, h8, 8, &sa);
-    CHECK(sa.n_penalized == 0);
+    sampler_device_args(dv, &sa);
+    CHECK(sa.r == 0 && sa.p.temperature == 0.0f);
     sampler_free(dv);
-    CHECK(sampler_device_ok(&p));
-    p.dry_multiplier = 0.8f; /* DRY stays on the host */
-    CHECK(!sampler_device_ok(&p));
+    /* DRY's amount: multiplier * base^e as a product of e factors (the
+     * device computes the same): "1 2 3 4 6 1 2 3 4" makes 6 the
+     * continuation of a repeat of 4, 3 past an allowed length of 1; the
+     * other logits stay */
+    p = base();
+    p.dry_multiplier = 0.8f;
+    p.dry_base = 1.75f;
+    p.dry_allowed_length = 1;
+    {
+        int32_t h9[9] = {1, 2, 3, 4, 6, 1, 2, 3, 4};
+        float x[NV] = {0}, want[NV] = {0};
+        sampler *t = sampler_new(&p, NV);
+        sampler_sample(t, x, h9, 9);
+        sampler_free(t);
+        float f = 1.75f;
+        f *= 1.75f;
+        f *= 1.75f;
+        want[6] = -(0.8f * f);
+        CHECK(!memcmp(x, want, sizeof x));
+    }
     test_top_k_ties();
     return test_finish();
 }

@@ -43,22 +43,32 @@ static __global__ void argmax_partial(const float *x, int n, float *pv, int *pi)
     }
 }
 
-static __global__ void argmax_final(const float *pv, const int *pi, int32_t *out)
+/* *out and, where set, *also: the best of the blocks' bests. */
+static __global__ void argmax_final(const float *pv, const int *pi, int32_t *out, int32_t *also)
 {
     pdl_wait();
     __shared__ float sv[BLOCKS];
     __shared__ int si[BLOCKS];
     block_best(sv, si, pv[threadIdx.x], pi[threadIdx.x]);
-    if (threadIdx.x == 0) *out = si[0] == 0x7fffffff ? 0 : si[0];
+    if (threadIdx.x == 0) {
+        const int32_t id = si[0] == 0x7fffffff ? 0 : si[0];
+        *out = id;
+        if (also) *also = id;
+    }
 }
 
-extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s)
+static cudaError_t argmax_to(const float *logits, int n, void *scratch, int32_t *out, int32_t *also, cudaStream_t s)
 {
     float *pv = (float *)scratch;
     int *pi = (int *)((char *)scratch + BLOCKS * sizeof(float));
     cudaError_t e = launch_pdl(argmax_partial, BLOCKS, THREADS, 0, s, logits, n, pv, pi);
     if (e != cudaSuccess) return e;
-    return launch_pdl(argmax_final, 1, BLOCKS, 0, s, (const float *)pv, (const int *)pi, out);
+    return launch_pdl(argmax_final, 1, BLOCKS, 0, s, (const float *)pv, (const int *)pi, out, also);
+}
+
+extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s)
+{
+    return argmax_to(logits, n, scratch, out, nullptr, s);
 }
 
 /* ---- the sampler chain ------------------------------------------------------------------ */
@@ -68,26 +78,75 @@ extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, in
 #define CAND_MAX 2048 /* the most logits at or above the threshold that topk_kernel sorts */
 #define NO_INDEX 0x7fffffff
 
-/* The repetition penalty on pen[i0], pen[i0 + stride], ... (as
- * apply_repeat in infer/sampler.c: positive logits divided, others
- * multiplied); the ids are distinct, so no two threads write one logit. */
-static __device__ void penalize(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int i0, int stride)
+/* DRY's penalty for a repeat e tokens past the allowed length:
+ * multiplier * base^e, the power a product of e factors in order, as
+ * dry_amount in infer/sampler.c (the same float operations, so the same
+ * value; rounded products, never contracted into a fused multiply-add). */
+static __device__ float dry_amount(float mult, float base, int e)
 {
-    for (int i = i0; i < n_pen; i += stride) {
-        int32_t id = pen[i];
-        if (id < 0 || id >= n) continue;
-        float v = logits[id];
-        logits[id] = v > 0 ? v / penalty : v * penalty;
+    float f = 1.0f;
+    for (int j = 0; j < e && f < INFINITY; j++) f = __fmul_rn(f, base);
+    return __fmul_rn(mult, f);
+}
+
+/* sampler_sample's penalties on logits[0..n), by one block of SEL_THREADS
+ * from the history hist[0..p.n_hist): the repetition penalty on each
+ * distinct id of its window (positive logits divided, others multiplied),
+ * then DRY's subtraction from each token that would extend a repeat, by
+ * its longest. mark (n ints, zero on entry and on return) finds each id's
+ * first thread: the one whose atomicAdd sees 0 takes the repetition
+ * penalty; DRY's atomicMax gathers a token's longest match, and the one
+ * atomicExch that takes it back to 0 subtracts. The block's own global
+ * writes are visible to it past __syncthreads. */
+static __device__ void apply_penalties(float *logits, int n, const int32_t *hist, const cuda_sample_params &p,
+                                       int *mark)
+{
+    const int nh = p.n_hist, tid = threadIdx.x;
+    if (!(p.penalty == 1.0f || p.penalty <= 0) && p.penalty_last_n != 0 && nh > 0) {
+        const int from = p.penalty_last_n < 0 || nh < p.penalty_last_n ? 0 : nh - p.penalty_last_n;
+        for (int i = from + tid; i < nh; i += SEL_THREADS) {
+            const int32_t id = hist[i];
+            if (id < 0 || id >= n || atomicAdd(&mark[id], 1)) continue;
+            const float v = logits[id];
+            logits[id] = v > 0 ? v / p.penalty : v * p.penalty;
+        }
+        __syncthreads();
+        for (int i = from + tid; i < nh; i += SEL_THREADS)
+            if (hist[i] >= 0 && hist[i] < n) mark[hist[i]] = 0;
+        __syncthreads();
+    }
+    if (p.dry_multiplier > 0 && p.dry_base > 1 && nh >= 2) {
+        const int from = p.dry_last_n > 0 && nh > p.dry_last_n ? nh - p.dry_last_n : 0, len = nh - from;
+        const int32_t *w = hist + from;
+        /* end i: the length of its match with the history's suffix; the token after it continues the repeat */
+        for (int i = tid; i <= len - 2; i += SEL_THREADS) {
+            int k = 0;
+            while (k <= i && w[i - k] == w[len - 1 - k]) k++;
+            const int32_t next = w[i + 1];
+            if (k > 0 && next >= 0 && next < n) atomicMax(&mark[next], k);
+        }
+        __syncthreads();
+        for (int i = tid; i <= len - 2; i += SEL_THREADS) {
+            const int32_t next = w[i + 1];
+            if (next < 0 || next >= n) continue;
+            const int k = atomicExch(&mark[next], 0);
+            if (k >= p.dry_allowed_length && k > 0)
+                logits[next] = __fsub_rn(logits[next], dry_amount(p.dry_multiplier, p.dry_base, k - p.dry_allowed_length));
+        }
+        __syncthreads();
     }
 }
 
-/* The penalty and, when ids is set, ids[i] = i for the sort. */
-static __global__ void prepare_kernel(float *logits, int n, const int32_t *pen, int n_pen, float penalty, int *ids)
+static __global__ void __launch_bounds__(SEL_THREADS)
+    penalty_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark)
 {
-    int i0 = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
-    penalize(logits, n, pen, n_pen, penalty, i0, stride);
-    if (ids)
-        for (int i = i0; i < n; i += stride) ids[i] = i;
+    apply_penalties(logits, n, hist, p, mark);
+}
+
+/* ids[i] = i, for the sort. */
+static __global__ void iota_kernel(int *ids, int n)
+{
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) ids[i] = i;
 }
 
 typedef cub::BlockScan<double, SEL_THREADS> sel_scan;
@@ -131,7 +190,7 @@ static __device__ void part_of(int m, int &lo, int &hi)
  * with their ids: sampler_sample from there on, the same float operations
  * in the same order within a candidate, the sums in double. */
 static __device__ void chain(sel_shared &sh, const float *key, const int *id, int m, const cuda_sample_params &p,
-                             int32_t *out)
+                             int32_t *out, int32_t *also)
 {
     int lo, hi;
     const float mx = key[0];
@@ -182,15 +241,19 @@ static __device__ void chain(sel_shared &sh, const float *key, const int *id, in
             break;
         }
     first = first_of_block(sh, first);
-    if (threadIdx.x == 0) *out = id[first == NO_INDEX ? m - 1 : first];
+    if (threadIdx.x == 0) {
+        const int32_t pick = id[first == NO_INDEX ? m - 1 : first];
+        *out = pick;
+        if (also) *also = pick;
+    }
 }
 
 /* The chain over all n logits sorted (keys, ids) by the device's radix sort. */
 static __global__ void __launch_bounds__(SEL_THREADS)
-    select_kernel(const float *key, const int *id, int n, cuda_sample_params p, int32_t *out)
+    select_kernel(const float *key, const int *id, int n, cuda_sample_params p, int32_t *out, int32_t *also)
 {
     __shared__ sel_shared sh;
-    chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out);
+    chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out, also);
 }
 
 /* A logit as the top-k selection reads it: NaN as -inf, so that at least
@@ -316,7 +379,7 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
     __syncthreads();
 }
 
-/* The penalty and the chain for 0 < k = p.top_k <= TOPK_MAX, k < n, in one
+/* The penalties and the chain for 0 < k = p.top_k <= TOPK_MAX, k < n, in one
  * block, without sorting all n. Each thread takes the largest of its
  * logits; the k-th largest of those, tau, has at least k logits at or
  * above it, so the k best are among the logits >= tau: these are gathered
@@ -325,16 +388,16 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
  * ties, or the best logits crowded into few threads' shares), and for k
  * over CAND_MAX / 4, a radix select finds the k best instead. */
 static __global__ void __launch_bounds__(SEL_THREADS)
-    topk_kernel(float *logits, int n, const int32_t *pen, int n_pen, cuda_sample_params p, int32_t *out)
+    topk_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark, int32_t *out, int32_t *also)
 {
     __shared__ sel_shared sh;
     __shared__ float ck[CAND_MAX];
     __shared__ int ci[CAND_MAX];
     __shared__ int s_count;
     const int k = p.top_k, tid = threadIdx.x;
-    penalize(logits, n, pen, n_pen, p.penalty, tid, SEL_THREADS);
+    apply_penalties(logits, n, hist, p, mark); /* ends with a barrier */
     if (tid == 0) s_count = CAND_MAX + 1; /* the radix select unless the threshold finds few enough */
-    __syncthreads(); /* the block's own writes are visible to it past the barrier */
+    __syncthreads();
     if (k <= CAND_MAX / 4) {
         float best = -INFINITY;
         for (int i = tid; i < n; i += SEL_THREADS) best = fmaxf(best, logit_at(logits, i));
@@ -364,7 +427,7 @@ static __global__ void __launch_bounds__(SEL_THREADS)
         count = k;
     }
     sort_block(ck, ci, count);
-    chain(sh, ck, ci, k, p, out);
+    chain(sh, ck, ci, k, p, out, also);
 }
 
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
@@ -379,41 +442,45 @@ static size_t sort_bytes(int n)
     return tb;
 }
 
+/* The scratch: the marks (n ints, kept zero), the sort's keys, ids in and
+ * out (n each), its temporary storage (also the argmax's). */
 extern "C" size_t cuda_sample_scratch(int n)
 {
     if (n < 1) return 0;
     size_t tb = sort_bytes(n);
     if (!tb) return 0;
-    size_t arrays = 3 * align256((size_t)n * 4);
+    size_t arrays = 4 * align256((size_t)n * 4);
     return arrays + align256(tb > CUDA_ARGMAX_SCRATCH ? tb : CUDA_ARGMAX_SCRATCH);
 }
 
-extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, const int32_t *penalized,
-                                   void *scratch, size_t scratch_bytes, int32_t *out, cudaStream_t s)
+extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, int32_t *hist, void *scratch,
+                                   size_t scratch_bytes, int32_t *out, cudaStream_t s)
 {
     size_t need = cuda_sample_scratch(n);
-    if (!need || scratch_bytes < need || !p || (p->n_penalized > 0 && !penalized)) return cudaErrorInvalidValue;
+    if (!need || scratch_bytes < need || !p || p->n_hist < 0) return cudaErrorInvalidValue;
+    /* as sampler_sample: which penalties are on */
+    int pen = !(p->penalty == 1.0f || p->penalty <= 0) && p->penalty_last_n != 0 && p->n_hist > 0;
+    int dry = p->dry_multiplier > 0 && p->dry_base > 1 && p->n_hist >= 2;
+    if ((pen || dry) && !hist) return cudaErrorInvalidValue;
     size_t a = align256((size_t)n * 4);
     char *base = (char *)scratch;
-    float *keys = (float *)base;
-    int *ids = (int *)(base + a), *ids_sorted = (int *)(base + 2 * a);
-    void *tmp = base + 3 * a;
+    int *mark = (int *)base;
+    float *keys = (float *)(base + a);
+    int *ids = (int *)(base + 2 * a), *ids_sorted = (int *)(base + 3 * a);
+    void *tmp = base + 4 * a;
+    int32_t *also = hist ? hist + p->n_hist : nullptr;
     int sampled = !(p->temperature <= 0); /* as sampler_sample: NaN samples */
     int select = sampled && p->top_k > 0 && p->top_k < n && p->top_k <= TOPK_MAX; /* no full sort */
-    int pen = p->penalty != 1.0f && p->n_penalized > 0 ? p->n_penalized : 0;
-    if (select) { /* the penalty in the same block */
-        topk_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, penalized, pen, *p, out);
+    if (select) { /* the penalties in the same block */
+        topk_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark, out, also);
         return cudaGetLastError();
     }
-    if (pen || sampled) { /* the penalty, and the ids for the sort */
-        int work = sampled ? n : pen;
-        int blocks = (work + 255) / 256 < 1024 ? (work + 255) / 256 : 1024;
-        prepare_kernel<<<blocks, 256, 0, s>>>(logits, n, penalized, pen, p->penalty, sampled ? ids : nullptr);
-    }
-    if (!sampled) return cuda_argmax(logits, n, tmp, out, s);
-    size_t tb = scratch_bytes - 3 * a;
+    if (pen || dry) penalty_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark);
+    if (!sampled) return argmax_to(logits, n, tmp, out, also, s);
+    iota_kernel<<<(n + 255) / 256 < 1024 ? (n + 255) / 256 : 1024, 256, 0, s>>>(ids, n);
+    size_t tb = scratch_bytes - 4 * a;
     cudaError_t e = cub::DeviceRadixSort::SortPairsDescending(tmp, tb, logits, keys, ids, ids_sorted, n, 0, 32, s);
     if (e != cudaSuccess) return e;
-    select_kernel<<<1, SEL_THREADS, 0, s>>>(keys, ids_sorted, n, *p, out);
+    select_kernel<<<1, SEL_THREADS, 0, s>>>(keys, ids_sorted, n, *p, out, also);
     return cudaGetLastError();
 }

@@ -19,35 +19,43 @@ extern "C" {
  * bytes), one block reduces those. */
 cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s);
 
-/* sampler_sample's chain without DRY, its numbers taken on the host
- * (sampler_device_args in infer/sampler.h). */
+/* sampler_sample's chain, its numbers taken on the host (sample_args in
+ * infer/sampler.h); the penalties read the history on the device. */
 typedef struct {
-    float temperature;    /* <= 0: the argmax after the penalty */
-    float top_p, min_p;   /* as hrt_sampler_params */
-    float penalty;        /* repetition penalty; 1: none */
-    int top_k;            /* <= 0 or >= n: all */
-    int n_penalized;      /* distinct ids the penalty applies to */
-    double r;             /* the draw, uniform in [0, 1) */
+    float temperature;      /* <= 0: the argmax after the penalties */
+    float top_p, min_p;     /* as hrt_sampler_params */
+    int top_k;              /* <= 0 or >= n: all */
+    float penalty;          /* repetition penalty (1: none) over the last penalty_last_n ids (< 0: all; 0: none) */
+    int penalty_last_n;
+    float dry_multiplier;   /* DRY (0: off), as hrt_sampler_params */
+    float dry_base;
+    int dry_allowed_length, dry_last_n;
+    int n_hist;             /* the history's ids: hist[0..n_hist) */
+    double r;               /* the draw, uniform in [0, 1) */
 } cuda_sample_params;
 
 /* Bytes of device scratch cuda_sample needs for n logits; 0 when n < 1 or
  * the sort cannot be sized. */
 size_t cuda_sample_scratch(int n);
 
-/* *out = the id sampler_sample would pick from logits[0..n), given the
- * same penalized ids and draw: the repetition penalty is applied to logits
- * in place (penalized: device memory, p->n_penalized distinct ids; others
- * are skipped), then either the argmax or, at a positive temperature, the
- * candidates in order of logit, ties by id (a top-k of at most 1,024
- * selected in one block, otherwise all n sorted), and top-k, top-p, min-p,
- * temperature and the draw over them, the sums in double as on the host.
- * The ids only differ where a sum lands within rounding of a cut: the
- * device's expf is within 2 ulp, the host's within 1, and the double sums
- * are added in another order. NaN logits count as -inf in the top-k
- * selection (the host's order is undefined for them); the id is always
- * within [0, n). scratch: cuda_sample_scratch(n) bytes;
- * cudaErrorInvalidValue when it is smaller or n < 1. */
-cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, const int32_t *penalized, void *scratch,
+/* *out = the id sampler_sample would pick from logits[0..n) after the ids
+ * hist[0..p->n_hist) (device memory; ids outside [0, n) are matched by DRY
+ * and otherwise skipped, as on the host), given the same draw. The
+ * repetition penalty and DRY are applied to logits in place, with the
+ * host's float operations; then either the argmax or, at a positive
+ * temperature, the candidates in order of logit, ties by id (a top-k of at
+ * most 1,024 selected in one block, otherwise all n sorted), and top-k,
+ * top-p, min-p, temperature and the draw over them, the sums in double as
+ * on the host. The ids only differ where a sum lands within rounding of a
+ * cut: the device's expf is within 2 ulp, the host's within 1, and the
+ * double sums are added in another order. NaN logits count as -inf in the
+ * top-k selection (the host's order is undefined for them); the id is
+ * always within [0, n). It is also stored at hist[p->n_hist] (hist set:
+ * room for n_hist + 1 ids), where the next step's penalties find it.
+ * scratch: cuda_sample_scratch(n) bytes, zeroed once before the first call
+ * (each call leaves the part it marks zeroed again). cudaErrorInvalidValue
+ * when the scratch is smaller, n < 1, or a penalty is on without hist. */
+cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, int32_t *hist, void *scratch,
                         size_t scratch_bytes, int32_t *out, cudaStream_t s);
 
 #ifdef __cplusplus
