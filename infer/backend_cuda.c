@@ -112,7 +112,8 @@ typedef struct {
     int32_t chain_tok;
     int chain_pos;
     float *h_logits;           /* pinned (n_vocab) */
-    int32_t *d_next, *h_next;  /* the per-operation step's argmax or the id sampled: device and pinned */
+    int32_t *d_next, *h_next;  /* the per-operation step's argmax or the id sampled: device and pinned (mapped) */
+    int32_t *h_next_dev;       /* h_next in the device's addresses */
     int32_t *h_argmax;         /* (n_ctx) a persistent step's result (argmax, or the id sampled ahead) at each position: pinned, mapped */
     int32_t result;            /* the last run_decode's argmax or id sampled */
     /* steps enqueued ahead (cuda_decode_ahead): the last one's
@@ -671,7 +672,8 @@ static int cuda_session_init(hrt_session *s)
     CK(cudaMallocHost((void **)&c->h_logits, (size_t)hp->n_vocab * sizeof(float)));
     CK(cudaMalloc((void **)&c->d_next, sizeof(int32_t)));
     CK(cudaMalloc(&c->argmax_scratch, CUDA_ARGMAX_SCRATCH));
-    CK(cudaMallocHost((void **)&c->h_next, sizeof(int32_t)));
+    CK(cudaHostAlloc((void **)&c->h_next, sizeof(int32_t), cudaHostAllocMapped));
+    CK(cudaHostGetDevicePointer((void **)&c->h_next_dev, c->h_next, 0));
     c->ahead_top = -1;
     for (int i = 0; i < 2; i++) CK(cudaEventCreateWithFlags(&c->ahead_ev[i], cudaEventDisableTiming));
     CK(cudaMalloc((void **)&c->pairs, pairs));
@@ -995,7 +997,8 @@ static int hist_window(const hrt_sampler_params *p, int n_hist)
 /* The sampler's chain (sampler.h) on the last logits, after the n_hist ids
  * of the history: the ids the device does not hold yet are copied from
  * h_hist first, where a penalty reads them. The id goes into d_ids[0] (the
- * next step's input, see chain_tok), d_hist[n_hist] and the pinned *dst. */
+ * next step's input, see chain_tok), d_hist[n_hist] and *dst (mapped host
+ * memory, in the device's addresses). */
 static int enqueue_sample(hrt_session *s, const sample_args *a, int n_hist, int32_t *dst)
 {
     cu_session *c = s->state;
@@ -1014,8 +1017,7 @@ static int enqueue_sample(hrt_session *s, const sample_args *a, int n_hist, int3
         c->hist_synced = n_hist;
     }
     cudaError_t e = cuda_sample(c->logits, s->model->hp.n_vocab, &p, c->d_hist, c->sample_scratch, c->sample_bytes,
-                                c->d_ids, c->stream);
-    if (e == cudaSuccess) e = cudaMemcpyAsync(dst, c->d_ids, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream);
+                                c->d_ids, dst, c->stream);
     if (e != cudaSuccess) return hrt_err(HRT_E_BACKEND, "CUDA: sampling failed: %s", cudaGetErrorString(e));
     /* the next position's id is the one sampled, unless the host gives another (hist_from_host) */
     if (c->hist_synced == n_hist) c->hist_synced = n_hist + 1;
@@ -1103,7 +1105,7 @@ static int run_decode(hrt_session *s, const int32_t *ids, int n, int argmax, con
             CK(enqueue_inputs(c, nb));
             CK(enqueue_forward(s, nb, res));
         }
-        if (res == RESULT_DEVICE && (st = enqueue_sample(s, sample, *c->h_pos + nb, c->h_next))) return st;
+        if (res == RESULT_DEVICE && (st = enqueue_sample(s, sample, *c->h_pos + nb, c->h_next_dev))) return st;
         /* the host buffers are reused by the next micro-batch */
         CK(cudaStreamSynchronize(c->stream));
         /* the persistent step's argmax is in h_argmax; the per-operation
@@ -1166,7 +1168,7 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_a
         return st;
     }
     if (smp) {
-        if ((st = enqueue_sample(s, smp, pos + 1, c->h_argmax + pos))) {
+        if ((st = enqueue_sample(s, smp, pos + 1, c->fused.next + pos))) {
             c->ahead_top = -1;
             return st;
         }

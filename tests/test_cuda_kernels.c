@@ -1882,7 +1882,7 @@ static int rank_of(const float *x, int n, int32_t id)
 /* The sampler's chain on the device (cuda_sample with sampler_device_args'
  * numbers and the history in device memory) against sampler_sample on the
  * host: the same penalized logits, bit for bit, the id also stored after
- * the history, and the same ids but where a sum lands within the expf
+ * the history and in mapped host memory, and the same ids but where a sum lands within the expf
  * difference of a cut (then the two picks are neighbours in the sorted
  * order). */
 static void test_sample(void)
@@ -1924,6 +1924,9 @@ static void test_sample(void)
         int32_t *dh = dev((NH + 1) * sizeof *dh), *dout = dev(sizeof *dout);
         void *scratch = dev(sb);
         CHECK(cudaMemset(scratch, 0, sb) == cudaSuccess);
+        int32_t *hout = NULL, *hout_dev = NULL; /* mapped host memory */
+        CHECK(cudaHostAlloc((void **)&hout, sizeof *hout, cudaHostAllocMapped) == cudaSuccess);
+        CHECK(cudaHostGetDevicePointer((void **)&hout_dev, hout, 0) == cudaSuccess);
         for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
             hrt_sampler_params p = hrt_sampler_default_params();
             p.temperature = cfg[c].temp;
@@ -1967,13 +1970,15 @@ static void test_sample(void)
                 CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
                 CHECK(cudaMemcpy(dh, hist, (NH + 1) * sizeof *dh, cudaMemcpyHostToDevice) == cudaSuccess);
                 poison(dout, sizeof *dout);
-                CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, 0) == cudaSuccess);
+                *hout = -9;
+                CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, hout_dev, 0) == cudaSuccess);
                 down(&g, dout, sizeof g);
                 down(&stored, dh + NH, sizeof stored);
                 down(got, dx, (size_t)V * sizeof *got);
                 CHECK_MSG(!memcmp(got, want, (size_t)V * sizeof *got), "vocab %d, case %zu: the penalized logits differ",
                           V, c);
-                CHECK_MSG(stored == g, "vocab %d, case %zu: id %d, %d stored after the history", V, c, g, stored);
+                CHECK_MSG(stored == g && *hout == g, "vocab %d, case %zu: id %d, %d stored after the history, %d on the host",
+                          V, c, g, stored, *hout);
                 draws++;
                 if (g == w) continue;
                 differ++;
@@ -1994,25 +1999,29 @@ static void test_sample(void)
             for (int all = 0; all < 2; all++) {
                 if (all) for (int i = 0; i < V; i++) x[i] = NAN;
                 CHECK(cudaMemcpy(dx, x, (size_t)V * sizeof *x, cudaMemcpyHostToDevice) == cudaSuccess);
-                CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaSuccess);
+                CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, NULL, 0) == cudaSuccess);
                 down(&g, dout, sizeof g);
                 CHECK_MSG(g >= 0 && g < V, "vocab %d, top-k %d, %s logits NaN: id %d", V, top_k[k],
                           all ? "all" : "two in three", g);
             }
         }
-        /* refusals: a scratch too small, a penalty or DRY without the history, a negative history */
+        /* refusals: a scratch too small, a penalty or DRY without the history, a negative history, no vocabulary,
+         * no out */
         cuda_sample_params sp = {.temperature = 1, .top_p = 1, .penalty = 1, .n_hist = 3};
-        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb - 1, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb - 1, dout, NULL, 0) == cudaErrorInvalidValue);
         sp.penalty = 1.2f;
         sp.penalty_last_n = 64;
-        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, NULL, 0) == cudaErrorInvalidValue);
         sp.penalty = 1;
         sp.dry_multiplier = 0.8f;
         sp.dry_base = 1.75f;
-        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, V, &sp, NULL, scratch, sb, dout, NULL, 0) == cudaErrorInvalidValue);
         sp.n_hist = -1;
-        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, 0) == cudaErrorInvalidValue);
-        CHECK(cuda_sample(dx, 0, &sp, dh, scratch, sb, dout, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, dout, NULL, 0) == cudaErrorInvalidValue);
+        CHECK(cuda_sample(dx, 0, &sp, dh, scratch, sb, dout, NULL, 0) == cudaErrorInvalidValue);
+        sp.n_hist = 3;
+        CHECK(cuda_sample(dx, V, &sp, dh, scratch, sb, NULL, NULL, 0) == cudaErrorInvalidValue);
+        cudaFreeHost(hout);
         cudaFree(dx);
         cudaFree(dh);
         cudaFree(dout);

@@ -43,32 +43,22 @@ static __global__ void argmax_partial(const float *x, int n, float *pv, int *pi)
     }
 }
 
-/* *out and, where set, *also: the best of the blocks' bests. */
-static __global__ void argmax_final(const float *pv, const int *pi, int32_t *out, int32_t *also)
+static __global__ void argmax_final(const float *pv, const int *pi, int32_t *out)
 {
     pdl_wait();
     __shared__ float sv[BLOCKS];
     __shared__ int si[BLOCKS];
     block_best(sv, si, pv[threadIdx.x], pi[threadIdx.x]);
-    if (threadIdx.x == 0) {
-        const int32_t id = si[0] == 0x7fffffff ? 0 : si[0];
-        *out = id;
-        if (also) *also = id;
-    }
+    if (threadIdx.x == 0) *out = si[0] == 0x7fffffff ? 0 : si[0];
 }
 
-static cudaError_t argmax_to(const float *logits, int n, void *scratch, int32_t *out, int32_t *also, cudaStream_t s)
+extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s)
 {
     float *pv = (float *)scratch;
     int *pi = (int *)((char *)scratch + BLOCKS * sizeof(float));
     cudaError_t e = launch_pdl(argmax_partial, BLOCKS, THREADS, 0, s, logits, n, pv, pi);
     if (e != cudaSuccess) return e;
-    return launch_pdl(argmax_final, 1, BLOCKS, 0, s, (const float *)pv, (const int *)pi, out, also);
-}
-
-extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, int32_t *out, cudaStream_t s)
-{
-    return argmax_to(logits, n, scratch, out, nullptr, s);
+    return launch_pdl(argmax_final, 1, BLOCKS, 0, s, (const float *)pv, (const int *)pi, out);
 }
 
 /* ---- the sampler chain ------------------------------------------------------------------ */
@@ -77,6 +67,18 @@ extern "C" cudaError_t cuda_argmax(const float *logits, int n, void *scratch, in
 #define TOPK_MAX 1024 /* the largest top-k taken without sorting all logits (<= SEL_THREADS) */
 #define CAND_MAX 2048 /* the most logits at or above the threshold that topk_kernel sorts */
 #define NO_INDEX 0x7fffffff
+
+/* Where the id goes: *id, and each of *hist and *host that is set. */
+struct sample_outs {
+    int32_t *id, *hist, *host;
+};
+
+static __device__ __forceinline__ void put(const sample_outs &o, int32_t v)
+{
+    *o.id = v;
+    if (o.hist) *o.hist = v;
+    if (o.host) *o.host = v;
+}
 
 /* DRY's penalty for a repeat e tokens past the allowed length:
  * multiplier * base^e, the power a product of e factors in order, as
@@ -137,10 +139,30 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
     }
 }
 
+/* The penalties alone (before the sort of all logits). */
 static __global__ void __launch_bounds__(SEL_THREADS)
     penalty_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark)
 {
     apply_penalties(logits, n, hist, p, mark);
+}
+
+/* The penalties, then the argmax (the lowest id on ties), in one block. */
+static __global__ void __launch_bounds__(SEL_THREADS)
+    greedy_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark, sample_outs out)
+{
+    __shared__ float wv[SEL_THREADS / WARP];
+    __shared__ int wi[SEL_THREADS / WARP];
+    apply_penalties(logits, n, hist, p, mark);
+    float bv = -INFINITY;
+    int bi = NO_INDEX;
+    for (int i = threadIdx.x; i < n; i += SEL_THREADS) better(bv, bi, logits[i], i);
+    for (int o = WARP / 2; o > 0; o >>= 1) better(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o));
+    if (threadIdx.x % WARP == 0) wv[threadIdx.x / WARP] = bv, wi[threadIdx.x / WARP] = bi;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < SEL_THREADS / WARP; w++) better(bv, bi, wv[w], wi[w]);
+        put(out, bi == NO_INDEX ? 0 : bi);
+    }
 }
 
 /* ids[i] = i, for the sort. */
@@ -190,7 +212,7 @@ static __device__ void part_of(int m, int &lo, int &hi)
  * with their ids: sampler_sample from there on, the same float operations
  * in the same order within a candidate, the sums in double. */
 static __device__ void chain(sel_shared &sh, const float *key, const int *id, int m, const cuda_sample_params &p,
-                             int32_t *out, int32_t *also)
+                             const sample_outs &out)
 {
     int lo, hi;
     const float mx = key[0];
@@ -241,19 +263,15 @@ static __device__ void chain(sel_shared &sh, const float *key, const int *id, in
             break;
         }
     first = first_of_block(sh, first);
-    if (threadIdx.x == 0) {
-        const int32_t pick = id[first == NO_INDEX ? m - 1 : first];
-        *out = pick;
-        if (also) *also = pick;
-    }
+    if (threadIdx.x == 0) put(out, id[first == NO_INDEX ? m - 1 : first]);
 }
 
 /* The chain over all n logits sorted (keys, ids) by the device's radix sort. */
 static __global__ void __launch_bounds__(SEL_THREADS)
-    select_kernel(const float *key, const int *id, int n, cuda_sample_params p, int32_t *out, int32_t *also)
+    select_kernel(const float *key, const int *id, int n, cuda_sample_params p, sample_outs out)
 {
     __shared__ sel_shared sh;
-    chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out, also);
+    chain(sh, key, id, p.top_k > 0 && p.top_k < n ? p.top_k : n, p, out);
 }
 
 /* A logit as the top-k selection reads it: NaN as -inf, so that at least
@@ -310,21 +328,23 @@ static __device__ void sort_block(float *key, int *id, int count)
         }
 }
 
-/* The k best of logits[0..n) into (key, id)[0..k), in no order, by a radix
- * select: four passes of 8 bits over the logits' ordered images find the
- * image t of the k-th best; then those above t and the lowest ids at t. */
-static __device__ void radix_select(sel_shared &sh, const float *logits, int n, int k, float *key, int *id)
+/* The image t (ordered()) of the k-th largest of n values, image(i) each,
+ * by a radix select: four passes of 8 bits, each a histogram of the
+ * values that match t so far; *need: how many values at t are among the
+ * k largest (k - *need lie above t). */
+template <class Image>
+static __device__ unsigned kth_image(int n, int k, Image image, int *need_out)
 {
     __shared__ int hist[256];
-    __shared__ int s_bin, s_need, s_above;
+    __shared__ int s_bin, s_need;
     const int tid = threadIdx.x;
     unsigned t = 0, mask = 0;
-    int need = k; /* how many of the logits matching t under mask are still to take, best first */
+    int need = k; /* how many of the values matching t under mask are still to take, best first */
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = tid; i < 256; i += SEL_THREADS) hist[i] = 0;
         __syncthreads();
         for (int i = tid; i < n; i += SEL_THREADS) {
-            unsigned u = ordered(logit_at(logits, i));
+            unsigned u = image(i);
             if ((u & mask) == t) atomicAdd(&hist[(u >> shift) & 255], 1);
         }
         __syncthreads();
@@ -347,13 +367,27 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
                     acc += c[j];
                 }
         }
-        if (tid == 0) s_above = 0;
         __syncthreads();
         t |= (unsigned)s_bin << shift;
         mask |= 255u << shift;
         need = s_need;
         __syncthreads(); /* hist is cleared next */
     }
+    *need_out = need;
+    return t;
+}
+
+/* The k best of logits[0..n) into (key, id)[0..k), in no order: the image
+ * t of the k-th best (kth_image), then the logits above t and the lowest
+ * ids at t. */
+static __device__ void radix_select(sel_shared &sh, const float *logits, int n, int k, float *key, int *id)
+{
+    __shared__ int s_above;
+    const int tid = threadIdx.x;
+    int need;
+    const unsigned t = kth_image(n, k, [logits](int i) { return ordered(logit_at(logits, i)); }, &need);
+    if (tid == 0) s_above = 0;
+    __syncthreads();
     /* k - need logits lie above t; of those at t, the need lowest ids */
     int per = (n + SEL_THREADS - 1) / SEL_THREADS, lo = min(tid * per, n), hi = min(lo + per, n), eq = 0, eq_before;
     for (int i = lo; i < hi; i++) {
@@ -381,14 +415,15 @@ static __device__ void radix_select(sel_shared &sh, const float *logits, int n, 
 
 /* The penalties and the chain for 0 < k = p.top_k <= TOPK_MAX, k < n, in one
  * block, without sorting all n. Each thread takes the largest of its
- * logits; the k-th largest of those, tau, has at least k logits at or
- * above it, so the k best are among the logits >= tau: these are gathered
- * and sorted in shared memory (two passes over the logits; on random
- * logits about k to 2k reach tau). Where more than CAND_MAX do (many
- * ties, or the best logits crowded into few threads' shares), and for k
- * over CAND_MAX / 4, a radix select finds the k best instead. */
+ * logits; the k-th largest of those, tau (a radix select over the
+ * threads'), has at least k logits at or above it, so the k best are
+ * among the logits >= tau: these are gathered and sorted in shared memory
+ * (two passes over the logits; on random logits about k to 2k reach tau).
+ * Where more than CAND_MAX do (many ties, or the best logits crowded into
+ * few threads' shares), and for k over CAND_MAX / 4, a radix select over
+ * the logits finds the k best instead. */
 static __global__ void __launch_bounds__(SEL_THREADS)
-    topk_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark, int32_t *out, int32_t *also)
+    topk_kernel(float *logits, int n, const int32_t *hist, cuda_sample_params p, int *mark, sample_outs out)
 {
     __shared__ sel_shared sh;
     __shared__ float ck[CAND_MAX];
@@ -402,15 +437,16 @@ static __global__ void __launch_bounds__(SEL_THREADS)
         float best = -INFINITY;
         for (int i = tid; i < n; i += SEL_THREADS) best = fmaxf(best, logit_at(logits, i));
         ck[tid] = best;
-        ci[tid] = tid;
-        sort_block(ck, ci, SEL_THREADS);
-        const float tau = ck[k - 1]; /* n > k: at least k threads hold a logit */
         __syncthreads();
+        int need_;
+        /* n > k: at least k threads hold a logit */
+        const float *maxima = ck;
+        const unsigned tau = kth_image(SEL_THREADS, k, [maxima](int i) { return ordered(maxima[i]); }, &need_);
         if (tid == 0) s_count = 0;
         __syncthreads();
         for (int i = tid; i < n; i += SEL_THREADS) {
             float v = logit_at(logits, i);
-            if (v >= tau) {
+            if (ordered(v) >= tau) {
                 int slot = atomicAdd(&s_count, 1);
                 if (slot < CAND_MAX) {
                     ck[slot] = v;
@@ -427,7 +463,7 @@ static __global__ void __launch_bounds__(SEL_THREADS)
         count = k;
     }
     sort_block(ck, ci, count);
-    chain(sh, ck, ci, k, p, out, also);
+    chain(sh, ck, ci, k, p, out);
 }
 
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
@@ -443,21 +479,19 @@ static size_t sort_bytes(int n)
 }
 
 /* The scratch: the marks (n ints, kept zero), the sort's keys, ids in and
- * out (n each), its temporary storage (also the argmax's). */
+ * out (n each), its temporary storage. */
 extern "C" size_t cuda_sample_scratch(int n)
 {
     if (n < 1) return 0;
     size_t tb = sort_bytes(n);
-    if (!tb) return 0;
-    size_t arrays = 4 * align256((size_t)n * 4);
-    return arrays + align256(tb > CUDA_ARGMAX_SCRATCH ? tb : CUDA_ARGMAX_SCRATCH);
+    return tb ? 4 * align256((size_t)n * 4) + align256(tb) : 0;
 }
 
 extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, int32_t *hist, void *scratch,
-                                   size_t scratch_bytes, int32_t *out, cudaStream_t s)
+                                   size_t scratch_bytes, int32_t *out, int32_t *out_host, cudaStream_t s)
 {
     size_t need = cuda_sample_scratch(n);
-    if (!need || scratch_bytes < need || !p || p->n_hist < 0) return cudaErrorInvalidValue;
+    if (!need || scratch_bytes < need || !p || p->n_hist < 0 || !out) return cudaErrorInvalidValue;
     /* as sampler_sample: which penalties are on */
     int pen = !(p->penalty == 1.0f || p->penalty <= 0) && p->penalty_last_n != 0 && p->n_hist > 0;
     int dry = p->dry_multiplier > 0 && p->dry_base > 1 && p->n_hist >= 2;
@@ -468,19 +502,19 @@ extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_param
     float *keys = (float *)(base + a);
     int *ids = (int *)(base + 2 * a), *ids_sorted = (int *)(base + 3 * a);
     void *tmp = base + 4 * a;
-    int32_t *also = hist ? hist + p->n_hist : nullptr;
+    const sample_outs outs = {out, hist ? hist + p->n_hist : nullptr, out_host};
     int sampled = !(p->temperature <= 0); /* as sampler_sample: NaN samples */
     int select = sampled && p->top_k > 0 && p->top_k < n && p->top_k <= TOPK_MAX; /* no full sort */
-    if (select) { /* the penalties in the same block */
-        topk_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark, out, also);
+    if (!sampled || select) { /* the penalties in the same block */
+        if (sampled) topk_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark, outs);
+        else greedy_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark, outs);
         return cudaGetLastError();
     }
     if (pen || dry) penalty_kernel<<<1, SEL_THREADS, 0, s>>>(logits, n, hist, *p, mark);
-    if (!sampled) return argmax_to(logits, n, tmp, out, also, s);
     iota_kernel<<<(n + 255) / 256 < 1024 ? (n + 255) / 256 : 1024, 256, 0, s>>>(ids, n);
     size_t tb = scratch_bytes - 4 * a;
     cudaError_t e = cub::DeviceRadixSort::SortPairsDescending(tmp, tb, logits, keys, ids, ids_sorted, n, 0, 32, s);
     if (e != cudaSuccess) return e;
-    select_kernel<<<1, SEL_THREADS, 0, s>>>(keys, ids_sorted, n, *p, out, also);
+    select_kernel<<<1, SEL_THREADS, 0, s>>>(keys, ids_sorted, n, *p, outs);
     return cudaGetLastError();
 }

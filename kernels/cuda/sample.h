@@ -51,12 +51,14 @@ size_t cuda_sample_scratch(int n);
  * double sums are added in another order. NaN logits count as -inf in the
  * top-k selection (the host's order is undefined for them); the id is
  * always within [0, n). It is also stored at hist[p->n_hist] (hist set:
- * room for n_hist + 1 ids), where the next step's penalties find it.
+ * room for n_hist + 1 ids), where the next step's penalties find it, and
+ * at *out_host unless NULL (mapped host memory: no copy back needed).
  * scratch: cuda_sample_scratch(n) bytes, zeroed once before the first call
  * (each call leaves the part it marks zeroed again). cudaErrorInvalidValue
- * when the scratch is smaller, n < 1, or a penalty is on without hist. */
+ * when the scratch is smaller, n < 1, out is NULL, or a penalty is on
+ * without hist. */
 cudaError_t cuda_sample(float *logits, int n, const cuda_sample_params *p, int32_t *hist, void *scratch,
-                        size_t scratch_bytes, int32_t *out, cudaStream_t s);
+                        size_t scratch_bytes, int32_t *out, int32_t *out_host, cudaStream_t s);
 
 #ifdef __cplusplus
 }
