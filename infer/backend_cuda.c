@@ -987,7 +987,7 @@ static int hist_window(const hrt_sampler_params *p, int n_hist)
     int w = 0;
     if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
         w = p->repeat_last_n < 0 || n_hist < p->repeat_last_n ? n_hist : p->repeat_last_n;
-    if (p->dry_multiplier > 0 && p->dry_base > 1) {
+    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1)) {
         int d = p->dry_last_n > 0 && n_hist > p->dry_last_n ? p->dry_last_n : n_hist;
         if (d > w) w = d;
     }
@@ -1163,12 +1163,13 @@ static int cuda_decode_ahead(hrt_session *s, int32_t id, int pos, const sample_a
         return hrt_err(HRT_E_INVALID, "CUDA: no step before position %d to take the token from", pos);
     }
     c->chain_pos = -1;
-    if ((st = enqueue_step(s, smp ? RESULT_DEVICE : RESULT_ARGMAX, held, id >= 0))) {
-        c->ahead_top = -1;
-        return st;
-    }
+    /* a failure leaves the step before (id < 0) pending, to be waited for
+     * (HRT_E_UNSUPPORTED: the caller goes on a step at a time) */
+    if ((st = enqueue_step(s, smp ? RESULT_DEVICE : RESULT_ARGMAX, held, id >= 0))) return st;
     if (smp) {
         if ((st = enqueue_sample(s, smp, pos + 1, c->fused.next + pos))) {
+            /* the step went without its sample, and overwrote the device's token: nothing is left to wait for */
+            cudaStreamSynchronize(c->stream);
             c->ahead_top = -1;
             return st;
         }

@@ -117,7 +117,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
             if (hist[i] >= 0 && hist[i] < n) mark[hist[i]] = 0;
         __syncthreads();
     }
-    if (p.dry_multiplier > 0 && p.dry_base > 1 && nh >= 2) {
+    if (!(p.dry_multiplier <= 0 || p.dry_base <= 1 || nh < 2)) { /* as the host: NaN parameters run it */
         const int from = p.dry_last_n > 0 && nh > p.dry_last_n ? nh - p.dry_last_n : 0, len = nh - from;
         const int32_t *w = hist + from;
         /* end i: the length of its match with the history's suffix; the token after it continues the repeat */
@@ -133,7 +133,8 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
             if (next < 0 || next >= n) continue;
             const int k = atomicExch(&mark[next], 0);
             if (k >= p.dry_allowed_length && k > 0)
-                logits[next] = __fsub_rn(logits[next], dry_amount(p.dry_multiplier, p.dry_base, k - p.dry_allowed_length));
+                logits[next] =
+                    __fsub_rn(logits[next], dry_amount(p.dry_multiplier, p.dry_base, k - p.dry_allowed_length));
         }
         __syncthreads();
     }
@@ -156,7 +157,8 @@ static __global__ void __launch_bounds__(SEL_THREADS)
     float bv = -INFINITY;
     int bi = NO_INDEX;
     for (int i = threadIdx.x; i < n; i += SEL_THREADS) better(bv, bi, logits[i], i);
-    for (int o = WARP / 2; o > 0; o >>= 1) better(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o));
+    for (int o = WARP / 2; o > 0; o >>= 1)
+        better(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o));
     if (threadIdx.x % WARP == 0) wv[threadIdx.x / WARP] = bv, wi[threadIdx.x / WARP] = bi;
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -494,7 +496,7 @@ extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_param
     if (!need || scratch_bytes < need || !p || p->n_hist < 0 || !out) return cudaErrorInvalidValue;
     /* as sampler_sample: which penalties are on */
     int pen = !(p->penalty == 1.0f || p->penalty <= 0) && p->penalty_last_n != 0 && p->n_hist > 0;
-    int dry = p->dry_multiplier > 0 && p->dry_base > 1 && p->n_hist >= 2;
+    int dry = !(p->dry_multiplier <= 0 || p->dry_base <= 1 || p->n_hist < 2);
     if ((pen || dry) && !hist) return cudaErrorInvalidValue;
     size_t a = align256((size_t)n * 4);
     char *base = (char *)scratch;
