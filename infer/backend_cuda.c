@@ -980,20 +980,6 @@ static void fused_off(cu_session *c)
     c->use_fused = c->fused_direct = 0;
 }
 
-/* How many of the last ids the penalties that are on read after n_hist
- * (sampler_sample's windows); 0 when none is on. */
-static int hist_window(const hrt_sampler_params *p, int n_hist)
-{
-    int w = 0;
-    if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
-        w = p->repeat_last_n < 0 || n_hist < p->repeat_last_n ? n_hist : p->repeat_last_n;
-    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1)) {
-        int d = p->dry_last_n > 0 && n_hist > p->dry_last_n ? p->dry_last_n : n_hist;
-        if (d > w) w = d;
-    }
-    return w;
-}
-
 /* The sampler's chain (sampler.h) on the last logits, after the n_hist ids
  * of the history: the ids the device does not hold yet are copied from
  * h_hist first, where a penalty reads them. The id goes into d_ids[0] (the
@@ -1009,7 +995,7 @@ static int enqueue_sample(hrt_session *s, const sample_args *a, int n_hist, int3
                             .dry_allowed_length = q->dry_allowed_length, .dry_last_n = q->dry_last_n,
                             .n_hist = n_hist, .r = a->r};
     if (n_hist < 1 || n_hist > s->n_ctx) return hrt_err(HRT_E_INVALID, "CUDA: a sample after %d ids", n_hist);
-    if (hist_window(q, n_hist) && c->hist_synced < n_hist) {
+    if (sampler_window(q, n_hist) && c->hist_synced < n_hist) {
         if (c->hist_known < n_hist) /* a step enqueued ahead took a token the host has not seen, and no sample stored */
             return hrt_err(HRT_E_INVALID, "CUDA: the id at position %d is on the device only", c->hist_known);
         CK(cudaMemcpyAsync(c->d_hist + c->hist_synced, c->h_hist + c->hist_synced,

@@ -176,6 +176,18 @@ static void top_k_sorted(cand *c, int n, int k)
     qsort(c, (size_t)k, sizeof *c, cmp_cand_desc);
 }
 
+int sampler_window(const hrt_sampler_params *p, int n)
+{
+    int w = 0;
+    if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
+        w = p->repeat_last_n < 0 || n < p->repeat_last_n ? n : p->repeat_last_n;
+    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1)) {
+        int d = p->dry_last_n > 0 && n > p->dry_last_n ? p->dry_last_n : n;
+        if (d > w) w = d;
+    }
+    return w;
+}
+
 void sampler_device_args(sampler *s, sample_args *a)
 {
     *a = (sample_args){.p = s->p};

@@ -30,6 +30,10 @@ typedef struct {
  * sampler_sample does. */
 void sampler_device_args(sampler *s, sample_args *a);
 
+/* How many of the last of n ids the penalties that are on read (the
+ * larger of their windows); 0 when none is on. */
+int sampler_window(const hrt_sampler_params *p, int n);
+
 /* The argmax of n logits, lowest id on ties. */
 int32_t argmax_f32(const float *x, int n);
 

@@ -181,6 +181,22 @@ int main(void)
     sampler_device_args(dv, &sa);
     CHECK(sa.r == 0 && sa.p.temperature == 0.0f);
     sampler_free(dv);
+    /* The penalties' window (what a device's history must hold): the
+     * larger of the two that are on, the whole history where one says so */
+    p = base();
+    CHECK(sampler_window(&p, 300) == 0);
+    p.repeat_penalty = 1.1f;
+    p.repeat_last_n = 64;
+    CHECK(sampler_window(&p, 300) == 64 && sampler_window(&p, 10) == 10);
+    p.dry_multiplier = 0.8f;
+    p.dry_last_n = 256;
+    CHECK(sampler_window(&p, 300) == 256 && sampler_window(&p, 100) == 100);
+    p.dry_last_n = 0;
+    CHECK(sampler_window(&p, 300) == 300);
+    p.repeat_penalty = 1.0f;
+    p.dry_multiplier = NAN; /* NaN runs DRY on the host */
+    p.dry_last_n = 32;
+    CHECK(sampler_window(&p, 300) == 32);
     /* DRY's amount: multiplier * base^e as a product of e factors (the
      * device computes the same): "1 2 3 4 6 1 2 3 4" makes 6 the
      * continuation of a repeat of 4, 3 past an allowed length of 1; the
