@@ -1128,7 +1128,7 @@ static int cuda_decode_sample(hrt_session *s, const int32_t *ids, int n, const s
 }
 
 /* Steps enqueued ahead (backend_ops): the persistent step's graph for the
- * argmax, or for the logits and then the sampler, whose id is copied into
+ * argmax, or for the logits and then the sampler, which writes its id into
  * the step's slot of h_argmax; each step's event in ahead_ev[pos & 1] (a
  * later step's record of the same parity only makes a wait longer: the id
  * stays in its slot). */

@@ -64,6 +64,10 @@ int32_t argmax_f32(const float *x, int n)
     return best;
 }
 
+/* Where the last last_n of n ids start (last_n <= 0: all of them), as
+ * window_start in kernels/cuda/common.cuh for the device's penalties. */
+static int window_from(int n, int last_n) { return last_n > 0 && n > last_n ? n - last_n : 0; }
+
 /* The distinct ids of the last repeat_last_n of history that the CTRL-style
  * repetition penalty applies to, in order of first appearance, into out
  * (room for min(n, n_vocab)); their count, 0 when the penalty is off. */
@@ -71,7 +75,7 @@ static int penalized_ids(const sampler *s, const int32_t *h, int n, int32_t *out
 {
     float pen = s->p.repeat_penalty;
     if (pen == 1.0f || pen <= 0 || s->p.repeat_last_n == 0) return 0;
-    int from = s->p.repeat_last_n < 0 || n < s->p.repeat_last_n ? 0 : n - s->p.repeat_last_n, k = 0;
+    int from = window_from(n, s->p.repeat_last_n), k = 0;
     /* Mark each id once, so a frequent id is not penalised many times. */
     for (int i = from; i < n; i++) {
         int32_t id = h[i];
@@ -113,7 +117,7 @@ static void apply_dry(const sampler *s, float *logits, const int32_t *h, int n)
 {
     const hrt_sampler_params *p = &s->p;
     if (p->dry_multiplier <= 0 || p->dry_base <= 1 || n < 2) return;
-    int from = p->dry_last_n > 0 && n > p->dry_last_n ? n - p->dry_last_n : 0;
+    int from = window_from(n, p->dry_last_n);
     const int32_t *w = h + from;
     int len = n - from;
     /* For each earlier end position i, the length of the match between the
@@ -180,11 +184,9 @@ int sampler_window(const hrt_sampler_params *p, int n)
 {
     int w = 0;
     if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
-        w = p->repeat_last_n < 0 || n < p->repeat_last_n ? n : p->repeat_last_n;
-    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1)) {
-        int d = p->dry_last_n > 0 && n > p->dry_last_n ? p->dry_last_n : n;
-        if (d > w) w = d;
-    }
+        w = n - window_from(n, p->repeat_last_n);
+    const int d = n - window_from(n, p->dry_last_n);
+    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1) && d > w) w = d;
     return w;
 }
 

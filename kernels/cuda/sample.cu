@@ -105,7 +105,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
 {
     const int nh = p.n_hist, tid = threadIdx.x;
     if (!(p.penalty == 1.0f || p.penalty <= 0) && p.penalty_last_n != 0 && nh > 0) {
-        const int from = p.penalty_last_n < 0 || nh < p.penalty_last_n ? 0 : nh - p.penalty_last_n;
+        const int from = window_start(nh, p.penalty_last_n); /* < 0: all (0 is off, above) */
         for (int i = from + tid; i < nh; i += SEL_THREADS) {
             const int32_t id = hist[i];
             if (id < 0 || id >= n || atomicAdd(&mark[id], 1)) continue;
@@ -118,7 +118,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
         __syncthreads();
     }
     if (!(p.dry_multiplier <= 0 || p.dry_base <= 1 || nh < 2)) { /* as the host: NaN parameters run it */
-        const int from = p.dry_last_n > 0 && nh > p.dry_last_n ? nh - p.dry_last_n : 0, len = nh - from;
+        const int from = window_start(nh, p.dry_last_n), len = nh - from;
         const int32_t *w = hist + from;
         /* end i: the length of its match with the history's suffix; the token after it continues the repeat */
         for (int i = tid; i <= len - 2; i += SEL_THREADS) {
