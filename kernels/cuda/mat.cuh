@@ -107,6 +107,19 @@ static __device__ __forceinline__ void batch_load(const cuda_mat *const (&W)[R],
     }
 }
 
+/* Byte e (0-3) of w as a float, exactly: the byte as the low mantissa bits
+ * of 2^23, less 2^23 (one byte permute and one add; less 2^23 + 128 where
+ * w's bytes are signed ones with their top bit flipped). The same values as
+ * the conversion instructions (I2F, I2FP) give, whose lower rate showed on
+ * the H100: SmolLM2's Q8_0 LM head took 31.5 us a token with them, 26.7
+ * without (docs/PERFORMANCE.md). */
+static __device__ __forceinline__ float byte_f(uint32_t w, int e, float bias)
+{
+    return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7540u + (unsigned)e)) - bias;
+}
+#define BYTE_U 8388608.0f /* 2^23: unsigned bytes */
+#define BYTE_S 8388736.0f /* 2^23 + 128: signed bytes, w ^ 0x80808080 */
+
 /* acc[k] += the batch's units of row k times xs. */
 template <int TYPE, int R, bool PAD>
 static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float *xs, int n, int u0, int lane,
@@ -127,10 +140,10 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
                 for (int w = 0; w < 4; w++) {
                     float4 l4 = *(const float4 *)(xl + 4 * w), h4 = *(const float4 *)(xh + 4 * w);
                     float xa[4] = {l4.x, l4.y, l4.z, l4.w}, xb[4] = {h4.x, h4.y, h4.z, h4.w};
+                    const uint32_t lows = words[w] & 0x0f0f0f0fu, highs = words[w] >> 4 & 0x0f0f0f0fu;
 #pragma unroll
                     for (int e = 0; e < 4; e++) {
-                        uint32_t q = (words[w] >> (8 * e)) & 0xffu;
-                        float lo = (float)(q & 15u), hi = (float)(q >> 4);
+                        float lo = byte_f(lows, e, BYTE_U), hi = byte_f(highs, e, BYTE_U);
                         if (TYPE == T_Q4_0) {
                             s += (lo - 8.0f) * xa[e] + (hi - 8.0f) * xb[e];
                         } else {
@@ -155,9 +168,9 @@ static __device__ __forceinline__ void batch_use(const wbatch<R> &b, const float
 #pragma unroll
                 for (int w = 0; w < 4; w++) {
                     float4 xq = *(const float4 *)(xp + 4 * w);
-                    uint32_t q = words[w];
-                    s += (float)(int8_t)(q & 0xffu) * xq.x + (float)(int8_t)((q >> 8) & 0xffu) * xq.y +
-                         (float)(int8_t)((q >> 16) & 0xffu) * xq.z + (float)(int8_t)(q >> 24) * xq.w;
+                    uint32_t q = words[w] ^ 0x80808080u;
+                    s += byte_f(q, 0, BYTE_S) * xq.x + byte_f(q, 1, BYTE_S) * xq.y + byte_f(q, 2, BYTE_S) * xq.z +
+                         byte_f(q, 3, BYTE_S) * xq.w;
                 }
                 acc[k] += b.sd[j][k] * s;
             }
