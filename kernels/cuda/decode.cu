@@ -209,14 +209,18 @@ static __device__ __forceinline__ float stage_ll(float *sm, const uint64_t *src,
  * thread's loads of two pairs, of four vectors at a time and then of x and
  * w, are issued before the first is waited for: the partials, the last
  * values to be stored, go first (1-2% faster than x and w first, H100,
- * docs/PERFORMANCE.md). */
-template <bool PAD>
+ * docs/PERFORMANCE.md). FAST: where the block's rows of down are one run (n -
+ * first <= the grid's warps), a value's place in res needs no integer
+ * division, whose dozen instructions would come after the wait, on the way
+ * to gate/up's products (see FAST in decode_kernel). */
+template <bool PAD, bool FAST>
 static __device__ __forceinline__ float stage_resid(float *sm, float *res, const uint64_t *x, unsigned x_ep,
                                                     const uint64_t *ll, int n_ll, size_t stride, int n, unsigned epoch,
                                                     const float *w)
 {
     constexpr int B = 2; /* pairs a thread a batch */
     const int n2 = n / 2, first = blockIdx.x * NW, step = gridDim.x * NW;
+    const bool one = FAST && n - first <= step; /* the block's rows of down are first + [0, NW) */
     float ss = 0.0f;
     for (int i0 = threadIdx.x; i0 < n2; i0 += B * THREADS) {
         float2 v[B], wv[B];
@@ -261,8 +265,8 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
             ss += v[j].x * v[j].x + v[j].y * v[j].y;
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-                const int rel = 2 * i + e - first;
-                if (rel >= 0 && rel % step < NW) res[rel / step * NW + rel % step] = e ? v[j].y : v[j].x;
+                const int rel = 2 * i + e - first, at = one ? rel : rel / step * NW + rel % step;
+                if (rel >= 0 && (one ? rel < NW : rel % step < NW)) res[at] = e ? v[j].y : v[j].x;
             }
         }
     }
@@ -270,17 +274,22 @@ static __device__ __forceinline__ float stage_resid(float *sm, float *res, const
 }
 
 /* Q/K/V unit u of the first phase: rows ia and ib of head row0 / head_dim
- * of matrix sect (0 Q, 1 K, 2 V), rotated as RoPE pair i when rot. */
+ * of matrix sect (0 Q, 1 K, 2 V), rotated as RoPE pair i when rot. FAST:
+ * where head_dim is a power of two, u's head is a shift, not an integer
+ * division, whose dozen instructions lay between each unit's sums and its
+ * stores and before each batch's copies. */
 struct qkv_unit {
     int sect, ia, ib, i, rot;
     int64_t row0;
 };
 
+template <bool FAST>
 static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args &a)
 {
     qkv_unit q;
-    const int half = a.head_dim / 2, rot_half = a.n_rot / 2, hh = u / half;
-    q.i = u % half;
+    const int half = a.head_dim / 2, rot_half = a.n_rot / 2;
+    const int hh = FAST && (half & (half - 1)) == 0 ? u >> (__ffs(half) - 1) : u / half;
+    q.i = FAST ? u - hh * half : u % half;
     q.sect = hh < a.n_head ? 0 : hh < a.n_head + a.n_kv ? 1 : 2;
     q.row0 = (int64_t)(hh - (q.sect == 0 ? 0 : q.sect == 1 ? a.n_head : a.n_head + a.n_kv)) * a.head_dim;
     q.rot = 0;
@@ -511,6 +520,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
      * layouts (mat.cuh); padding measured 3% slower on bf16 models (H100,
      * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
     constexpr bool PAD = !float_layout(LT);
+    /* Integer divisions taken off the chain's path (qkv_of, stage_resid, the
+     * attention's tile and down's residual; 2.6-2.9% on SmolLM2's shape, H100,
+     * docs/PERFORMANCE.md) in the kernels for one layout only: the kernel for
+     * any mix, whose code is several times the instruction cache, measured 4-5%
+     * slower with them. */
+    constexpr bool FAST = LT != DECODE_ANY_LAYOUT;
     float *const res = sm + vec_floats(a, gridDim.x, PAD);
     __shared__ long long clk[3 * DECODE_PHASES + 1]; /* timing: 3 parts of each phase, the last stamp */
     __shared__ float red[32], warp_v[NW];
@@ -571,7 +586,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     auto qkv_rows = [&a](const cuda_decode_layer *Lx) {
         const mat_src sq = src_of(Lx->wq), sk = src_of(Lx->wk), sv = src_of(Lx->wv);
         return [&a, sq, sk, sv](int u, mat_src (&S)[2], int64_t (&row)[2]) {
-            const qkv_unit qu = qkv_of(u, a);
+            const qkv_unit qu = qkv_of<FAST>(u, a);
             S[0] = S[1] = qu.sect == 0 ? sq : qu.sect == 1 ? sk : sv;
             row[0] = qu.row0 + qu.ia, row[1] = qu.row0 + qu.ib;
         };
@@ -628,7 +643,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             }
             SUB(0, 0)
             auto done = [&](int u, const float (&o)[2]) {
-                const qkv_unit qu = qkv_of(u, a);
+                const qkv_unit qu = qkv_of<FAST>(u, a);
                 if (lane == 0) {
                     const float *bias = qu.sect == 0 ? bq : qu.sect == 1 ? bk : bv;
                     float x0 = o[0] * scale, x1 = o[1] * scale;
@@ -687,13 +702,16 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             constexpr int T4 = (ATT_KEYS * HD_MAX / 4 + THREADS - 1) / THREADS, TH = HD_MAX / WARP;
             const int h4 = hd / 4, n4 = ATT_KEYS * h4, cols_q = hpg * hd;
             float4 kr[T4], vr[T4];
+            /* FAST: the key and float4 of the tile that a thread's load j holds, worked out once
+             * an item (t_key, t_c4), not again after the queries' wait */
+            int t_key[T4], t_c4[T4];
             auto load_tile = [&](int g, int kt, int k1) {
 #pragma unroll
                 for (int j = 0; j < T4; j++) {
-                    const int i = tid + j * THREADS, ky = kt + i / h4;
+                    const int i = tid + j * THREADS, key = FAST ? t_key[j] : i / h4, ky = kt + key;
                     kr[j] = vr[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
                     if (i < n4 && ky < k1 && ky != pos) {
-                        const size_t at = (size_t)ky * kv_dim + g * hd + i % h4 * 4;
+                        const size_t at = (size_t)ky * kv_dim + g * hd + (FAST ? t_c4[j] : i % h4) * 4;
                         kr[j] = __ldcg((const float4 *)(kc + at)), vr[j] = __ldcg((const float4 *)(vc + at));
                     }
                 }
@@ -704,6 +722,12 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 int g, k0, k1;
                 split_of(item, g, k0, k1);
                 const int s = item % n_split;
+                if (FAST)
+#pragma unroll
+                    for (int j = 0; j < T4; j++) {
+                        const int i = tid + j * THREADS;
+                        t_key[j] = i / h4, t_c4[j] = i % h4;
+                    }
                 load_tile(g, k0, k1);
                 stage_ll<false>(qs, q_ll + (size_t)g * cols_q, cols_q, ep, NULL);
                 float mh = -INFINITY, lh = 0.0f, acc[TH]; /* warp h's head: lane + WARP j of its columns */
@@ -715,8 +739,9 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                     for (int j = 0; j < T4; j++) {
                         const int i = tid + j * THREADS;
                         if (i >= n4) break;
-                        if (kt + i / h4 == pos) continue; /* stored below */
-                        ((float4 *)(ks + (size_t)(i / h4) * (hd + 4)))[i % h4] = kr[j];
+                        const int key = FAST ? t_key[j] : i / h4, c4 = FAST ? t_c4[j] : i % h4;
+                        if (kt + key == pos) continue; /* stored below */
+                        ((float4 *)(ks + (size_t)key * (hd + 4)))[c4] = kr[j];
                         ((float4 *)vs)[i] = vr[j];
                     }
                     if (pos >= kt && pos - kt < nk) /* this step's key and value */
@@ -863,7 +888,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             float scale = 0.0f;
             if (bid * NW < a.n_ff) {
                 const float ss =
-                    stage_resid<PAD>(sm, res, x_ll, ep - 1, wo_ll, n_kv, (size_t)d, d, ep, L->ffn_norm);
+                    stage_resid<PAD, FAST>(sm, res, x_ll, ep - 1, wo_ll, n_kv, (size_t)d, d, ep, L->ffn_norm);
                 scale = norm_scale(ss, d, a.eps, red);
             }
             SUB(3, 0)
@@ -886,8 +911,11 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
                 __syncthreads();
             }
             SUB(4, 0)
+            int k = 0; /* FAST: units first_unit + k * stride, in order */
             auto done = [&](int r, const float (&o)[1]) {
-                if (lane == 0) st_ll(x_ll + r, res[(r - first_unit) / stride * NW + warp] + o[0], ep);
+                const int at = FAST ? k * NW + warp : (r - first_unit) / stride * NW + warp;
+                if (lane == 0) st_ll(x_ll + r, res[at] + o[0], ep);
+                k++;
             };
             LAYER_DISPATCH(L->down.type, (ring_run<RING, TYPE, 1, PAD>(ring, rc, first_unit, d, stride, over_ff, sm,
                                                                       down_rows(L), done, lane)));
