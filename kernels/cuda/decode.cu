@@ -521,7 +521,7 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
      * docs/PERFORMANCE.md), whose loads conflict 2-way at most */
     constexpr bool PAD = !float_layout(LT);
     /* Integer divisions taken off the chain's path (qkv_of, stage_resid, the
-     * attention's tile and down's residual; 2.6-2.9% on SmolLM2's shape, H100,
+     * attention's tile and down's residual; 2.5-5.7% on SmolLM2's shape, H100,
      * docs/PERFORMANCE.md) in the kernels for one layout only: the kernel for
      * any mix, whose code is several times the instruction cache, measured 4-5%
      * slower with them. */
