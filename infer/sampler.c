@@ -68,13 +68,21 @@ int32_t argmax_f32(const float *x, int n)
  * window_start in kernels/cuda/common.cuh for the device's penalties. */
 static int window_from(int n, int last_n) { return last_n > 0 && n > last_n ? n - last_n : 0; }
 
+/* Whether the repetition penalty and DRY are on (NaN parameters turn DRY
+ * on, as on the device: cuda_sample). */
+static int repeat_on(const hrt_sampler_params *p)
+{
+    return !(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0;
+}
+
+static int dry_on(const hrt_sampler_params *p) { return !(p->dry_multiplier <= 0 || p->dry_base <= 1); }
+
 /* The distinct ids of the last repeat_last_n of history that the CTRL-style
  * repetition penalty applies to, in order of first appearance, into out
  * (room for min(n, n_vocab)); their count, 0 when the penalty is off. */
 static int penalized_ids(const sampler *s, const int32_t *h, int n, int32_t *out)
 {
-    float pen = s->p.repeat_penalty;
-    if (pen == 1.0f || pen <= 0 || s->p.repeat_last_n == 0) return 0;
+    if (!repeat_on(&s->p)) return 0;
     int from = window_from(n, s->p.repeat_last_n), k = 0;
     /* Mark each id once, so a frequent id is not penalised many times. */
     for (int i = from; i < n; i++) {
@@ -116,7 +124,7 @@ static float dry_amount(float mult, float base, int e)
 static void apply_dry(const sampler *s, float *logits, const int32_t *h, int n)
 {
     const hrt_sampler_params *p = &s->p;
-    if (p->dry_multiplier <= 0 || p->dry_base <= 1 || n < 2) return;
+    if (!dry_on(p) || n < 2) return;
     int from = window_from(n, p->dry_last_n);
     const int32_t *w = h + from;
     int len = n - from;
@@ -183,10 +191,9 @@ static void top_k_sorted(cand *c, int n, int k)
 int sampler_window(const hrt_sampler_params *p, int n)
 {
     int w = 0;
-    if (!(p->repeat_penalty == 1.0f || p->repeat_penalty <= 0) && p->repeat_last_n != 0)
-        w = n - window_from(n, p->repeat_last_n);
+    if (repeat_on(p)) w = n - window_from(n, p->repeat_last_n);
     const int d = n - window_from(n, p->dry_last_n);
-    if (!(p->dry_multiplier <= 0 || p->dry_base <= 1) && d > w) w = d;
+    if (dry_on(p) && d > w) w = d;
     return w;
 }
 
