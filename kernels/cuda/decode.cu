@@ -5,7 +5,7 @@
 #include "mat.cuh"
 
 /* Threads per block: at 256 the kernels for one layout keep everything in
- * registers (229 to 244 of them, ptxas of CUDA 13.0 for sm_90), and those for
+ * registers (229 to 250 of them, ptxas of CUDA 13.0 for sm_90), and those for
  * any mix of layouts use 255 and spill 20 to 36 bytes; at 512 (128 a thread)
  * the kernel spilled, and measured slower on the H100 (docs/PERFORMANCE.md). */
 #define THREADS 256
@@ -308,12 +308,27 @@ static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args 
 }
 
 /* RMSNorm's factor 1 / sqrt(mean(v^2) + eps), from the threads' sums of
- * squares; its barrier also publishes what the block staged. A phase
- * stages v * w (the norm's weights) and multiplies each dot product by the
- * factor, instead of normalising the vector in a second pass. */
-static __device__ __forceinline__ float norm_scale(float ss, int n, float eps, float *red)
+ * squares, in two halves around one block barrier, which also publishes
+ * what the block staged: norm_put, each warp's sum into red; norm_get, the
+ * warps' sums read by every thread and added in the order block_sum's
+ * shuffles add them (the same factor, to the bit). block_sum's second
+ * barrier and second round of shuffles lay on the way to the dot products
+ * (without them: bf16 shapes 2-4% faster, H100, docs/PERFORMANCE.md).
+ * A phase stages v * w (the norm's weights) and multiplies each dot product
+ * by the factor, instead of normalising the vector in a second pass. red
+ * is read again only after the phase's closing barrier. */
+static __device__ __forceinline__ void norm_put(float ss, float *red)
 {
-    return rsqrtf(block_sum(ss, red) / (float)n + eps);
+    ss = warp_sum(ss);
+    if (threadIdx.x % WARP == 0) red[threadIdx.x / WARP] = ss;
+    __syncthreads();
+}
+
+static __device__ __forceinline__ float norm_get(const float *red, int n, float eps)
+{
+    static_assert(NW == 8, "norm_get adds 8 warps' sums");
+    const float4 a = *(const float4 *)red, b = *(const float4 *)(red + 4);
+    return rsqrtf((((a.x + b.x) + (a.z + b.z)) + ((a.y + b.y) + (a.w + b.w))) / (float)n + eps);
 }
 
 /* The weights of the Q/K/V, Wo, gate/up, down and LM-head phases go through shared
@@ -528,7 +543,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     constexpr bool FAST = LT != DECODE_ANY_LAYOUT;
     float *const res = sm + vec_floats(a, gridDim.x, PAD);
     __shared__ long long clk[3 * DECODE_PHASES + 1]; /* timing: 3 parts of each phase, the last stamp */
-    __shared__ float red[32], warp_v[NW];
+    __shared__ __align__(16) float red[NW];
+    __shared__ float warp_v[NW];
     __shared__ int warp_i[NW];
     const scratch_map S = map_scratch(a);
     char *scr = (char *)a.scratch;
@@ -639,7 +655,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             const float *bq = L->bq, *bk = L->bk, *bv = L->bv;
             if (bid * NW < qkv_units) { /* only blocks with rows read the input (see st_ll) */
                 ss = l == 0 ? ss_embd : stage_ll<PAD>(sm, x_ll, d, ep - 1, L->attn_norm);
-                scale = norm_scale(ss, d, a.eps, red);
+                norm_put(ss, red);
+                scale = norm_get(red, d, a.eps);
             }
             SUB(0, 0)
             auto done = [&](int u, const float (&o)[2]) {
@@ -889,7 +906,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
             if (bid * NW < a.n_ff) {
                 const float ss =
                     stage_resid<PAD, FAST>(sm, res, x_ll, ep - 1, wo_ll, n_kv, (size_t)d, d, ep, L->ffn_norm);
-                scale = norm_scale(ss, d, a.eps, red);
+                norm_put(ss, red);
+                scale = norm_get(red, d, a.eps);
             }
             SUB(3, 0)
             auto done = [&](int u, const float (&o)[2]) {
@@ -931,8 +949,8 @@ static __global__ void __launch_bounds__(THREADS, 1) decode_kernel(const cuda_de
     /* final norm, LM head, each block's best logit */
     const unsigned e_end = e0 + 1 + a.n_layer; /* the last layer's epoch */
     {
-        float ss = stage_ll<PAD>(sm, x_ll, d, e_end, a.output_norm);
-        const float scale = norm_scale(ss, d, a.eps, red);
+        norm_put(stage_ll<PAD>(sm, x_ll, d, e_end, a.output_norm), red);
+        const float scale = norm_get(red, d, a.eps);
         SUB(5, 0)
         float bv = -INFINITY;
         int bi = INT_MAX;
