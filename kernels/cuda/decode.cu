@@ -316,7 +316,8 @@ static __device__ __forceinline__ qkv_unit qkv_of(int u, const cuda_decode_args 
  * (without them: bf16 shapes 2-4% faster, H100, docs/PERFORMANCE.md).
  * A phase stages v * w (the norm's weights) and multiplies each dot product
  * by the factor, instead of normalising the vector in a second pass. red
- * is read again only after the phase's closing barrier. */
+ * is written again only after the phase's closing barrier, when every
+ * thread has read it. */
 static __device__ __forceinline__ void norm_put(float ss, float *red)
 {
     ss = warp_sum(ss);
