@@ -91,6 +91,19 @@ static __device__ float dry_amount(float mult, float base, int e)
     return __fmul_rn(mult, f);
 }
 
+/* Whether the repetition penalty and DRY run, as repeat_on and dry_on in
+ * infer/sampler.c (NaN parameters run DRY); on the device and in
+ * cuda_sample, which checks the history it needs. */
+static __host__ __device__ __forceinline__ bool penalty_on(const cuda_sample_params &p)
+{
+    return !(p.penalty == 1.0f || p.penalty <= 0) && p.penalty_last_n != 0 && p.n_hist > 0;
+}
+
+static __host__ __device__ __forceinline__ bool dry_on(const cuda_sample_params &p)
+{
+    return !(p.dry_multiplier <= 0 || p.dry_base <= 1 || p.n_hist < 2);
+}
+
 /* sampler_sample's penalties on logits[0..n), by one block of SEL_THREADS
  * from the history hist[0..p.n_hist): the repetition penalty on each
  * distinct id of its window (positive logits divided, others multiplied),
@@ -104,7 +117,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
                                        int *mark)
 {
     const int nh = p.n_hist, tid = threadIdx.x;
-    if (!(p.penalty == 1.0f || p.penalty <= 0) && p.penalty_last_n != 0 && nh > 0) {
+    if (penalty_on(p)) {
         const int from = window_start(nh, p.penalty_last_n); /* < 0: all (0 is off, above) */
         for (int i = from + tid; i < nh; i += SEL_THREADS) {
             const int32_t id = hist[i];
@@ -117,7 +130,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
             if (hist[i] >= 0 && hist[i] < n) mark[hist[i]] = 0;
         __syncthreads();
     }
-    if (!(p.dry_multiplier <= 0 || p.dry_base <= 1 || nh < 2)) { /* as the host: NaN parameters run it */
+    if (dry_on(p)) {
         const int from = window_start(nh, p.dry_last_n), len = nh - from;
         const int32_t *w = hist + from;
         /* end i: the length of its match with the history's suffix; the token after it continues the repeat */
@@ -494,9 +507,7 @@ extern "C" cudaError_t cuda_sample(float *logits, int n, const cuda_sample_param
 {
     size_t need = cuda_sample_scratch(n);
     if (!need || scratch_bytes < need || !p || p->n_hist < 0 || !out) return cudaErrorInvalidValue;
-    /* as sampler_sample: which penalties are on */
-    int pen = !(p->penalty == 1.0f || p->penalty <= 0) && p->penalty_last_n != 0 && p->n_hist > 0;
-    int dry = !(p->dry_multiplier <= 0 || p->dry_base <= 1 || p->n_hist < 2);
+    const bool pen = penalty_on(*p), dry = dry_on(*p);
     if ((pen || dry) && !hist) return cudaErrorInvalidValue;
     size_t a = align256((size_t)n * 4);
     char *base = (char *)scratch;
