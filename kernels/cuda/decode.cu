@@ -487,14 +487,14 @@ static __device__ __forceinline__ void ring_start(char *ring, ring_cursor &c, in
  * is read; done(u, sums) for each unit. The refill's copies are issued
  * before the products for the 16/32-bit layouts and after them for the
  * quantized ones, whose products take several times the instructions: on
- * the H100, SmolLM2-135M Q4_1 decoded 2.3-3.1% faster with its copies after
- * the products, the bf16 SmolLM2 and Qwen2.5-0.5B shapes 0-2% slower
+ * the H100, SmolLM2-135M Q4_1 decoded 1.1-3.4% faster with its copies after
+ * the products, the bf16 SmolLM2 and Qwen2.5-0.5B shapes up to 2% slower
  * (docs/PERFORMANCE.md). */
 template <int RING, int TYPE, int R, bool PAD, class RowsOf, class Done>
 static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int first, int n_units, int stride,
                                                 ring_span sp, const float *xs, RowsOf rows_of, Done done, int lane)
 {
-    constexpr bool HALF = units<TYPE>::HALF;
+    constexpr bool HALF = units<TYPE>::HALF, COPY_FIRST = float_layout(TYPE);
     const int n = row_units<TYPE>(sp.nb);
     for (int u = first; u < n_units; u += stride) {
         float acc[R];
@@ -521,7 +521,6 @@ static __device__ __forceinline__ void ring_run(char *ring, ring_cursor &c, int 
                     if (TYPE == T_Q4_K) b.sd[j][k] = __uint_as_float(sw[0]), b.so[j][k] = __uint_as_float(sw[1]);
                     if (TYPE == T_Q6_K) b.sd[j][k] = __uint_as_float(sw[0]);
                 }
-            constexpr bool COPY_FIRST = float_layout(TYPE);
             if (COPY_FIRST) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, sp, rows_of, lane);
             batch_use<TYPE, R, PAD>(b, xs, n, u0, lane, acc);
             if (!COPY_FIRST) ring_copy<RING, TYPE, R>(ring, c, n_units, stride, sp, rows_of, lane);

@@ -118,7 +118,7 @@ static __device__ void apply_penalties(float *logits, int n, const int32_t *hist
 {
     const int nh = p.n_hist, tid = threadIdx.x;
     if (penalty_on(p)) {
-        const int from = window_start(nh, p.penalty_last_n); /* < 0: all (0 is off, above) */
+        const int from = window_start(nh, p.penalty_last_n); /* < 0: all (0 is off: penalty_on) */
         for (int i = from + tid; i < nh; i += SEL_THREADS) {
             const int32_t id = hist[i];
             if (id < 0 || id >= n || atomicAdd(&mark[id], 1)) continue;
