@@ -5,8 +5,8 @@
 #include "mat.cuh"
 
 /* Threads per block: at 256 the kernels for one layout keep everything in
- * registers (229 to 250 of them, ptxas of CUDA 13.0 for sm_90), and those for
- * any mix of layouts use 255 and spill 20 to 36 bytes; at 512 (128 a thread)
+ * registers (229 to 255 of them, ptxas of CUDA 13.0 for sm_90), and those for
+ * any mix of layouts use 255 and spill up to 36 bytes; at 512 (128 a thread)
  * the kernel spilled, and measured slower on the H100 (docs/PERFORMANCE.md). */
 #define THREADS 256
 #define NW (THREADS / WARP)
